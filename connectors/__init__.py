@@ -1,0 +1,1 @@
+"""Sources and outputs: one module each, found through ``connectors.registry``."""

@@ -1,0 +1,148 @@
+"""The contract between the daemon and its connectors.
+
+A source is a transport: it reads raw payloads, tags them with their log type
+and says where it got to (a checkpoint).  The daemon decodes, normalizes and
+stores them, committing the checkpoint in the same transaction as the events,
+and only then resolves the future ``emit`` returned, so a source that must
+acknowledge upstream (delete an SQS message) can wait for it.
+
+Errors are grouped by what the caller does next, not by where they came from.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict
+
+JSON = dict[str, Any]
+
+
+class AuditcorrError(Exception):
+    """Base of the errors below."""
+
+
+class ConfigError(AuditcorrError):
+    """Stop at start: the configuration is wrong.  ``path`` is the TOML key path."""
+
+    def __init__(self, path: str, message: str, hint: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.hint = hint
+        text = f"{path}: {message}" if path else message
+        if hint:
+            text += f" (hint: {hint})"
+        super().__init__(text)
+
+
+class TransientError(AuditcorrError):
+    """Retry with full-jitter backoff: timeouts, throttling, a peer restarting."""
+
+
+class AuthError(AuditcorrError):
+    """Credentials refused: retry with a long backoff and log loudly."""
+
+
+class PermanentError(AuditcorrError):
+    """Retrying cannot help: count it and drop the work item."""
+
+
+class NormalizationError(AuditcorrError):
+    """One bad record or payload: count it, quarantine it, go on.
+
+    ``position`` says where in the payload (record index or byte offset);
+    ``raw`` carries the offending bytes when they are known.
+    """
+
+    def __init__(self, reason: str, *, position: int | None = None, raw: bytes | None = None):
+        self.reason = reason
+        self.position = position
+        self.raw = raw
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a source got to under one key (a file, a shard, an account/region)."""
+
+    key: str
+    value: JSON
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """One payload as a source read it, not yet decoded."""
+
+    log_type: str
+    """Which normalizer applies: ``cloudtrail``, ``syslog``, ``auditd``, ``change``."""
+    origin: str
+    """Where it came from, for logs and quarantine: a path, ``s3://bucket/key``, a peer."""
+    payload: bytes
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    """Committed together with the events decoded from ``payload``."""
+    error: str | None = None
+    """Set when the source could not read the payload at all (it is quarantined)."""
+
+
+Emit = Callable[[RawBatch], Awaitable["asyncio.Future[None]"]]
+"""Hand a batch to the pipeline; waits while queues are full (backpressure).
+
+The returned future resolves once the batch's events and checkpoints are
+committed to the store.
+"""
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What the daemon tells a source when it starts."""
+
+    source_id: str
+    checkpoints: Mapping[str, JSON]
+    """The committed checkpoints of this source, by key."""
+    mode: Literal["follow", "backfill"] = "follow"
+    """``backfill``: read what is there now, then return from ``run``."""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Source(abc.ABC):
+    """A transport that yields raw payloads.
+
+    ``__init__`` does no I/O; ``async with`` opens clients; ``run`` is one long
+    coroutine in which cancellation means shutdown.
+    """
+
+    config_model: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    @abc.abstractmethod
+    async def run(self, emit: Emit) -> None:
+        """Read and emit until cancelled (or, in backfill mode, until caught up)."""

@@ -1,0 +1,144 @@
+"""CloudTrail log files from a local directory tree.
+
+Reads the layout AWS delivers to S3 (``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/
+REGION/YYYY/MM/DD/*.json.gz``, e.g. synced with ``aws s3 sync``), plain
+``.json`` files, or a flat directory.  Each file is one payload; its
+checkpoint (size and modification time) is committed with its events, so a
+file is read again only if it changed or its events were never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from pydantic import Field
+
+from connectors.base import Checkpoint, ConnectorConfig, Emit, RawBatch, Source
+from connectors.config import ExistingDir
+
+log = structlog.get_logger()
+
+_DAY = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
+_STAMP = re.compile(r"_(\d{8}T\d{4}Z)_")
+_SUFFIXES = (".json.gz", ".json")
+
+
+class CloudtrailFilesConfig(ConnectorConfig):
+    type: Literal["cloudtrail_files"] = "cloudtrail_files"
+    path: ExistingDir
+    """Root of the tree (the folder that holds ``AWSLogs``, or any folder of log files)."""
+    poll_interval_secs: float = Field(default=30.0, gt=0, le=3600)
+    """How often to look for new files while running."""
+    max_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Larger files are quarantined unread."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    path: Path
+    relative: str
+    size: int
+    mtime_ns: int
+
+
+class CloudtrailFilesSource(Source):
+    config_model = CloudtrailFilesConfig
+    config: CloudtrailFilesConfig
+
+    async def run(self, emit: Emit) -> None:
+        done: dict[str, tuple[int, int]] = {
+            key: (int(value.get("size", -1)), int(value.get("mtime_ns", -1)))
+            for key, value in self.context.checkpoints.items()
+        }
+        bound = log.bind(source=self.context.source_id)
+        while True:
+            found = await asyncio.to_thread(self._scan, done)
+            if found:
+                bound.info("files_found", count=len(found), path=str(self.config.path))
+            for item in found:
+                await emit(await asyncio.to_thread(self._read, item))
+                done[item.relative] = (item.size, item.mtime_ns)
+            if self.context.mode == "backfill":
+                return
+            await asyncio.sleep(self.config.poll_interval_secs)
+
+    def _scan(self, done: dict[str, tuple[int, int]]) -> list[_Found]:
+        """New or changed log files, oldest delivery first."""
+        root = self.config.path
+        days = self._day_range()
+        found: list[_Found] = []
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as err:
+                log.warning("folder_unreadable", path=str(folder), error=str(err))
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(Path(entry.path))
+                    continue
+                name = entry.name
+                if not name.endswith(_SUFFIXES) or "CloudTrail-Digest" in entry.path:
+                    continue
+                relative = os.path.relpath(entry.path, root)
+                if days is not None and not _in_days(relative, days):
+                    continue
+                try:
+                    stat = entry.stat()
+                    size, mtime = stat.st_size, stat.st_mtime_ns
+                except OSError:
+                    size, mtime = -1, -1  # e.g. a dangling link: reported when read
+                if done.get(relative) == (size, mtime):
+                    continue
+                found.append(_Found(Path(entry.path), relative, size, mtime))
+        found.sort(key=_delivery_order)
+        return found
+
+    def _day_range(self) -> tuple[date, date] | None:
+        since, until = self.context.since, self.context.until
+        if since is None and until is None:
+            return None
+        # A file's folder is its delivery day; events may be a little older.
+        low = (since - timedelta(days=1)).date() if since else date.min
+        high = (until + timedelta(days=1)).date() if until else date.max
+        return low, high
+
+    def _read(self, item: _Found) -> RawBatch:
+        checkpoint = Checkpoint(item.relative, {"size": item.size, "mtime_ns": item.mtime_ns})
+        origin = str(item.path)
+        try:
+            if item.size > self.config.max_file_bytes:
+                raise OSError(0, f"file of {item.size} bytes exceeds max_file_bytes")
+            payload = item.path.read_bytes()
+        except OSError as err:
+            reason = f"cannot read file: {err.strerror or err}"
+            return RawBatch("cloudtrail", origin, b"", [checkpoint], error=reason)
+        return RawBatch("cloudtrail", origin, payload, [checkpoint])
+
+
+def _in_days(relative: str, days: tuple[date, date]) -> bool:
+    found = _DAY.search("/" + relative.replace(os.sep, "/"))
+    if found is None:
+        return True
+    try:
+        day = date(int(found[1]), int(found[2]), int(found[3]))
+    except ValueError:
+        return True
+    return days[0] <= day <= days[1]
+
+
+def _delivery_order(item: _Found) -> tuple[str, str]:
+    stamp = _STAMP.search(item.path.name)
+    if stamp:
+        return stamp[1], item.relative
+    mtime = datetime.fromtimestamp(max(item.mtime_ns, 0) / 1e9, UTC)
+    return mtime.strftime("%Y%m%dT%H%MZ"), item.relative

@@ -1,0 +1,103 @@
+"""Config field types shared by connector models (and the daemon's own sections).
+
+Relative paths are resolved against the config file's directory, which the
+loader passes as validation context ``base_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    context = info.context or {}
+    return Path(context.get("base_dir", "."))
+
+
+def _resolve(value: Any, info: ValidationInfo) -> Path:
+    if not isinstance(value, str | Path) or str(value) == "":
+        raise PydanticCustomError("path_type", "expected a path as a string")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else _base_dir(info) / path
+
+
+def _existing_dir(value: Any, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    if not path.is_dir():
+        raise PydanticCustomError("no_dir", "no such directory '{path}'", {"path": str(value)})
+    return path
+
+
+def _existing_file(value: Any, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    if not path.is_file():
+        raise PydanticCustomError("no_file", "no such file '{path}'", {"path": str(value)})
+    return path
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_resolve)]
+"""A path, relative to the config file when not absolute."""
+ExistingDir = Annotated[Path, BeforeValidator(_existing_dir)]
+ExistingFile = Annotated[Path, BeforeValidator(_existing_file)]
+
+
+class Secret:
+    """A value that never shows in logs, reprs or config summaries.
+
+    Written in config as ``env:NAME`` (an environment variable), ``file:/path``
+    (a file's content, as systemd's ``LoadCredential=`` provides), or inline.
+    """
+
+    __slots__ = ("_value", "reference")
+
+    def __init__(self, value: str, reference: str) -> None:
+        self._value = value
+        self.reference = reference
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _secret(value: Any, info: ValidationInfo) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("secret_type", "expected a string: env:NAME, file:/path or a value")
+    if value.startswith("env:"):
+        name = value[4:]
+        found = os.environ.get(name)
+        if found is None:
+            raise PydanticCustomError(
+                "secret_env", "environment variable {name} is not set", {"name": name}
+            )
+        return Secret(found, f"env:{name}")
+    if value.startswith("file:"):
+        path = _resolve(value[5:], info)
+        try:
+            content = path.read_text().rstrip("\n")
+        except OSError as err:
+            raise PydanticCustomError(
+                "secret_file", "cannot read secret file '{path}': {error}",
+                {"path": str(path), "error": err.strerror or str(err)},
+            ) from err
+        return Secret(content, f"file:{path}")
+    return Secret(value, "inline")
+
+
+SecretStr = Annotated[Secret, BeforeValidator(_secret)]

@@ -1,0 +1,3 @@
+"""auditcorr daemon: event model, pipeline, timeline store, CLI."""
+
+__version__ = "0.1.0"

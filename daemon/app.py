@@ -1,0 +1,153 @@
+"""The daemon's life: open the store, run the pipeline, react to signals.
+
+SIGTERM and SIGINT stop the sources, drain what was read into the store and
+return; SIGHUP re-reads the config and restarts the sources whose section
+changed (a broken new config is logged and the running one kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+
+from daemon.config import Config, ConfigErrors, load_config
+from daemon.pipeline import Pipeline, Stats
+from daemon.store.sqlite import SqliteStore
+
+log = structlog.get_logger()
+
+PRUNE_EVERY_SECS = 3600.0
+
+
+def open_store(config: Config, *, readonly: bool = False) -> SqliteStore:
+    return SqliteStore(
+        config.store_path, retention_days=config.store.retention_days, readonly=readonly
+    )
+
+
+async def run_daemon(config: Config) -> Stats:
+    """``auditcorr run``: follow every source until a stop signal."""
+    store = open_store(config)
+    pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
+    loop = asyncio.get_running_loop()
+    current = config
+
+    def stop(name: str) -> None:
+        log.info("shutdown_requested", signal=name)
+        pipeline.stop()
+
+    def reload() -> None:
+        nonlocal current
+        try:
+            fresh = load_config(current.path)
+        except ConfigErrors as err:
+            for problem in err.errors:
+                log.error("config_reload_failed", error=str(problem))
+            log.error("config_kept", reason="the new config has errors", path=str(current.path))
+            return
+        if fresh.store != current.store or fresh.daemon != current.daemon:
+            log.warning("config_restart_needed", sections="daemon/store changes apply on restart")
+        current = fresh
+        pipeline.reconfigure(fresh.sources)
+        log.info("config_reloaded", path=str(fresh.path), sources=len(fresh.sources))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    log.info(
+        "daemon_started",
+        config=str(config.path),
+        store=str(store.path),
+        sources=sorted(config.sources),
+        workers=pipeline.workers,
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            pruner = group.create_task(_prune_periodically(pipeline), name="retention")
+            stats = await pipeline.run()
+            pruner.cancel()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        store.close()
+    log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
+    return stats
+
+
+async def _prune_periodically(pipeline: Pipeline) -> None:
+    while True:
+        try:
+            deleted = await pipeline.call_store(pipeline.store.prune, datetime.now(UTC))
+        except Exception as err:  # noqa: BLE001 - retention failing must not stop ingestion
+            log.error("retention_failed", error=str(err), error_type=type(err).__name__)
+        else:
+            if deleted:
+                log.info("events_pruned", count=deleted)
+        await asyncio.sleep(PRUNE_EVERY_SECS)
+
+
+async def run_backfill(
+    config: Config,
+    *,
+    only: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    progress: bool,
+) -> Stats:
+    """``auditcorr backfill``: read what the sources hold now, then return."""
+    sources = config.sources if only is None else {only: config.sources[only]}
+    store = open_store(config)
+    bar = _ProgressBar() if progress else None
+    pipeline = Pipeline(
+        store,
+        sources,
+        mode="backfill",
+        since=since,
+        until=until,
+        workers=config.daemon.workers,
+        on_progress=bar.update if bar else None,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, pipeline.stop)
+    try:
+        return await pipeline.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if bar:
+            bar.close()
+        store.close()
+
+
+class _ProgressBar:
+    """Files and events per second on a terminal (stderr)."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(unit=" events", unit_scale=True, dynamic_ncols=True, leave=False)
+
+    def update(self, stats: Stats) -> None:
+        self._bar.n = stats.records
+        self._bar.set_postfix_str(
+            f"files={stats.payloads} stored={stats.stored} quarantined={stats.quarantined}",
+            refresh=False,
+        )
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
+    """Exit status and summary: failing only when nothing at all could be read."""
+    usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired
+    if stats.payloads and not usable:
+        return 1, "nothing could be read: every file or record was quarantined"
+    return 0, "ok"
+

@@ -1,0 +1,239 @@
+"""The ``auditcorr`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from daemon import __version__
+from daemon.config import Config, ConfigErrors, load_config
+from daemon.logs import configure
+from daemon.store.base import EventQuery
+from daemon.timeparse import parse_moment
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+DEFAULT_CONFIG = "/etc/auditcorr/config.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        config = load_config(Path(args.config))
+    except ConfigErrors as err:
+        print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
+        for problem in err.errors:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(getattr(args, "log_format", None) or config.daemon.log_format)
+    try:
+        result: int = args.handler(args, config)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError) as err:
+        print(f"auditcorr: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditcorr",
+        description="Hybrid on-prem/cloud audit correlator: one timeline of CloudTrail, "
+        "syslog and change records.",
+    )
+    parser.add_argument("--version", action="version", version=f"auditcorr {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--config",
+            "-c",
+            default=os.environ.get("AUDITCORR_CONFIG", DEFAULT_CONFIG),
+            help=f"config file (default: $AUDITCORR_CONFIG or {DEFAULT_CONFIG})",
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command("run", _run, "run the daemon: follow every source until stopped")
+    run.add_argument("--log-format", choices=["auto", "json", "console"])
+    command("check-config", _check_config, "validate the config file and print a summary")
+    backfill = command(
+        "backfill", _backfill, "read what the sources hold now into the timeline, then exit"
+    )
+    backfill.add_argument("--source", help="only this source id")
+    backfill.add_argument("--since", help="ISO 8601 time or age like 7d")
+    backfill.add_argument("--until", help="ISO 8601 time or age like 1h")
+    backfill.add_argument("--log-format", choices=["auto", "json", "console"])
+    quarantine = command("quarantine", _quarantine, "list what was quarantined and why")
+    quarantine.add_argument("--source", help="only this source id")
+    quarantine.add_argument("--limit", type=int, default=50)
+    quarantine.add_argument("--raw", action="store_true", help="print the kept raw bytes too")
+    timeline = command("timeline", _timeline, "search the timeline")
+    timeline.add_argument("--since", help="ISO 8601 time or age like 2h, 7d")
+    timeline.add_argument("--until", help="ISO 8601 time or age")
+    timeline.add_argument("-q", "--query", help="full-text search: every word must occur")
+    for name in ("actor", "user", "ip", "host", "account", "region", "dataset", "action"):
+        timeline.add_argument(f"--{name}", help=f"exact {name}")
+    timeline.add_argument("--outcome", choices=["success", "failure", "unknown"])
+    timeline.add_argument("--source", help="only events read by this source id")
+    timeline.add_argument("--limit", type=int, default=50)
+    timeline.add_argument("--oldest-first", action="store_true")
+    timeline.add_argument("--json", action="store_true", help="one ECS document per line")
+    return parser
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import run_daemon
+
+    asyncio.run(run_daemon(config))
+    return EXIT_OK
+
+
+def _check_config(args: argparse.Namespace, config: Config) -> int:
+    print(f"{config.path}: valid")
+    print(f"  store: {config.store.type} {config.store_path} (retention {config.store.retention_days} days)")
+    print(f"  state_dir: {config.daemon.state_dir}  timezone: {config.daemon.timezone}")
+    print(f"  sources: {len(config.sources)}")
+    for name, source in config.sources.items():
+        details = ", ".join(
+            f"{key}={value}" for key, value in source.model_dump().items() if key != "type"
+        )
+        print(f"    {name}: {source.type} ({details})")
+    print(f"  outputs: {len(config.outputs)}")
+    for name, output in config.outputs.items():
+        print(f"    {name}: {output.type}")
+    print(f"  people in identity map: {len(config.identity.people)}")
+    return EXIT_OK
+
+
+def _backfill(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import outcome_of_backfill, run_backfill
+
+    if args.source is not None and args.source not in config.sources:
+        known = ", ".join(sorted(config.sources)) or "none"
+        print(f"auditcorr: no source {args.source!r} in {config.path} (known: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    zone = ZoneInfo(config.daemon.timezone)
+    since = parse_moment(args.since, zone=zone) if args.since else None
+    until = parse_moment(args.until, zone=zone) if args.until else None
+    started = time.monotonic()
+    stats = asyncio.run(
+        run_backfill(
+            config, only=args.source, since=since, until=until, progress=sys.stderr.isatty()
+        )
+    )
+    seconds = time.monotonic() - started
+    status, reason = outcome_of_backfill(stats)
+    rate = stats.stored / seconds if seconds > 0 else 0.0
+    print(
+        f"backfill: files={stats.payloads} records={stats.records} stored={stats.stored}"
+        f" duplicates={stats.duplicates} quarantined={stats.quarantined}"
+        f" failed_files={stats.failed_payloads} out_of_range={stats.out_of_range}"
+        f" seconds={seconds:.1f} events_per_sec={rate:.0f}"
+    )
+    if status:
+        print(f"auditcorr: {reason}; see 'auditcorr quarantine'", file=sys.stderr)
+    return status
+
+
+def _quarantine(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import open_store
+
+    store = open_store(config, readonly=True)
+    try:
+        entries = store.quarantine(source=args.source, limit=args.limit)
+        total = store.quarantine_count()
+    finally:
+        store.close()
+    zone = ZoneInfo(config.daemon.timezone)
+    for entry in entries:
+        where = entry.origin if entry.position is None else f"{entry.origin} record {entry.position}"
+        print(f"#{entry.id} {entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S} [{entry.source}] {where}")
+        print(f"    reason: {entry.reason}")
+        print(f"    kept {len(entry.raw)} of {entry.raw_size} bytes")
+        if args.raw:
+            print("    " + entry.raw[:2000].decode("utf-8", errors="replace"))
+    print(f"{len(entries)} shown, {total} in quarantine")
+    return EXIT_OK
+
+
+def _timeline(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import open_store
+
+    zone = ZoneInfo(config.daemon.timezone)
+    query = EventQuery(
+        since=parse_moment(args.since, zone=zone) if args.since else None,
+        until=parse_moment(args.until, zone=zone) if args.until else None,
+        text=args.query,
+        actor=args.actor,
+        user=args.user,
+        ip=args.ip,
+        host=args.host,
+        account=args.account,
+        region=args.region,
+        dataset=args.dataset,
+        action=args.action,
+        outcome=args.outcome,
+        source=args.source,
+        limit=args.limit,
+        order="oldest" if args.oldest_first else "newest",
+    )
+    store = open_store(config, readonly=True)
+    try:
+        docs = store.search(query)
+    finally:
+        store.close()
+    if args.json:
+        out = sys.stdout.buffer
+        for doc in docs:
+            out.write(orjson.dumps(doc) + b"\n")
+        return EXIT_OK
+    _print_table(docs, zone)
+    return EXIT_OK
+
+
+def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:
+    width = shutil.get_terminal_size((160, 20)).columns
+    header = f"{'time':19}  {'origin':10}  {'who':24}  {'action':28}  {'result':7}  {'from':15}  where"
+    print(header[:width])
+    for doc in docs:
+        moment = datetime.fromisoformat(doc["@timestamp"]).astimezone(zone)
+        event = doc.get("event", {})
+        user = doc.get("user", {})
+        cloud = doc.get("cloud", {})
+        who = doc.get("actor") or user.get("name") or "-"
+        origin = {"aws.cloudtrail": "cloudtrail"}.get(event.get("dataset", ""), event.get("dataset", "-"))
+        where = (
+            "/".join(filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")]))
+            or doc.get("host", {}).get("name", "-")
+        )
+        source = doc.get("source", {})
+        line = (
+            f"{moment:%Y-%m-%d %H:%M:%S}  {origin[:10]:10}  {who[:24]:24}  "
+            f"{str(event.get('action', '-'))[:28]:28}  {str(event.get('outcome', '-'))[:7]:7}  "
+            f"{str(source.get('ip') or source.get('address') or '-')[:15]:15}  {where}"
+        )
+        print(line[:width])
+    print(f"{len(docs)} events")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

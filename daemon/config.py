@@ -1,0 +1,240 @@
+"""Loading ``config.toml`` into typed, validated objects.
+
+Everything wrong is reported at once, each with its TOML key path and a hint,
+before anything starts: unknown keys, wrong types, missing files and secrets.
+Connector sections are validated by the model their ``type`` names in the
+registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors import registry
+from connectors.base import ConfigError, ConnectorConfig
+from connectors.config import ConfigPath
+from daemon.timeparse import parse_duration
+
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonSection(Section):
+    state_dir: ConfigPath = Path("state")
+    timezone: str = "UTC"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Processes that decode and normalize; default: one less than the cores, at least one."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (examples: UTC, Asia/Tokyo)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StoreSection(Section):
+    type: Literal["sqlite"] = "sqlite"
+    path: ConfigPath | None = None
+    """Default: ``timeline.db`` in ``[daemon].state_dir``."""
+    retention_days: int = Field(default=90, ge=0)
+    """Events older than this are pruned; 0 keeps everything."""
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class RulesSection(Section):
+    paths: list[ConfigPath] = []
+    allowed_lateness: str = "20m"
+    suppress_for: str = "1h"
+
+    _check_lateness = field_validator("allowed_lateness", "suppress_for")(_duration)
+
+
+class Person(Section):
+    id: str
+    name: str | None = None
+    unix: list[str] = []
+    aws: list[str] = []
+    email: list[str] = []
+
+
+class IdentitySection(Section):
+    people: list[Person] = []
+
+
+class ApiSection(Section):
+    listen: str = "127.0.0.1:8080"
+
+
+class TopLevel(Section):
+    daemon: DaemonSection = DaemonSection()
+    store: StoreSection = StoreSection()
+    sources: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    rules: RulesSection = RulesSection()
+    identity: IdentitySection = IdentitySection()
+    api: ApiSection = ApiSection()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    daemon: DaemonSection
+    store: StoreSection
+    sources: dict[str, ConnectorConfig]
+    outputs: dict[str, ConnectorConfig]
+    rules: RulesSection
+    identity: IdentitySection
+    api: ApiSection
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.store.path or self.daemon.state_dir / "timeline.db"
+
+
+class ConfigErrors(Exception):
+    """Every problem found in one config file."""
+
+    def __init__(self, path: Path, errors: list[ConfigError]) -> None:
+        self.path = path
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate; raises ConfigErrors listing every problem."""
+    path = path.resolve() if path.exists() else path
+    try:
+        text = path.read_bytes()
+    except OSError as err:
+        raise ConfigErrors(path, [ConfigError("", f"cannot read {path}: {err.strerror}")]) from err
+    try:
+        data = tomllib.loads(text.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigErrors(path, [ConfigError("", f"{path}: not valid TOML: {err}")]) from err
+    context = {"base_dir": path.parent}
+    errors: list[ConfigError] = []
+    try:
+        top = TopLevel.model_validate(data, context=context)
+    except ValidationError as err:
+        errors.extend(_convert(err, (), TopLevel))
+        raise ConfigErrors(path, errors) from err
+    sources = _connectors("sources", top.sources, registry.SOURCES, context, errors)
+    outputs = _connectors("outputs", top.outputs, registry.OUTPUTS, context, errors)
+    if errors:
+        raise ConfigErrors(path, errors)
+    return Config(
+        path=path,
+        daemon=top.daemon,
+        store=top.store,
+        sources=sources,
+        outputs=outputs,
+        rules=top.rules,
+        identity=top.identity,
+        api=top.api,
+        raw=data,
+    )
+
+
+def _connectors(
+    kind: str,
+    tables: dict[str, dict[str, Any]],
+    table: dict[str, str],
+    context: dict[str, Any],
+    errors: list[ConfigError],
+) -> dict[str, ConnectorConfig]:
+    found: dict[str, ConnectorConfig] = {}
+    for name, section in tables.items():
+        where = f"{kind}.{name}"
+        if not _ID.match(name):
+            errors.append(
+                ConfigError(where, "ids are lower-case snake_case", hint="e.g. ct_prod, bastion_auth")
+            )
+            continue
+        type_name = section.get("type")
+        if not isinstance(type_name, str):
+            errors.append(
+                ConfigError(f"{where}.type", "missing required key", hint=_known(table))
+            )
+            continue
+        if type_name not in table:
+            errors.append(
+                ConfigError(
+                    f"{where}.type", f"unknown {kind[:-1]} type {type_name!r}", hint=_known(table, type_name)
+                )
+            )
+            continue
+        model: type[ConnectorConfig] = registry.load(table, type_name).config_model
+        try:
+            found[name] = model.model_validate(section, context=context)
+        except ValidationError as err:
+            errors.extend(_convert(err, (kind, name), model))
+    return found
+
+
+def _known(table: Iterable[str], near: str | None = None) -> str:
+    names = sorted(table)
+    if not names:
+        return "none are available yet"
+    close = difflib.get_close_matches(near, names, n=1) if near else []
+    if close:
+        return f"did you mean {close[0]!r}? known: {', '.join(names)}"
+    return f"known: {', '.join(names)}"
+
+
+def _convert(err: ValidationError, prefix: tuple[str, ...], model: type[BaseModel]) -> list[ConfigError]:
+    out = []
+    for item in err.errors(include_url=False):
+        loc = tuple(str(p) for p in item["loc"])
+        where = ".".join(prefix + loc)
+        kind = item["type"]
+        given = item.get("input")
+        if kind == "extra_forbidden":
+            fields = _fields_at(model, loc[:-1])
+            hint = _known(fields, loc[-1]) if fields else None
+            out.append(ConfigError(where, "unknown key", hint=hint))
+        elif kind == "missing":
+            out.append(ConfigError(where, "missing required key"))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            if kind not in {"no_dir", "no_file", "secret_env", "secret_file"} and not isinstance(
+                given, dict
+            ):
+                message += f" (got {given!r})"
+            out.append(ConfigError(where, message))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    """The keys allowed at ``loc`` inside ``model``, for "did you mean" hints."""
+    current: Any = model
+    for part in loc:
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        current = info.annotation
+    return list(getattr(current, "model_fields", {}))

@@ -1,0 +1,40 @@
+"""One normalizer per log type: raw payloads in, ``AuditEvent`` out.
+
+A log type's module offers two functions, looked up through ``LOG_TYPES``:
+
+``decode(payload: bytes, limits: Limits) -> list[Any]``
+    Split one payload (a whole file or object as the source read it) into
+    records.  Raises ``NormalizationError`` when the payload as a whole is
+    unusable (truncated gzip, not JSON, wrong shape, over a size limit).
+
+``normalize(record: Any) -> AuditEvent``
+    Map one record to the ECS model.  Raises ``NormalizationError`` for one
+    bad record; the caller quarantines it and goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+LOG_TYPES: dict[str, str] = {
+    "cloudtrail": "daemon.normalize.cloudtrail",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits that apply to every input, whatever its transport."""
+
+    max_payload_bytes: int = 512 * 1024 * 1024
+    """Largest decompressed file or object accepted."""
+    max_record_bytes: int = 1024 * 1024
+    """Largest single record (serialized) accepted."""
+
+
+def module_for(log_type: str) -> ModuleType:
+    try:
+        return importlib.import_module(LOG_TYPES[log_type])
+    except KeyError:
+        raise ValueError(f"no normalizer for log type {log_type!r}") from None

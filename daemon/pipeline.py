@@ -1,0 +1,338 @@
+"""From sources to the store: bounded queues, worker processes, one writer.
+
+    sources --raw queue--> processor --in-flight queue--> writer --> store
+                          (submits to the          (in order; commits events,
+                           process pool)            quarantine, checkpoints)
+
+Every queue is bounded, so a slow store slows the pool, which slows the
+sources.  Results are committed in the order the sources emitted them, so a
+checkpoint never gets ahead of an uncommitted batch of the same source.
+Stopping means: stop the sources, let what was read drain into the store,
+then return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import structlog
+
+from connectors import registry
+from connectors.base import ConnectorConfig, RawBatch, Source, SourceContext
+from daemon.normalize import Limits
+from daemon.process import Job, Processed, init_worker, process
+from daemon.store.keys import key_ceiling, key_floor, key_time
+from daemon.store.sqlite import SqliteStore
+
+log = structlog.get_logger()
+
+WRITE_ROWS = 10_000
+"""Rows gathered into one store transaction at most."""
+RAW_QUEUE = 4
+SUMMARY_SECS = 10.0
+QUARANTINE_LOG_BURST = 20
+"""Quarantined items logged one by one per minute; the rest are counted."""
+
+_DONE = None
+
+
+@dataclass
+class SourceStats:
+    payloads: int = 0
+    records: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    failed_payloads: int = 0
+    newest: datetime | None = None
+
+
+@dataclass
+class Stats:
+    """Counters the CLI and (later) /metrics read."""
+
+    started: float = field(default_factory=time.monotonic)
+    payloads: int = 0
+    records: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    failed_payloads: int = 0
+    out_of_range: int = 0
+    expired: int = 0
+    sources: dict[str, SourceStats] = field(default_factory=dict)
+
+    def source(self, name: str) -> SourceStats:
+        return self.sources.setdefault(name, SourceStats())
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class Pipeline:
+    """Runs sources into a store until stopped (follow) or caught up (backfill)."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        sources: dict[str, ConnectorConfig],
+        *,
+        mode: Literal["follow", "backfill"] = "follow",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.mode = mode
+        self.since = since
+        self.until = until
+        self.workers = workers or default_workers()
+        self.limits = limits or Limits()
+        self.stats = Stats()
+        self._on_progress = on_progress
+        self._configs = dict(sources)
+        self._raw: asyncio.Queue[tuple[str, RawBatch, asyncio.Future[None]] | None] = (
+            asyncio.Queue(RAW_QUEUE)
+        )
+        self._inflight: asyncio.Queue[
+            tuple[asyncio.Future[Processed], asyncio.Future[None]] | None
+        ] = asyncio.Queue(self.workers * 2)
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._sources_group: asyncio.TaskGroup | None = None
+        self._writer_pool: Executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._pool: ProcessPoolExecutor | None = None
+        self._stopping = asyncio.Event()
+        self._quarantine_window = (0.0, 0, 0)
+
+    # -- public ------------------------------------------------------------
+
+    async def run(self) -> Stats:
+        """Run until ``stop()`` (follow mode) or until every source is caught up."""
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=init_worker,
+            initargs=(str(self.store.path),),
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._process(), name="processor")
+                group.create_task(self._write(), name="writer")
+                await self._run_sources()
+                await self._raw.put(_DONE)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._writer_pool.shutdown(wait=True)
+        return self.stats
+
+    def stop(self) -> None:
+        """Stop reading; what was read is still committed before ``run`` returns."""
+        self._stopping.set()
+        for task in self._source_tasks.values():
+            task.cancel()
+
+    def reconfigure(self, sources: dict[str, ConnectorConfig]) -> None:
+        """Restart the sources whose config changed; start new ones, stop removed ones."""
+        group = self._sources_group
+        if group is None:
+            self._configs = dict(sources)
+            return
+        for name, task in list(self._source_tasks.items()):
+            if name not in sources or sources[name] != self._configs.get(name):
+                task.cancel()
+                del self._source_tasks[name]
+                log.info("source_stopped", source=name, reason="config changed")
+        self._configs = dict(sources)
+        for name in sources:
+            if name not in self._source_tasks:
+                self._start_source(group, name)
+
+    async def call_store(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a store call in the writer thread (the store is single-threaded)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
+
+    # -- sources -----------------------------------------------------------
+
+    async def _run_sources(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self._sources_group = group
+            for name in self._configs:
+                self._start_source(group, name)
+            if self.mode == "follow":
+                # Keeps the group open for reconfigure() until stop().
+                group.create_task(self._stopping.wait(), name="sources-open")
+        self._sources_group = None
+
+    def _start_source(self, group: asyncio.TaskGroup, name: str) -> None:
+        task = group.create_task(self._supervise(name), name=f"source:{name}")
+        self._source_tasks[name] = task
+
+    async def _supervise(self, name: str) -> None:
+        """Run one source; restart it with jittered backoff when it fails."""
+        config = self._configs[name]
+        bound = log.bind(component_kind="source", component_type=config.type, component_id=name)
+        delay = 1.0
+        failures = 0
+        while not self._stopping.is_set():
+            checkpoints = await self.call_store(self.store.checkpoints, name)
+            context = SourceContext(name, checkpoints, self.mode, self.since, self.until)
+            source: Source = registry.load(registry.SOURCES, config.type)(config, context)
+            try:
+                async with source:
+                    bound.info("source_started", checkpoints=len(checkpoints))
+                    await source.run(lambda batch: self._emit(name, batch))
+                return
+            except Exception as err:  # noqa: BLE001 - one failing source must not stop the others
+                failures += 1
+                bound.error("source_failed", error=str(err), error_type=type(err).__name__)
+                if self.mode == "backfill" and failures >= 3:
+                    return
+                await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
+                delay = min(delay * 2, 60.0)
+
+    async def _emit(self, name: str, batch: RawBatch) -> asyncio.Future[None]:
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._raw.put((name, batch, committed))
+        return committed
+
+    # -- processing --------------------------------------------------------
+
+    async def _process(self) -> None:
+        loop = asyncio.get_running_loop()
+        key_min = key_floor(self.since) if self.since else None
+        key_max = key_ceiling(self.until) if self.until else None
+        while (item := await self._raw.get()) is not _DONE:
+            name, batch, committed = item
+            job = Job(
+                name,
+                batch,
+                self.store.codec,
+                self.limits,
+                key_min,
+                key_max,
+                want_samples=self.store.wants_samples,
+            )
+            result = loop.run_in_executor(self._pool, process, job)
+            await self._inflight.put((result, committed))
+        await self._inflight.put(_DONE)
+
+    async def _write(self) -> None:
+        finished = False
+        last_summary = time.monotonic()
+        while not finished:
+            item = await self._inflight.get()
+            if item is _DONE:
+                break
+            pending = [item]
+            results = [await item[0]]
+            rows = len(results[0].rows)
+            # Gather what is already done into the same transaction.
+            while rows < WRITE_ROWS and not self._inflight.empty():
+                more = self._inflight.get_nowait()
+                if more is _DONE:
+                    finished = True
+                    break
+                pending.append(more)
+                results.append(await more[0])
+                rows += len(results[-1].rows)
+            written = await self.call_store(self.store.write, results)
+            for _, committed in pending:
+                if not committed.done():
+                    committed.set_result(None)
+            self._count(results, written)
+            if self._on_progress is not None:
+                self._on_progress(self.stats)
+            now = time.monotonic()
+            if now - last_summary >= SUMMARY_SECS:
+                last_summary = now
+                self._summary("events_stored")
+        self._summary("events_stored")
+
+    def _count(self, results: list[Processed], written: Any) -> None:
+        stats = self.stats
+        stats.stored += written.stored
+        stats.duplicates += written.duplicates
+        stats.expired += written.expired
+        for result in results:
+            per = stats.source(result.source)
+            stats.payloads += 1
+            per.payloads += 1
+            stats.records += result.records
+            per.records += result.records
+            stats.out_of_range += result.out_of_range
+            stats.quarantined += len(result.quarantined)
+            per.quarantined += len(result.quarantined)
+            if result.payload_failed:
+                stats.failed_payloads += 1
+                per.failed_payloads += 1
+            if result.rows:
+                newest = key_time(max(row[0] for row in result.rows))
+                if per.newest is None or newest > per.newest:
+                    per.newest = newest
+            for item in result.quarantined:
+                self._log_quarantined(result.source, item)
+        # Per-source stored/duplicate split is approximate when batches of
+        # several sources share a transaction; totals are exact.
+        if len({r.source for r in results}) == 1 and results:
+            per = stats.source(results[0].source)
+            per.stored += written.stored
+            per.duplicates += written.duplicates
+
+    def _log_quarantined(self, source: str, item: Any) -> None:
+        start, logged, suppressed = self._quarantine_window
+        now = time.monotonic()
+        if now - start > 60:
+            if suppressed:
+                log.warning("records_quarantined_suppressed", count=suppressed)
+            start, logged, suppressed = now, 0, 0
+        if logged < QUARANTINE_LOG_BURST:
+            log.warning(
+                "record_quarantined",
+                source=source,
+                origin=item.origin,
+                position=item.position,
+                reason=item.reason,
+                byte_size=item.raw_size,
+            )
+            logged += 1
+        else:
+            suppressed += 1
+        self._quarantine_window = (start, logged, suppressed)
+
+    def _summary(self, event: str) -> None:
+        s = self.stats
+        elapsed = max(time.monotonic() - s.started, 1e-9)
+        log.info(
+            event,
+            payloads=s.payloads,
+            records=s.records,
+            stored=s.stored,
+            duplicates=s.duplicates,
+            quarantined=s.quarantined,
+            events_per_sec=round(s.stored / elapsed),
+        )
+
+
+async def prune_periodically(pipeline: Pipeline, every_secs: float = 3600.0) -> None:
+    """Retention in follow mode: once at start, then every hour."""
+    from datetime import UTC
+
+    while True:
+        with contextlib.suppress(Exception):
+            deleted = await pipeline.call_store(pipeline.store.prune, datetime.now(UTC))
+            if deleted:
+                log.info("events_pruned", count=deleted)
+        await asyncio.sleep(every_secs)

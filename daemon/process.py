@@ -1,0 +1,164 @@
+"""Turning one raw payload into store rows: decode, normalize, encode.
+
+This is the CPU-heavy half of ingestion, kept free of the event loop and of
+the store so that it runs in a worker process while the store writes in the
+main one: the daemon then uses both cores.  Everything in and out is plain
+data that pickles cheaply.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from connectors.base import Checkpoint, NormalizationError, RawBatch
+from daemon.normalize import Limits, module_for
+from daemon.store import codec as codecs
+from daemon.store.keys import event_hash, row_key
+from daemon.store.text import event_tags, search_text
+
+QUARANTINE_RAW_BYTES = 64 * 1024
+"""How much of a bad record or payload is kept for inspection."""
+
+Row = tuple[int, int, int, bytes]
+"""key, eid, codec, compressed document"""
+Text = tuple[str, str]
+"""searchable text, field tags (see store/text.py)"""
+
+
+@dataclass(slots=True)
+class Quarantined:
+    origin: str
+    position: int | None
+    reason: str
+    raw: bytes
+    raw_size: int
+
+
+@dataclass(slots=True)
+class Processed:
+    """Rows ready for the store, with what could not be turned into rows."""
+
+    source: str
+    origin: str
+    rows: list[Row] = field(default_factory=list)
+    texts: list[Text] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    records: int = 0
+    out_of_range: int = 0
+    payload_failed: bool = False
+    samples: list[bytes] = field(default_factory=list)
+    """Uncompressed documents for dictionary training, sent while the store has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A batch plus what the worker needs to know to encode it."""
+
+    source: str
+    batch: RawBatch
+    codec: int
+    limits: Limits
+    key_min: int | None = None
+    key_max: int | None = None
+    want_samples: bool = False
+
+
+_codecs: codecs.Codecs | None = None
+
+
+def init_worker(store_path: str) -> None:
+    """Process-pool initializer: dictionaries are read from the store on demand."""
+    global _codecs  # noqa: PLW0603 - one codec cache per worker process
+
+    def load(codec: int) -> bytes:
+        uri = f"file:{store_path}?mode=ro"
+        with sqlite3.connect(uri, uri=True) as db:
+            found = db.execute("SELECT data FROM codecs WHERE id = ?", (codec,)).fetchone()
+        if found is None:
+            raise LookupError(f"codec {codec} not in store {store_path}")
+        return bytes(found[0])
+
+    _codecs = codecs.Codecs(load)
+
+
+def _truncate(raw: bytes) -> bytes:
+    return raw[:QUARANTINE_RAW_BYTES]
+
+
+def _raw_of(record: Any) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except (orjson.JSONEncodeError, TypeError):
+        return repr(record)[:QUARANTINE_RAW_BYTES].encode(errors="replace")
+
+
+def process(job: Job) -> Processed:
+    """Decode, normalize and encode one batch; never raises for bad input."""
+    if _codecs is None:  # pragma: no cover - the pool initializer sets it
+        raise RuntimeError("init_worker was not called")
+    batch = job.batch
+    out = Processed(source=job.source, origin=batch.origin, checkpoints=batch.checkpoints)
+    if batch.error is not None:
+        out.payload_failed = True
+        out.quarantined.append(
+            Quarantined(
+                batch.origin, None, batch.error, _truncate(batch.payload), len(batch.payload)
+            )
+        )
+        return out
+    normalizer = module_for(batch.log_type)
+    try:
+        records = normalizer.decode(batch.payload, job.limits)
+    except NormalizationError as err:
+        out.payload_failed = True
+        raw = err.raw if err.raw is not None else batch.payload
+        out.quarantined.append(
+            Quarantined(batch.origin, err.position, err.reason, _truncate(raw), len(raw))
+        )
+        return out
+    codec = job.codec
+    compress = _codecs.compressor(codec).compress
+    ingested = datetime.now(UTC)
+    limit = job.limits.max_record_bytes
+    rows = out.rows
+    texts = out.texts
+    source = job.source
+    for position, record in enumerate(records):
+        out.records += 1
+        try:
+            event = normalizer.normalize(record)
+            event.ingested = ingested
+            doc = event.to_json()
+            if len(doc) > limit:
+                raise NormalizationError(f"record of {len(doc)} bytes exceeds {limit} bytes")
+        except NormalizationError as err:
+            raw = err.raw if err.raw is not None else _raw_of(record)
+            out.quarantined.append(
+                Quarantined(batch.origin, position, err.reason, _truncate(raw), len(raw))
+            )
+            continue
+        except Exception as err:  # noqa: BLE001 - a normalizer bug must not lose the batch
+            raw = _raw_of(record)
+            reason = f"normalizer failed: {type(err).__name__}: {err}"
+            out.quarantined.append(
+                Quarantined(batch.origin, position, reason, _truncate(raw), len(raw))
+            )
+            continue
+        eid = event_hash(event.id)
+        key = row_key(event.timestamp, eid)
+        if (job.key_min is not None and key < job.key_min) or (
+            job.key_max is not None and key > job.key_max
+        ):
+            out.out_of_range += 1
+            continue
+        if job.want_samples and len(out.samples) < 200:
+            out.samples.append(doc)
+        rows.append((key, eid, codec, compress(doc)))
+        texts.append((search_text(event), event_tags(event, source)))
+    return out

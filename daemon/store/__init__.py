@@ -1,0 +1,1 @@
+"""Timeline stores: one interface (base.py), one module per engine."""

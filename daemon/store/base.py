@@ -1,0 +1,83 @@
+"""What the rest of the daemon knows about a timeline store.
+
+One interface, one implementation per engine; callers never learn which one
+they have.  Calls are synchronous: the pipeline runs writes in the store's
+single writer thread and queries in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from daemon.process import Processed
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of the timeline; all given filters must hold."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None
+    actor: str | None = None
+    user: str | None = None
+    ip: str | None = None
+    host: str | None = None
+    account: str | None = None
+    region: str | None = None
+    dataset: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    source: str | None = None
+    limit: int = 100
+    order: Literal["newest", "oldest"] = "newest"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+    quarantined: int
+    expired: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    id: int
+    at: datetime
+    source: str
+    origin: str
+    position: int | None
+    reason: str
+    raw: bytes
+    raw_size: int
+
+
+class Store(Protocol):
+    @property
+    def codec(self) -> int:
+        """The codec new documents should be compressed with."""
+
+    def write(self, batches: Sequence[Processed]) -> WriteResult:
+        """Store events, quarantine entries and checkpoints in one transaction."""
+
+    def checkpoints(self, source: str) -> dict[str, JSON]: ...
+
+    def search(self, query: EventQuery) -> list[JSON]:
+        """ECS documents matching ``query``, in the query's order."""
+
+    def quarantine(
+        self, *, source: str | None = None, limit: int = 100
+    ) -> list[QuarantineEntry]: ...
+
+    def prune(self, now: datetime) -> int:
+        """Drop events older than the retention period; returns how many."""
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,51 @@
+"""Store keys that make the events table time-ordered and self-deduplicating.
+
+An event's row key is its event time in milliseconds shifted left by 20 bits,
+plus 20 bits of a hash of its ``event.id``.  Rows therefore sit on disk in
+event-time order (range scans and "newest first" are index walks, and the
+full-text index returns matches in time order), and a repeated event lands
+on the key it already has.  Two different events can share a key (same
+millisecond, same 20 hash bits); ``eid``, a 64-bit hash of the id, tells them
+apart and the writer probes the next free key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from hashlib import blake2b
+
+HASH_BITS = 20
+_HASH_MASK = (1 << HASH_BITS) - 1
+_MAX_MS = (1 << (63 - HASH_BITS)) - 1
+
+
+def event_hash(event_id: str) -> int:
+    """Signed 64-bit hash of an event id (SQLite integers are signed)."""
+    digest = blake2b(event_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def row_key(timestamp: datetime, eid: int) -> int:
+    ms = min(max(int(timestamp.timestamp() * 1000), 0), _MAX_MS)
+    return (ms << HASH_BITS) | (eid & _HASH_MASK)
+
+
+def key_floor(moment: datetime) -> int:
+    """Smallest row key at or after ``moment``."""
+    ms = min(max(int(moment.timestamp() * 1000), 0), _MAX_MS)
+    return ms << HASH_BITS
+
+
+def key_ceiling(moment: datetime) -> int:
+    """Largest row key at or before ``moment``."""
+    return key_floor(moment) | _HASH_MASK
+
+
+def key_time(key: int) -> datetime:
+    return datetime.fromtimestamp((key >> HASH_BITS) / 1000, UTC)
+
+
+def month_of(key: int) -> str:
+    """``YYYYMM`` of the key's event time: the full-text index is split by month."""
+    moment = key_time(key)
+    return f"{moment.year:04d}{moment.month:02d}"

@@ -1,0 +1,358 @@
+"""The embedded timeline store: one SQLite file in WAL mode.
+
+Rows are keyed by event time (``keys.py``), so the table is its own time
+index and a repeated event finds its key taken.  One connection writes (the
+pipeline's writer thread); readers open their own connections, which WAL lets
+run beside the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from daemon.process import Processed, Row, Text
+from daemon.store import codec as codecs
+from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
+from daemon.store.keys import key_ceiling, key_floor, month_of
+from daemon.store.schema import migrate
+from daemon.store.text import TAG_FIELDS, tag
+
+_INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
+_LOOKUP_CHUNK = 500
+# Identifiers people search for (IPs, dotted user names, e-mails, instance ids)
+# stay single tokens; ARNs split at ':' and '/' so their parts are searchable.
+_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '._-@'"
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class SqliteStore:
+    """Timeline store in one SQLite file."""
+
+    def __init__(self, path: Path, *, retention_days: int, readonly: bool = False) -> None:
+        self.path = path
+        self.retention_days = retention_days
+        self._readonly = readonly
+        if readonly:
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"no store at {path}; run 'auditcorr run' or 'backfill' first"
+                )
+            self._db = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA page_size = 8192")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            migrate(self._db)
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA cache_size = -65536")
+        self._db.execute("PRAGMA temp_store = MEMORY")
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._codecs = codecs.Codecs(self._codec_bytes)
+        self._months = self._fts_months()
+        row = self._db.execute("SELECT max(id) FROM codecs").fetchone()
+        self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
+        self._samples: list[bytes] = []
+
+    # -- writing -------------------------------------------------------------
+
+    @property
+    def codec(self) -> int:
+        return self._codec
+
+    @property
+    def wants_samples(self) -> bool:
+        return self._codec == codecs.PLAIN
+
+    def write(self, batches: Sequence[Processed]) -> WriteResult:
+        """One transaction: events (deduplicated), their index entries, quarantine, checkpoints."""
+        db = self._db
+        now = _now_us()
+        floor = self._retention_floor()
+        fresh: dict[int, tuple[str, Row, Text]] = {}
+        collisions: list[tuple[str, Row, Text]] = []
+        duplicates = expired = 0
+        for batch in batches:
+            source = batch.source
+            for row, text in zip(batch.rows, batch.texts, strict=True):
+                key = row[0]
+                if key < floor:
+                    expired += 1
+                    continue
+                seen = fresh.get(key)
+                if seen is None:
+                    fresh[key] = (source, row, text)
+                elif seen[1][1] == row[1]:
+                    duplicates += 1
+                else:
+                    collisions.append((source, row, text))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for key, eid in self._existing(list(fresh)):
+                entry = fresh.pop(key)
+                if entry[1][1] == eid:
+                    duplicates += 1
+                else:
+                    collisions.append(entry)
+            db.executemany(
+                _INSERT_EVENT,
+                (
+                    (key, eid, source, codec, doc)
+                    for source, (key, eid, codec, doc), _ in fresh.values()
+                ),
+            )
+            self._index((key, text) for key, (_, _, text) in fresh.items())
+            stored = len(fresh)
+            for entry in collisions:
+                placed = self._probe(*entry)
+                stored += placed
+                duplicates += 1 - placed
+            quarantined = self._quarantine(batches, now)
+            db.executemany(
+                "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (source, key) DO UPDATE"
+                " SET value = excluded.value, updated_at = excluded.updated_at",
+                (
+                    (batch.source, cp.key, orjson.dumps(cp.value), now)
+                    for batch in batches
+                    for cp in batch.checkpoints
+                ),
+            )
+            self._learn_codec(batches, now)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return WriteResult(stored, duplicates, quarantined, expired)
+
+    def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                self._db.execute(f"SELECT id, eid FROM events WHERE id IN ({marks})", chunk)
+            )
+        return found
+
+    def _probe(self, source: str, row: Row, text: Text) -> int:
+        """Place an event whose key another event holds: the next free key.
+
+        Returns 1 when stored, 0 when the event turned out to be stored already.
+        """
+        key, eid, codec, doc = row
+        while True:
+            key += 1
+            found = self._db.execute("SELECT eid FROM events WHERE id = ?", (key,)).fetchone()
+            if found is None:
+                self._db.execute(_INSERT_EVENT, (key, eid, source, codec, doc))
+                self._index([(key, text)])
+                return 1
+            if found[0] == eid:
+                return 0
+
+    def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
+        by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for key, (text, tags) in entries:
+            by_month[month_of(key)].append((key, text, tags))
+        for month, rows in by_month.items():
+            if month not in self._months:
+                self._db.execute(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{month} USING fts5"
+                    f"(text, tags, content='', columnsize=0, tokenize=\"{_TOKENIZER}\")"
+                )
+                self._months.add(month)
+            self._db.executemany(
+                f"INSERT INTO fts_{month} (rowid, text, tags) VALUES (?, ?, ?)", rows
+            )
+
+    def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
+        before = self._db.total_changes
+        self._db.executemany(
+            "INSERT OR IGNORE INTO quarantine (at, source, origin, position, reason, raw, raw_size)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                (now, batch.source, q.origin, q.position, q.reason, q.raw, q.raw_size)
+                for batch in batches
+                for q in batch.quarantined
+            ),
+        )
+        return self._db.total_changes - before
+
+    def _learn_codec(self, batches: Sequence[Processed], now: int) -> None:
+        """Train a dictionary from the first documents the store sees."""
+        if self._codec != codecs.PLAIN:
+            return
+        for batch in batches:
+            self._samples.extend(batch.samples)
+        if len(self._samples) < codecs.TRAIN_SAMPLES:
+            return
+        data = codecs.train(self._samples)
+        cursor = self._db.execute(
+            "INSERT INTO codecs (created_at, data) VALUES (?, ?)", (now, data)
+        )
+        self._codec = int(cursor.lastrowid or 0)
+        self._samples = []
+
+    # -- reading -------------------------------------------------------------
+
+    def _codec_bytes(self, codec: int) -> bytes:
+        row = self._db.execute("SELECT data FROM codecs WHERE id = ?", (codec,)).fetchone()
+        if row is None:
+            raise LookupError(f"codec {codec} missing from {self.path}")
+        return bytes(row[0])
+
+    def _fts_months(self) -> set[str]:
+        rows = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'fts_[0-9]*'"
+            " AND name NOT GLOB 'fts_*_*'"
+        )
+        return {name.removeprefix("fts_") for (name,) in rows}
+
+    def checkpoints(self, source: str) -> dict[str, JSON]:
+        rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
+        return {key: orjson.loads(value) for key, value in rows}
+
+    def document(self, codec: int, blob: bytes) -> JSON:
+        doc: JSON = orjson.loads(self._codecs.decompress(codec, blob))
+        return doc
+
+    def search(self, query: EventQuery) -> list[JSON]:
+        low = key_floor(query.since) if query.since else 0
+        high = key_ceiling(query.until) if query.until else (1 << 63) - 1
+        direction = "DESC" if query.order == "newest" else "ASC"
+        match = match_expression(query)
+        if match is None:
+            sql = (
+                "SELECT codec, doc FROM events WHERE id BETWEEN ? AND ?"
+                f" ORDER BY id {direction} LIMIT ?"
+            )
+            rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
+            return [self.document(codec, blob) for codec, blob in rows]
+        found: list[JSON] = []
+        months = sorted(
+            (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
+            reverse=query.order == "newest",
+        )
+        for month in months:
+            sql = (
+                f"SELECT e.codec, e.doc FROM fts_{month} f JOIN events e ON e.id = f.rowid"
+                f" WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
+                f" ORDER BY f.rowid {direction} LIMIT ?"
+            )
+            rows = self._db.execute(sql, (match, low, high, query.limit - len(found))).fetchall()
+            found.extend(self.document(codec, blob) for codec, blob in rows)
+            if len(found) >= query.limit:
+                break
+        return found
+
+    def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
+        sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
+        params: list[Any] = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            params.append(source)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [
+            QuarantineEntry(
+                id=row[0],
+                at=datetime.fromtimestamp(row[1] / 1e6, UTC),
+                source=row[2],
+                origin=row[3],
+                position=row[4],
+                reason=row[5],
+                raw=bytes(row[6]),
+                raw_size=row[7],
+            )
+            for row in self._db.execute(sql, params)
+        ]
+
+    # -- upkeep --------------------------------------------------------------
+
+    def _retention_floor(self, now: datetime | None = None) -> int:
+        if self.retention_days <= 0:
+            return 0
+        moment = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        return key_floor(moment)
+
+    def prune(self, now: datetime) -> int:
+        """Delete expired events and quarantine entries; drop whole expired months of text."""
+        floor = self._retention_floor(now)
+        if floor == 0:
+            return 0
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
+            cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
+            db.execute("DELETE FROM quarantine WHERE at < ?", (cutoff_us,))
+            # A month's text table goes once the whole month is past the floor;
+            # until then its stale entries find no event row and drop out of joins.
+            for month in sorted(self._fts_months()):
+                if month < month_of(floor):
+                    db.execute(f"DROP TABLE fts_{month}")
+                    self._months.discard(month)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return deleted
+
+    def count(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0])
+
+    def quarantine_count(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM quarantine").fetchone()
+        return int(row[0])
+
+    def optimize(self) -> None:
+        """Merge full-text segments; worth it after a large backfill."""
+        for month in self._fts_months():
+            self._db.execute(f"INSERT INTO fts_{month} (fts_{month}) VALUES ('optimize')")
+
+    def close(self) -> None:
+        if not self._readonly:
+            self._db.execute("PRAGMA optimize")
+        self._db.close()
+
+
+def match_expression(query: EventQuery) -> str | None:
+    """The FTS5 expression for a query's text and field filters, or None for neither."""
+    parts = [
+        f"tags : {tag(name, value)}"
+        for name in TAG_FIELDS
+        if name != "id" and (value := getattr(query, name)) is not None
+    ]
+    if query.text:
+        parts.append(f"text : ({text_expression(query.text)})")
+    return " AND ".join(parts) if parts else None
+
+
+def text_expression(text: str) -> str:
+    """Turn what a person types into FTS5 syntax: every word must occur.
+
+    Each word is quoted, so punctuation is literal (``arn:aws:iam::1:role/x``
+    becomes a phrase of its parts); a trailing ``*`` asks for a prefix.
+    """
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*") and len(word) > 1
+        word = word.rstrip("*") if prefix else word
+        quoted = '"' + word.replace('"', '""') + '"'
+        terms.append(quoted + (" *" if prefix else ""))
+    return " AND ".join(terms) if terms else '""'
