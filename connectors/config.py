@@ -78,7 +78,9 @@ def _secret(value: Any, info: ValidationInfo) -> Secret:
     if isinstance(value, Secret):
         return value
     if not isinstance(value, str):
-        raise PydanticCustomError("secret_type", "expected a string: env:NAME, file:/path or a value")
+        raise PydanticCustomError(
+            "secret_type", "expected a string: env:NAME, file:/path or a value"
+        )
     if value.startswith("env:"):
         name = value[4:]
         found = os.environ.get(name)
@@ -93,7 +95,8 @@ def _secret(value: Any, info: ValidationInfo) -> Secret:
             content = path.read_text().rstrip("\n")
         except OSError as err:
             raise PydanticCustomError(
-                "secret_file", "cannot read secret file '{path}': {error}",
+                "secret_file",
+                "cannot read secret file '{path}': {error}",
                 {"path": str(path), "error": err.strerror or str(err)},
             ) from err
         return Secret(content, f"file:{path}")

@@ -14,7 +14,7 @@ from typing import Literal
 
 import structlog
 
-from daemon.config import Config, ConfigErrors, load_config
+from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.sqlite import SqliteStore
 
@@ -44,7 +44,7 @@ async def run_daemon(config: Config) -> Stats:
         nonlocal current
         try:
             fresh = load_config(current.path)
-        except ConfigErrors as err:
+        except ConfigFileError as err:
             for problem in err.errors:
                 log.error("config_reload_failed", error=str(problem))
             log.error("config_kept", reason="the new config has errors", path=str(current.path))
@@ -150,4 +150,3 @@ def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
     if stats.payloads and not usable:
         return 1, "nothing could be read: every file or record was quarantined"
     return 0, "ok"
-

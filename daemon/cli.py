@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from daemon import __version__
-from daemon.config import Config, ConfigErrors, load_config
+from daemon.config import Config, ConfigFileError, load_config
 from daemon.logs import configure
 from daemon.store.base import EventQuery
 from daemon.timeparse import parse_moment
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         config = load_config(Path(args.config))
-    except ConfigErrors as err:
+    except ConfigFileError as err:
         print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
         for problem in err.errors:
             print(f"  {problem}", file=sys.stderr)
@@ -109,7 +109,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
 
 def _check_config(args: argparse.Namespace, config: Config) -> int:
     print(f"{config.path}: valid")
-    print(f"  store: {config.store.type} {config.store_path} (retention {config.store.retention_days} days)")
+    print(
+        f"  store: {config.store.type} {config.store_path}"
+        f" (retention {config.store.retention_days} days)"
+    )
     print(f"  state_dir: {config.daemon.state_dir}  timezone: {config.daemon.timezone}")
     print(f"  sources: {len(config.sources)}")
     for name, source in config.sources.items():
@@ -129,7 +132,10 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
 
     if args.source is not None and args.source not in config.sources:
         known = ", ".join(sorted(config.sources)) or "none"
-        print(f"auditcorr: no source {args.source!r} in {config.path} (known: {known})", file=sys.stderr)
+        print(
+            f"auditcorr: no source {args.source!r} in {config.path} (known: {known})",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     zone = ZoneInfo(config.daemon.timezone)
     since = parse_moment(args.since, zone=zone) if args.since else None
@@ -165,7 +171,9 @@ def _quarantine(args: argparse.Namespace, config: Config) -> int:
         store.close()
     zone = ZoneInfo(config.daemon.timezone)
     for entry in entries:
-        where = entry.origin if entry.position is None else f"{entry.origin} record {entry.position}"
+        where = (
+            entry.origin if entry.position is None else f"{entry.origin} record {entry.position}"
+        )
         print(f"#{entry.id} {entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S} [{entry.source}] {where}")
         print(f"    reason: {entry.reason}")
         print(f"    kept {len(entry.raw)} of {entry.raw_size} bytes")
@@ -212,7 +220,9 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
 
 def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:
     width = shutil.get_terminal_size((160, 20)).columns
-    header = f"{'time':19}  {'origin':10}  {'who':24}  {'action':28}  {'result':7}  {'from':15}  where"
+    header = (
+        f"{'time':19}  {'origin':10}  {'who':24}  {'action':28}  {'result':7}  {'from':15}  where"
+    )
     print(header[:width])
     for doc in docs:
         moment = datetime.fromisoformat(doc["@timestamp"]).astimezone(zone)
@@ -220,11 +230,12 @@ def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:
         user = doc.get("user", {})
         cloud = doc.get("cloud", {})
         who = doc.get("actor") or user.get("name") or "-"
-        origin = {"aws.cloudtrail": "cloudtrail"}.get(event.get("dataset", ""), event.get("dataset", "-"))
-        where = (
-            "/".join(filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")]))
-            or doc.get("host", {}).get("name", "-")
+        origin = {"aws.cloudtrail": "cloudtrail"}.get(
+            event.get("dataset", ""), event.get("dataset", "-")
         )
+        where = "/".join(
+            filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")])
+        ) or doc.get("host", {}).get("name", "-")
         source = doc.get("source", {})
         line = (
             f"{moment:%Y-%m-%d %H:%M:%S}  {origin[:10]:10}  {who[:24]:24}  "

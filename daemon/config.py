@@ -116,7 +116,7 @@ class Config:
         return self.store.path or self.daemon.state_dir / "timeline.db"
 
 
-class ConfigErrors(Exception):
+class ConfigFileError(Exception):
     """Every problem found in one config file."""
 
     def __init__(self, path: Path, errors: list[ConfigError]) -> None:
@@ -126,27 +126,28 @@ class ConfigErrors(Exception):
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate; raises ConfigErrors listing every problem."""
+    """Read and validate; raises ConfigFileError listing every problem."""
     path = path.resolve() if path.exists() else path
     try:
         text = path.read_bytes()
     except OSError as err:
-        raise ConfigErrors(path, [ConfigError("", f"cannot read {path}: {err.strerror}")]) from err
+        problem = ConfigError("", f"cannot read {path}: {err.strerror}")
+        raise ConfigFileError(path, [problem]) from err
     try:
         data = tomllib.loads(text.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigErrors(path, [ConfigError("", f"{path}: not valid TOML: {err}")]) from err
+        raise ConfigFileError(path, [ConfigError("", f"{path}: not valid TOML: {err}")]) from err
     context = {"base_dir": path.parent}
     errors: list[ConfigError] = []
     try:
         top = TopLevel.model_validate(data, context=context)
     except ValidationError as err:
         errors.extend(_convert(err, (), TopLevel))
-        raise ConfigErrors(path, errors) from err
+        raise ConfigFileError(path, errors) from err
     sources = _connectors("sources", top.sources, registry.SOURCES, context, errors)
     outputs = _connectors("outputs", top.outputs, registry.OUTPUTS, context, errors)
     if errors:
-        raise ConfigErrors(path, errors)
+        raise ConfigFileError(path, errors)
     return Config(
         path=path,
         daemon=top.daemon,
@@ -172,19 +173,21 @@ def _connectors(
         where = f"{kind}.{name}"
         if not _ID.match(name):
             errors.append(
-                ConfigError(where, "ids are lower-case snake_case", hint="e.g. ct_prod, bastion_auth")
+                ConfigError(
+                    where, "ids are lower-case snake_case", hint="e.g. ct_prod, bastion_auth"
+                )
             )
             continue
         type_name = section.get("type")
         if not isinstance(type_name, str):
-            errors.append(
-                ConfigError(f"{where}.type", "missing required key", hint=_known(table))
-            )
+            errors.append(ConfigError(f"{where}.type", "missing required key", hint=_known(table)))
             continue
         if type_name not in table:
             errors.append(
                 ConfigError(
-                    f"{where}.type", f"unknown {kind[:-1]} type {type_name!r}", hint=_known(table, type_name)
+                    f"{where}.type",
+                    f"unknown {kind[:-1]} type {type_name!r}",
+                    hint=_known(table, type_name),
                 )
             )
             continue
@@ -206,7 +209,9 @@ def _known(table: Iterable[str], near: str | None = None) -> str:
     return f"known: {', '.join(names)}"
 
 
-def _convert(err: ValidationError, prefix: tuple[str, ...], model: type[BaseModel]) -> list[ConfigError]:
+def _convert(
+    err: ValidationError, prefix: tuple[str, ...], model: type[BaseModel]
+) -> list[ConfigError]:
     out = []
     for item in err.errors(include_url=False):
         loc = tuple(str(p) for p in item["loc"])

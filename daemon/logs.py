@@ -14,7 +14,9 @@ from typing import Literal
 import structlog
 
 
-def configure(log_format: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO) -> None:
+def configure(
+    log_format: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO
+) -> None:
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -35,10 +37,13 @@ def configure(log_format: Literal["auto", "json", "console"] = "auto", level: in
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            renderer,
-        ])
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -177,16 +177,24 @@ class AuditEvent:
 
 
 def _put(target: JSON, key: str, value: Any) -> None:
-    if value is not None and value != [] and value != {} and value != "":
+    if value or value is False or value == 0:
         target[key] = value
 
 
+_PATHS: dict[str, tuple[tuple[str, ...], str]] = {}
+
+
 def _put_dotted(doc: JSON, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
+    path = _PATHS.get(dotted)
+    if path is None:
+        *parents, leaf = dotted.split(".")
+        path = (tuple(parents), leaf)
+        if len(_PATHS) < 4096:  # field names come from normalizer code: a small set
+            _PATHS[dotted] = path
     node = doc
-    for name in parents:
+    for name in path[0]:
         node = node.setdefault(name, {})
-    _put(node, leaf, value)
+    _put(node, path[1], value)
 
 
 def _flatten(node: JSON, prefix: str, out: JSON) -> None:

@@ -14,13 +14,13 @@ then return.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -30,15 +30,20 @@ import structlog
 from connectors import registry
 from connectors.base import ConnectorConfig, RawBatch, Source, SourceContext
 from daemon.normalize import Limits
-from daemon.process import Job, Processed, init_worker, process
+from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.store.keys import key_ceiling, key_floor, key_time
 from daemon.store.sqlite import SqliteStore
 
 log = structlog.get_logger()
 
-WRITE_ROWS = 10_000
+WRITE_ROWS = 20_000
 """Rows gathered into one store transaction at most."""
+WRITE_WAIT_SECS = 0.5
+"""How long the writer waits to fill a transaction: each commit flushes a
+full-text segment, so many small commits cost far more than a few large ones."""
 RAW_QUEUE = 4
+IN_FLIGHT = 64
+"""Batches between the processor and the writer (decoded, compressed: small)."""
 SUMMARY_SECS = 10.0
 QUARANTINE_LOG_BURST = 20
 """Quarantined items logged one by one per minute; the rest are counted."""
@@ -104,12 +109,12 @@ class Pipeline:
         self.stats = Stats()
         self._on_progress = on_progress
         self._configs = dict(sources)
-        self._raw: asyncio.Queue[tuple[str, RawBatch, asyncio.Future[None]] | None] = (
-            asyncio.Queue(RAW_QUEUE)
+        self._raw: asyncio.Queue[tuple[str, RawBatch, asyncio.Future[None]] | None] = asyncio.Queue(
+            RAW_QUEUE
         )
         self._inflight: asyncio.Queue[
             tuple[asyncio.Future[Processed], asyncio.Future[None]] | None
-        ] = asyncio.Queue(self.workers * 2)
+        ] = asyncio.Queue(IN_FLIGHT)
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._sources_group: asyncio.TaskGroup | None = None
         self._writer_pool: Executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -121,12 +126,7 @@ class Pipeline:
 
     async def run(self) -> Stats:
         """Run until ``stop()`` (follow mode) or until every source is caught up."""
-        self._pool = ProcessPoolExecutor(
-            self.workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=init_worker,
-            initargs=(str(self.store.path),),
-        )
+        self._pool = self._new_pool()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._process(), name="processor")
@@ -134,9 +134,18 @@ class Pipeline:
                 await self._run_sources()
                 await self._raw.put(_DONE)
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             self._writer_pool.shutdown(wait=True)
         return self.stats
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=init_worker,
+            initargs=(str(self.store.path),),
+        )
 
     def stop(self) -> None:
         """Stop reading; what was read is still committed before ``run`` returns."""
@@ -225,9 +234,23 @@ class Pipeline:
                 key_max,
                 want_samples=self.store.wants_samples,
             )
-            result = loop.run_in_executor(self._pool, process, job)
+            result = loop.create_task(self._run_job(job))
             await self._inflight.put((result, committed))
         await self._inflight.put(_DONE)
+
+    async def _run_job(self, job: Job) -> Processed:
+        """Process in the pool; a worker that dies is replaced and the job tried once more."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool
+            try:
+                return await loop.run_in_executor(pool, process, job)
+            except BrokenProcessPool:
+                log.error("worker_died", origin=job.batch.origin, attempt=attempt)
+                if pool is not None and self._pool is pool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = self._new_pool()
+        return failed(job, "worker process died while decoding this payload")
 
     async def _write(self) -> None:
         finished = False
@@ -239,9 +262,15 @@ class Pipeline:
             pending = [item]
             results = [await item[0]]
             rows = len(results[0].rows)
-            # Gather what is already done into the same transaction.
-            while rows < WRITE_ROWS and not self._inflight.empty():
-                more = self._inflight.get_nowait()
+            deadline = time.monotonic() + WRITE_WAIT_SECS
+            # Gather more into the same transaction, for a short while.
+            while rows < WRITE_ROWS:
+                try:
+                    more = await asyncio.wait_for(
+                        self._inflight.get(), max(deadline - time.monotonic(), 0)
+                    )
+                except TimeoutError:
+                    break
                 if more is _DONE:
                     finished = True
                     break
@@ -324,15 +353,3 @@ class Pipeline:
             quarantined=s.quarantined,
             events_per_sec=round(s.stored / elapsed),
         )
-
-
-async def prune_periodically(pipeline: Pipeline, every_secs: float = 3600.0) -> None:
-    """Retention in follow mode: once at start, then every hour."""
-    from datetime import UTC
-
-    while True:
-        with contextlib.suppress(Exception):
-            deleted = await pipeline.call_store(pipeline.store.prune, datetime.now(UTC))
-            if deleted:
-                log.info("events_pruned", count=deleted)
-        await asyncio.sleep(every_secs)

@@ -98,6 +98,16 @@ def _raw_of(record: Any) -> bytes:
         return repr(record)[:QUARANTINE_RAW_BYTES].encode(errors="replace")
 
 
+def failed(job: Job, reason: str) -> Processed:
+    """The result for a payload that could not be decoded at all: quarantined whole."""
+    batch = job.batch
+    out = Processed(source=job.source, origin=batch.origin, checkpoints=batch.checkpoints)
+    out.payload_failed = True
+    raw = _truncate(batch.payload)
+    out.quarantined.append(Quarantined(batch.origin, None, reason, raw, len(batch.payload)))
+    return out
+
+
 def process(job: Job) -> Processed:
     """Decode, normalize and encode one batch; never raises for bad input."""
     if _codecs is None:  # pragma: no cover - the pool initializer sets it

@@ -352,7 +352,7 @@ def text_expression(text: str) -> str:
     terms = []
     for word in text.split():
         prefix = word.endswith("*") and len(word) > 1
-        word = word.rstrip("*") if prefix else word
-        quoted = '"' + word.replace('"', '""') + '"'
+        literal = word.rstrip("*") if prefix else word
+        quoted = '"' + literal.replace('"', '""') + '"'
         terms.append(quoted + (" *" if prefix else ""))
     return " AND ".join(terms) if terms else '""'

@@ -41,9 +41,19 @@ TAG_FIELDS: dict[str, str] = {
 """Filter name -> tag letter.  Never change a letter: stored tags use it."""
 
 
+_TAG_CACHE: dict[tuple[str, str], str] = {}
+_TAG_CACHE_SIZE = 1 << 16
+
+
 def tag(field: str, value: str) -> str:
-    digest = blake2b(value.encode(), digest_size=8).hexdigest()
-    return TAG_FIELDS[field] + digest
+    """The tag token of one field value (cached: users, addresses, actions repeat)."""
+    found = _TAG_CACHE.get((field, value))
+    if found is None:
+        found = TAG_FIELDS[field] + blake2b(value.encode(), digest_size=8).hexdigest()
+        if len(_TAG_CACHE) >= _TAG_CACHE_SIZE:
+            _TAG_CACHE.clear()
+        _TAG_CACHE[(field, value)] = found
+    return found
 
 
 def event_tags(event: AuditEvent, source: str) -> str:
@@ -58,9 +68,11 @@ def event_tags(event: AuditEvent, source: str) -> str:
         ("account", event.cloud_account_id),
         ("region", event.cloud_region),
         ("source", source),
-        ("id", event.id),
     )
-    return " ".join(tag(name, value) for name, value in values if value)
+    tags = [tag(name, value) for name, value in values if value]
+    # Event ids never repeat: hashed directly, not through the cache.
+    tags.append("e" + blake2b(event.id.encode(), digest_size=8).hexdigest())
+    return " ".join(tags)
 
 
 def search_text(event: AuditEvent) -> str:

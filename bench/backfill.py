@@ -1,0 +1,212 @@
+"""Backfill throughput, store size, memory and query latency, against the parse floor.
+
+    python bench/backfill.py --events 1000000 --runs 3
+
+Generates N realistic CloudTrail events in the AWS file layout (cached under
+bench/out/), then, in the same run:
+
+* floor: decompress and parse every file with isal + orjson, nothing else,
+  in one process: the speed limit of a single core;
+* backfill: ``auditcorr backfill`` into a fresh SQLite store with the full-text
+  index, timed from start to exit, with the peak RSS of the whole process
+  tree (daemon plus worker processes) sampled from /proc;
+* store size per event, and the median latency of full-text and field queries
+  over the stored events.
+
+Prints one JSON object with every figure (medians over --runs) and the ratio
+of backfill to floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from isal import igzip
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+import ctgen  # noqa: E402
+
+from daemon.store.base import EventQuery  # noqa: E402
+from daemon.store.sqlite import SqliteStore  # noqa: E402
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def dataset(out: Path, events: int, seed: int) -> Path:
+    tree = out / f"data-{events}-{seed}"
+    marker = tree / ".complete"
+    if not marker.exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        began = time.perf_counter()
+        records = ctgen.generate_records(
+            events, start=START, span=timedelta(days=max(1, events // 100_000)), seed=seed
+        )
+        files = ctgen.write_tree(tree, records, organization_id="o-bench00001")
+        marker.write_text(str(len(files)))
+        print(f"generated {events} events in {len(files)} files in "
+              f"{time.perf_counter() - began:.0f}s", file=sys.stderr)
+    return tree
+
+
+def log_files(tree: Path) -> list[Path]:
+    return sorted(tree.rglob("*.json.gz"))
+
+
+def floor(files: list[Path]) -> tuple[float, int]:
+    """Seconds to decompress and parse every file in one process; events seen."""
+    began = time.perf_counter()
+    count = 0
+    for path in files:
+        count += len(orjson.loads(igzip.decompress(path.read_bytes()))["Records"])
+    return time.perf_counter() - began, count
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(
+                int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+            )
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    config = work / "config.toml"
+    lines = [
+        "[daemon]",
+        f'state_dir = "{work / "state"}"',
+        'log_format = "json"',
+    ]
+    if workers:
+        lines.append(f"workers = {workers}")
+    lines += ["[store]", "retention_days = 0", "[sources.bench]", 'type = "cloudtrail_files"',
+              f'path = "{tree}"']
+    config.write_text("\n".join(lines) + "\n")
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/auditcorr"), "backfill", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    seconds = time.perf_counter() - began
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"backfill failed ({proc.returncode}): {out.decode()}")
+    summary = dict(
+        part.split("=", 1) for part in out.decode().strip().splitlines()[-1].split()[1:]
+    )
+    db = work / "state" / "timeline.db"
+    size = sum(p.stat().st_size for p in db.parent.glob("timeline.db*"))
+    return {
+        "seconds": seconds,
+        "stored": float(summary["stored"]),
+        "peak_rss_mb": peak / 2**20,
+        "db_bytes": float(size),
+    }
+
+
+def queries(db: Path, samples: int = 9) -> dict[str, float]:
+    """Median milliseconds of typical timeline queries (newest 100 first)."""
+    store = SqliteStore(db, retention_days=0, readonly=True)
+    probe = store.search(EventQuery(limit=2000))
+    user = next(d["user"]["name"] for d in probe if d.get("user", {}).get("name"))
+    ip = next(d["source"]["ip"] for d in probe if d.get("source", {}).get("ip"))
+    cases = {
+        "fts_common_word": EventQuery(text="DescribeInstances"),
+        "fts_rare_word": EventQuery(text="StopLogging"),
+        "fts_two_words": EventQuery(text=f"{user} AccessDenied"),
+        "fts_ip": EventQuery(text=ip),
+        "field_user": EventQuery(user=user),
+        "field_user_and_failure": EventQuery(user=user, outcome="failure"),
+        "time_range": EventQuery(since=START + timedelta(hours=5), until=START + timedelta(hours=6)),
+    }
+    figures = {}
+    for name, query in cases.items():
+        times = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            store.search(query)
+            times.append((time.perf_counter() - began) * 1000)
+        figures[name] = statistics.median(times)
+    store.close()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    tree = dataset(args.out, args.events, args.seed)
+    files = log_files(tree)
+    floors, runs = [], []
+    for run in range(args.runs):
+        seconds, count = floor(files)
+        floors.append(count / seconds)
+        result = backfill(tree, args.out / "work", args.workers)
+        runs.append(result)
+        print(f"run {run + 1}: floor {floors[-1]:.0f} ev/s, backfill "
+              f"{result['stored'] / result['seconds']:.0f} ev/s, rss {result['peak_rss_mb']:.0f} MB",
+              file=sys.stderr)
+    query_ms = queries(args.out / "work" / "state" / "timeline.db")
+    rates = [r["stored"] / r["seconds"] for r in runs]
+    report = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "events": args.events,
+        "files": len(files),
+        "runs": args.runs,
+        "floor_events_per_sec": round(statistics.median(floors)),
+        "backfill_events_per_sec": round(statistics.median(rates)),
+        "ratio_to_floor": round(statistics.median(rates) / statistics.median(floors), 3),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+        "db_bytes_per_event": round(statistics.median(r["db_bytes"] for r in runs) / args.events),
+        "query_median_ms": {k: round(v, 2) for k, v in query_ms.items()},
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
