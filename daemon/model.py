@@ -20,11 +20,11 @@ JSON = dict[str, Any]
 
 def format_timestamp(moment: datetime) -> str:
     """ECS timestamps: UTC, microseconds only when present, ``Z`` suffix."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat leaves out zero microseconds, as ECS readers expect; it is
+    # several times faster than strftime.
+    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -77,49 +77,85 @@ class AuditEvent:
     """The parsed original record."""
 
     def to_document(self) -> JSON:
-        """The ECS document: nested objects, empty values left out."""
-        doc: JSON = {"@timestamp": format_timestamp(self.timestamp)}
+        """The ECS document: nested objects, empty values left out.
+
+        Written out longhand because it runs for every stored event.
+        """
         event: JSON = {"id": self.id, "kind": self.kind, "dataset": self.dataset}
-        _put(event, "category", self.category)
-        _put(event, "type", self.type)
-        _put(event, "action", self.action)
-        _put(event, "outcome", self.outcome)
-        _put(event, "provider", self.provider)
+        if self.category:
+            event["category"] = self.category
+        if self.type:
+            event["type"] = self.type
+        if self.action:
+            event["action"] = self.action
+        if self.outcome:
+            event["outcome"] = self.outcome
+        if self.provider:
+            event["provider"] = self.provider
         if self.ingested is not None:
             event["ingested"] = format_timestamp(self.ingested)
-        doc["event"] = event
-        user: JSON = {}
-        _put(user, "name", self.user_name)
-        _put(user, "id", self.user_id)
-        if self.user_target_name:
-            user["target"] = {"name": self.user_target_name}
-        _put(doc, "user", user)
-        source: JSON = {}
-        _put(source, "ip", self.source_ip)
-        _put(source, "address", self.source_address)
-        _put(doc, "source", source)
-        host: JSON = {}
-        _put(host, "name", self.host_name)
-        _put(host, "ip", self.host_ip)
-        _put(doc, "host", host)
-        cloud: JSON = {}
-        _put(cloud, "provider", self.cloud_provider)
-        if self.cloud_account_id:
-            cloud["account"] = {"id": self.cloud_account_id}
-        _put(cloud, "region", self.cloud_region)
-        if self.cloud_service_name:
-            cloud["service"] = {"name": self.cloud_service_name}
-        _put(doc, "cloud", cloud)
-        related: JSON = {}
-        _put(related, "user", self.related_user)
-        _put(related, "ip", self.related_ip)
-        _put(related, "hosts", self.related_hosts)
-        _put(doc, "related", related)
-        _put(doc, "message", self.message)
-        _put(doc, "actor", self.actor)
-        _put(doc, "labels", self.labels)
+        doc: JSON = {"@timestamp": format_timestamp(self.timestamp), "event": event}
+        if self.user_name or self.user_id or self.user_target_name:
+            user: JSON = {}
+            if self.user_name:
+                user["name"] = self.user_name
+            if self.user_id:
+                user["id"] = self.user_id
+            if self.user_target_name:
+                user["target"] = {"name": self.user_target_name}
+            doc["user"] = user
+        if self.source_ip or self.source_address:
+            source: JSON = {}
+            if self.source_ip:
+                source["ip"] = self.source_ip
+            if self.source_address:
+                source["address"] = self.source_address
+            doc["source"] = source
+        if self.host_name or self.host_ip:
+            host: JSON = {}
+            if self.host_name:
+                host["name"] = self.host_name
+            if self.host_ip:
+                host["ip"] = self.host_ip
+            doc["host"] = host
+        if self.cloud_provider or self.cloud_account_id or self.cloud_region:
+            cloud: JSON = {}
+            if self.cloud_provider:
+                cloud["provider"] = self.cloud_provider
+            if self.cloud_account_id:
+                cloud["account"] = {"id": self.cloud_account_id}
+            if self.cloud_region:
+                cloud["region"] = self.cloud_region
+            if self.cloud_service_name:
+                cloud["service"] = {"name": self.cloud_service_name}
+            doc["cloud"] = cloud
+        if self.related_user or self.related_ip or self.related_hosts:
+            related: JSON = {}
+            if self.related_user:
+                related["user"] = self.related_user
+            if self.related_ip:
+                related["ip"] = self.related_ip
+            if self.related_hosts:
+                related["hosts"] = self.related_hosts
+            doc["related"] = related
+        if self.message:
+            doc["message"] = self.message
+        if self.actor:
+            doc["actor"] = self.actor
+        if self.labels:
+            doc["labels"] = self.labels
+        paths = _PATHS
         for dotted, value in self.fields.items():
-            _put_dotted(doc, dotted, value)
+            if value is None or value in ("", [], {}):
+                continue
+            path = paths.get(dotted) or _path(dotted)
+            node = doc
+            for name in path[0]:
+                child = node.get(name)
+                if child is None:
+                    child = node[name] = {}
+                node = child
+            node[path[1]] = value
         if self.original is not None:
             doc["original"] = self.original
         return doc
@@ -176,25 +212,15 @@ class AuditEvent:
         return result
 
 
-def _put(target: JSON, key: str, value: Any) -> None:
-    if value or value is False or value == 0:
-        target[key] = value
-
-
 _PATHS: dict[str, tuple[tuple[str, ...], str]] = {}
 
 
-def _put_dotted(doc: JSON, dotted: str, value: Any) -> None:
-    path = _PATHS.get(dotted)
-    if path is None:
-        *parents, leaf = dotted.split(".")
-        path = (tuple(parents), leaf)
-        if len(_PATHS) < 4096:  # field names come from normalizer code: a small set
-            _PATHS[dotted] = path
-    node = doc
-    for name in path[0]:
-        node = node.setdefault(name, {})
-    _put(node, path[1], value)
+def _path(dotted: str) -> tuple[tuple[str, ...], str]:
+    *parents, leaf = dotted.split(".")
+    path = (tuple(parents), leaf)
+    if len(_PATHS) < 4096:  # field names come from normalizer code: a small set
+        _PATHS[dotted] = path
+    return path
 
 
 def _flatten(node: JSON, prefix: str, out: JSON) -> None:

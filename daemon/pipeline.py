@@ -17,6 +17,7 @@ import asyncio
 import multiprocessing
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,6 +32,7 @@ from connectors import registry
 from connectors.base import ConnectorConfig, RawBatch, Source, SourceContext
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
+from daemon.store.base import WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 from daemon.store.sqlite import SqliteStore
 
@@ -277,7 +279,7 @@ class Pipeline:
                 pending.append(more)
                 results.append(await more[0])
                 rows += len(results[-1].rows)
-            written = await self.call_store(self.store.write, results)
+            written = await self._commit(results)
             for _, committed in pending:
                 if not committed.done():
                     committed.set_result(None)
@@ -290,7 +292,20 @@ class Pipeline:
                 self._summary("events_stored")
         self._summary("events_stored")
 
-    def _count(self, results: list[Processed], written: Any) -> None:
+    async def _commit(self, results: list[Processed]) -> WriteResult:
+        """Write, retrying while the store is busy or its disk is full; sources wait meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                written: WriteResult = await self.call_store(self.store.write, results)
+            except sqlite3.OperationalError as err:
+                log.error("store_write_failed", error=str(err), retry_in_secs=round(delay, 1))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                return written
+
+    def _count(self, results: list[Processed], written: WriteResult) -> None:
         stats = self.stats
         stats.stored += written.stored
         stats.duplicates += written.duplicates

@@ -134,7 +134,8 @@ class SqliteStore:
             self._learn_codec(batches, now)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return WriteResult(stored, duplicates, quarantined, expired)
 
@@ -308,7 +309,8 @@ class SqliteStore:
                     self._months.discard(month)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return deleted
 
