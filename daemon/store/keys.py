@@ -49,3 +49,11 @@ def month_of(key: int) -> str:
     """``YYYYMM`` of the key's event time: the full-text index is split by month."""
     moment = key_time(key)
     return f"{moment.year:04d}{moment.month:02d}"
+
+
+def month_span(key: int) -> tuple[str, int, int]:
+    """The month of ``key`` with the first and last key inside it."""
+    moment = key_time(key)
+    start = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    following = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return f"{moment.year:04d}{moment.month:02d}", key_floor(start), key_floor(following) - 1

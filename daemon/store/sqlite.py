@@ -21,7 +21,7 @@ import orjson
 from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
-from daemon.store.keys import key_ceiling, key_floor, month_of
+from daemon.store.keys import key_ceiling, key_floor, month_of, month_span
 from daemon.store.schema import migrate
 from daemon.store.text import TAG_FIELDS, tag
 
@@ -167,8 +167,11 @@ class SqliteStore:
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        month, low, high = "", 0, -1
         for key, (text, tags) in entries:
-            by_month[month_of(key)].append((key, text, tags))
+            if not low <= key <= high:
+                month, low, high = month_span(key)
+            by_month[month].append((key, text, tags))
         for month, rows in by_month.items():
             if month not in self._months:
                 self._db.execute(
@@ -338,7 +341,7 @@ def match_expression(query: EventQuery) -> str | None:
     parts = [
         f"tags : {tag(name, value)}"
         for name in TAG_FIELDS
-        if name != "id" and (value := getattr(query, name)) is not None
+        if (value := getattr(query, name)) is not None
     ]
     if query.text:
         parts.append(f"text : ({text_expression(query.text)})")
