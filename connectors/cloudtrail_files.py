@@ -113,7 +113,14 @@ class CloudtrailFilesSource(Source):
         return low, high
 
     def _read(self, item: _Found) -> RawBatch:
-        checkpoint = Checkpoint(item.relative, {"size": item.size, "mtime_ns": item.mtime_ns})
+        # A backfill limited in time stores only part of a file: the file is
+        # not marked done, so a later run still reads the rest of it.
+        ranged = self.context.since is not None or self.context.until is not None
+        checkpoints = (
+            []
+            if ranged
+            else [Checkpoint(item.relative, {"size": item.size, "mtime_ns": item.mtime_ns})]
+        )
         origin = str(item.path)
         try:
             if item.size > self.config.max_file_bytes:
@@ -121,8 +128,8 @@ class CloudtrailFilesSource(Source):
             payload = item.path.read_bytes()
         except OSError as err:
             reason = f"cannot read file: {err.strerror or err}"
-            return RawBatch("cloudtrail", origin, b"", [checkpoint], error=reason)
-        return RawBatch("cloudtrail", origin, payload, [checkpoint])
+            return RawBatch("cloudtrail", origin, b"", checkpoints, error=reason)
+        return RawBatch("cloudtrail", origin, payload, checkpoints)
 
 
 def _in_days(relative: str, days: tuple[date, date]) -> bool:

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, GetCoreSchemaHandler, ValidationInfo
+from pydantic_core import PydanticCustomError, core_schema
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -61,6 +61,18 @@ class Secret:
 
     def reveal(self) -> str:
         return self._value
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # Dumps (config summaries) show where the value comes from, never the value.
+        return core_schema.is_instance_schema(
+            cls,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda secret: secret.reference if secret.reference != "inline" else "***"
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"Secret({self.reference})"

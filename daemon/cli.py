@@ -153,6 +153,7 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
         f"backfill: files={stats.payloads} records={stats.records} stored={stats.stored}"
         f" duplicates={stats.duplicates} quarantined={stats.quarantined}"
         f" failed_files={stats.failed_payloads} out_of_range={stats.out_of_range}"
+        f" expired={stats.expired}"
         f" seconds={seconds:.1f} events_per_sec={rate:.0f}"
     )
     if status:
@@ -209,12 +210,19 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
         docs = store.search(query)
     finally:
         store.close()
-    if args.json:
-        out = sys.stdout.buffer
-        for doc in docs:
-            out.write(orjson.dumps(doc) + b"\n")
-        return EXIT_OK
-    _print_table(docs, zone)
+    try:
+        if args.json:
+            out = sys.stdout.buffer
+            for doc in docs:
+                out.write(orjson.dumps(doc) + b"\n")
+            out.flush()
+        else:
+            _print_table(docs, zone)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (head, less) went away: not an error.  Point stdout at
+        # /dev/null so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 

@@ -32,7 +32,7 @@ class Section(BaseModel):
 
 
 class DaemonSection(Section):
-    state_dir: ConfigPath = Path("state")
+    state_dir: ConfigPath = Field(default=Path("state"), validate_default=True)
     timezone: str = "UTC"
     log_format: Literal["auto", "json", "console"] = "auto"
     workers: int | None = Field(default=None, ge=1, le=64)
@@ -90,7 +90,7 @@ class ApiSection(Section):
 
 
 class TopLevel(Section):
-    daemon: DaemonSection = DaemonSection()
+    daemon: DaemonSection
     store: StoreSection = StoreSection()
     sources: dict[str, dict[str, Any]] = {}
     outputs: dict[str, dict[str, Any]] = {}
@@ -139,14 +139,19 @@ def load_config(path: Path) -> Config:
         raise ConfigFileError(path, [ConfigError("", f"{path}: not valid TOML: {err}")]) from err
     context = {"base_dir": path.parent}
     errors: list[ConfigError] = []
+    # [daemon] is validated even when absent, so its default paths resolve
+    # against the config file like written ones.
+    data.setdefault("daemon", {})
+    top: TopLevel | None = None
     try:
         top = TopLevel.model_validate(data, context=context)
     except ValidationError as err:
         errors.extend(_convert(err, (), TopLevel))
-        raise ConfigFileError(path, errors) from err
-    sources = _connectors("sources", top.sources, registry.SOURCES, context, errors)
-    outputs = _connectors("outputs", top.outputs, registry.OUTPUTS, context, errors)
-    if errors:
+    # Connector sections are checked even when other sections have problems,
+    # so one run of check-config lists everything.
+    sources = _connectors("sources", _tables(data, "sources"), registry.SOURCES, context, errors)
+    outputs = _connectors("outputs", _tables(data, "outputs"), registry.OUTPUTS, context, errors)
+    if errors or top is None:
         raise ConfigFileError(path, errors)
     return Config(
         path=path,
@@ -159,6 +164,13 @@ def load_config(path: Path) -> Config:
         api=top.api,
         raw=data,
     )
+
+
+def _tables(data: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    found = data.get(kind, {})
+    if not isinstance(found, dict):
+        return {}
+    return {name: table for name, table in found.items() if isinstance(table, dict)}
 
 
 def _connectors(

@@ -118,7 +118,12 @@ class AuditEvent:
             if self.host_ip:
                 host["ip"] = self.host_ip
             doc["host"] = host
-        if self.cloud_provider or self.cloud_account_id or self.cloud_region:
+        if (
+            self.cloud_provider
+            or self.cloud_account_id
+            or self.cloud_region
+            or self.cloud_service_name
+        ):
             cloud: JSON = {}
             if self.cloud_provider:
                 cloud["provider"] = self.cloud_provider
@@ -167,13 +172,12 @@ class AuditEvent:
     def from_document(cls, doc: JSON) -> AuditEvent:
         """Rebuild an event from :meth:`to_document` output."""
         doc = dict(doc)
-        event = dict(doc.pop("event"))
-        user = dict(doc.pop("user", {}))
-        source = dict(doc.pop("source", {}))
-        host = dict(doc.pop("host", {}))
-        cloud = dict(doc.pop("cloud", {}))
-        related = doc.pop("related", {})
+        groups = {name: _copy(doc.pop(name, None)) for name in _GROUPS}
+        event, user, source, host, cloud, related = (groups[name] for name in _GROUPS)
         ingested = event.pop("ingested", None)
+        target = user.get("target") or {}
+        account = cloud.get("account") or {}
+        service = cloud.get("service") or {}
         result = cls(
             timestamp=parse_timestamp(doc.pop("@timestamp")),
             id=event.pop("id"),
@@ -187,29 +191,38 @@ class AuditEvent:
             ingested=parse_timestamp(ingested) if ingested else None,
             user_name=user.pop("name", None),
             user_id=user.pop("id", None),
-            user_target_name=(user.pop("target", None) or {}).get("name"),
+            user_target_name=target.pop("name", None),
             source_ip=source.pop("ip", None),
             source_address=source.pop("address", None),
             host_name=host.pop("name", None),
             host_ip=host.pop("ip", []),
             cloud_provider=cloud.pop("provider", None),
-            cloud_account_id=(cloud.pop("account", None) or {}).get("id"),
+            cloud_account_id=account.pop("id", None),
             cloud_region=cloud.pop("region", None),
-            cloud_service_name=(cloud.pop("service", None) or {}).get("name"),
-            related_user=related.get("user", []),
-            related_ip=related.get("ip", []),
-            related_hosts=related.get("hosts", []),
+            cloud_service_name=service.pop("name", None),
+            related_user=related.pop("user", []),
+            related_ip=related.pop("ip", []),
+            related_hosts=related.pop("hosts", []),
             message=doc.pop("message", None),
             actor=doc.pop("actor", None),
             labels=doc.pop("labels", {}),
             original=doc.pop("original", None),
         )
-        leftovers = {"event": event, "user": user, "source": source, "host": host, "cloud": cloud}
-        for name, rest in leftovers.items():
-            if rest:
-                _flatten(rest, name, result.fields)
+        # Whatever the typed fields did not take goes back under its dotted name.
+        for name, rest in groups.items():
+            _flatten(rest, name, result.fields)
         _flatten(doc, "", result.fields)
         return result
+
+
+_GROUPS = ("event", "user", "source", "host", "cloud", "related")
+
+
+def _copy(node: Any) -> JSON:
+    """A copy deep enough that popping typed leaves leaves the input alone."""
+    if not isinstance(node, dict):
+        return {}
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in node.items()}
 
 
 _PATHS: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -226,7 +239,7 @@ def _path(dotted: str) -> tuple[tuple[str, ...], str]:
 def _flatten(node: JSON, prefix: str, out: JSON) -> None:
     for key, value in node.items():
         dotted = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             _flatten(value, dotted, out)
         else:
             out[dotted] = value

@@ -8,6 +8,7 @@ data that pickles cheaply.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,8 @@ _codecs: codecs.Codecs | None = None
 def init_worker(store_path: str) -> None:
     """Process-pool initializer: dictionaries are read from the store on demand."""
     global _codecs  # noqa: PLW0603 - one codec cache per worker process
+    # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def load(codec: int) -> bytes:
         uri = f"file:{store_path}?mode=ro"
@@ -126,11 +129,12 @@ def process(job: Job) -> Processed:
     try:
         records = normalizer.decode(batch.payload, job.limits)
     except NormalizationError as err:
+        # The payload as a whole: its position (a byte offset) belongs in the
+        # reason, the position column numbers records.
         out.payload_failed = True
-        raw = err.raw if err.raw is not None else batch.payload
-        out.quarantined.append(
-            Quarantined(batch.origin, err.position, err.reason, _truncate(raw), len(raw))
-        )
+        raw = batch.payload
+        reason = err.reason if err.position is None else f"{err.reason} (at byte {err.position})"
+        out.quarantined.append(Quarantined(batch.origin, None, reason, _truncate(raw), len(raw)))
         return out
     codec = job.codec
     compress = _codecs.compressor(codec).compress

@@ -21,17 +21,21 @@ def parse_duration(text: str) -> timedelta:
     found = _DURATION.match(text)
     if not found:
         raise ValueError(f"not a duration: {text!r} (examples: 90s, 20m, 2h, 7d)")
-    return float(found.group(1)) * _UNITS[found.group(2)]
+    try:
+        return float(found.group(1)) * _UNITS[found.group(2)]
+    except OverflowError:
+        raise ValueError(f"duration too large: {text!r}") from None
 
 
 def parse_moment(text: str, *, now: datetime | None = None, zone: tzinfo = UTC) -> datetime:
     """A point in time: ISO 8601 (``2026-11-20``, ``2026-11-20T01:00:00+09:00``)
     or a duration meaning that long ago (``2h``).  Times without a zone are in ``zone``.
     """
-    try:
-        return (now or datetime.now(UTC)) - parse_duration(text)
-    except ValueError:
-        pass
+    if _DURATION.match(text):
+        try:
+            return (now or datetime.now(UTC)) - parse_duration(text)
+        except (ValueError, OverflowError):
+            raise ValueError(f"too long ago: {text!r}") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -40,4 +44,7 @@ def parse_moment(text: str, *, now: datetime | None = None, zone: tzinfo = UTC) 
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time out of range: {text!r}") from None

@@ -25,25 +25,26 @@ purpose:
 
 Categorization (first matching row wins):
 
-=======================================================  ==============  ==================
-record                                                   event.category  event.type
-=======================================================  ==============  ==================
-``signin.amazonaws.com`` or ``ConsoleLogin``             authentication  ``start`` for
-                                                                         ConsoleLogin,
-                                                                         SwitchRole,
-                                                                         RenewRole;
-                                                                         ``end`` for
-                                                                         ExitRole; else
-                                                                         ``info``
-STS ``AssumeRole*``, ``AssumeRoot``, ``GetSessionToken``,  authentication  ``start``
-``GetFederationToken``
-an event Elastic's table names (``CreateUser``,          as Elastic      Elastic's entity
-``AddUserToGroup``, ``CreateBucket``, ...)               (``iam``,       (``user``,
-                                                         ``file``)       ``group``,
-                                                                         ``admin``) + action
-``iam.amazonaws.com``                                    iam             action
-anything else                                            configuration   action
-=======================================================  ==============  ==================
+=================  ==============  =============================================
+record             event.category  event.type
+=================  ==============  =============================================
+sign-in            authentication  ``start`` for ConsoleLogin, SwitchRole and
+                                   RenewRole; ``end`` for ExitRole; else ``info``
+STS session        authentication  ``start``
+named by Elastic   Elastic's       Elastic's entity (``user``, ``group``,
+                   (iam, file)     ``admin``) + *action*
+IAM                iam             *action*
+anything else      configuration   *action*
+=================  ==============  =============================================
+
+* sign-in: ``eventSource`` is ``signin.amazonaws.com`` or ``eventName`` is
+  ``ConsoleLogin``.
+* STS session: AssumeRole, AssumeRoleWithSAML, AssumeRoleWithWebIdentity,
+  AssumeRoot, GetSessionToken, GetFederationToken.
+* named by Elastic: the events of Elastic's categorization table
+  (``CreateUser``, ``AddUserToGroup``, ``CreateBucket``, ...; see
+  ``_ELASTIC_CATEGORIES``).
+* IAM: ``eventSource`` is ``iam.amazonaws.com``.
 
 *action* comes from ``readOnly``: ``true`` -> ``access``; ``false`` ->
 ``change``, plus ``creation`` for ``Create*``/``Run*`` and ``deletion`` for

@@ -11,12 +11,19 @@ apart and the writer probes the next free key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 
 HASH_BITS = 20
 _HASH_MASK = (1 << HASH_BITS) - 1
 _MAX_MS = (1 << (63 - HASH_BITS)) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, in integers (floats lose a millisecond after 2038)."""
+    return min(max((moment - _EPOCH) // _MS, 0), _MAX_MS)
 
 
 def event_hash(event_id: str) -> int:
@@ -26,14 +33,12 @@ def event_hash(event_id: str) -> int:
 
 
 def row_key(timestamp: datetime, eid: int) -> int:
-    ms = min(max(int(timestamp.timestamp() * 1000), 0), _MAX_MS)
-    return (ms << HASH_BITS) | (eid & _HASH_MASK)
+    return (_ms(timestamp) << HASH_BITS) | (eid & _HASH_MASK)
 
 
 def key_floor(moment: datetime) -> int:
     """Smallest row key at or after ``moment``."""
-    ms = min(max(int(moment.timestamp() * 1000), 0), _MAX_MS)
-    return ms << HASH_BITS
+    return _ms(moment) << HASH_BITS
 
 
 def key_ceiling(moment: datetime) -> int:
@@ -42,7 +47,7 @@ def key_ceiling(moment: datetime) -> int:
 
 
 def key_time(key: int) -> datetime:
-    return datetime.fromtimestamp((key >> HASH_BITS) / 1000, UTC)
+    return _EPOCH + (key >> HASH_BITS) * _MS
 
 
 def month_of(key: int) -> str:

@@ -43,6 +43,7 @@ class SqliteStore:
         self.path = path
         self.retention_days = retention_days
         self._readonly = readonly
+        self._closed = False
         if readonly:
             if not path.exists():
                 raise FileNotFoundError(
@@ -99,6 +100,7 @@ class SqliteStore:
                     duplicates += 1
                 else:
                     collisions.append((source, row, text))
+        saved = (self._codec, list(self._samples))
         db.execute("BEGIN IMMEDIATE")
         try:
             for key, eid in self._existing(list(fresh)):
@@ -136,6 +138,9 @@ class SqliteStore:
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            # Forget what the rolled-back transaction made: tables, dictionaries.
+            self._codec, self._samples = saved
+            self._months = self._fts_months()
             raise
         return WriteResult(stored, duplicates, quarantined, expired)
 
@@ -155,6 +160,8 @@ class SqliteStore:
         Returns 1 when stored, 0 when the event turned out to be stored already.
         """
         key, eid, codec, doc = row
+        # The event's own key first: in a re-read it may be the one holding it.
+        key -= 1
         while True:
             key += 1
             found = self._db.execute("SELECT eid FROM events WHERE id = ?", (key,)).fetchone()
@@ -331,6 +338,9 @@ class SqliteStore:
             self._db.execute(f"INSERT INTO fts_{month} (fts_{month}) VALUES ('optimize')")
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if not self._readonly:
             self._db.execute("PRAGMA optimize")
         self._db.close()

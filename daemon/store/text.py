@@ -21,7 +21,7 @@ from typing import Any
 
 from daemon.model import AuditEvent
 
-_MAX_PARAM_VALUES = 8
+_MAX_PARAM_VALUES = 12
 _MAX_VALUE_CHARS = 200
 _TEXT_FIELDS = ("aws.cloudtrail.error_code", "user.email", "process.name")
 
@@ -99,13 +99,31 @@ def search_text(event: AuditEvent) -> str:
         add(event.fields.get(name))
     original = event.original
     if isinstance(original, dict):
-        params = original.get("requestParameters")
-        if isinstance(params, dict):
-            count = 0
-            for value in params.values():
-                if isinstance(value, str):
-                    add(value)
-                    count += 1
-                    if count == _MAX_PARAM_VALUES:
-                        break
+        # Resource names people search for (instance ids, buckets, role names)
+        # sit in the request, often nested: instancesSet.items[].instanceId.
+        budget = [_MAX_PARAM_VALUES]
+        _strings(original.get("requestParameters"), add, budget, 5)
+        resources = original.get("resources")
+        if isinstance(resources, list):
+            for resource in resources[:4]:
+                if isinstance(resource, dict):
+                    add(resource.get("ARN"))
     return " ".join(parts)
+
+
+def _strings(node: Any, add: Any, budget: list[int], depth: int) -> None:
+    """Feed up to ``budget[0]`` string leaves of ``node`` to ``add``, breadth first."""
+    if depth == 0 or budget[0] <= 0:
+        return
+    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    nested = []
+    for value in values:
+        if isinstance(value, str):
+            add(value)
+            budget[0] -= 1
+            if budget[0] <= 0:
+                return
+        elif isinstance(value, dict | list):
+            nested.append(value)
+    for value in nested:
+        _strings(value, add, budget, depth - 1)
