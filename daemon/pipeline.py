@@ -45,7 +45,10 @@ WRITE_WAIT_SECS = 0.5
 full-text segment, so many small commits cost far more than a few large ones."""
 RAW_QUEUE = 4
 IN_FLIGHT = 64
-"""Batches between the processor and the writer (decoded, compressed: small)."""
+"""Batches between the processor and the writer, most of them already decoded."""
+JOBS_PER_WORKER = 2
+"""Payloads handed to the pool and not yet decoded, per worker: bounds read-ahead,
+so memory stays flat and a stop has little left to drain."""
 SUMMARY_SECS = 10.0
 QUARANTINE_LOG_BURST = 20
 """Quarantined items logged one by one per minute; the rest are counted."""
@@ -121,8 +124,10 @@ class Pipeline:
         self._sources_group: asyncio.TaskGroup | None = None
         self._writer_pool: Executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._pool: ProcessPoolExecutor | None = None
+        self._jobs = asyncio.Semaphore(self.workers * JOBS_PER_WORKER)
         self._stopping = asyncio.Event()
         self._quarantine_window = (0.0, 0, 0)
+        self._last_summary = (time.monotonic(), 0)
 
     # -- public ------------------------------------------------------------
 
@@ -146,7 +151,7 @@ class Pipeline:
             self.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=init_worker,
-            initargs=(str(self.store.path),),
+            initargs=(str(self.store.path), os.getpid()),
         )
 
     def stop(self) -> None:
@@ -236,7 +241,9 @@ class Pipeline:
                 key_max,
                 want_samples=self.store.wants_samples,
             )
+            await self._jobs.acquire()
             result = loop.create_task(self._run_job(job))
+            result.add_done_callback(lambda _: self._jobs.release())
             await self._inflight.put((result, committed))
         await self._inflight.put(_DONE)
 
@@ -357,8 +364,11 @@ class Pipeline:
         self._quarantine_window = (start, logged, suppressed)
 
     def _summary(self, event: str) -> None:
+        """Totals so far, and the rate since the previous summary."""
         s = self.stats
-        elapsed = max(time.monotonic() - s.started, 1e-9)
+        now = time.monotonic()
+        since, stored_then = self._last_summary
+        self._last_summary = (now, s.stored)
         log.info(
             event,
             payloads=s.payloads,
@@ -366,5 +376,5 @@ class Pipeline:
             stored=s.stored,
             duplicates=s.duplicates,
             quarantined=s.quarantined,
-            events_per_sec=round(s.stored / elapsed),
+            events_per_sec=round((s.stored - stored_then) / max(now - since, 1e-9)),
         )

@@ -8,8 +8,11 @@ data that pickles cheaply.
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,11 +76,13 @@ class Job:
 _codecs: codecs.Codecs | None = None
 
 
-def init_worker(store_path: str) -> None:
+def init_worker(store_path: str, daemon_pid: int | None = None) -> None:
     """Process-pool initializer: dictionaries are read from the store on demand."""
     global _codecs  # noqa: PLW0603 - one codec cache per worker process
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if daemon_pid is not None:
+        _exit_with(daemon_pid)
 
     def load(codec: int) -> bytes:
         uri = f"file:{store_path}?mode=ro"
@@ -88,6 +93,24 @@ def init_worker(store_path: str) -> None:
         return bytes(found[0])
 
     _codecs = codecs.Codecs(load)
+
+
+def _exit_with(pid: int) -> None:
+    """End this worker when the daemon is gone, even by ``kill -9``.
+
+    A killed daemon cannot shut its pool down, and a worker waiting for its
+    next job would wait forever.
+    """
+    try:
+        handle = os.pidfd_open(pid)
+    except OSError:  # already gone, or no pidfd support: nothing to wait on
+        return
+
+    def wait() -> None:
+        select.select([handle], [], [])
+        os._exit(0)
+
+    threading.Thread(target=wait, name="daemon-watch", daemon=True).start()
 
 
 def _truncate(raw: bytes) -> bytes:

@@ -64,6 +64,7 @@ from __future__ import annotations
 import functools
 import gc
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
@@ -99,7 +100,9 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
     A file is a whole S3 object as CloudTrail wrote it, or one message body
     from SQS/EventBridge; every shape that is not an error but holds no
     events (digest files, the ``Records: []`` test file, S3's test event)
-    yields ``[]`` so the source can commit its checkpoint past it.
+    yields ``[]`` so the source can commit its checkpoint past it.  A record
+    too deeply nested to be stored comes back as a stand-in that ``normalize``
+    rejects, so only that record is quarantined.
     """
     limit = limits.max_payload_bytes
     if payload[:2] == _GZIP_MAGIC:
@@ -110,7 +113,16 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
         text = payload
     if not text:
         raise NormalizationError("empty payload", position=0)
-    return _records(_loads(text))
+    records = _records(_loads(text))
+    try:
+        # orjson reads 1024 levels but writes only about 254, so a record
+        # between the two would be accepted here and fail later when its
+        # event is stored.  One pass over the whole list (about 1 GB/s) finds
+        # out; the slow per-record search runs only when it failed.
+        orjson.dumps(records)
+    except orjson.JSONEncodeError:
+        records = [_storable(record) for record in records]
+    return records
 
 
 def _gunzip(payload: bytes, limit: int) -> bytes:
@@ -195,6 +207,34 @@ def _json_error(text: bytes, err: orjson.JSONDecodeError) -> NormalizationError:
     else:
         reason = f"invalid JSON: {err}"
     return NormalizationError(reason, position=position, raw=snippet)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unstorable:
+    """Stand-in for a record that cannot be stored.
+
+    ``normalize`` raises for it, so that one record is quarantined at its
+    position and the rest of the file is kept.
+    """
+
+    reason: str
+    raw: bytes
+    """The record's top-level scalars (eventID, eventName, ...) for the quarantine."""
+
+
+def _storable(record: Any) -> Any:
+    try:
+        orjson.dumps([record])  # the depth ``original`` has in the stored document
+    except orjson.JSONEncodeError as err:
+        scalars: dict[str, Any] = {}
+        if isinstance(record, dict):
+            scalars = {
+                key: value
+                for key, value in record.items()
+                if value is None or isinstance(value, str | int | float)
+            }
+        return _Unstorable(f"record nested too deeply to store: {err}", orjson.dumps(scalars))
+    return record
 
 
 def _records(document: Any) -> list[Any]:
@@ -333,8 +373,8 @@ _ISSUER: Final = _UI + "session_context.session_issuer."
 _MFA_USED: Final = "aws.cloudtrail.console_login.additional_eventdata.mfa_used"
 
 _EARLIEST_YEAR: Final = 1970
-"""CloudTrail began in 2013; earlier years are damage, and ``format_timestamp``
-cannot write years before 1000 in a form it reads back."""
+"""CloudTrail began in 2013: an earlier ``eventTime`` is damage or a placeholder,
+and would sort to the far start of the timeline where nobody looks."""
 
 
 def normalize(record: Any) -> AuditEvent:
@@ -345,6 +385,8 @@ def normalize(record: Any) -> AuditEvent:
     wrong type is left out, so one odd record still reaches the timeline.
     """
     if not isinstance(record, dict):
+        if isinstance(record, _Unstorable):
+            raise NormalizationError(record.reason, raw=record.raw)
         raise NormalizationError(f"record is a JSON {_kind(record)}, not an object")
     get = record.get
     event_id = get("eventID")
