@@ -36,7 +36,7 @@ class DaemonSection(Section):
     timezone: str = "UTC"
     log_format: Literal["auto", "json", "console"] = "auto"
     workers: int | None = Field(default=None, ge=1, le=64)
-    """Processes that decode and normalize; default: one less than the cores, at least one."""
+    """Processes that decode and normalize; default: one per core (at most 8)."""
 
     @field_validator("timezone")
     @classmethod

@@ -18,13 +18,23 @@ import orjson
 JSON = dict[str, Any]
 
 
+_FORMATTED: dict[datetime, str] = {}
+
+
 def format_timestamp(moment: datetime) -> str:
-    """ECS timestamps: UTC, microseconds only when present, ``Z`` suffix."""
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    # isoformat leaves out zero microseconds, as ECS readers expect; it is
-    # several times faster than strftime.
-    return moment.replace(tzinfo=None).isoformat() + "Z"
+    """ECS timestamps: UTC, microseconds only when present, ``Z`` suffix.
+
+    Remembered, because events of one file share seconds and one ingest time.
+    """
+    text = _FORMATTED.get(moment)
+    if text is None:
+        utc = moment.astimezone(UTC) if moment.utcoffset() else moment
+        # isoformat leaves out zero microseconds, as ECS readers expect.
+        text = utc.replace(tzinfo=None).isoformat() + "Z"
+        if len(_FORMATTED) >= 4096:
+            _FORMATTED.clear()
+        _FORMATTED[moment] = text
+    return text
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -149,18 +159,8 @@ class AuditEvent:
             doc["actor"] = self.actor
         if self.labels:
             doc["labels"] = self.labels
-        paths = _PATHS
-        for dotted, value in self.fields.items():
-            if value is None or value in ("", [], {}):
-                continue
-            path = paths.get(dotted) or _path(dotted)
-            node = doc
-            for name in path[0]:
-                child = node.get(name)
-                if child is None:
-                    child = node[name] = {}
-                node = child
-            node[path[1]] = value
+        if self.fields:
+            _merge_fields(doc, self.fields)
         if self.original is not None:
             doc["original"] = self.original
         return doc
@@ -225,15 +225,60 @@ def _copy(node: Any) -> JSON:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in node.items()}
 
 
-_PATHS: dict[str, tuple[tuple[str, ...], str]] = {}
+Plan = tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]
+"""Objects to find or make (parent index, name), then where each field goes
+(object index, leaf name), for one sequence of dotted field names."""
+_PLANS: dict[tuple[str, ...], Plan] = {}
+_PLANS_MAX = 1024
 
 
-def _path(dotted: str) -> tuple[tuple[str, ...], str]:
-    *parents, leaf = dotted.split(".")
-    path = (tuple(parents), leaf)
-    if len(_PATHS) < 4096:  # field names come from normalizer code: a small set
-        _PATHS[dotted] = path
-    return path
+def _plan(names: tuple[str, ...]) -> Plan:
+    objects: dict[tuple[str, ...], int] = {(): 0}
+    made: list[tuple[int, str]] = []
+    slots: list[tuple[int, str]] = []
+    for dotted in names:
+        *parents, leaf = dotted.split(".")
+        index = 0
+        for depth in range(len(parents)):
+            path = tuple(parents[: depth + 1])
+            found = objects.get(path)
+            if found is None:
+                made.append((index, parents[depth]))
+                found = objects[path] = len(made)
+            index = found
+        slots.append((index, leaf))
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    plan = _PLANS[names] = (tuple(made), tuple(slots))
+    return plan
+
+
+def _merge_fields(doc: JSON, fields: JSON) -> None:
+    """Put dotted fields into the nested document.
+
+    Normalizers emit the same field names in the same order for records of
+    one shape, so where each name goes is worked out once per shape.
+    """
+    names = tuple(fields)
+    made, slots = _PLANS.get(names) or _plan(names)
+    nodes = [doc]
+    for parent, name in made:
+        node = nodes[parent]
+        child = node.get(name)
+        if child is None:
+            child = node[name] = {}
+        nodes.append(child)
+    skipped = False
+    for (index, leaf), value in zip(slots, fields.values(), strict=True):
+        if value is None or value in ("", [], {}):
+            skipped = True
+            continue
+        nodes[index][leaf] = value
+    if skipped:
+        for index in range(len(made), 0, -1):  # children were made after their parents
+            parent, name = made[index - 1]
+            if nodes[index] == {}:
+                del nodes[parent][name]
 
 
 def _flatten(node: JSON, prefix: str, out: JSON) -> None:

@@ -87,7 +87,9 @@ class Stats:
 
 
 def default_workers() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
+    """One decoding process per core: the store writer spends most of its
+    time inside SQLite with the GIL released, so it shares a core well."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 class Pipeline:

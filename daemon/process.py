@@ -28,6 +28,9 @@ from daemon.store.text import event_tags, search_text
 QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
 
+SAMPLES_PER_BATCH = 50
+"""Documents sent back for dictionary training while the store has none."""
+
 Row = tuple[int, int, int, bytes]
 """key, eid, codec, compressed document"""
 Text = tuple[str, str]
@@ -194,7 +197,7 @@ def process(job: Job) -> Processed:
         ):
             out.out_of_range += 1
             continue
-        if job.want_samples and len(out.samples) < 200:
+        if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))
         texts.append((search_text(event), event_tags(event, source)))

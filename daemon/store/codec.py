@@ -37,7 +37,11 @@ class Codecs:
     def _dict(self, codec: int) -> zstandard.ZstdCompressionDict | None:
         if codec == PLAIN:
             return None
-        return zstandard.ZstdCompressionDict(self._load(codec))
+        data = zstandard.ZstdCompressionDict(self._load(codec))
+        # Without this, every compress call loads the dictionary anew, which
+        # costs more than compressing a small document.
+        data.precompute_compress(level=LEVEL)
+        return data
 
     def compressor(self, codec: int) -> zstandard.ZstdCompressor:
         found = self._compressors.get(codec)

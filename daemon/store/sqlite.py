@@ -208,7 +208,7 @@ class SqliteStore:
         if self._codec != codecs.PLAIN:
             return
         for batch in batches:
-            self._samples.extend(batch.samples)
+            self._samples.extend(batch.samples[: codecs.TRAIN_SAMPLES - len(self._samples)])
         if len(self._samples) < codecs.TRAIN_SAMPLES:
             return
         data = codecs.train(self._samples)

@@ -76,54 +76,54 @@ def event_tags(event: AuditEvent, source: str) -> str:
 
 
 def search_text(event: AuditEvent) -> str:
-    message = event.message or ""
-    parts: list[str] = [message] if message else []
-    seen: set[str] = set()
-
-    def add(value: Any) -> None:
-        # Values the message already spells out would only add positions.
-        if isinstance(value, str) and value and value not in seen and value not in message:
-            seen.add(value)
-            parts.append(value[:_MAX_VALUE_CHARS])
-
-    add(event.action)
-    add(event.actor)
-    add(event.user_name)
-    add(event.user_target_name)
-    add(event.source_ip)
-    add(event.source_address)
-    add(event.host_name)
-    add(event.cloud_account_id)
-    add(event.cloud_region)
-    for name in _TEXT_FIELDS:
-        add(event.fields.get(name))
+    candidates = [
+        event.action,
+        event.actor,
+        event.user_name,
+        event.user_target_name,
+        event.source_ip,
+        event.source_address,
+        event.host_name,
+        event.cloud_account_id,
+        event.cloud_region,
+    ]
+    fields = event.fields
+    candidates.extend(fields.get(name) for name in _TEXT_FIELDS)
     original = event.original
     if isinstance(original, dict):
         # Resource names people search for (instance ids, buckets, role names)
         # sit in the request, often nested: instancesSet.items[].instanceId.
-        budget = [_MAX_PARAM_VALUES]
-        _strings(original.get("requestParameters"), add, budget, 5)
+        params = original.get("requestParameters")
+        if params:
+            _strings(params, candidates, len(candidates) + _MAX_PARAM_VALUES)
         resources = original.get("resources")
         if isinstance(resources, list):
-            for resource in resources[:4]:
-                if isinstance(resource, dict):
-                    add(resource.get("ARN"))
+            candidates.extend(r.get("ARN") for r in resources[:4] if isinstance(r, dict))
+    message = event.message or ""
+    parts = [message] if message else []
+    # Values the message already spells out would only add positions.
+    parts.extend(
+        value[:_MAX_VALUE_CHARS]
+        for value in dict.fromkeys(candidates)
+        if value and isinstance(value, str) and value not in message
+    )
     return " ".join(parts)
 
 
-def _strings(node: Any, add: Any, budget: list[int], depth: int) -> None:
-    """Feed up to ``budget[0]`` string leaves of ``node`` to ``add``, breadth first."""
-    if depth == 0 or budget[0] <= 0:
-        return
-    values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-    nested = []
-    for value in values:
-        if isinstance(value, str):
-            add(value)
-            budget[0] -= 1
-            if budget[0] <= 0:
-                return
-        elif isinstance(value, dict | list):
-            nested.append(value)
-    for value in nested:
-        _strings(value, add, budget, depth - 1)
+def _strings(node: Any, out: list[Any], limit: int) -> None:
+    """Append string leaves of ``node`` to ``out``, breadth first, until it holds ``limit``."""
+    queue = [node]
+    depth = 0
+    while queue and depth < 5:
+        nested = []
+        for item in queue:
+            values = item.values() if isinstance(item, dict) else item
+            for value in values:
+                if isinstance(value, str):
+                    out.append(value)
+                    if len(out) >= limit:
+                        return
+                elif isinstance(value, dict | list):
+                    nested.append(value)
+        queue = nested
+        depth += 1

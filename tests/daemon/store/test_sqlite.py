@@ -23,7 +23,7 @@ import pytest
 from connectors.base import Checkpoint, RawBatch
 from daemon.model import AuditEvent
 from daemon.normalize import Limits, cloudtrail
-from daemon.process import Job, Processed, init_worker, process
+from daemon.process import SAMPLES_PER_BATCH, Job, Processed, init_worker, process
 from daemon.store import codec as codecs
 from daemon.store.base import EventQuery
 from daemon.store.keys import event_hash, row_key
@@ -625,7 +625,8 @@ def test_dictionary_is_trained_and_documents_read_back(
     records: list[JSON] = []
     batches = 0
     while store.codec == codecs.PLAIN:
-        assert batches * 200 <= codecs.TRAIN_SAMPLES, "no dictionary after enough samples"
+        sampled = batches * min(per_batch, SAMPLES_PER_BATCH)
+        assert sampled <= codecs.TRAIN_SAMPLES, "no dictionary after enough samples"
         chunk = _clones(len(records), per_batch)
         records += chunk
         store.write([run_job(store, "ct_prod", chunk)])
