@@ -20,8 +20,10 @@ from typing import Any
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
+from daemon.model import format_timestamp
 from daemon.normalize import Limits, module_for
 from daemon.store import codec as codecs
+from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
 from daemon.store.text import event_tags, search_text
 
@@ -60,7 +62,7 @@ class Processed:
     out_of_range: int = 0
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
-    """Uncompressed documents for dictionary training, sent while the store has none."""
+    """Uncompressed stored records for dictionary training, sent while the store has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,8 @@ def process(job: Job) -> Processed:
         return out
     codec = job.codec
     compress = _codecs.compressor(codec).compress
-    ingested = datetime.now(UTC)
+    ingested = format_timestamp(datetime.now(UTC))
+    log_type = batch.log_type
     limit = job.limits.max_record_bytes
     rows = out.rows
     texts = out.texts
@@ -173,8 +176,7 @@ def process(job: Job) -> Processed:
         out.records += 1
         try:
             event = normalizer.normalize(record)
-            event.ingested = ingested
-            doc = event.to_json()
+            doc = stored.encode(log_type, ingested, record, event)
             if len(doc) > limit:
                 raise NormalizationError(f"record of {len(doc)} bytes exceeds {limit} bytes")
         except NormalizationError as err:

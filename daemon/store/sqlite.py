@@ -20,8 +20,9 @@ import orjson
 
 from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
+from daemon.store import stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
-from daemon.store.keys import key_ceiling, key_floor, month_of, month_span
+from daemon.store.keys import key_ceiling, key_floor, key_time, month_of, month_span
 from daemon.store.schema import migrate
 from daemon.store.text import TAG_FIELDS, tag
 
@@ -237,9 +238,8 @@ class SqliteStore:
         rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
         return {key: orjson.loads(value) for key, value in rows}
 
-    def document(self, codec: int, blob: bytes) -> JSON:
-        doc: JSON = orjson.loads(self._codecs.decompress(codec, blob))
-        return doc
+    def document(self, key: int, codec: int, blob: bytes) -> JSON:
+        return stored.document(self._codecs.decompress(codec, blob), key_time(key))
 
     def search(self, query: EventQuery) -> list[JSON]:
         low = key_floor(query.since) if query.since else 0
@@ -248,11 +248,11 @@ class SqliteStore:
         match = match_expression(query)
         if match is None:
             sql = (
-                "SELECT codec, doc FROM events WHERE id BETWEEN ? AND ?"
+                "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ?"
                 f" ORDER BY id {direction} LIMIT ?"
             )
             rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
-            return [self.document(codec, blob) for codec, blob in rows]
+            return [self.document(*row) for row in rows]
         found: list[JSON] = []
         months = sorted(
             (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
@@ -260,12 +260,12 @@ class SqliteStore:
         )
         for month in months:
             sql = (
-                f"SELECT e.codec, e.doc FROM fts_{month} f JOIN events e ON e.id = f.rowid"
+                f"SELECT e.id, e.codec, e.doc FROM fts_{month} f JOIN events e ON e.id = f.rowid"
                 f" WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
                 f" ORDER BY f.rowid {direction} LIMIT ?"
             )
             rows = self._db.execute(sql, (match, low, high, query.limit - len(found))).fetchall()
-            found.extend(self.document(codec, blob) for codec, blob in rows)
+            found.extend(self.document(*row) for row in rows)
             if len(found) >= query.limit:
                 break
         return found

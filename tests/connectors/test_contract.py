@@ -65,9 +65,7 @@ def test_unknown_key_is_rejected(type_name: str, tmp_path: Path) -> None:
 async def test_enters_runs_and_exits_cleanly(type_name: str, tmp_path: Path) -> None:
     """Opened on an empty origin in backfill mode, a source returns without emitting."""
     cls = registry.load(registry.SOURCES, type_name)
-    config = cls.config_model.model_validate(
-        _example(_docs_page("sources", type_name), tmp_path)
-    )
+    config = cls.config_model.model_validate(_example(_docs_page("sources", type_name), tmp_path))
     emitted: list[RawBatch] = []
 
     async def emit(batch: RawBatch) -> Any:

@@ -25,6 +25,7 @@ from daemon.model import AuditEvent
 from daemon.normalize import Limits, cloudtrail
 from daemon.process import SAMPLES_PER_BATCH, Job, Processed, init_worker, process
 from daemon.store import codec as codecs
+from daemon.store import stored
 from daemon.store.base import EventQuery
 from daemon.store.keys import event_hash, row_key
 from daemon.store.sqlite import SqliteStore
@@ -92,7 +93,7 @@ def crafted(source: str, events: list[AuditEvent], *, key: int | None = None) ->
                 key if key is not None else row_key(event.timestamp, eid),
                 eid,
                 codecs.PLAIN,
-                compress(event.to_json()),
+                compress(stored.encode("ecs", "2026-11-27T00:00:00Z", event.to_document())),
             )
         )
         out.texts.append((search_text(event), event_tags(event, source)))
