@@ -52,9 +52,7 @@ def dataset(out: Path, events: int, seed: int) -> Path:
     if not marker.exists():
         shutil.rmtree(tree, ignore_errors=True)
         began = time.perf_counter()
-        records = ctgen.generate_records(
-            events, start=START, span=timedelta(days=max(1, events // 100_000)), seed=seed
-        )
+        records = ctgen.generate_records(events, start=START, span=timedelta(days=1), seed=seed)
         files = ctgen.write_tree(tree, records, organization_id="o-bench00001")
         marker.write_text(str(len(files)))
         print(

@@ -12,14 +12,18 @@ Errors are grouped by what the caller does next, not by where they came from.
 from __future__ import annotations
 
 import abc
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+if TYPE_CHECKING:
+    # Not imported at run time: decoding worker processes load this module to
+    # unpickle batches and stay small without pydantic and asyncio.
+    import asyncio
+
+    from connectors.config import ConnectorConfig
 
 JSON = dict[str, Any]
 
@@ -96,14 +100,6 @@ Emit = Callable[[RawBatch], Awaitable["asyncio.Future[None]"]]
 The returned future resolves once the batch's events and checkpoints are
 committed to the store.
 """
-
-
-class ConnectorConfig(BaseModel):
-    """Base of every connector's config model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: str
 
 
 @dataclass(frozen=True, slots=True)

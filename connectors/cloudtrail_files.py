@@ -20,8 +20,8 @@ from typing import Literal
 import structlog
 from pydantic import Field
 
-from connectors.base import Checkpoint, ConnectorConfig, Emit, RawBatch, Source
-from connectors.config import ExistingDir
+from connectors.base import Checkpoint, Emit, RawBatch, Source
+from connectors.config import ConnectorConfig, ExistingDir
 
 log = structlog.get_logger()
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
 
@@ -116,3 +116,11 @@ def _secret(value: Any, info: ValidationInfo) -> Secret:
 
 
 SecretStr = Annotated[Secret, BeforeValidator(_secret)]
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from connectors import registry
-from connectors.base import ConfigError, ConnectorConfig
-from connectors.config import ConfigPath
+from connectors.base import ConfigError
+from connectors.config import ConfigPath, ConnectorConfig
 from daemon.timeparse import parse_duration
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

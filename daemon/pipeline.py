@@ -29,7 +29,8 @@ from typing import Any, Literal
 import structlog
 
 from connectors import registry
-from connectors.base import ConnectorConfig, RawBatch, Source, SourceContext
+from connectors.base import RawBatch, Source, SourceContext
+from connectors.config import ConnectorConfig
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.store.base import WriteResult
@@ -38,13 +39,13 @@ from daemon.store.sqlite import SqliteStore
 
 log = structlog.get_logger()
 
-WRITE_ROWS = 20_000
+WRITE_ROWS = 10_000
 """Rows gathered into one store transaction at most."""
 WRITE_WAIT_SECS = 0.5
 """How long the writer waits to fill a transaction: each commit flushes a
 full-text segment, so many small commits cost far more than a few large ones."""
 RAW_QUEUE = 4
-IN_FLIGHT = 64
+IN_FLIGHT = 16
 """Batches between the processor and the writer, most of them already decoded."""
 JOBS_PER_WORKER = 2
 """Payloads handed to the pool and not yet decoded, per worker: bounds read-ahead,

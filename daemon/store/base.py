@@ -34,8 +34,6 @@ class EventQuery:
     action: str | None = None
     outcome: str | None = None
     source: str | None = None
-    id: str | None = None
-    """``event.id``"""
     limit: int = 100
     order: Literal["newest", "oldest"] = "newest"
 

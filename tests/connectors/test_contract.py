@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from connectors import registry
-from connectors.base import ConnectorConfig, RawBatch, SourceContext
+from connectors.base import RawBatch, SourceContext
+from connectors.config import ConnectorConfig
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ROW = re.compile(r"^\|\s*`([a-z_]+)`\s*\|")

@@ -13,9 +13,9 @@ from typing import Literal
 import pytest
 
 from connectors import registry
-from connectors.base import ConfigError, ConnectorConfig, Emit, Source
+from connectors.base import ConfigError, Emit, Source
 from connectors.cloudtrail_files import CloudtrailFilesConfig
-from connectors.config import Secret, SecretStr
+from connectors.config import ConnectorConfig, Secret, SecretStr
 from daemon import cli
 from daemon.config import ConfigFileError, load_config
 
