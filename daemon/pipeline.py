@@ -58,27 +58,32 @@ _DONE = None
 
 
 @dataclass
-class SourceStats:
+class Counters:
     payloads: int = 0
     records: int = 0
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
     failed_payloads: int = 0
-    newest: datetime | None = None
+
+    def add(self, result: Processed) -> None:
+        self.payloads += 1
+        self.records += result.records
+        self.quarantined += len(result.quarantined)
+        self.failed_payloads += result.payload_failed
 
 
 @dataclass
-class Stats:
+class SourceStats(Counters):
+    newest: datetime | None = None
+    """Event time of the newest event stored: now minus this is the source's lag."""
+
+
+@dataclass
+class Stats(Counters):
     """Counters the CLI and (later) /metrics read."""
 
     started: float = field(default_factory=time.monotonic)
-    payloads: int = 0
-    records: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    failed_payloads: int = 0
     out_of_range: int = 0
     expired: int = 0
     sources: dict[str, SourceStats] = field(default_factory=dict)
@@ -322,16 +327,9 @@ class Pipeline:
         stats.expired += written.expired
         for result in results:
             per = stats.source(result.source)
-            stats.payloads += 1
-            per.payloads += 1
-            stats.records += result.records
-            per.records += result.records
+            stats.add(result)
+            per.add(result)
             stats.out_of_range += result.out_of_range
-            stats.quarantined += len(result.quarantined)
-            per.quarantined += len(result.quarantined)
-            if result.payload_failed:
-                stats.failed_payloads += 1
-                per.failed_payloads += 1
             if result.rows:
                 newest = key_time(max(row[0] for row in result.rows))
                 if per.newest is None or newest > per.newest:
