@@ -100,7 +100,7 @@ def test_sigterm_exits_promptly_and_commits_what_was_read(
     # Many more small files than the pipeline holds between reading and committing
     # (and than the first transaction gathers), so that SIGTERM finds files not
     # yet read however its queues are sized.
-    files = 4 * (pipeline.RAW_QUEUE + pipeline.IN_FLIGHT) + 100
+    files = 4 * (pipeline.RAW_QUEUE + pipeline.IN_FLIGHT) + 600
     records = generate(ctgen, files * 30, seed=33, span=timedelta(minutes=30), **ONE_TRAIL)
     tree = write_tree(ctgen, workspace.data, records, per_file=30)
     assert len(tree.paths) >= files
