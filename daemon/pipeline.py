@@ -155,9 +155,13 @@ class Pipeline:
         return self.stats
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        # Workers are forked from a server that loads only what decoding needs,
+        # not the daemon's whole import graph: they stay small.
+        context.set_forkserver_preload(["daemon.process"])
         return ProcessPoolExecutor(
             self.workers,
-            mp_context=multiprocessing.get_context("forkserver"),
+            mp_context=context,
             initializer=init_worker,
             initargs=(str(self.store.path), os.getpid()),
         )
