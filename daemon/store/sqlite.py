@@ -60,7 +60,8 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             migrate(self._db)
         self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA cache_size = -16384")  # 16 MiB: appends in key order need few pages
+        # 16 MiB: rows arrive in key order, so appends touch few pages.
+        self._db.execute("PRAGMA cache_size = -16384")
         self._db.execute("PRAGMA temp_store = MEMORY")
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._codecs = codecs.Codecs(self._codec_bytes)
