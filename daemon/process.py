@@ -31,10 +31,10 @@ QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
 
 SAMPLES_PER_BATCH = 50
-"""Documents sent back for dictionary training while the store has none."""
+"""Stored records sent back for dictionary training while the store has none."""
 
 Row = tuple[int, int, int, bytes]
-"""key, eid, codec, compressed document"""
+"""key, eid, codec, compressed stored record (see store/stored.py)"""
 Text = tuple[str, str]
 """searchable text, field tags (see store/text.py)"""
 
