@@ -16,6 +16,7 @@ import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
+from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 
 log = structlog.get_logger()
@@ -23,7 +24,8 @@ log = structlog.get_logger()
 PRUNE_EVERY_SECS = 3600.0
 
 
-def open_store(config: Config, *, readonly: bool = False) -> SqliteStore:
+def open_store(config: Config, *, readonly: bool = False) -> Store:
+    """The one place that knows which store engine the config asks for."""
     return SqliteStore(
         config.store_path, retention_days=config.store.retention_days, readonly=readonly
     )

@@ -33,9 +33,8 @@ from connectors.base import RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
-from daemon.store.base import WriteResult
+from daemon.store.base import Store, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
-from daemon.store.sqlite import SqliteStore
 
 log = structlog.get_logger()
 
@@ -103,7 +102,7 @@ class Pipeline:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         sources: dict[str, ConnectorConfig],
         *,
         mode: Literal["follow", "backfill"] = "follow",

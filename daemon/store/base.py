@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from daemon.process import Processed
@@ -59,9 +60,16 @@ class QuarantineEntry:
 
 
 class Store(Protocol):
+    path: Path
+    """Where decoding workers read compression dictionaries from."""
+
     @property
     def codec(self) -> int:
-        """The codec new documents should be compressed with."""
+        """The codec new records should be compressed with."""
+
+    @property
+    def wants_samples(self) -> bool:
+        """True while the store collects records to train a dictionary on."""
 
     def write(self, batches: Sequence[Processed]) -> WriteResult:
         """Store events, quarantine entries and checkpoints in one transaction."""
@@ -79,5 +87,7 @@ class Store(Protocol):
         """Drop events older than the retention period; returns how many."""
 
     def count(self) -> int: ...
+
+    def quarantine_count(self) -> int: ...
 
     def close(self) -> None: ...
