@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
@@ -135,6 +135,7 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._quarantine_window = (0.0, 0, 0)
         self._last_summary = (time.monotonic(), 0)
+        self._summaries = 0
 
     # -- public ------------------------------------------------------------
 
@@ -274,7 +275,6 @@ class Pipeline:
 
     async def _write(self) -> None:
         finished = False
-        last_summary = time.monotonic()
         while not finished:
             item = await self._inflight.get()
             if item is _DONE:
@@ -304,11 +304,14 @@ class Pipeline:
             self._count(results, written)
             if self._on_progress is not None:
                 self._on_progress(self.stats)
-            now = time.monotonic()
-            if now - last_summary >= SUMMARY_SECS:
-                last_summary = now
+            # A summary every SUMMARY_SECS while busy, and the first one as soon
+            # as the sources are caught up: the operator sees the first burst land.
+            caught_up = self._inflight.empty() and self._raw.empty()
+            due = time.monotonic() - self._last_summary[0] >= SUMMARY_SECS
+            if due or (caught_up and not self._summaries):
                 self._summary("events_stored")
-        self._summary("events_stored")
+        if self.stats.stored != self._last_summary[1]:
+            self._summary("events_stored")
 
     async def _commit(self, results: list[Processed]) -> WriteResult:
         """Write, retrying while the store is busy or its disk is full; sources wait meanwhile."""
@@ -368,11 +371,13 @@ class Pipeline:
         self._quarantine_window = (start, logged, suppressed)
 
     def _summary(self, event: str) -> None:
-        """Totals so far, and the rate since the previous summary."""
+        """Totals so far, the rate since the previous summary, and each source's lag."""
         s = self.stats
         now = time.monotonic()
         since, stored_then = self._last_summary
         self._last_summary = (now, s.stored)
+        self._summaries += 1
+        wall = datetime.now(UTC)
         log.info(
             event,
             payloads=s.payloads,
@@ -381,4 +386,9 @@ class Pipeline:
             duplicates=s.duplicates,
             quarantined=s.quarantined,
             events_per_sec=round((s.stored - stored_then) / max(now - since, 1e-9)),
+            lag_secs={
+                name: round((wall - per.newest).total_seconds())
+                for name, per in s.sources.items()
+                if per.newest is not None
+            },
         )
