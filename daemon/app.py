@@ -18,10 +18,12 @@ from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
+from daemon.systemd import Notifier
 
 log = structlog.get_logger()
 
 PRUNE_EVERY_SECS = 3600.0
+STATUS_EVERY_SECS = 10.0
 
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:
@@ -38,8 +40,11 @@ async def run_daemon(config: Config) -> Stats:
     loop = asyncio.get_running_loop()
     current = config
 
+    notifier = Notifier()
+
     def stop(name: str) -> None:
         log.info("shutdown_requested", signal=name)
+        notifier.stopping()
         pipeline.stop()
 
     def reload() -> None:
@@ -69,15 +74,44 @@ async def run_daemon(config: Config) -> Stats:
     )
     try:
         async with asyncio.TaskGroup() as group:
-            pruner = group.create_task(_prune_periodically(pipeline), name="retention")
+            helpers = [
+                group.create_task(_prune_periodically(pipeline), name="retention"),
+                group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
+            ]
             stats = await pipeline.run()
-            pruner.cancel()
+            for task in helpers:
+                task.cancel()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
+
+
+async def _tell_systemd(pipeline: Pipeline, notifier: Notifier) -> None:
+    """READY once the sources run, then status and watchdog keep-alives from the loop."""
+    if not notifier.enabled:
+        return
+    await pipeline.started.wait()
+    notifier.ready(_status(pipeline))
+    every = notifier.watchdog_secs / 2 if notifier.watchdog_secs else STATUS_EVERY_SECS
+    while True:
+        await asyncio.sleep(min(every, STATUS_EVERY_SECS))
+        if notifier.watchdog_secs:
+            notifier.watchdog()
+        notifier.status(_status(pipeline))
+
+
+def _status(pipeline: Pipeline) -> str:
+    stats = pipeline.stats
+    now = datetime.now(UTC)
+    lags = [(now - per.newest).total_seconds() for per in stats.sources.values() if per.newest]
+    lag = f", max lag {max(lags):.0f}s" if lags else ""
+    return (
+        f"{len(pipeline.sources)} sources, {stats.stored} events stored, "
+        f"{stats.quarantined} quarantined{lag}"
+    )
 
 
 async def _prune_periodically(pipeline: Pipeline) -> None:

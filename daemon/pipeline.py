@@ -133,6 +133,8 @@ class Pipeline:
         self._pool: ProcessPoolExecutor | None = None
         self._jobs = asyncio.Semaphore(self.workers * JOBS_PER_WORKER)
         self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+        """Set once every configured source has been started."""
         self._quarantine_window = (0.0, 0, 0)
         self._last_summary = (time.monotonic(), 0)
         self._summaries = 0
@@ -165,6 +167,11 @@ class Pipeline:
             initializer=init_worker,
             initargs=(str(self.store.path), os.getpid()),
         )
+
+    @property
+    def sources(self) -> list[str]:
+        """Ids of the configured sources."""
+        return list(self._configs)
 
     def stop(self) -> None:
         """Stop reading; what was read is still committed before ``run`` returns."""
@@ -199,6 +206,7 @@ class Pipeline:
             self._sources_group = group
             for name in self._configs:
                 self._start_source(group, name)
+            self.started.set()
             if self.mode == "follow":
                 # Keeps the group open for reconfigure() until stop().
                 group.create_task(self._stopping.wait(), name="sources-open")

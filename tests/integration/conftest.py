@@ -34,8 +34,10 @@ def daemons() -> Iterator[Callable[[Workspace, str], Daemon]]:
     """Start daemons; every one is killed with its whole process group at teardown."""
     started: list[Daemon] = []
 
-    def start(workspace: Workspace, name: str = "daemon") -> Daemon:
-        daemon = Daemon(workspace, name).start()
+    def start(
+        workspace: Workspace, name: str = "daemon", env: dict[str, str] | None = None
+    ) -> Daemon:
+        daemon = Daemon(workspace, name, env).start()
         started.append(daemon)
         return daemon
 

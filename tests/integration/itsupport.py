@@ -313,9 +313,10 @@ def session_members(sid: int) -> list[tuple[int, str]]:
 class Daemon:
     """``auditcorr run`` as a child process in its own session (its pid is the group id)."""
 
-    def __init__(self, workspace: Workspace, name: str) -> None:
+    def __init__(self, workspace: Workspace, name: str, env: dict[str, str] | None = None) -> None:
         self.workspace = workspace
         self.log_path = workspace.root / f"{name}.log"
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Daemon:
@@ -324,7 +325,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 argv,
                 cwd=self.workspace.root,
-                env=cli_env(),
+                env={**cli_env(), **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
