@@ -167,3 +167,50 @@ def test_sigterm_with_a_backlog_of_full_files_exits_within_seconds(
     )
     assert took < 5, story
     assert at_stop < EVENTS, story
+
+
+def _workers(daemon: Daemon) -> list[int]:
+    """Decoding worker processes: children of the daemon's forkserver."""
+    members = session_members(daemon.pid)
+    servers = {pid for pid, cmd in members if "forkserver import main" in cmd}
+    found = []
+    for pid, _ in members:
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+        except OSError:
+            continue
+        if parent in servers:
+            found.append(pid)
+    return found
+
+
+def test_a_killed_worker_is_replaced_and_its_files_are_still_stored_once(
+    workspace: Workspace, daemons: StartDaemon, fifty_thousand: Tree
+) -> None:
+    """kill -9 of a decoding worker mid-ingest: the pool is replaced, every event stored once."""
+    shutil.copytree(fifty_thousand.root, workspace.data, dirs_exist_ok=True)
+    workspace.write_config()
+    daemon = daemons(workspace, "daemon")
+    wait_for(
+        "the first events and a worker",
+        lambda: workspace.count() > 0 and bool(_workers(daemon)),
+        timeout=90,
+        interval=0.02,
+        context=daemon.tail,
+    )
+    at_kill = workspace.count()
+    os.kill(_workers(daemon)[0], signal.SIGKILL)
+    assert at_kill < EVENTS, "everything was stored before the worker was killed"
+    stable: list[int] = []
+
+    def idle() -> bool:
+        stable.append(workspace.count())
+        return stable[-10:] == [EVENTS] * 10
+
+    wait_for(f"all {EVENTS} events", idle, timeout=120, context=daemon.tail)
+    assert daemon.events("worker_died"), daemon.tail()
+    assert daemon.stop() == 0, daemon.tail()
+    rows, eids = _eids(workspace.db)
+    assert rows == EVENTS
+    assert eids == {event_hash(i) for i in fifty_thousand.ids}, "events lost or doubled"
+    assert count_events(workspace.db, "quarantine") == 0
