@@ -62,7 +62,6 @@ sessions are ``start`` because both open a session, like an SSH login on-prem.
 from __future__ import annotations
 
 import functools
-import gc
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +71,7 @@ import orjson
 from isal import isal_zlib
 
 from connectors.base import NormalizationError
+from daemon.gcpause import cyclic_gc_paused
 from daemon.model import AuditEvent
 from daemon.normalize import Limits
 
@@ -177,24 +177,12 @@ def _gunzip(payload: bytes, limit: int) -> bytes:
 
 
 def _loads(text: bytes) -> Any:
-    """Parse with orjson, the cyclic GC paused.
-
-    A large file becomes hundreds of thousands of small dicts; without the
-    pause the collector runs hundreds of times during one ``loads`` and scans
-    them all (measured 2.5x slower on a 32 MB file).  Parsed JSON holds no
-    reference cycles, so nothing is missed; the GC is only re-enabled if it was
-    enabled on entry, so a process that turned it off keeps it off.
-    """
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as err:
-        raise _json_error(text, err) from err
-    finally:
-        if enabled:
-            gc.enable()
+    """Parse with orjson, the cyclic GC paused (2.5x faster on a 32 MB file)."""
+    with cyclic_gc_paused():
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as err:
+            raise _json_error(text, err) from err
 
 
 def _json_error(text: bytes, err: orjson.JSONDecodeError) -> NormalizationError:

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
 from daemon.store import stored
@@ -252,29 +253,30 @@ class SqliteStore:
         high = key_ceiling(query.until) if query.until else (1 << 63) - 1
         direction = "DESC" if query.order == "newest" else "ASC"
         match = match_expression(query)
+        rows: list[tuple[int, int, bytes]] = []
         if match is None:
             sql = (
                 "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ?"
                 f" ORDER BY id {direction} LIMIT ?"
             )
             rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
-            return [self.document(*row) for row in rows]
-        found: list[JSON] = []
-        months = sorted(
-            (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
-            reverse=query.order == "newest",
-        )
-        for month in months:
-            sql = (
-                f"SELECT e.id, e.codec, e.doc FROM fts_{month} f JOIN events e ON e.id = f.rowid"
-                f" WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
-                f" ORDER BY f.rowid {direction} LIMIT ?"
+        else:
+            months = sorted(
+                (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
+                reverse=query.order == "newest",
             )
-            rows = self._db.execute(sql, (match, low, high, query.limit - len(found))).fetchall()
-            found.extend(self.document(*row) for row in rows)
-            if len(found) >= query.limit:
-                break
-        return found
+            for month in months:
+                sql = (
+                    f"SELECT e.id, e.codec, e.doc FROM fts_{month} f JOIN events e"
+                    f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
+                    f" ORDER BY f.rowid {direction} LIMIT ?"
+                )
+                params = (match, low, high, query.limit - len(rows))
+                rows.extend(self._db.execute(sql, params))
+                if len(rows) >= query.limit:
+                    break
+        with cyclic_gc_paused():
+            return [self.document(*row) for row in rows]
 
     def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
         sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
@@ -337,11 +339,6 @@ class SqliteStore:
     def quarantine_count(self) -> int:
         row = self._db.execute("SELECT count(*) FROM quarantine").fetchone()
         return int(row[0])
-
-    def optimize(self) -> None:
-        """Merge full-text segments; worth it after a large backfill."""
-        for month in self._fts_months():
-            self._db.execute(f"INSERT INTO fts_{month} (fts_{month}) VALUES ('optimize')")
 
     def close(self) -> None:
         if self._closed:

@@ -8,7 +8,6 @@ together with its worker processes.
 from __future__ import annotations
 
 import contextlib
-import gc
 import gzip
 import json
 import os
@@ -390,13 +389,9 @@ def stored_documents(db: Path, limit: int = 10_000_000) -> list[dict[str, Any]]:
     from daemon.store.sqlite import SqliteStore
 
     store = SqliteStore(db, retention_days=0, readonly=True)
-    collecting = gc.isenabled()
-    gc.disable()  # tens of thousands of parsed documents: the collector would rescan them all
     try:
         return store.search(EventQuery(limit=limit, order="oldest"))
     finally:
-        if collecting:
-            gc.enable()
         store.close()
 
 
