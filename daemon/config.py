@@ -12,7 +12,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -109,7 +109,6 @@ class Config:
     rules: RulesSection
     identity: IdentitySection
     api: ApiSection
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
     def store_path(self) -> Path:
@@ -162,7 +161,6 @@ def load_config(path: Path) -> Config:
         rules=top.rules,
         identity=top.identity,
         api=top.api,
-        raw=data,
     )
 
 

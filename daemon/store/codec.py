@@ -10,7 +10,6 @@ can hold several dictionaries over its life.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
 import zstandard
@@ -30,7 +29,6 @@ class Codecs:
 
     def __init__(self, load: Callable[[int], bytes]) -> None:
         self._load = load
-        self._lock = threading.Lock()
         self._compressors: dict[int, zstandard.ZstdCompressor] = {}
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
 
@@ -46,18 +44,15 @@ class Codecs:
     def compressor(self, codec: int) -> zstandard.ZstdCompressor:
         found = self._compressors.get(codec)
         if found is None:
-            with self._lock:
-                data = self._dict(codec)
-                found = zstandard.ZstdCompressor(level=LEVEL, dict_data=data)
-                self._compressors[codec] = found
+            found = zstandard.ZstdCompressor(level=LEVEL, dict_data=self._dict(codec))
+            self._compressors[codec] = found
         return found
 
     def decompress(self, codec: int, blob: bytes) -> bytes:
         found = self._decompressors.get(codec)
         if found is None:
-            with self._lock:
-                found = zstandard.ZstdDecompressor(dict_data=self._dict(codec))
-                self._decompressors[codec] = found
+            found = zstandard.ZstdDecompressor(dict_data=self._dict(codec))
+            self._decompressors[codec] = found
         return found.decompress(blob)
 
 

@@ -52,8 +52,7 @@ def key_time(key: int) -> datetime:
 
 def month_of(key: int) -> str:
     """``YYYYMM`` of the key's event time: the full-text index is split by month."""
-    moment = key_time(key)
-    return f"{moment.year:04d}{moment.month:02d}"
+    return month_span(key)[0]
 
 
 def month_span(key: int) -> tuple[str, int, int]:
