@@ -52,6 +52,28 @@ def fifty_thousand(tmp_path_factory: pytest.TempPathFactory, ctgen: ModuleType) 
     return Tree(root, ids)
 
 
+def _copy_tree(workspace: Workspace, tree: Tree) -> None:
+    shutil.copytree(tree.root, workspace.data, dirs_exist_ok=True)
+    workspace.write_config()
+
+
+def _wait_all_stored(workspace: Workspace, daemon: Daemon) -> None:
+    """Until the store holds every event and has not changed for a second."""
+    stable: list[int] = []
+
+    def idle() -> bool:
+        stable.append(workspace.count())
+        return stable[-10:] == [EVENTS] * 10
+
+    wait_for(f"all {EVENTS} events", idle, timeout=120, context=daemon.tail)
+
+
+def _assert_each_event_once(workspace: Workspace, tree: Tree) -> None:
+    rows, eids = _eids(workspace.db)
+    assert rows == EVENTS
+    assert eids == {event_hash(i) for i in tree.ids}, "events lost or doubled"
+
+
 def _eids(db: Path) -> tuple[int, set[int]]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         rows = conn.execute("SELECT eid FROM events").fetchall()
@@ -77,8 +99,7 @@ def test_kill_9_then_restart_stores_every_event_exactly_once(
     fifty_thousand: Tree,
 ) -> None:
     """After kill -9 mid-ingest and a restart, the store holds all 50,000 events exactly once."""
-    shutil.copytree(fifty_thousand.root, workspace.data, dirs_exist_ok=True)
-    workspace.write_config()
+    _copy_tree(workspace, fifty_thousand)
 
     first = daemons(workspace, "first")
     wait_for(
@@ -97,18 +118,10 @@ def test_kill_9_then_restart_stores_every_event_exactly_once(
 
     second = daemons(workspace, "second")
     second.wait_started()
-    stable: list[int] = []
-
-    def idle() -> bool:
-        stable.append(workspace.count())
-        return stable[-10:] == [EVENTS] * 10  # one second without change
-
-    wait_for(f"all {EVENTS} events", idle, timeout=120, context=second.tail)
+    _wait_all_stored(workspace, second)
     assert second.stop() == 0, second.tail()
 
-    rows, eids = _eids(workspace.db)
-    assert rows == EVENTS
-    assert eids == {event_hash(i) for i in fifty_thousand.ids}, "events lost or doubled"
+    _assert_each_event_once(workspace, fifty_thousand)
     docs = stored_documents(workspace.db, limit=2000)
     assert {d["event"]["id"] for d in docs} <= set(fifty_thousand.ids)
     assert len({d["event"]["id"] for d in docs}) == len(docs) == 2000
@@ -140,8 +153,7 @@ def test_sigterm_with_a_backlog_of_full_files_exits_within_seconds(
     workspace: Workspace, daemons: StartDaemon, fifty_thousand: Tree
 ) -> None:
     """SIGTERM with a backlog of 1000-event files exits 0 within 5 s; the rest is read later."""
-    shutil.copytree(fifty_thousand.root, workspace.data, dirs_exist_ok=True)
-    workspace.write_config()
+    _copy_tree(workspace, fifty_thousand)
     daemon = daemons(workspace, "daemon")
     wait_for(
         "the first commit",
@@ -188,8 +200,7 @@ def test_a_killed_worker_is_replaced_and_its_files_are_still_stored_once(
     workspace: Workspace, daemons: StartDaemon, fifty_thousand: Tree
 ) -> None:
     """kill -9 of a decoding worker mid-ingest: the pool is replaced, every event stored once."""
-    shutil.copytree(fifty_thousand.root, workspace.data, dirs_exist_ok=True)
-    workspace.write_config()
+    _copy_tree(workspace, fifty_thousand)
     daemon = daemons(workspace, "daemon")
     wait_for(
         "the first events and a worker",
@@ -201,16 +212,8 @@ def test_a_killed_worker_is_replaced_and_its_files_are_still_stored_once(
     at_kill = workspace.count()
     os.kill(_workers(daemon)[0], signal.SIGKILL)
     assert at_kill < EVENTS, "everything was stored before the worker was killed"
-    stable: list[int] = []
-
-    def idle() -> bool:
-        stable.append(workspace.count())
-        return stable[-10:] == [EVENTS] * 10
-
-    wait_for(f"all {EVENTS} events", idle, timeout=120, context=daemon.tail)
+    _wait_all_stored(workspace, daemon)
     assert daemon.events("worker_died"), daemon.tail()
     assert daemon.stop() == 0, daemon.tail()
-    rows, eids = _eids(workspace.db)
-    assert rows == EVENTS
-    assert eids == {event_hash(i) for i in fifty_thousand.ids}, "events lost or doubled"
+    _assert_each_event_once(workspace, fifty_thousand)
     assert count_events(workspace.db, "quarantine") == 0
