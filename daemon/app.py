@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Literal
 
 import structlog
@@ -33,11 +36,23 @@ def open_store(config: Config, *, readonly: bool = False) -> Store:
     )
 
 
+@contextmanager
+def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[None]:
+    """Signal handlers on the running loop for the duration of the block."""
+    loop = asyncio.get_running_loop()
+    for sig, handler in handlers.items():
+        loop.add_signal_handler(sig, handler)
+    try:
+        yield
+    finally:
+        for sig in handlers:
+            loop.remove_signal_handler(sig)
+
+
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     store = open_store(config)
     pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
-    loop = asyncio.get_running_loop()
     current = config
 
     notifier = Notifier()
@@ -62,9 +77,11 @@ async def run_daemon(config: Config) -> Stats:
         pipeline.reconfigure(fresh.sources)
         log.info("config_reloaded", path=str(fresh.path), sources=len(fresh.sources))
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop, sig.name)
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    handlers: dict[signal.Signals, Callable[[], None]] = {
+        signal.SIGTERM: partial(stop, "SIGTERM"),
+        signal.SIGINT: partial(stop, "SIGINT"),
+        signal.SIGHUP: reload,
+    }
     log.info(
         "daemon_started",
         config=str(config.path),
@@ -73,17 +90,16 @@ async def run_daemon(config: Config) -> Stats:
         workers=pipeline.workers,
     )
     try:
-        async with asyncio.TaskGroup() as group:
-            helpers = [
-                group.create_task(_prune_periodically(pipeline), name="retention"),
-                group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
-            ]
-            stats = await pipeline.run()
-            for task in helpers:
-                task.cancel()
+        with _signals(handlers):
+            async with asyncio.TaskGroup() as group:
+                helpers = [
+                    group.create_task(_prune_periodically(pipeline), name="retention"),
+                    group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
+                ]
+                stats = await pipeline.run()
+                for task in helpers:
+                    task.cancel()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
@@ -95,9 +111,11 @@ async def _tell_systemd(pipeline: Pipeline, notifier: Notifier) -> None:
         return
     await pipeline.started.wait()
     notifier.ready(_status(pipeline))
-    every = notifier.watchdog_secs / 2 if notifier.watchdog_secs else STATUS_EVERY_SECS
+    every = STATUS_EVERY_SECS
+    if notifier.watchdog_secs:
+        every = min(every, notifier.watchdog_secs / 2)
     while True:
-        await asyncio.sleep(min(every, STATUS_EVERY_SECS))
+        await asyncio.sleep(every)
         if notifier.watchdog_secs:
             notifier.watchdog()
         notifier.status(_status(pipeline))
@@ -147,14 +165,10 @@ async def run_backfill(
         workers=config.daemon.workers,
         on_progress=bar.update if bar else None,
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.stop)
     try:
-        return await pipeline.run()
+        with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):
+            return await pipeline.run()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         if bar:
             bar.close()
         store.close()
@@ -181,8 +195,14 @@ class _ProgressBar:
 
 
 def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
-    """Exit status and summary: failing only when nothing at all could be read."""
+    """Exit status and summary: failing when a source failed or nothing at all could be read."""
+    if stats.failed_sources:
+        return 1, f"source(s) failed: {', '.join(stats.failed_sources)}; see the log"
     usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired
     if stats.payloads and not usable:
-        return 1, "nothing could be read: every file or record was quarantined"
+        return (
+            1,
+            "nothing could be read: every file or record was quarantined;"
+            " see 'auditcorr quarantine'",
+        )
     return 0, "ok"

@@ -49,6 +49,8 @@ IN_FLIGHT = 16
 JOBS_PER_WORKER = 2
 """Payloads handed to the pool and not yet decoded, per worker: bounds read-ahead,
 so memory stays flat and a stop has little left to drain."""
+BACKFILL_ATTEMPTS = 3
+"""A backfill gives a failing source this many tries; a running daemon never gives up."""
 SUMMARY_SECS = 10.0
 QUARANTINE_LOG_BURST = 20
 """Quarantined items logged one by one per minute; the rest are counted."""
@@ -82,10 +84,11 @@ class SourceStats(Counters):
 class Stats(Counters):
     """Counters the CLI and (later) /metrics read."""
 
-    started: float = field(default_factory=time.monotonic)
     out_of_range: int = 0
     expired: int = 0
     sources: dict[str, SourceStats] = field(default_factory=dict)
+    failed_sources: list[str] = field(default_factory=list)
+    """Sources a backfill gave up on after repeated failures."""
 
     def source(self, name: str) -> SourceStats:
         return self.sources.setdefault(name, SourceStats())
@@ -234,7 +237,9 @@ class Pipeline:
             except Exception as err:  # noqa: BLE001 - one failing source must not stop the others
                 failures += 1
                 bound.error("source_failed", error=str(err), error_type=type(err).__name__)
-                if self.mode == "backfill" and failures >= 3:
+                if self.mode == "backfill" and failures >= BACKFILL_ATTEMPTS:
+                    bound.error("source_given_up", attempts=failures)
+                    self.stats.failed_sources.append(name)
                     return
                 await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, 60.0)

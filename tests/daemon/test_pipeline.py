@@ -1,0 +1,100 @@
+"""Source supervision: a failing source is restarted; a backfill gives up and says so."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from pathlib import Path
+from typing import Literal
+
+import orjson
+import pytest
+
+from connectors import registry
+from connectors.base import Emit, RawBatch, Source
+from connectors.config import ConnectorConfig
+from daemon.app import outcome_of_backfill
+from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline
+from daemon.store.base import EventQuery
+from daemon.store.sqlite import SqliteStore
+
+MODULE = "auditcorr_test_flaky_source"
+RECORD = {
+    "eventVersion": "1.08",
+    "eventID": "5e1f0f4e-2b7a-4a43-9f5a-000000000001",
+    "eventTime": "2026-11-20T02:10:03Z",
+    "eventSource": "signin.amazonaws.com",
+    "eventName": "ConsoleLogin",
+    "awsRegion": "us-east-1",
+    "recipientAccountId": "111111111111",
+    "userIdentity": {"type": "IAMUser", "userName": "mallory"},
+}
+
+
+class FlakyConfig(ConnectorConfig):
+    type: Literal["flaky"] = "flaky"
+    fail_times: int
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Register a source that raises ``fail_times`` times, then emits one file; counts starts."""
+    starts: list[int] = []
+
+    class FlakySource(Source):
+        config_model = FlakyConfig
+        config: FlakyConfig
+
+        async def run(self, emit: Emit) -> None:
+            starts.append(len(starts) + 1)
+            if len(starts) <= self.config.fail_times:
+                raise RuntimeError(f"failure {len(starts)}")
+            payload = orjson.dumps({"Records": [RECORD]})
+            committed = await emit(RawBatch("cloudtrail", "flaky://one", payload))
+            await committed
+
+    module = types.ModuleType(MODULE)
+    module.FlakySource = FlakySource  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, MODULE, module)
+    monkeypatch.setitem(registry.SOURCES, "flaky", f"{MODULE}:FlakySource")
+    return starts
+
+
+async def _backfill(store: SqliteStore, fail_times: int) -> Pipeline:
+    pipeline = Pipeline(store, {"flaky": FlakyConfig(fail_times=fail_times)}, mode="backfill")
+    await asyncio.wait_for(pipeline.run(), timeout=60)
+    return pipeline
+
+
+async def test_a_failing_source_is_restarted_and_its_events_stored(
+    flaky: list[int], tmp_path: Path
+) -> None:
+    """A source that raises is started again (with backoff) and its later batch is stored."""
+    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    try:
+        pipeline = await _backfill(store, fail_times=1)
+        assert flaky == [1, 2]
+        assert pipeline.stats.stored == 1
+        assert pipeline.stats.failed_sources == []
+        assert outcome_of_backfill(pipeline.stats)[0] == 0
+        (doc,) = store.search(EventQuery(user="mallory"))
+        assert doc["event"]["action"] == "ConsoleLogin"
+    finally:
+        store.close()
+
+
+async def test_a_backfill_gives_up_on_a_source_that_keeps_failing(
+    flaky: list[int], tmp_path: Path
+) -> None:
+    """After BACKFILL_ATTEMPTS failures the backfill stops the source and exits non-zero."""
+    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    try:
+        pipeline = await _backfill(store, fail_times=BACKFILL_ATTEMPTS + 5)
+        assert len(flaky) == BACKFILL_ATTEMPTS
+        assert pipeline.stats.failed_sources == ["flaky"]
+        status, reason = outcome_of_backfill(pipeline.stats)
+        assert status == 1
+        assert "flaky" in reason
+    finally:
+        store.close()
