@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +18,8 @@ from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
 from daemon.app import outcome_of_backfill
 from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline
-from daemon.store.base import EventQuery
+from daemon.process import Processed
+from daemon.store.base import EventQuery, WriteResult
 from daemon.store.sqlite import SqliteStore
 
 MODULE = "auditcorr_test_flaky_source"
@@ -96,5 +99,29 @@ async def test_a_backfill_gives_up_on_a_source_that_keeps_failing(
         status, reason = outcome_of_backfill(pipeline.stats)
         assert status == 1
         assert "flaky" in reason
+    finally:
+        store.close()
+
+
+async def test_a_busy_store_is_retried_and_nothing_is_lost(
+    flaky: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails with 'database is locked' is retried; the batch is stored once."""
+    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    real_write = store.write
+    calls: list[int] = []
+
+    def busy_once(batches: Sequence[Processed]) -> WriteResult:
+        calls.append(len(batches))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_write(batches)
+
+    monkeypatch.setattr(store, "write", busy_once)
+    try:
+        pipeline = await _backfill(store, fail_times=0)
+        assert len(calls) == 2
+        assert pipeline.stats.stored == 1
+        assert store.count() == 1
     finally:
         store.close()
