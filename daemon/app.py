@@ -8,6 +8,7 @@ changed (a broken new config is logged and the running one kept).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -180,7 +181,16 @@ class _ProgressBar:
     def __init__(self) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(unit=" events", unit_scale=True, dynamic_ncols=True, leave=False)
+        # A terminal that reports no size (some ptys, serial consoles) would get
+        # no bar at all; fall back to $COLUMNS/$LINES or 100x20.
+        size = shutil.get_terminal_size((100, 20))
+        self._bar = tqdm(
+            unit=" events",
+            unit_scale=True,
+            ncols=size.columns or 100,
+            nrows=size.lines or 20,
+            leave=False,
+        )
 
     def update(self, stats: Stats) -> None:
         self._bar.n = stats.records
