@@ -103,6 +103,38 @@ committed to the store.
 
 
 @dataclass(frozen=True, slots=True)
+class IntakeRequest:
+    """An HTTP request the daemon's API server received for a push source."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResponse:
+    status: int
+    body: JSON
+
+
+IntakeHandler = Callable[[IntakeRequest], Awaitable[IntakeResponse]]
+
+
+class Intake(abc.ABC):
+    """Routes of the daemon's HTTP server that push sources (``changes_http``) serve.
+
+    The server applies its body-size and time limits before calling the
+    handler; authentication is the handler's, as each source has its token.
+    """
+
+    @abc.abstractmethod
+    def route(self, method: str, path: str, handler: IntakeHandler) -> Callable[[], None]:
+        """Serve ``method path`` with ``handler`` until the returned callable is called."""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceContext:
     """What the daemon tells a source when it starts."""
 
@@ -113,6 +145,8 @@ class SourceContext:
     """``backfill``: read what is there now, then return from ``run``."""
     since: datetime | None = None
     until: datetime | None = None
+    intake: Intake | None = None
+    """The daemon's HTTP server, for sources that receive pushes; None without ``[api]``."""
 
 
 class Source(abc.ABC):

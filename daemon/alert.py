@@ -1,0 +1,117 @@
+"""The alert shape shared by the correlator, the store, the outbox and the channels.
+
+One documented JSON form (``to_json``/``from_json``, with a ``schema`` version
+field) is what webhooks receive, what ``auditcorr alerts --json`` prints and
+what the store keeps, so every consumer reads the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from daemon.model import format_timestamp, parse_timestamp
+
+SCHEMA_VERSION = 1
+
+Severity = Literal["informational", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("informational", "low", "medium", "high", "critical")
+"""In rising order: ``SEVERITIES.index`` compares them."""
+
+Environment = Literal["cloud", "on-prem", "hybrid"]
+
+
+def alert_id(rule_id: str, group_key: str, window_start: datetime) -> str:
+    """Deterministic, so a replay or a second daemon makes the same id."""
+    seed = f"{rule_id}\x1f{group_key}\x1f{format_timestamp(window_start)}"
+    return hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One event that made the alert, as much of it as a reader needs."""
+
+    id: str
+    timestamp: datetime
+    dataset: str
+    action: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "@timestamp": format_timestamp(self.timestamp),
+            "event.dataset": self.dataset,
+            "event.action": self.action,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        return cls(
+            id=data["id"],
+            timestamp=parse_timestamp(data["@timestamp"]),
+            dataset=data["event.dataset"],
+            action=data.get("event.action"),
+            message=data.get("message"),
+        )
+
+
+@dataclass(slots=True)
+class Alert:
+    id: str
+    rule_id: str
+    title: str
+    severity: Severity
+    environment: Environment
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 1
+    tags: list[str] = field(default_factory=list)
+    """ATT&CK tags as Sigma writes them: ``attack.t1562.008``."""
+    actors: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    description: str = ""
+    group: dict[str, str] = field(default_factory=dict)
+    """The group-by values that keyed the alert (``source.ip``, ``actor``, …)."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """Rule-specific detail, e.g. the nearest change records of an unapproved change."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "id": self.id,
+            "rule": {"id": self.rule_id, "title": self.title, "description": self.description},
+            "severity": self.severity,
+            "environment": self.environment,
+            "first_seen": format_timestamp(self.first_seen),
+            "last_seen": format_timestamp(self.last_seen),
+            "count": self.count,
+            "tags": list(self.tags),
+            "actors": list(self.actors),
+            "group": dict(self.group),
+            "evidence": [item.to_json() for item in self.evidence],
+            "context": self.context,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        rule = data["rule"]
+        return cls(
+            id=data["id"],
+            rule_id=rule["id"],
+            title=rule["title"],
+            description=rule.get("description", ""),
+            severity=data["severity"],
+            environment=data["environment"],
+            first_seen=parse_timestamp(data["first_seen"]),
+            last_seen=parse_timestamp(data["last_seen"]),
+            count=int(data["count"]),
+            tags=list(data.get("tags", [])),
+            actors=list(data.get("actors", [])),
+            group=dict(data.get("group", {})),
+            evidence=[Evidence.from_json(item) for item in data.get("evidence", [])],
+            context=dict(data.get("context", {})),
+        )
