@@ -1,4 +1,4 @@
-"""deploy/install.sh into a temporary root: install, upgrade in place, refuse a bad config, remove."""
+"""deploy/install.sh into a temporary root: install, upgrade, refuse a bad config, remove."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_install_upgrade_and_uninstall(tmp_path: Path) -> None:
     assert [line for line in users if line.startswith("auditcorr:")] == [users[0]]
 
     # A config the installed version rejects stops the install with the reason.
-    config.write_text(edited + "\n[sources.typo]\ntype = \"cloudtrail_file\"\n")
+    config.write_text(edited + '\n[sources.typo]\ntype = "cloudtrail_file"\n')
     refused = _install(root)
     assert refused.returncode != 0
     assert "sources.typo.type" in refused.stderr

@@ -89,7 +89,7 @@ def test_exposure_rises_without_the_hardening(tmp_path: Path) -> None:
 
 
 def test_unit_has_the_settings_operations_rely_on() -> None:
-    """Notify, watchdog, reload by SIGHUP, least privilege and the directories install.sh expects."""
+    """Notify, watchdog, SIGHUP reload, least privilege and the directories install.sh expects."""
     settings = _settings(SERVICE)
     expected = {
         "Type": "notify",
