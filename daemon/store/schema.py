@@ -47,20 +47,27 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-LATEST = len(MIGRATIONS)
+
+def version_of(db: sqlite3.Connection) -> int:
+    """The schema version of the store; 0 for a new, empty one."""
+    table = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    row = db.execute("SELECT version FROM schema_version").fetchone() if table else None
+    return int(row[0]) if row else 0
 
 
 def migrate(db: sqlite3.Connection) -> int:
     """Bring the schema to the latest version; returns the version found before."""
+    latest = len(MIGRATIONS)
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT version FROM schema_version").fetchone()
-    found = int(row[0]) if row else 0
-    if found > LATEST:
+    found = version_of(db)
+    if found > latest:
         raise RuntimeError(
-            f"store schema version {found} is newer than this auditcorr ({LATEST}); "
+            f"store schema version {found} is newer than this auditcorr ({latest}); "
             "upgrade auditcorr or restore an older store"
         )
-    for version in range(found + 1, LATEST + 1):
+    for version in range(found + 1, latest + 1):
         db.execute("BEGIN IMMEDIATE")
         for statement in _statements(MIGRATIONS[version - 1]):
             db.execute(statement)

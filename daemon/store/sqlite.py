@@ -8,6 +8,7 @@ run beside the writer.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections import defaultdict
@@ -17,18 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 
 from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
-from daemon.store import stored
+from daemon.store import schema, stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time, month_of, month_span
-from daemon.store.schema import migrate
 from daemon.store.text import TAG_FIELDS, tag
 
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
 _LOOKUP_CHUNK = 500
+
+log = structlog.get_logger()
 # Identifiers people search for (IPs, dotted user names, e-mails, instance ids)
 # stay single tokens; ARNs split at ':' and '/' so their parts are searchable.
 _TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '._-@'"
@@ -59,7 +62,10 @@ class SqliteStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA page_size = 8192")
             self._db.execute("PRAGMA journal_mode = WAL")
-            migrate(self._db)
+            found = schema.version_of(self._db)
+            if 0 < found < len(schema.MIGRATIONS):
+                self._back_up(found)
+            schema.migrate(self._db)
         self._db.execute("PRAGMA synchronous = NORMAL")
         # 16 MiB: rows arrive in key order, so appends touch few pages.
         self._db.execute("PRAGMA cache_size = -16384")
@@ -70,6 +76,22 @@ class SqliteStore:
         row = self._db.execute("SELECT max(id) FROM codecs").fetchone()
         self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
         self._samples: list[bytes] = []
+
+    def _back_up(self, version: int) -> Path:
+        """Copy the store before a schema migration, so the older auditcorr can be restored."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.schema{version}-{stamp}.bak")
+        try:
+            with contextlib.closing(sqlite3.connect(target)) as copy:
+                # The online backup API copies a consistent snapshot, WAL included.
+                self._db.backup(copy)
+        except sqlite3.Error as err:
+            target.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"cannot back up {self.path} to {target} before upgrading its schema: {err}"
+            ) from err
+        log.info("store_backed_up", path=str(target), schema_version=version)
+        return target
 
     # -- writing -------------------------------------------------------------
 
