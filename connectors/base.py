@@ -135,6 +135,19 @@ class Intake(abc.ABC):
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """One line of ``auditcorr doctor``: what was checked, whether it holds, what to do if not."""
+
+    name: str
+    """What was checked, short: ``path readable``, ``s3:GetObject on org-trail-logs``."""
+    ok: bool
+    detail: str = ""
+    """What was found: ``/srv/cloudtrail: 1520 log files``, or the error."""
+    hint: str | None = None
+    """On failure: what the operator should do about it."""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceContext:
     """What the daemon tells a source when it starts."""
 
@@ -176,3 +189,17 @@ class Source(abc.ABC):
     @abc.abstractmethod
     async def run(self, emit: Emit) -> None:
         """Read and emit until cancelled (or, in backfill mode, until caught up)."""
+
+    async def checks(self) -> list[Check]:
+        """What ``auditcorr doctor`` should verify for this source; none by default.
+
+        Called on a fresh instance (no checkpoints, never entered with ``async
+        with``): open what the checks need and close it before returning.  Only
+        look, never change anything upstream: dry calls, HEADs, listing one
+        object, a connect without sending.  Each check is one ``Check`` naming
+        what it tested, with a hint on failure; an expected failure (access
+        denied, unreachable) is a failed ``Check``, not an exception.  The
+        doctor gives each source 30 seconds and reports an exception as a
+        failed check.
+        """
+        return []

@@ -20,7 +20,7 @@ from typing import Literal
 import structlog
 from pydantic import Field
 
-from connectors.base import Checkpoint, Emit, RawBatch, Source
+from connectors.base import Check, Checkpoint, Emit, RawBatch, Source
 from connectors.config import ConnectorConfig, ExistingDir
 
 log = structlog.get_logger()
@@ -28,6 +28,8 @@ log = structlog.get_logger()
 _DAY = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
 _STAMP = re.compile(r"_(\d{8}T\d{4}Z)_")
 _SUFFIXES = (".json.gz", ".json")
+_CHECK_FILES = 10_000
+"""``doctor`` looks at this many files at most, so it stays quick on a large tree."""
 
 
 class CloudtrailFilesConfig(ConnectorConfig):
@@ -68,6 +70,38 @@ class CloudtrailFilesSource(Source):
             if self.context.mode == "backfill":
                 return
             await asyncio.sleep(self.config.poll_interval_secs)
+
+    async def checks(self) -> list[Check]:
+        """The tree is readable by this user: every folder listed, the log files counted."""
+        return [await asyncio.to_thread(self._check_readable)]
+
+    def _check_readable(self) -> Check:
+        root = self.config.path
+        name = "path readable"
+        hint = (
+            "give the service user read access, e.g. chgrp -R auditcorr PATH and"
+            " chmod -R g+rX PATH; run doctor as that user (sudo -u auditcorr ...)"
+        )
+        if not os.access(root, os.R_OK | os.X_OK):
+            return Check(name, False, f"{root}: no read access for this user", hint)
+        unreadable: list[str] = []
+        files = 0
+        walk = os.walk(
+            root, onerror=lambda err: unreadable.append(str(err.filename)), followlinks=True
+        )
+        for folder, _dirs, names in walk:
+            for file_name in names:
+                if file_name.endswith(_SUFFIXES):
+                    files += 1
+                    if not os.access(os.path.join(folder, file_name), os.R_OK):
+                        unreadable.append(os.path.join(folder, file_name))
+            if files >= _CHECK_FILES:
+                break
+        if unreadable:
+            shown = ", ".join(unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+            return Check(name, False, f"{len(unreadable)} not readable: {shown}", hint)
+        counted = f"{files} log files" if files < _CHECK_FILES else f"the first {files} log files"
+        return Check(name, True, f"{root}: {counted} readable")
 
     def _scan(self, done: dict[str, tuple[int, int]]) -> list[_Found]:
         """New or changed log files, oldest delivery first."""

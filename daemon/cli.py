@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_CONFIG
+    if getattr(args, "reports_config_errors", False):
+        configure("auto")
+        return int(args.handler(args, None))
     try:
         config = load_config(Path(args.config))
     except ConfigFileError as err:
@@ -75,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", _run, "run the daemon: follow every source until stopped")
     run.add_argument("--log-format", choices=["auto", "json", "console"])
     command("check-config", _check_config, "validate the config file and print a summary")
+    doctor = command(
+        "doctor",
+        _doctor,
+        "check the config, the host and what each source needs; print a checklist",
+    )
+    doctor.set_defaults(reports_config_errors=True)
     backfill = command(
         "backfill", _backfill, "read what the sources hold now into the timeline, then exit"
     )
@@ -125,6 +134,14 @@ def _check_config(args: argparse.Namespace, config: Config) -> int:
         print(f"    {name}: {output.type}")
     print(f"  people in identity map: {len(config.identity.people)}")
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace, _config: None) -> int:
+    """Loads the config itself: an invalid config is one of the things it reports."""
+    from daemon.doctor import diagnose, report
+
+    path = Path(args.config)
+    return report(path, asyncio.run(diagnose(path)), sys.stdout)
 
 
 def _backfill(args: argparse.Namespace, config: Config) -> int:

@@ -1,0 +1,104 @@
+"""``auditcorr doctor``: check everything a config needs and print a checklist.
+
+The host checks live in ``doctor_host``; each source adds its own through
+``Source.checks()`` (credentials, permissions, reachability), so a connector's
+knowledge stays in its module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from connectors import registry
+from connectors.base import Check, Source, SourceContext
+from connectors.config import ConnectorConfig
+from daemon import doctor_host
+from daemon.config import Config, ConfigFileError, load_config
+
+CONNECTOR_CHECK_SECS = 30.0
+
+
+async def diagnose(path: Path) -> list[Check]:
+    """Every check for the config at ``path``; the config's own problems end the list early."""
+    try:
+        config = load_config(path)
+    except ConfigFileError as err:
+        return [
+            Check(f"config {problem.path or path}", False, problem.message, problem.hint)
+            for problem in err.errors
+        ]
+    outputs = f", {len(config.outputs)} outputs" if config.outputs else ""
+    checks = [Check("config valid", True, f"{config.path}: {len(config.sources)} sources{outputs}")]
+    checks += await asyncio.to_thread(_host_checks, config)
+    for name, source in config.sources.items():
+        checks += await _source_checks(name, source)
+    return checks
+
+
+def _host_checks(config: Config) -> list[Check]:
+    state = config.daemon.state_dir
+    store, facts = doctor_host.store(config.store_path)
+    checks = [
+        doctor_host.state_dir(state),
+        store,
+        doctor_host.disk_space(config.store_path.parent),
+        doctor_host.port_free("api", config.api.listen),
+    ]
+    for name, source in config.sources.items():
+        listen = source.model_dump().get("listen")
+        if isinstance(listen, str):
+            checks.append(doctor_host.port_free(f"sources.{name}", listen))
+    last_write = facts.last_write if facts else None
+    synchronized = doctor_host.kernel_clock_synchronized()
+    checks.append(doctor_host.clock(datetime.now(UTC), last_write, synchronized))
+    return checks
+
+
+async def _source_checks(name: str, config: ConnectorConfig) -> list[Check]:
+    where = f"sources.{name}"
+    source: Source = registry.load(registry.SOURCES, config.type)(config, SourceContext(name, {}))
+    return [
+        Check(f"{where}: {check.name}", check.ok, check.detail, check.hint)
+        for check in await _guarded(where, source.checks())
+    ]
+
+
+async def _guarded(where: str, checks: Awaitable[list[Check]]) -> list[Check]:
+    """A connector's checks, with a time limit; a crash in them is one failed check."""
+    try:
+        return await asyncio.wait_for(checks, CONNECTOR_CHECK_SECS)
+    except TimeoutError:
+        return [Check(where, False, f"checks took over {CONNECTOR_CHECK_SECS:.0f}s", None)]
+    except Exception as err:  # noqa: BLE001 - one connector's fault must not hide the rest
+        detail = f"checks failed: {type(err).__name__}: {err}"
+        return [Check(where, False, detail, "a fault in the connector; please report it")]
+
+
+def report(path: Path, checks: list[Check], out: TextIO) -> int:
+    """Print the checklist; 0 when every check passed, 1 otherwise."""
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    print(f"auditcorr doctor: {path} (as {user})", file=out)
+    if os.geteuid() == 0:
+        print(
+            "  note: root can read and write everything; run as the service user"
+            " (sudo -u auditcorr) to check its access",
+            file=out,
+        )
+    for check in checks:
+        mark = "✓" if check.ok else "✗"
+        line = f"{mark} {check.name}"
+        print(f"{line}: {check.detail}" if check.detail else line, file=out)
+        if not check.ok and check.hint:
+            print(f"    hint: {check.hint}", file=out)
+    failed = sum(not check.ok for check in checks)
+    if failed:
+        print(f"{failed} of {len(checks)} checks failed", file=out)
+        return 1
+    print(f"all {len(checks)} checks passed", file=out)
+    return 0
