@@ -81,12 +81,26 @@ install_venv() {
         rm -rf "$VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
-        -c "$SRC/constraints.txt" "$SRC"
+    # Reinstall only when the source or the pins changed since the last run.
+    local stamp
+    stamp=$(cd "$SRC" && find pyproject.toml constraints.txt daemon connectors -type f \
+        -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+    if [[ $(cat "$VENV/.source-stamp" 2>/dev/null) != "$stamp" ]]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
+            -c "$SRC/constraints.txt" "$SRC"
+        echo "$stamp" >"$VENV/.source-stamp"
+    fi
     if [[ -n $ROOT ]]; then
         # pip wrote the interpreter's path under ROOT into the scripts' first
         # line; inside the target system it is PREFIX.
-        grep -l -s "^#!$VENV/bin/" "$VENV"/bin/* | xargs -r sed -i "1s|^#!$VENV/bin/|#!$PREFIX/bin/|"
+        local script first
+        for script in "$VENV"/bin/*; do
+            [[ -f $script && ! -L $script ]] || continue
+            IFS= read -r first <"$script" || true
+            if [[ $first == "#!$VENV/bin/"* ]]; then
+                sed -i "1s|^#!$VENV/bin/|#!$PREFIX/bin/|" "$script"
+            fi
+        done
     fi
     install -D -m 0644 "$SRC/config.toml" "$VENV/share/config.reference.toml"
 }
