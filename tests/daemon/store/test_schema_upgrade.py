@@ -106,7 +106,7 @@ except RuntimeError as err:
 
 
 def _small_files() -> None:
-    """In the child: files may not grow past _LIMIT bytes, as on a full disk (EFBIG, not a signal)."""
+    """In the child: no file may grow past _LIMIT bytes, as on a full disk (EFBIG, no signal)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (_LIMIT, _LIMIT))
 
