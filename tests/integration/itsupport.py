@@ -32,6 +32,8 @@ EXAMPLES = REPO / "examples"
 ORG = "o-test1234ab"
 DAY_DIR = Path("AWSLogs", ORG, "111111111111", "CloudTrail", "us-east-1", "2026", "11", "20")
 """Where hand-made files go: a folder as an organization trail delivers it."""
+ONE_TRAIL: dict[str, Any] = {"accounts": ["111111111111"], "regions": ["us-east-1"]}
+"""ctgen arguments for records of one account and region, as DAY_DIR holds."""
 
 
 def load_ctgen() -> ModuleType:

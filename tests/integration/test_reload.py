@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 from itsupport import (
+    ONE_TRAIL,
     REPO,
     Daemon,
     Workspace,
@@ -31,7 +31,6 @@ from itsupport import (
 
 pytestmark = pytest.mark.integration
 
-ONE_TRAIL: dict[str, Any] = {"accounts": ["111111111111"], "regions": ["us-east-1"]}
 StartDaemon = Callable[[Workspace, str], Daemon]
 
 
