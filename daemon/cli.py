@@ -20,6 +20,7 @@ from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.logs import configure
 from daemon.store.base import EventQuery
+from daemon.store.schema import StoreUpgradeError
 from daemon.timeparse import parse_moment
 
 EXIT_OK = 0
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreUpgradeError as err:
+        print(f"auditcorr: {err}", file=sys.stderr)
+        return EXIT_FAILED
     return result
 
 

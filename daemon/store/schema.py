@@ -48,6 +48,10 @@ MIGRATIONS: list[str] = [
 ]
 
 
+class StoreUpgradeError(RuntimeError):
+    """The store cannot be brought to this version's schema; it is left as it was."""
+
+
 def version_of(db: sqlite3.Connection) -> int:
     """The schema version of the store; 0 for a new, empty one."""
     table = db.execute(
@@ -63,7 +67,7 @@ def migrate(db: sqlite3.Connection) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     found = version_of(db)
     if found > latest:
-        raise RuntimeError(
+        raise StoreUpgradeError(
             f"store schema version {found} is newer than this auditcorr ({latest}); "
             "upgrade auditcorr or restore an older store"
         )

@@ -87,7 +87,7 @@ class SqliteStore:
                 self._db.backup(copy)
         except sqlite3.Error as err:
             target.unlink(missing_ok=True)
-            raise RuntimeError(
+            raise schema.StoreUpgradeError(
                 f"cannot back up {self.path} to {target} before upgrading its schema: {err}"
             ) from err
         log.info("store_backed_up", path=str(target), schema_version=version)
