@@ -31,6 +31,7 @@ import structlog
 from connectors import registry
 from connectors.base import RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
+from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.store.base import Store, WriteResult
@@ -114,8 +115,10 @@ class Pipeline:
         workers: int | None = None,
         limits: Limits | None = None,
         on_progress: Callable[[Stats], None] | None = None,
+        identities: IdentityMap | None = None,
     ) -> None:
         self.store = store
+        self.identities = identities
         self.mode = mode
         self.since = since
         self.until = until
@@ -168,7 +171,7 @@ class Pipeline:
             self.workers,
             mp_context=context,
             initializer=init_worker,
-            initargs=(str(self.store.path), os.getpid()),
+            initargs=(str(self.store.path), os.getpid(), self.identities),
         )
 
     @property
