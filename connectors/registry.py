@@ -11,6 +11,7 @@ from typing import Any
 
 SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
+    "changes_files": "connectors.changes_files:ChangesFilesSource",
 }
 
 OUTPUTS: dict[str, str] = {}
