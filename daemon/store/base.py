@@ -83,6 +83,12 @@ class Store(Protocol):
         self, *, source: str | None = None, limit: int = 100
     ) -> list[QuarantineEntry]: ...
 
+    def event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> JSON | None:
+        """The ECS document of one event by ``event.id``.  Event ids are not
+        indexed: ``since``/``until`` narrow the scan."""
+
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[JSON]:

@@ -23,7 +23,7 @@ from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
-from daemon.store.keys import key_ceiling, key_floor, key_time, month_of, month_span
+from daemon.store.keys import event_hash, key_ceiling, key_floor, key_time, month_of, month_span
 from daemon.store.schema import migrate
 from daemon.store.text import TAG_FIELDS, tag
 
@@ -317,6 +317,18 @@ class SqliteStore:
                     break
         with cyclic_gc_paused():
             return [self.document(*row) for row in rows]
+
+    def event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> JSON | None:
+        low = key_floor(since) if since else 0
+        high = key_ceiling(until) if until else (1 << 63) - 1
+        row = self._db.execute(
+            "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
+            " ORDER BY id LIMIT 1",
+            (low, high, event_hash(event_id)),
+        ).fetchone()
+        return self.document(*row) if row else None
 
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
