@@ -43,7 +43,7 @@ def _ingest_settings(config: Config) -> dict[str, Any]:
     return {
         "workers": config.daemon.workers,
         "limits": Limits(timezone=config.daemon.timezone),
-        "identities": config.identity.identity_map(),
+        "identities": config.identity.identity_map() if config.identity.people else None,
     }
 
 

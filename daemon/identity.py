@@ -76,16 +76,17 @@ class IdentityMap:
     """The people of ``[[identity.people]]`` and how to find them."""
 
     people: tuple[Person, ...] = ()
-    _by_id: dict[str, Person] = field(init=False, repr=False, compare=False)
+    _index: _Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_id", {p.id: p for p in self.people})
+        # Resolution runs for every ingested event: look names up, do not scan people.
+        object.__setattr__(self, "_index", _Index.of(self.people))
 
     def person(self, person_id: str) -> Person | None:
-        return self._by_id.get(person_id)
+        return self._index.by_id.get(person_id)
 
     def groups_of(self, person_id: str) -> tuple[str, ...]:
-        found = self._by_id.get(person_id)
+        found = self._index.by_id.get(person_id)
         return found.groups if found else ()
 
     # -- resolution ------------------------------------------------------------
@@ -117,35 +118,32 @@ class IdentityMap:
         """The person an on-prem account on ``host`` belongs to."""
         if not account:
             return None
-        wanted = account.lower()
-        for person in self.people:
-            if any(u.name.lower() == wanted and u.applies(host) for u in person.unix):
+        for person, unix in self._index.unix.get(account.lower(), ()):
+            if unix.applies(host):
                 return person
         return None
 
     def cloud(self, arn: str | None, user_name: str | None) -> Person | None:
         """The person behind a CloudTrail principal (its ARN and ``user.name``)."""
+        index = self._index
         if arn:
-            for person in self.people:
-                if any(fnmatchcase(arn, pattern) for pattern in person.aws_arns):
+            found = index.arns.get(arn)
+            if found is not None:
+                return found
+            for pattern, person in index.arn_globs:
+                if fnmatchcase(arn, pattern):
                     return person
         if not user_name:
             return None
         wanted = user_name.lower()
-        for person in self.people:
-            if wanted in person.aws_names:
-                return person
-        if "@" in wanted:
+        found = index.aws_names.get(wanted)
+        if found is None and "@" in wanted:
             # Identity Center sessions (AWSReservedSSO_*/<email>) and user names.
-            for person in self.people:
-                if wanted in person.all_emails:
-                    return person
-        if _is_session(arn):
+            found = index.emails.get(wanted)
+        if found is None and _is_session(arn):
             # A role session named after one of the person's accounts.
-            for person in self.people:
-                if wanted in person.known_accounts:
-                    return person
-        return None
+            found = index.accounts.get(wanted)
+        return found
 
     def lookup(self, name: str) -> list[Person]:
         """Everyone a name can mean: id, display name, e-mail, account or principal."""
@@ -160,6 +158,39 @@ class IdentityMap:
             if wanted in names or any(fnmatchcase(name, a) for a in arns):
                 found.append(person)
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Names to people; where two people claim a name, the first in the config wins."""
+
+    by_id: dict[str, Person]
+    unix: dict[str, list[tuple[Person, UnixAccount]]]
+    arns: dict[str, Person]
+    arn_globs: list[tuple[str, Person]]
+    aws_names: dict[str, Person]
+    emails: dict[str, Person]
+    accounts: dict[str, Person]
+
+    @classmethod
+    def of(cls, people: Iterable[Person]) -> _Index:
+        index = cls({}, {}, {}, [], {}, {}, {})
+        for person in people:
+            index.by_id.setdefault(person.id, person)
+            for unix in person.unix:
+                index.unix.setdefault(unix.name.lower(), []).append((person, unix))
+            for arn in person.aws_arns:
+                if any(c in arn for c in "*?["):
+                    index.arn_globs.append((arn, person))
+                else:
+                    index.arns.setdefault(arn, person)
+            for name in person.aws_names:
+                index.aws_names.setdefault(name, person)
+            for email in person.all_emails:
+                index.emails.setdefault(email, person)
+            for account in person.known_accounts:
+                index.accounts.setdefault(account, person)
+        return index
 
 
 def _is_session(arn: str | None) -> bool:
