@@ -84,35 +84,36 @@ class ChangesHttpSource(Source):
         emit = self._emit
         if emit is None:
             return _error(503, "not ready")
-        refused = self._check(request)
-        if isinstance(refused, IntakeResponse):
-            self.refused += 1
-            log.warning(
-                "request_refused",
-                source=self.context.source_id,
-                peer=request.peer,
-                status=refused.status,
-                reason=refused.body["error"],
-            )
-            if refused.status == 400:
-                # Kept in quarantine for inspection, like any bad input.
-                reason = f"refused: {refused.body['error']}"
-                problems = refused.body.get("problems")
-                if problems:
-                    reason += ": " + json.dumps(problems)
-                kept = await emit(
-                    RawBatch(LOG_TYPE, self._origin(request), request.body, [], reason)
-                )
-                await kept
-            return refused
-        records = refused  # not refused: the checked records
+        checked = self._check(request)
+        if isinstance(checked, IntakeResponse):
+            await self._refuse(request, checked, emit)
+            return checked
         committed = await emit(
-            RawBatch(LOG_TYPE, self._origin(request), json.dumps(records).encode())
+            RawBatch(LOG_TYPE, self._origin(request), json.dumps(checked).encode())
         )
         await committed
-        ids = [record["id"] for record in records]
+        ids = [record["id"] for record in checked]
         log.info("records_received", source=self.context.source_id, count=len(ids))
         return IntakeResponse(200, {"accepted": len(ids), "ids": ids})
+
+    async def _refuse(self, request: IntakeRequest, answer: IntakeResponse, emit: Emit) -> None:
+        """Count and log a refused request; keep a 400's body in quarantine."""
+        self.refused += 1
+        log.warning(
+            "request_refused",
+            source=self.context.source_id,
+            peer=request.peer,
+            status=answer.status,
+            reason=answer.body["error"],
+        )
+        if answer.status != 400:
+            return
+        reason = f"refused: {answer.body['error']}"
+        problems = answer.body.get("problems")
+        if problems:
+            reason += ": " + json.dumps(problems)
+        kept = await emit(RawBatch(LOG_TYPE, self._origin(request), request.body, [], reason))
+        await kept
 
     def _origin(self, request: IntakeRequest) -> str:
         return f"{request.method} {request.path} from {request.peer}"

@@ -226,8 +226,12 @@ def test_credentials_are_required() -> None:
 async def test_records_reach_the_change_book(
     servicenow: tuple[FakeServicenow, str], tmp_path: Path
 ) -> None:
-    """Through the real pipeline: every row is a current record with its window events."""
-    _, url = servicenow
+    """Through the real pipeline: every valid row is a current record with its window
+    events; a row whose window ends before it starts is quarantined, the others land."""
+    fake, url = servicenow
+    backwards = row("CHG0040006", "2026-11-19 13:00:00")
+    backwards["end_date"] = {"display_value": "", "value": "2026-11-20 08:00:00"}
+    fake.rows.append(backwards)
     store = SqliteStore(tmp_path / "timeline.db", retention_days=0)
     try:
         await Pipeline(store, {"snow": config(url)}, mode="backfill", workers=1).run()
@@ -235,6 +239,8 @@ async def test_records_reach_the_change_book(
         assert [r["id"] for r in current] == [f"CHG004000{n}" for n in range(1, 6)]
         # approved, implementing, completed x2 open windows; the cancelled one does not.
         assert store.count() == 5 + 2 * 4
-        assert store.checkpoints("snow")["watermark"]["sys_updated_on"] == "2026-11-19 12:30:00"
+        assert store.checkpoints("snow")["watermark"]["sys_updated_on"] == "2026-11-19 13:00:00"
+        (kept,) = store.quarantine()
+        assert "change record 'CHG0040006': window ends" in kept.reason
     finally:
         store.close()
