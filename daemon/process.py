@@ -206,6 +206,9 @@ def process(job: Job) -> Processed:
             continue
         eid = event_hash(event.id)
         key = row_key(event.timestamp, eid)
+        if entry is not None:
+            # The record is kept whatever the time range; only its event is ranged.
+            out.changes.append((key, entry))
         if (job.key_min is not None and key < job.key_min) or (
             job.key_max is not None and key > job.key_max
         ):
@@ -214,7 +217,5 @@ def process(job: Job) -> Processed:
         if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))
-        if entry is not None:
-            out.changes.append((key, entry))
         texts.append((search_text(event), event_tags(event, source)))
     return out

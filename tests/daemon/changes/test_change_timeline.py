@@ -14,6 +14,7 @@ from connectors.base import RawBatch
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, init_worker, process
 from daemon.store.base import EventQuery
+from daemon.store.keys import key_ceiling, key_floor
 from daemon.store.sqlite import SqliteStore
 
 
@@ -160,3 +161,16 @@ def test_a_payload_that_is_not_json_is_quarantined_whole(store: SqliteStore) -> 
     written = store.write([process(Job("changes", batch, store.codec, Limits()))])
     assert written.quarantined == 1
     assert "not JSON" in store.quarantine()[0].reason
+
+
+def test_a_ranged_backfill_keeps_the_record_and_only_ranges_its_events(
+    store: SqliteStore,
+) -> None:
+    """backfill --since/--until drops events outside the range, never the record itself."""
+    batch = RawBatch("change", "changes/chg.json", orjson.dumps(record()))
+    low = key_floor(datetime(2026, 11, 20, 9, 20, tzinfo=UTC))
+    high = key_ceiling(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    job = Job("changes", batch, store.codec, Limits(), key_min=low, key_max=high)
+    store.write([process(job)])
+    assert [r["id"] for r in store.change_records()] == ["CHG0031001"]
+    assert [d["event"]["action"] for d in timeline(store)] == ["change_window_closed"]
