@@ -11,6 +11,9 @@ from typing import Any
 
 SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
+    "changes_files": "connectors.changes_files:ChangesFilesSource",
+    "changes_http": "connectors.changes_http:ChangesHttpSource",
+    "servicenow": "connectors.servicenow:ServicenowSource",
 }
 
 OUTPUTS: dict[str, str] = {}

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
@@ -37,6 +38,15 @@ def open_store(config: Config, *, readonly: bool = False) -> Store:
     )
 
 
+def _ingest_settings(config: Config) -> dict[str, Any]:
+    """What the decoding workers need from the config: processes, time zone, people."""
+    return {
+        "workers": config.daemon.workers,
+        "limits": Limits(timezone=config.daemon.timezone),
+        "identities": config.identity.identity_map() if config.identity.people else None,
+    }
+
+
 @contextmanager
 def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[None]:
     """Signal handlers on the running loop for the duration of the block."""
@@ -53,7 +63,7 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     store = open_store(config)
-    pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
+    pipeline = Pipeline(store, config.sources, mode="follow", **_ingest_settings(config))
     current = config
 
     notifier = Notifier()
@@ -161,9 +171,9 @@ async def run_backfill(
         store,
         sources,
         mode="backfill",
+        **_ingest_settings(config),
         since=since,
         until=until,
-        workers=config.daemon.workers,
         on_progress=bar.update if bar else None,
     )
     try:

@@ -110,6 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     timeline.add_argument("--limit", type=int, default=50)
     timeline.add_argument("--oldest-first", action="store_true")
     timeline.add_argument("--json", action="store_true", help="one ECS document per line")
+    changes = command(
+        "changes", _changes, "list change records, or which records cover an event and why not"
+    )
+    changes.add_argument("--covering", metavar="EVENT_ID", help="the coverage verdict of an event")
+    changes.add_argument("--history", metavar="CHANGE_ID", help="every version of one record")
+    changes.add_argument("--since", help="windows ending at or after (ISO 8601 or age like 7d)")
+    changes.add_argument(
+        "--until",
+        help="windows starting at or before; with --covering: the event's time range to search",
+    )
+    changes.add_argument("--json", action="store_true", help="JSON output")
+    whois = command("whois", _whois, "what a name resolves to, and that person's last events")
+    whois.add_argument("name", help="person id, name, e-mail, account, IAM ARN or session name")
+    whois.add_argument("--limit", type=int, default=20, help="events to show")
+    whois.add_argument("--json", action="store_true", help="JSON output")
     return parser
 
 
@@ -245,6 +260,89 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
         # /dev/null so the interpreter's final flush does not complain.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def _changes(args: argparse.Namespace, config: Config) -> int:
+    from connectors.changerecord import parse_record
+    from daemon.app import open_store
+    from daemon.changes.book import ChangeBook
+    from daemon.changes.coverage import NEAREST_HORIZON, coverage
+    from daemon.changes.report import record_lines, scope_lines, verdict_lines
+
+    zone = ZoneInfo(config.daemon.timezone)
+    since = parse_moment(args.since, zone=zone) if args.since else None
+    until = parse_moment(args.until, zone=zone) if args.until else None
+    store = open_store(config, readonly=True)
+    try:
+        if args.covering:
+            doc = store.event(args.covering, since=since, until=until)
+            if doc is None:
+                print(f"auditcorr: no event {args.covering!r} in the timeline", file=sys.stderr)
+                return EXIT_FAILED
+            moment = datetime.fromisoformat(doc["@timestamp"])
+            found = store.change_records(
+                since=moment - NEAREST_HORIZON, until=moment + NEAREST_HORIZON
+            )
+            verdict = coverage(doc, ChangeBook.from_json(found, config.identity.identity_map()))
+            if args.json:
+                _print_json({"event": args.covering, **verdict.to_json()})
+            else:
+                print("\n".join(verdict_lines(doc, verdict, zone)))
+            return EXIT_OK
+        if args.history:
+            versions = store.change_history(args.history)
+        else:
+            versions = store.change_records(since=since, until=until)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(versions)
+        return EXIT_OK
+    # History in the order received; current records by window start.
+    records = [parse_record(v) for v in versions]
+    if not args.history:
+        records = ChangeBook(records).records
+    print("\n".join(record_lines(records, zone)))
+    if args.history:
+        for record in records:
+            print(f"  {record.id} v{record.version or '-'} {record.revision}: {record.state}")
+            print("\n".join(scope_lines(record)))
+    print(f"{len(records)} record(s)")
+    return EXIT_OK
+
+
+def _whois(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import open_store
+    from daemon.changes.report import person_lines
+
+    people = config.identity.identity_map().lookup(args.name)
+    store = open_store(config, readonly=True)
+    try:
+        if people:
+            docs = [
+                doc
+                for person in people
+                for doc in store.search(EventQuery(actor=person.id, limit=args.limit))
+            ]
+        else:
+            # Unresolved principals stay visible as themselves.
+            docs = store.search(EventQuery(user=args.name, limit=args.limit))
+    finally:
+        store.close()
+    if args.json:
+        _print_json({"name": args.name, "people": [p.id for p in people], "events": docs})
+        return EXIT_OK
+    if not people:
+        print(f"{args.name}: nobody in the identity map; events of that user name:")
+    for person in people:
+        print("\n".join(person_lines(person)))
+    _print_table(docs, ZoneInfo(config.daemon.timezone))
+    return EXIT_OK
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
 
 
 def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:

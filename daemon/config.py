@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors import registry
 from connectors.base import ConfigError
 from connectors.config import ConfigPath, ConnectorConfig
+from daemon.identity import IdentityMap
+from daemon.identity import build as build_identity_map
 from daemon.timeparse import parse_duration
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -73,16 +75,38 @@ class RulesSection(Section):
     _check_lateness = field_validator("allowed_lateness", "suppress_for")(_duration)
 
 
+class UnixAccountSection(Section):
+    name: str
+    hosts: list[str] = []
+    """Host name globs where this account is the person's; empty: every host."""
+
+
 class Person(Section):
     id: str
     name: str | None = None
-    unix: list[str] = []
+    unix: list[str | UnixAccountSection] = []
+    """Account names, or ``{ name = "root", hosts = ["db-*"] }`` for some hosts only."""
     aws: list[str] = []
+    """IAM user/role ARNs (globs allowed), role-session names, Identity Center e-mails or names."""
     email: list[str] = []
+    groups: list[str] = []
 
 
 class IdentitySection(Section):
     people: list[Person] = []
+
+    @field_validator("people")
+    @classmethod
+    def _unique(cls, people: list[Person]) -> list[Person]:
+        seen: set[str] = set()
+        for person in people:
+            if person.id in seen:
+                raise ValueError(f"person id {person.id!r} appears twice")
+            seen.add(person.id)
+        return people
+
+    def identity_map(self) -> IdentityMap:
+        return build_identity_map(person.model_dump() for person in self.people)
 
 
 class ApiSection(Section):

@@ -29,8 +29,9 @@ from typing import Any, Literal
 import structlog
 
 from connectors import registry
-from connectors.base import RawBatch, Source, SourceContext
+from connectors.base import Intake, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
+from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.store.base import Store, WriteResult
@@ -114,8 +115,13 @@ class Pipeline:
         workers: int | None = None,
         limits: Limits | None = None,
         on_progress: Callable[[Stats], None] | None = None,
+        identities: IdentityMap | None = None,
+        intake: Intake | None = None,
     ) -> None:
         self.store = store
+        self.identities = identities
+        self.intake = intake
+        """The daemon's HTTP server, handed to push sources (``changes_http``)."""
         self.mode = mode
         self.since = since
         self.until = until
@@ -168,7 +174,7 @@ class Pipeline:
             self.workers,
             mp_context=context,
             initializer=init_worker,
-            initargs=(str(self.store.path), os.getpid()),
+            initargs=(str(self.store.path), os.getpid(), self.identities),
         )
 
     @property
@@ -227,7 +233,9 @@ class Pipeline:
         failures = 0
         while not self._stopping.is_set():
             checkpoints = await self.call_store(self.store.checkpoints, name)
-            context = SourceContext(name, checkpoints, self.mode, self.since, self.until)
+            context = SourceContext(
+                name, checkpoints, self.mode, self.since, self.until, self.intake
+            )
             source: Source = registry.load(registry.SOURCES, config.type)(config, context)
             try:
                 async with source:

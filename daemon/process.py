@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
+from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
-from daemon.normalize import Limits, module_for
+from daemon.normalize import BookEntry, Limits, module_for
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
@@ -63,6 +64,8 @@ class Processed:
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
     """Uncompressed stored records for dictionary training, sent while the store has none."""
+    changes: list[tuple[int, BookEntry]] = field(default_factory=list)
+    """Change record versions with the key of the event each one made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +82,16 @@ class Job:
 
 
 _codecs: codecs.Codecs | None = None
+_identities: IdentityMap | None = None
 
 
-def init_worker(store_path: str, daemon_pid: int | None = None) -> None:
-    """Process-pool initializer: dictionaries are read from the store on demand."""
-    global _codecs  # noqa: PLW0603 - one codec cache per worker process
+def init_worker(
+    store_path: str, daemon_pid: int | None = None, identities: IdentityMap | None = None
+) -> None:
+    """Process-pool initializer: dictionaries are read from the store on demand;
+    ``identities`` names the person behind each event at ingest."""
+    global _codecs, _identities  # noqa: PLW0603 - one codec cache and map per worker process
+    _identities = identities
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if daemon_pid is not None:
@@ -172,10 +180,14 @@ def process(job: Job) -> Processed:
     rows = out.rows
     texts = out.texts
     source = job.source
+    book = getattr(normalizer, "book_entry", None)
     for position, record in enumerate(records):
         out.records += 1
         try:
             event = normalizer.normalize(record)
+            if _identities is not None and event.actor is None:
+                event.actor = _identities.actor_of(event)
+            entry = book(record) if book is not None else None
             doc = stored.encode(log_type, ingested, record, event)
             if len(doc) > limit:
                 raise NormalizationError(f"record of {len(doc)} bytes exceeds {limit} bytes")
@@ -194,6 +206,9 @@ def process(job: Job) -> Processed:
             continue
         eid = event_hash(event.id)
         key = row_key(event.timestamp, eid)
+        if entry is not None:
+            # The record is kept whatever the time range; only its event is ranged.
+            out.changes.append((key, entry))
         if (job.key_min is not None and key < job.key_min) or (
             job.key_max is not None and key > job.key_max
         ):

@@ -10,6 +10,10 @@ A log type's module offers two functions, looked up through ``LOG_TYPES``:
 ``normalize(record: Any) -> AuditEvent``
     Map one record to the ECS model.  Raises ``NormalizationError`` for one
     bad record; the caller quarantines it and goes on.
+
+``book_entry(record: Any) -> BookEntry | None`` (optional)
+    The change record a decoded record carries, which the store keeps in its
+    change book in the same transaction as the record's event.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from types import ModuleType
 LOG_TYPES: dict[str, str] = {
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",
+    "change": "daemon.normalize.change",
 }
 
 
@@ -32,6 +37,23 @@ class Limits:
     """Largest decompressed file or object accepted."""
     max_record_bytes: int = 1024 * 1024
     """Largest single record (serialized) accepted."""
+    timezone: str = "UTC"
+    """``[daemon].timezone``: the zone of times written without one (change records)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """One version of a change record, as the store's change book keeps it."""
+
+    id: str
+    revision: str
+    version: int | None
+    updated_us: int
+    start_us: int
+    end_us: int
+    state: str
+    record: bytes
+    """The record's JSON form (times in UTC)."""
 
 
 def module_for(log_type: str) -> ModuleType:

@@ -83,6 +83,27 @@ class Store(Protocol):
         self, *, source: str | None = None, limit: int = 100
     ) -> list[QuarantineEntry]: ...
 
+    def event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> JSON | None:
+        """The ECS document of one event by ``event.id``.  Event ids are not
+        indexed: ``since``/``until`` narrow the scan."""
+
+    def change_records(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[JSON]:
+        """Current version of every change record whose window overlaps
+        ``since..until`` (either open), in its JSON form, by window start.
+
+        ``write`` keeps them: each batch's ``changes`` go into the history of
+        versions; a new version replaces the current one when its ``version``
+        number is higher, or, without numbers, when it was updated later.
+        The event of a version kept before is not stored again.
+        """
+
+    def change_history(self, change_id: str) -> list[JSON]:
+        """Every version of one change record received, oldest first."""
+
     def prune(self, now: datetime) -> int:
         """Drop events older than the retention period; returns how many."""
 

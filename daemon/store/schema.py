@@ -45,6 +45,29 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL
     );
     """,
+    # Change records: every version received (history) and the current one
+    # per record, written in the same transaction as their timeline events.
+    """
+    CREATE TABLE change_versions (
+        id TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        record BLOB NOT NULL,
+        PRIMARY KEY (id, revision)
+    ) WITHOUT ROWID;
+    CREATE TABLE change_records (
+        id TEXT PRIMARY KEY,
+        revision TEXT NOT NULL,
+        version INTEGER,
+        updated INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        window_end INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX change_records_window ON change_records(window_end, window_start);
+    """,
 ]
 
 

@@ -25,7 +25,7 @@ from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
 from daemon.store import schema, stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
-from daemon.store.keys import key_ceiling, key_floor, key_time, month_of, month_span
+from daemon.store.keys import event_hash, key_ceiling, key_floor, key_time, month_of, month_span
 from daemon.store.text import TAG_FIELDS, tag
 
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
@@ -128,6 +128,10 @@ class SqliteStore:
         saved = (self._codec, list(self._samples))
         db.execute("BEGIN IMMEDIATE")
         try:
+            # A change record version seen before made its event then.
+            for key in self._book(batches, now):
+                if fresh.pop(key, None) is not None:
+                    duplicates += 1
             for key, eid in self._existing(list(fresh)):
                 entry = fresh.pop(key)
                 if entry[1][1] == eid:
@@ -168,6 +172,42 @@ class SqliteStore:
             self._months = self._fts_months()
             raise
         return WriteResult(stored, duplicates, quarantined, expired)
+
+    def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
+        """Keep change record versions; returns the event keys of versions already kept."""
+        repeated = []
+        for batch in batches:
+            for key, entry in batch.changes:
+                added = self._db.execute(
+                    "INSERT OR IGNORE INTO change_versions"
+                    " (id, revision, received_at, source, record) VALUES (?,?,?,?,?)",
+                    (entry.id, entry.revision, now, batch.source, entry.record),
+                ).rowcount
+                if not added:
+                    repeated.append(key)
+                    continue
+                # The highest version number wins; without numbers, the latest update.
+                self._db.execute(
+                    "INSERT INTO change_records (id, revision, version, updated, window_start,"
+                    " window_end, state, record) VALUES (?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,"
+                    " version = excluded.version, updated = excluded.updated,"
+                    " window_start = excluded.window_start, window_end = excluded.window_end,"
+                    " state = excluded.state, record = excluded.record"
+                    " WHERE (ifnull(excluded.version, -1), excluded.updated)"
+                    " >= (ifnull(change_records.version, -1), change_records.updated)",
+                    (
+                        entry.id,
+                        entry.revision,
+                        entry.version,
+                        entry.updated_us,
+                        entry.start_us,
+                        entry.end_us,
+                        entry.state,
+                        entry.record,
+                    ),
+                )
+        return repeated
 
     def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []
@@ -299,6 +339,37 @@ class SqliteStore:
                     break
         with cyclic_gc_paused():
             return [self.document(*row) for row in rows]
+
+    def event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> JSON | None:
+        low = key_floor(since) if since else 0
+        high = key_ceiling(until) if until else (1 << 63) - 1
+        row = self._db.execute(
+            "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
+            " ORDER BY id LIMIT 1",
+            (low, high, event_hash(event_id)),
+        ).fetchone()
+        return self.document(*row) if row else None
+
+    def change_records(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[JSON]:
+        low = int(since.timestamp() * 1e6) if since else -(1 << 62)
+        high = int(until.timestamp() * 1e6) if until else 1 << 62
+        rows = self._db.execute(
+            "SELECT record FROM change_records WHERE window_end >= ? AND window_start <= ?"
+            " ORDER BY window_start, id",
+            (low, high),
+        )
+        return [orjson.loads(record) for (record,) in rows]
+
+    def change_history(self, change_id: str) -> list[JSON]:
+        rows = self._db.execute(
+            "SELECT record FROM change_versions WHERE id = ? ORDER BY received_at, revision",
+            (change_id,),
+        )
+        return [orjson.loads(record) for (record,) in rows]
 
     def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
         sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"

@@ -24,13 +24,15 @@ def _docs_page(kind: str, type_name: str) -> str:
     return page.read_text()
 
 
-def _example(page: str, tmp_path: Path) -> dict[str, Any]:
+def _example(page: str, tmp_path: Path, endpoint: str | None = None) -> dict[str, Any]:
     block = re.search(r"```toml\n(.*?)```", page, re.S)
     assert block, "the docs page needs a ```toml example"
     tables = tomllib.loads(block.group(1))
     (section,) = next(iter(tables.values())).values()
-    # Paths in examples name real deployments; point them at a folder that exists.
-    return {k: (str(tmp_path) if k == "path" else v) for k, v in section.items()}
+    # Paths in examples name real deployments; point them at a folder that exists,
+    # and endpoints at a local server with nothing to read.
+    local = {"path": str(tmp_path), "endpoint": endpoint}
+    return {k: (local[k] if local.get(k) else v) for k, v in section.items()}
 
 
 @pytest.mark.parametrize("type_name", sorted(registry.SOURCES))
@@ -63,10 +65,13 @@ def test_unknown_key_is_rejected(type_name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("type_name", sorted(registry.SOURCES))
-async def test_enters_runs_and_exits_cleanly(type_name: str, tmp_path: Path) -> None:
+async def test_enters_runs_and_exits_cleanly(
+    type_name: str, tmp_path: Path, empty_endpoint: str
+) -> None:
     """Opened on an empty origin in backfill mode, a source returns without emitting."""
     cls = registry.load(registry.SOURCES, type_name)
-    config = cls.config_model.model_validate(_example(_docs_page("sources", type_name), tmp_path))
+    page = _docs_page("sources", type_name)
+    config = cls.config_model.model_validate(_example(page, tmp_path, empty_endpoint))
     emitted: list[RawBatch] = []
 
     async def emit(batch: RawBatch) -> Any:

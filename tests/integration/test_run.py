@@ -221,10 +221,12 @@ def test_bundled_config_passes_check_config() -> None:
 def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
     workspace: Workspace, daemons: StartDaemon
 ) -> None:
-    """auditcorr run on a copy of config.toml (and examples/demo beside it) stores the demo."""
+    """auditcorr run on a copy of config.toml (and examples/ beside it) stores the demo
+    trail and the demo change records."""
     _require_demo()
     shutil.copy(REPO / "config.toml", workspace.config)
     shutil.copytree(DEMO, workspace.root / "examples" / "demo")
+    shutil.copytree(EXAMPLES / "changes", workspace.root / "examples" / "changes")
     text = workspace.config.read_text()
     settings = tomllib.loads(text)
     assert settings["daemon"]["state_dir"] == "state", "the bundled state_dir moved"
@@ -236,19 +238,23 @@ def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
     uses = _demo_id_uses()
     assert uses, f"no CloudTrail records found in {DEMO}"
     records = sum(uses.values())
+    # Three change record versions, two of them approved with a window each.
+    changes = 3 + 2 * 2
 
     daemon = daemons(workspace, "daemon")
     daemon.wait_started()
     wait_for(
-        f"the {records} demo events",
-        lambda: count_events(workspace.db) >= records,
+        f"the {records} demo events and {changes} change events",
+        lambda: count_events(workspace.db) >= records + changes,
         timeout=60,
         interval=0.3,
         context=daemon.tail,
     )
     time.sleep(0.5)  # anything beyond the demo would show up now
     assert daemon.stop() == 0, daemon.tail()
-    assert stored_ids(workspace.db) == uses
+    stored = stored_ids(workspace.db)
+    assert sum(n for i, n in stored.items() if i.startswith("change:")) == changes
+    assert Counter({i: n for i, n in stored.items() if not i.startswith("change:")}) == uses
     assert count_events(workspace.db, "quarantine") == 0
     reused = {i: n for i, n in uses.items() if n > 1}
     assert not reused, f"demo data: distinct records share an eventID: {reused}"

@@ -1,0 +1,284 @@
+"""Which change records cover an event, and when none does, which came closest and why.
+
+A record covers an event when it authorizes work (approved, implementing,
+completed), the event's person is one of its implementers, the event lies in
+its window, and the event's host, account, region, resources and action are
+in its scope.  An empty scope axis (or no implementers) means no restriction;
+an axis the event does not tell (a CloudTrail call has no host, an sshd
+login no account) does not count against a record.
+
+Usage, for a rule or the CLI::
+
+    book = ChangeBook.from_json(store.change_records(since=t - day, until=t + day), identities)
+    verdict = coverage(event_doc, book)
+    if not verdict.covered:
+        print([miss.describe() for miss in verdict.nearest])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+
+from connectors.changerecord import ChangeRecord
+from daemon.changes.book import ChangeBook
+from daemon.model import parse_timestamp
+
+JSON = dict[str, Any]
+
+NEAREST_HORIZON = timedelta(days=7)
+"""Records whose window is further from the event than this are not "near"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    id: str
+    arn: str | None = None
+
+    def matches(self, pattern: str) -> bool:
+        return any(
+            fnmatchcase(name.lower(), pattern.lower()) for name in (self.id, self.arn) if name
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What an event says about each axis; None (or empty) where it does not tell."""
+
+    time: datetime
+    people: tuple[str, ...] = ()
+    """The resolved person id first, then the account names seen."""
+    host: str | None = None
+    account: str | None = None
+    region: str | None = None
+    resources: tuple[Resource, ...] = ()
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A record that does not cover the event, with every reason why."""
+
+    record: ChangeRecord
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{self.record.id}: {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    covered_by: tuple[ChangeRecord, ...] = ()
+    nearest: tuple[Miss, ...] = ()
+    """When nothing covers: the closest records, fewest reasons first."""
+    facts: Facts | None = field(default=None, compare=False)
+
+    @property
+    def covered(self) -> bool:
+        return bool(self.covered_by)
+
+    def to_json(self) -> JSON:
+        return {
+            "covered": self.covered,
+            "covered_by": [r.id for r in self.covered_by],
+            "nearest": [{"id": m.record.id, "reasons": list(m.reasons)} for m in self.nearest],
+        }
+
+
+def coverage(event_doc: Mapping[str, Any], book: ChangeBook, *, nearest: int = 3) -> Verdict:
+    """The records of ``book`` that cover the ECS document ``event_doc``.
+
+    When none does, ``nearest`` holds up to ``nearest`` records whose window
+    lies within a week of the event, each with the reasons it does not cover.
+    """
+    facts = facts_of(event_doc, book)
+    covering: list[ChangeRecord] = []
+    misses: list[tuple[int, float, Miss]] = []
+    for record in book.around(facts.time, NEAREST_HORIZON):
+        reasons = _reasons(record, facts, book)
+        if not reasons:
+            covering.append(record)
+        else:
+            distance = _distance(record, facts.time).total_seconds()
+            misses.append((len(reasons), distance, Miss(record, tuple(reasons))))
+    if covering:
+        return Verdict(tuple(covering), (), facts)
+    misses.sort(key=lambda item: (item[0], item[1], item[2].record.id))
+    return Verdict((), tuple(m for _, _, m in misses[:nearest]), facts)
+
+
+# -- the axes ------------------------------------------------------------------
+
+
+def _reasons(record: ChangeRecord, facts: Facts, book: ChangeBook) -> list[str]:
+    reasons = []
+    if not record.authorizes:
+        reasons.append(f"state is {record.state}")
+    if facts.time < record.start:
+        reasons.append(f"window opens {_span(record.start - facts.time)} after")
+    elif facts.time > record.end:
+        reasons.append(f"window ended {_span(facts.time - record.end)} before")
+    if record.implementers and facts.people and not _implements(record, facts, book):
+        who = facts.people[0]
+        reasons.append(f"{who} is not an implementer ({', '.join(record.implementers)})")
+    scope = record.scope
+    if scope.hosts and facts.host and not _any(facts.host, scope.hosts):
+        reasons.append(f"host {facts.host} not in scope")
+    if scope.aws_accounts and facts.account and not _any(facts.account, scope.aws_accounts):
+        reasons.append(f"account {facts.account} not in scope")
+    if scope.aws_regions and facts.region and not _any(facts.region, scope.aws_regions):
+        reasons.append(f"region {facts.region} not in scope")
+    if scope.resources:
+        outside = [r for r in facts.resources if not any(r.matches(p) for p in scope.resources)]
+        if outside:
+            reasons.append(f"resource {outside[0].arn or outside[0].id} not in scope")
+    if scope.actions and facts.action and not _any(facts.action, scope.actions):
+        reasons.append(f"action {facts.action} not in scope")
+    return reasons
+
+
+def _any(value: str, patterns: tuple[str, ...]) -> bool:
+    value = value.lower()
+    return any(fnmatchcase(value, pattern.lower()) for pattern in patterns)
+
+
+def _implements(record: ChangeRecord, facts: Facts, book: ChangeBook) -> bool:
+    """An implementer names the event's person: as person id, account name or group."""
+    names = {name.lower() for name in facts.people}
+    actor = facts.people[0] if facts.people else None
+    identities = book.identities
+    for implementer in record.implementers:
+        if implementer.lower() in names:
+            return True
+        if actor is not None:
+            if implementer in identities.groups_of(actor):
+                return True
+            if any(person.id == actor for person in identities.lookup(implementer)):
+                return True
+    return False
+
+
+def _distance(record: ChangeRecord, moment: datetime) -> timedelta:
+    if moment < record.start:
+        return record.start - moment
+    if moment > record.end:
+        return moment - record.end
+    return timedelta(0)
+
+
+def _span(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{round(hours / 24)} days"
+
+
+# -- what an event tells ---------------------------------------------------------
+
+
+def facts_of(doc: Mapping[str, Any], book: ChangeBook | None = None) -> Facts:
+    """The coverage axes of an ECS document (CloudTrail or on-prem)."""
+    user = _obj(doc, "user")
+    cloud = _obj(doc, "cloud")
+    actor = doc.get("actor")
+    if not isinstance(actor, str) and book is not None:
+        actor = book.identities.actor_of_document(doc)
+    people = [p for p in (actor, user.get("name")) if isinstance(p, str) and p]
+    account = _obj(cloud, "account").get("id")
+    region = cloud.get("region")
+    return Facts(
+        time=parse_timestamp(str(doc["@timestamp"])),
+        people=tuple(dict.fromkeys(people)),
+        host=_obj(doc, "host").get("name"),
+        account=account,
+        region=region,
+        resources=tuple(_resources(doc, account, region)),
+        action=action_of(doc),
+    )
+
+
+def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    found = node.get(key)
+    return found if isinstance(found, Mapping) else {}
+
+
+def action_of(doc: Mapping[str, Any]) -> str | None:
+    """The event as a scope action: ``ec2:StopInstances``, ``sudo:COMMAND``,
+    ``ssh:login``, ``package:NAME``, ``service:UNIT``."""
+    event = _obj(doc, "event")
+    action = event.get("action")
+    if not isinstance(action, str):
+        return None
+    if event.get("dataset") == "aws.cloudtrail":
+        service = _obj(_obj(doc, "cloud"), "service").get("name")
+        return f"{service}:{action}" if service else None
+    if action == "sudo":
+        sudo = _obj(_obj(_obj(doc, "system"), "auth"), "sudo")
+        command = sudo.get("command") or _obj(doc, "process").get("command_line")
+        return f"sudo:{command}" if command else None
+    if action == "ssh_login":
+        return "ssh:login"
+    if action.startswith("package_"):
+        name = _obj(doc, "package").get("name")
+        return f"package:{name}" if name else None
+    if action.startswith("service_"):
+        name = _obj(doc, "service").get("name")
+        return f"service:{name}" if name else None
+    return action
+
+
+# requestParameters that name what an EC2 / S3 / IAM call acts on, when the
+# record has no ``resources`` list: (key, ARN template).
+_PARAMETERS = (
+    ("instanceId", "arn:aws:ec2:{region}:{account}:instance/{id}"),
+    ("bucketName", "arn:aws:s3:::{id}"),
+    ("userName", "arn:aws:iam::{account}:user/{id}"),
+    ("roleName", "arn:aws:iam::{account}:role/{id}"),
+    ("groupName", "arn:aws:iam::{account}:group/{id}"),
+    ("groupId", "arn:aws:ec2:{region}:{account}:security-group/{id}"),
+)
+
+
+def _resources(doc: Mapping[str, Any], account: Any, region: Any) -> list[Resource]:
+    original = doc.get("original")
+    if not isinstance(original, Mapping) or _obj(doc, "event").get("dataset") != "aws.cloudtrail":
+        return []
+    listed = original.get("resources")
+    if isinstance(listed, list) and listed:
+        found = []
+        for item in listed:
+            if isinstance(item, Mapping) and isinstance(item.get("ARN"), str):
+                arn = item["ARN"]
+                found.append(Resource(arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1], arn))
+        return found
+    params = original.get("requestParameters")
+    if not isinstance(params, Mapping):
+        return []
+    ids: list[tuple[str, str]] = []
+    for key, template in _PARAMETERS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            ids.append((value, template))
+    instances = _obj(params, "instancesSet").get("items")
+    if isinstance(instances, list):
+        ids.extend(
+            (item["instanceId"], _PARAMETERS[0][1])
+            for item in instances
+            if isinstance(item, Mapping) and isinstance(item.get("instanceId"), str)
+        )
+    for key in ("groupIds", "securityGroupIds"):
+        values = params.get(key)
+        if isinstance(values, list):
+            ids.extend((v, _PARAMETERS[-1][1]) for v in values if isinstance(v, str))
+    return [
+        Resource(value, template.format(region=region or "*", account=account or "*", id=value))
+        for value, template in ids
+    ]

@@ -1,0 +1,104 @@
+"""``auditcorr changes`` and ``auditcorr whois`` as an operator reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from connectors.base import RawBatch
+from daemon.cli import EXIT_FAILED, EXIT_OK, main
+from daemon.config import load_config
+from daemon.normalize import Limits
+from daemon.process import Job, init_worker, process
+from daemon.store.sqlite import SqliteStore
+
+SAMPLES = Path(__file__).parent / "samples"
+RECORDS = [
+    {
+        "id": "CHG0041207",
+        "title": "Stop and start the batch host",
+        "state": "approved",
+        "implementers": ["alice"],
+        "window": {"start": "2026-11-20T09:00:00Z", "end": "2026-11-20T09:10:00Z"},
+        "scope": {"actions": ["ec2:StopInstances", "ec2:StartInstances"]},
+    },
+    {
+        "id": "CHG0041190",
+        "state": "cancelled",
+        "implementers": ["carol"],
+        "window": {"start": "2026-11-20T14:00:00Z", "end": "2026-11-20T15:00:00Z"},
+    },
+]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A config with alice in the identity map and a store holding her demo calls
+    and two change records (the first edited once)."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\ntimezone = "Asia/Tokyo"\n'
+        '[[identity.people]]\nid = "alice"\nemail = ["alice@example.com"]\n'
+    )
+    loaded = load_config(path)
+    store = SqliteStore(loaded.store_path, retention_days=0)
+    init_worker(str(store.path), None, loaded.identity.identity_map())
+
+    def put(log_type: str, payload: bytes) -> None:
+        batch = RawBatch(log_type, "test", payload)
+        store.write([process(Job("test", batch, store.codec, Limits()))])
+
+    put("cloudtrail", (SAMPLES / "alice_maintenance.json").read_bytes())
+    put("change", orjson.dumps(RECORDS))
+    put("change", orjson.dumps({**RECORDS[0], "title": "Stop and start the batch host (v2)"}))
+    store.close()
+    init_worker(str(store.path))
+    return path
+
+
+def test_changes_lists_current_records_in_the_daemon_time_zone(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["changes", "--config", str(config)]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:5] == ["CHG0041207", "approved", "2026-11-20", "18:00", "-"]
+    assert lines[1].endswith("Stop and start the batch host (v2)")
+    assert lines[2].split()[:2] == ["CHG0041190", "cancelled"]
+    assert lines[-1] == "2 record(s)"
+
+
+def test_history_shows_every_version(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changes", "--config", str(config), "--history", "CHG0041207", "--json"]) == 0
+    versions = orjson.loads(capsys.readouterr().out)
+    assert [v["title"] for v in versions] == [
+        "Stop and start the batch host",
+        "Stop and start the batch host (v2)",
+    ]
+
+
+def test_covering_explains_a_miss(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """StartInstances at 09:24:50 is after the 09:10 window: the reason names the gap."""
+    records = orjson.loads((SAMPLES / "alice_maintenance.json").read_bytes())["Records"]
+    start = next(r["eventID"] for r in records if r["eventName"] == "StartInstances")
+    assert main(["changes", "--config", str(config), "--covering", start]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  person: alice, alice@example.com" in out
+    assert "NOT covered by any change record" in out
+    assert "  CHG0041207: window ended 15 min before" in out
+
+
+def test_covering_an_unknown_event_fails(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["changes", "--config", str(config), "--covering", "nope"]) == EXIT_FAILED
+    assert "no event 'nope' in the timeline" in capsys.readouterr().err
+
+
+def test_whois_shows_the_person_and_events(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["whois", "--config", str(config), "alice@example.com"]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["alice", "  email: alice@example.com"]
+    assert out[-1] == "3 events"
+    assert "StartInstances" in out[3]
