@@ -21,6 +21,7 @@ from types import ModuleType
 LOG_TYPES: dict[str, str] = {
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",
+    "syslog": "daemon.normalize.syslog",
 }
 
 
