@@ -11,6 +11,9 @@ from typing import Any
 
 SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
+    "syslog_udp": "connectors.syslog_net:SyslogUdpSource",
+    "syslog_tcp": "connectors.syslog_net:SyslogTcpSource",
+    "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
 }
 
 OUTPUTS: dict[str, str] = {}
