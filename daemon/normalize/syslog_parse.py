@@ -155,7 +155,8 @@ def _rfc5424(text: str, tz: tzinfo, out: Parsed) -> None:
             raise _UnreadableError("RFC 5424 STRUCTURED-DATA not followed by a space")
         pos += 1
     message = text[pos:]
-    out.message = message[1:] if message.startswith(BOM) else message
+    # Relays (rsyslog's RFC 5424 templates) keep the space a BSD tag had after its colon.
+    out.message = (message[1:] if message.startswith(BOM) else message).lstrip(" ")
 
 
 def _structured_data(text: str, pos: int, into: dict[str, dict[str, str]]) -> int:

@@ -251,7 +251,7 @@ def test_rfc5424_round_trip(
     assert parsed.timestamp == moment
     assert (parsed.hostname, parsed.appname, parsed.procid) == (host, app, procid)
     assert parsed.structured_data == sd
-    assert parsed.message == message.removeprefix("\ufeff")
+    assert parsed.message == message.removeprefix("\ufeff").lstrip(" ")
 
 
 @settings(max_examples=200, deadline=None)
