@@ -14,6 +14,7 @@ SOURCES: dict[str, str] = {
     "syslog_udp": "connectors.syslog_net:SyslogUdpSource",
     "syslog_tcp": "connectors.syslog_net:SyslogTcpSource",
     "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
+    "syslog_file": "connectors.log_file:SyslogFileSource",
 }
 
 OUTPUTS: dict[str, str] = {}

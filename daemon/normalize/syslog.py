@@ -11,7 +11,8 @@ rsyslog does)::
     Nov 27 12:00:01 bastion sudo: alice : TTY=pts/0 ; ...
 
 ``positions`` says what makes each message unique besides its content:
-``offset`` (the byte offset of the line in ``file``, counted from ``base``)
+``offset`` (the byte offset of the line in ``file``, counted from ``base``;
+``lengths`` gives the length in the file of lines cut to the size limit)
 or ``seq`` (the batch's receive time plus the message's index: two identical
 lines received in one second stay two events).  ``peer`` may also be a list,
 one address per message.
@@ -57,6 +58,7 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
     peer = header.get("peer")
     peers = peer if isinstance(peer, list) else None
     truncated = set(header.get("truncated") or ())
+    lengths = header.get("lengths") or {}
     common: dict[str, Any] = {"received_ns": received_ns, "tz": tz}
     for key in ("host", "file", "fingerprint"):
         if header.get(key) is not None:
@@ -73,7 +75,7 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
         record["line"] = raw.decode("utf-8", "replace").rstrip("\r")
         if by_offset:
             record["position"] = f"{fingerprint}:{offset}"
-            offset += len(raw) + 1
+            offset += int(lengths.get(str(index), len(raw))) + 1
         else:
             record["position"] = f"{received_ns}:{index}"
         if peers is not None and index < len(peers):
