@@ -19,7 +19,8 @@ StartDaemon = Callable[[Workspace, str], Daemon]
 
 
 def line(i: int) -> bytes:
-    return f"Nov 27 12:{i // 60 % 60:02d}:{i % 60:02d} bastion sshd[{i}]: Failed password for u{i} from 192.0.2.1 port {i} ssh2\n".encode()
+    stamp = f"Nov 27 12:{i // 60 % 60:02d}:{i % 60:02d}"
+    return f"{stamp} bastion sshd[{i}]: Failed password for u{i} from 192.0.2.1 port {i}\n".encode()
 
 
 class Writer(threading.Thread):
@@ -78,7 +79,7 @@ def test_rotation_while_writing_loses_and_repeats_nothing(
     daemon = daemons(workspace, "daemon")
     daemon.wait_started()
     total = 1
-    for burst in range(4):
+    for _ in range(4):
         writer = Writer(log, total, 400)
         writer.start()
         if mode == "create":
@@ -88,13 +89,15 @@ def test_rotation_while_writing_loses_and_repeats_nothing(
         total += 400
         if mode == "copytruncate":
             logrotate(workspace, log, mode)  # copied and truncated before the tailer caught up
-        expected = total
         wait_for(
-            f"{total} lines", lambda: workspace.count() >= expected, timeout=30, context=daemon.tail
+            f"{total} lines",
+            lambda n=total: workspace.count() >= n,
+            timeout=30,
+            context=daemon.tail,
         )
     time.sleep(1.0)
     seen = users(workspace)
-    assert len(seen) == total, sorted(set(f"u{i}" for i in range(total)) - set(seen))[:10]
+    assert len(seen) == total, sorted({f"u{i}" for i in range(total)} - set(seen))[:10]
     assert max(seen.values()) == 1
     assert daemon.stop() == 0
 
