@@ -102,6 +102,7 @@ class LogFileSource(Source):
         self._file: _Open | None = None
         self._host = config.host or socket.gethostname()
         self._quiet_since: float | None = None
+        self._problem: str | None = None
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._file is not None:
@@ -125,10 +126,8 @@ class LogFileSource(Source):
 
     def _open_first(self, saved: dict[str, Any] | None) -> None:
         path = self.config.path
-        try:
-            handle = path.open("rb")
-        except FileNotFoundError:
-            log.info("file_missing", source=self.context.source_id, path=str(path))
+        handle = self._open_path()
+        if handle is None:
             return
         inode = os.fstat(handle.fileno()).st_ino
         current = _read_fingerprint(handle)
@@ -259,10 +258,25 @@ class LogFileSource(Source):
     def _restart(self, handle: Any, inode: int) -> None:
         self._file = _Open(handle, inode, 0, _read_fingerprint(handle))
 
-    def _open_new(self) -> None:
+    def _open_path(self) -> Any:
+        """The file opened, or None (logged once) while it is missing or unreadable."""
+        path = self.config.path
         try:
-            handle = self.config.path.open("rb")
-        except FileNotFoundError:
+            handle = path.open("rb")
+        except OSError as err:
+            problem = "missing" if isinstance(err, FileNotFoundError) else err.strerror or str(err)
+            if problem != self._problem:
+                self._problem = problem
+                log.warning(
+                    "file_unreadable", source=self.context.source_id, path=str(path), error=problem
+                )
+            return None
+        self._problem = None
+        return handle
+
+    def _open_new(self) -> None:
+        handle = self._open_path()
+        if handle is None:
             return
         self._restart(handle, os.fstat(handle.fileno()).st_ino)
         log.info("file_opened", source=self.context.source_id, path=str(self.config.path))
