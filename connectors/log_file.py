@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import blake2b
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
@@ -346,3 +347,15 @@ def _line_end(handle: Any) -> int:
 class SyslogFileSource(LogFileSource):
     config_model: ClassVar[type[ConnectorConfig]] = SyslogFileConfig
     log_type = "syslog"
+
+
+class AuditdFileConfig(LogFileConfig):
+    type: Literal["auditd_file"] = "auditd_file"
+    path: ConfigPath = Path("/var/log/audit/audit.log")
+
+
+class AuditdFileSource(LogFileSource):
+    """``/var/log/audit/audit.log``: the records of one event are assembled by the normalizer."""
+
+    config_model: ClassVar[type[ConnectorConfig]] = AuditdFileConfig
+    log_type = "auditd"

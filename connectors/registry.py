@@ -15,6 +15,7 @@ SOURCES: dict[str, str] = {
     "syslog_tcp": "connectors.syslog_net:SyslogTcpSource",
     "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
     "syslog_file": "connectors.log_file:SyslogFileSource",
+    "auditd_file": "connectors.log_file:AuditdFileSource",
 }
 
 OUTPUTS: dict[str, str] = {}

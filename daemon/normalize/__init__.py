@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 LOG_TYPES: dict[str, str] = {
+    "auditd": "daemon.normalize.auditd",
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",
     "syslog": "daemon.normalize.syslog",

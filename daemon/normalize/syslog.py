@@ -36,14 +36,17 @@ from daemon.normalize import Limits
 from daemon.normalize.programs import classify, dataset_of
 from daemon.normalize.syslog_parse import Parsed, parse, zone
 
-__all__ = ["decode", "event_of", "normalize"]
+__all__ = ["decode", "event_of", "normalize", "read_batch"]
+
+JSON = dict[str, Any]
 
 _FACILITY_SHIFT: Final = 3
 _SEVERITY_MASK: Final = 7
 
 
-def decode(payload: bytes, limits: Limits) -> list[Any]:
-    """One record per message of the batch."""
+def read_batch(payload: bytes, limits: Limits) -> tuple[JSON, JSON, list[tuple[str, str]]]:
+    """The header, the fields every record of the batch shares, and each
+    message with its position (see the module docstring)."""
     if len(payload) > limits.max_payload_bytes:
         raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
     head, _, body = payload.partition(b"\n")
@@ -52,32 +55,41 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
         received_ns = int(header["received_ns"])
         tz = str(header["tz"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise NormalizationError(f"syslog batch without a valid header: {err}", raw=head) from err
-    by_offset = header.get("positions") == "offset"
-    offset = int(header.get("base", 0))
-    peer = header.get("peer")
-    peers = peer if isinstance(peer, list) else None
-    truncated = set(header.get("truncated") or ())
-    lengths = header.get("lengths") or {}
-    common: dict[str, Any] = {"received_ns": received_ns, "tz": tz}
-    for key in ("host", "file", "fingerprint"):
+        raise NormalizationError(f"batch without a valid header: {err}", raw=head) from err
+    common: JSON = {"received_ns": received_ns, "tz": tz}
+    for key in ("host", "file"):
         if header.get(key) is not None:
             common[key] = header[key]
-    if peers is None and peer is not None:
-        common["peer"] = peer
-    fingerprint = header.get("fingerprint") or ""
-    records: list[Any] = []
     lines = body.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    for index, raw in enumerate(lines):
-        record = dict(common)
-        record["line"] = raw.decode("utf-8", "replace").rstrip("\r")
-        if by_offset:
-            record["position"] = f"{fingerprint}:{offset}"
+    messages: list[tuple[str, str]] = []
+    if header.get("positions") == "offset":
+        offset = int(header.get("base", 0))
+        fingerprint = header.get("fingerprint") or ""
+        lengths = header.get("lengths") or {}
+        for index, raw in enumerate(lines):
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            messages.append((line, f"{fingerprint}:{offset}"))
             offset += int(lengths.get(str(index), len(raw))) + 1
-        else:
-            record["position"] = f"{received_ns}:{index}"
+    else:
+        for index, raw in enumerate(lines):
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            messages.append((line, f"{received_ns}:{index}"))
+    return header, common, messages
+
+
+def decode(payload: bytes, limits: Limits) -> list[Any]:
+    """One record per message of the batch."""
+    header, common, messages = read_batch(payload, limits)
+    peer = header.get("peer")
+    peers = peer if isinstance(peer, list) else None
+    if peers is None and peer is not None:
+        common["peer"] = peer
+    truncated = set(header.get("truncated") or ())
+    records: list[Any] = []
+    for index, (line, position) in enumerate(messages):
+        record = {**common, "line": line, "position": position}
         if peers is not None and index < len(peers):
             record["peer"] = peers[index]
         if index in truncated:
