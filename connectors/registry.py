@@ -16,6 +16,7 @@ SOURCES: dict[str, str] = {
     "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
     "syslog_file": "connectors.log_file:SyslogFileSource",
     "auditd_file": "connectors.log_file:AuditdFileSource",
+    "journald": "connectors.journald:JournaldSource",
 }
 
 OUTPUTS: dict[str, str] = {}

@@ -22,6 +22,7 @@ LOG_TYPES: dict[str, str] = {
     "auditd": "daemon.normalize.auditd",
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",
+    "journald": "daemon.normalize.journald",
     "syslog": "daemon.normalize.syslog",
 }
 

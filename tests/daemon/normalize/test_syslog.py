@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import NormalizationError
 from connectors.syslog_batch import header
-from daemon.normalize import Limits, syslog
+from daemon.normalize import Limits, journald, syslog
 from daemon.normalize.syslog_parse import parse, zone
 from daemon.store import stored
 
@@ -277,3 +278,29 @@ def test_rfc3164_round_trip(
     assert parsed.timestamp == moment
     assert (parsed.hostname, parsed.appname, parsed.procid) == (host, program, str(pid))
     assert parsed.message == message.lstrip(" ")
+
+
+# --------------------------------------------------------------------------- journald
+
+
+def test_journal_entry_with_binary_message_and_priority() -> None:
+    entry = {
+        "__CURSOR": "s=1;i=2",
+        "__REALTIME_TIMESTAMP": "1764244800123456",
+        "_HOSTNAME": "web-1",
+        "_COMM": "sudo",
+        "_PID": "42",
+        "PRIORITY": "5",
+        "MESSAGE": list(b"alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/id \xff"),
+    }
+    payload = b"\n".join([orjson.dumps(entry), b"not json"])
+    good, bad = journald.decode(payload, Limits())
+    d = journald.normalize(good).to_document()
+    assert d["@timestamp"] == "2025-11-27T12:00:00.123456Z"
+    assert d["event"]["action"] == "sudo"
+    assert d["process"] == {"name": "sudo", "pid": 42, "command_line": "/bin/id \ufffd"}
+    assert d["log"]["syslog"]["priority"] == 13
+    with pytest.raises(NormalizationError):
+        journald.normalize(bad)
+    with pytest.raises(NormalizationError, match="CURSOR"):
+        journald.normalize({"MESSAGE": "x", "__REALTIME_TIMESTAMP": "1"})
