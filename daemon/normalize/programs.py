@@ -8,6 +8,7 @@ recognize leaves the event as a plain ``event`` of its dataset.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -79,10 +80,18 @@ def _target(event: AuditEvent, name: str) -> None:
     _related_user(event, name)
 
 
-def _source(event: AuditEvent, address: str, port: str | None) -> None:
+@functools.lru_cache(maxsize=4096)
+def canonical_ip(address: str) -> str | None:
+    """The address in canonical form (matches CloudTrail's ``source.ip``), or None."""
     try:
-        ip = str(ipaddress.ip_address(address))
+        return str(ipaddress.ip_address(address))
     except ValueError:
+        return None
+
+
+def _source(event: AuditEvent, address: str, port: str | None) -> None:
+    ip = canonical_ip(address)
+    if ip is None:
         event.source_address = address
     else:
         event.source_ip = ip

@@ -22,6 +22,7 @@ _MONTHS: Final = {
     )
 }
 
+_HOUR: Final = 3600
 _PRI = re.compile(r"<(\d{1,3})>")
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|z|[+-]\d\d:?\d\d)?"
@@ -180,7 +181,8 @@ def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
     """RFC 3164 and its relatives: ``[<PRI>]STAMP [HOST] TAG[PID]: MSG``."""
     stamp = _BSD_STAMP.match(text)
     if stamp is not None:
-        out.timestamp = _infer_year(stamp, received, tz)
+        hour = int(received.timestamp()) // _HOUR
+        out.timestamp = _bsd_time(stamp[0], hour, tz)
         pos = stamp.end()
     elif (dpkg := _DPKG_LOG.match(text)) is not None:
         # /var/log/dpkg.log: "2026-11-27 12:00:00 install nginx:amd64 <none> 1.2"
@@ -211,23 +213,28 @@ def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
     out.message = text[pos:].lstrip(" ")
 
 
-def _infer_year(stamp: re.Match[str], received: datetime, tz: tzinfo) -> datetime:
-    """RFC 3164 has no year: take the one that puts the stamp nearest the receive time."""
-    month = _MONTHS.get(stamp[1])
+@lru_cache(maxsize=8192)
+def _bsd_time(stamp: str, received_hour: int, tz: tzinfo) -> datetime:
+    """RFC 3164 has no year: take the one that puts the stamp nearest the receive
+    time (counted in whole hours, so lines of one second share the answer)."""
+    found = _BSD_STAMP.match(stamp)
+    if found is None:  # pragma: no cover - the caller matched it
+        raise _UnreadableError("no valid timestamp")
+    month = _MONTHS.get(found[1])
     if month is None:
-        raise _UnreadableError(f"unknown month {stamp[1]!r}")
-    local = received.astimezone(tz)
-    micro = int((stamp[6] or "0").ljust(6, "0"))
+        raise _UnreadableError(f"unknown month {found[1]!r}")
+    local = datetime.fromtimestamp(received_hour * _HOUR, UTC).astimezone(tz)
+    micro = int((found[6] or "0").ljust(6, "0"))
     best: datetime | None = None
     for year in (local.year - 1, local.year, local.year + 1):
         try:
             candidate = datetime(
                 year,
                 month,
-                int(stamp[2]),
-                int(stamp[3]),
-                int(stamp[4]),
-                min(int(stamp[5]), 59),
+                int(found[2]),
+                int(found[3]),
+                int(found[4]),
+                min(int(found[5]), 59),
                 micro,
                 tzinfo=tz,
             )
@@ -236,5 +243,5 @@ def _infer_year(stamp: re.Match[str], received: datetime, tz: tzinfo) -> datetim
         if best is None or abs(candidate - local) < abs(best - local):
             best = candidate
     if best is None:
-        raise _UnreadableError(f"invalid date {stamp[0].strip()!r}")
+        raise _UnreadableError(f"invalid date {stamp.strip()!r}")
     return best.astimezone(UTC)
