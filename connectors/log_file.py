@@ -50,7 +50,7 @@ FINGERPRINT_BYTES = 1024
 """The first line, or this much of it, identifies a file's content."""
 
 
-class LogFileConfig(SyslogSettings):
+class LogFileConfig(ConnectorConfig):
     path: ConfigPath
     """The file; it may appear later (it is then read from its start)."""
     start: Literal["beginning", "end"] = "end"
@@ -63,7 +63,7 @@ class LogFileConfig(SyslogSettings):
     """Longer lines are cut to this and flagged."""
 
 
-class SyslogFileConfig(LogFileConfig):
+class SyslogFileConfig(LogFileConfig, SyslogSettings):
     type: Literal["syslog_file"] = "syslog_file"
 
 
@@ -124,6 +124,10 @@ class LogFileSource(Source):
             await asyncio.sleep(self.config.poll_interval_secs)
 
     # -- in a worker thread ------------------------------------------------
+
+    def timezone(self) -> str:
+        """Zone of stamps without one (audit stamps are epoch seconds)."""
+        return "UTC"
 
     def _open_first(self, saved: dict[str, Any] | None) -> None:
         path = self.config.path
@@ -316,7 +320,7 @@ class LogFileSource(Source):
         }
         head = header(
             time.time_ns(),
-            self.config.timezone,
+            self.timezone(),
             host=self._host,
             positions="offset",
             base=start or None,
@@ -346,7 +350,11 @@ def _line_end(handle: Any) -> int:
 
 class SyslogFileSource(LogFileSource):
     config_model: ClassVar[type[ConnectorConfig]] = SyslogFileConfig
+    config: SyslogFileConfig
     log_type = "syslog"
+
+    def timezone(self) -> str:
+        return self.config.timezone
 
 
 class AuditdFileConfig(LogFileConfig):

@@ -37,19 +37,24 @@ def check_timezone(value: str) -> str:
 
 
 class SyslogSettings(ConnectorConfig):
-    """Settings of every syslog source."""
+    """Settings of every source of syslog lines."""
 
     timezone: str = "UTC"
     """Zone of time stamps that carry none (RFC 3164, most log files)."""
-    batch_max_messages: int = Field(default=5000, gt=0, le=100_000)
-    """Messages handed to the pipeline in one payload at most."""
-    batch_max_ms: int = Field(default=50, gt=0, le=10_000)
-    """How long a message waits for others to fill its payload."""
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)
+
+
+class BatchSettings(SyslogSettings):
+    """Settings of sources that gather messages into payloads (the listeners)."""
+
+    batch_max_messages: int = Field(default=5000, gt=0, le=100_000)
+    """Messages handed to the pipeline in one payload at most."""
+    batch_max_ms: int = Field(default=50, gt=0, le=10_000)
+    """How long a message waits for others to fill its payload."""
 
 
 def header(
@@ -75,7 +80,7 @@ class Batcher:
     def __init__(
         self,
         emit: Emit,
-        settings: SyslogSettings,
+        settings: BatchSettings,
         origin: str,
     ) -> None:
         self._emit = emit

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 
 from connectors.base import ConfigError, Emit, Source, SourceContext
 from connectors.config import ConfigPath, ConnectorConfig
-from connectors.syslog_batch import ESCAPED_NEWLINE, Batcher, SyslogSettings
+from connectors.syslog_batch import ESCAPED_NEWLINE, Batcher, BatchSettings
 
 log = structlog.get_logger()
 
@@ -48,7 +48,7 @@ def parse_listen(value: str, scheme: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - the operator's choice
 
 
-class _ListenerSettings(SyslogSettings):
+class _ListenerSettings(BatchSettings):
     scheme: ClassVar[str] = "udp"
     listen: str
     """``SCHEME:HOST:PORT``; port 0 picks a free port (logged as ``listening``)."""
