@@ -132,3 +132,29 @@ def test_backfill_reads_to_the_end_and_stops(workspace: Workspace) -> None:
     assert result.returncode == 0, str(result)
     assert result.summary["stored"] == 50
     assert workspace.backfill().summary["stored"] == 0  # the checkpoint holds
+
+
+def test_kill_9_while_tailing_stores_every_line_once(
+    workspace: Workspace, daemons: StartDaemon
+) -> None:
+    log = workspace.data / "auth.log"
+    total = 60_000  # more than one 4 MiB payload
+    log.write_bytes(b"".join(line(i) for i in range(total)))
+    _config(workspace, log)
+    daemon = daemons(workspace, "daemon")
+    wait_for(
+        "some lines stored",
+        lambda: workspace.count() > 0,
+        timeout=60,
+        interval=0.02,
+        context=daemon.tail,
+    )
+    daemon.kill_group()  # SIGKILL to the daemon and its workers, mid-file if it was quick enough
+    killed_at = workspace.count()
+    again = daemons(workspace, "again")
+    again.wait_started()
+    wait_for(f"{total} lines", lambda: workspace.count() >= total, timeout=120, context=again.tail)
+    time.sleep(0.5)
+    assert workspace.count() == total
+    assert again.stop() == 0
+    assert killed_at < total or pytest.skip("the first daemon stored everything before the kill")
