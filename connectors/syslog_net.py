@@ -170,6 +170,7 @@ class SyslogUdpSource(_Listener):
     def __init__(self, config: SyslogUdpConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._inode = 0
+        self._drops: int | None = None
 
     async def _serve(self, host: str, port: int, batcher: Batcher) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -196,10 +197,12 @@ class SyslogUdpSource(_Listener):
         try:
             await asyncio.Event().wait()
         finally:
+            self.kernel_drops()  # the last count, read while the socket is still open
             transport.close()
 
     def kernel_drops(self) -> int | None:
-        """Datagrams the kernel dropped on this socket (its receive buffer was full)."""
+        """Datagrams the kernel dropped on this socket (its receive buffer was full);
+        the last count read once the socket is closed, None where /proc does not say."""
         for table in ("/proc/net/udp", "/proc/net/udp6"):
             try:
                 with open(table) as rows:
@@ -207,10 +210,11 @@ class SyslogUdpSource(_Listener):
                     for row in rows:
                         columns = row.split()
                         if int(columns[9]) == self._inode:
-                            return int(columns[-1])
+                            self._drops = int(columns[-1])
+                            return self._drops
             except (OSError, ValueError, IndexError, StopIteration):
                 continue
-        return None
+        return self._drops
 
     def stats(self) -> dict[str, object]:
         return {**super().stats(), "kernel_drops": self.kernel_drops()}
