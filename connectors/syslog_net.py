@@ -255,6 +255,7 @@ class SyslogTcpSource(_Listener):
     def __init__(self, config: SyslogTcpConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._open = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def _tls(self) -> ssl.SSLContext | None:
         return None
@@ -271,7 +272,11 @@ class SyslogTcpSource(_Listener):
             raise ConfigError("listen", f"cannot listen on {self.config.listen}: {err}") from err
         async with server:
             self._listening(server.sockets[0].getsockname()[:2])
-            await server.serve_forever()
+            try:
+                await server.serve_forever()
+            finally:
+                for writer in self._writers:  # readers end, and the server can close
+                    writer.close()
 
     async def _connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, batcher: Batcher
@@ -283,6 +288,7 @@ class SyslogTcpSource(_Listener):
             writer.close()
             return
         self._open += 1
+        self._writers.add(writer)
         framer = Framer(self.config.max_message_bytes)
         counters = self.counters(peer)
         try:
@@ -302,6 +308,7 @@ class SyslogTcpSource(_Listener):
             log.info("connection_error", source=self.context.source_id, peer=peer, error=str(err))
         finally:
             self._open -= 1
+            self._writers.discard(writer)
             writer.close()
 
 

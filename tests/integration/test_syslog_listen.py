@@ -102,6 +102,7 @@ def test_identical_lines_stay_distinct_and_bad_lines_are_kept(
     daemon, port = _listeners(workspace, daemons, max_message_bytes=1024)
     tcp = port["tcp_in"]
     line = f"<38>Nov 27 12:00:01 bastion sshd[9]: {FAILED}\n".encode()
+    idle = socket.create_connection(("127.0.0.1", tcp))  # stays open through the stop
     with socket.create_connection(("127.0.0.1", tcp)) as conn:
         conn.sendall(
             line * 3
@@ -119,7 +120,9 @@ def test_identical_lines_stay_distinct_and_bad_lines_are_kept(
     assert raw["event"]["dataset"] == "system.syslog"
     [big] = [d for d in docs if d.get("labels", {}).get("truncated") == "true"]
     assert len(big["event"]["original"]) == 1024
-    daemon.stop()
+    assert daemon.stop() == 0
+    assert idle.recv(1) == b""  # the daemon closed the idle connection
+    idle.close()
     stats = [e for e in daemon.events("listener_stats") if e["source"] == "tcp_in"]
     assert stats[-1]["peers"]["127.0.0.1"]["messages"] == 5
     assert stats[-1]["peers"]["127.0.0.1"]["truncated"] == 1
