@@ -237,7 +237,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--udp-rates", default="5000,10000,20000,30000,40000")
+    parser.add_argument("--udp-rates", default="1000,2000,5000,10000,20000,30000,40000")
     parser.add_argument("--udp-seconds", type=float, default=5)
     parser.add_argument("--skip-udp", action="store_true")
     args = parser.parse_args()

@@ -16,11 +16,12 @@ counters and the kernel's UDP drop count are logged every ``stats_interval_secs`
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal
 
 import structlog
@@ -122,8 +123,9 @@ class _Listener(Source):
             group.create_task(self._report(), name="syslog-stats")
             await self._serve(host, port, batcher)
 
+    @abc.abstractmethod
     async def _serve(self, host: str, port: int, batcher: Batcher) -> None:
-        raise NotImplementedError
+        """Receive messages into ``batcher`` until cancelled."""
 
     def _listening(self, address: tuple[str, int]) -> None:
         log.info(
@@ -136,15 +138,7 @@ class _Listener(Source):
 
     def stats(self) -> dict[str, object]:
         return {
-            "peers": {
-                peer: {
-                    "messages": c.messages,
-                    "bytes": c.bytes,
-                    "truncated": c.truncated,
-                    "dropped": c.dropped,
-                }
-                for peer, c in self.peers.items()
-            },
+            "peers": {peer: asdict(counters) for peer, counters in self.peers.items()},
             "rejected_connections": self.rejected_connections,
         }
 

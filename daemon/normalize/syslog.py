@@ -25,6 +25,7 @@ the source's time zone, the peer or local host name and the position.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any, Final
 
@@ -102,13 +103,19 @@ def normalize(record: Any) -> AuditEvent:
     if not isinstance(record, dict) or not isinstance(record.get("line"), str):
         raise NormalizationError("a syslog record is an object with a 'line'")
     try:
-        received = datetime.fromtimestamp(int(record["received_ns"]) / 1e9, UTC)
+        received = _received(int(record["received_ns"]))
         tz = zone(str(record.get("tz", "UTC")))
     except (KeyError, TypeError, ValueError, OverflowError, OSError) as err:
         raise NormalizationError(f"syslog record with a bad receive time or zone: {err}") from err
     line: str = record["line"]
     parsed = parse(line, received, tz)
     return event_of(parsed, record, line, received)
+
+
+@lru_cache(maxsize=256)
+def _received(ns: int) -> datetime:
+    """The receive time of a batch (shared by all its records)."""
+    return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
 def event_of(parsed: Parsed, record: dict[str, Any], line: str, received: datetime) -> AuditEvent:

@@ -181,8 +181,7 @@ def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
     """RFC 3164 and its relatives: ``[<PRI>]STAMP [HOST] TAG[PID]: MSG``."""
     stamp = _BSD_STAMP.match(text)
     if stamp is not None:
-        hour = int(received.timestamp()) // _HOUR
-        out.timestamp = _bsd_time(stamp[0], hour, tz)
+        out.timestamp = _bsd_time(stamp[0], _hour(received), tz)
         pos = stamp.end()
     elif (dpkg := _DPKG_LOG.match(text)) is not None:
         # /var/log/dpkg.log: "2026-11-27 12:00:00 install nginx:amd64 <none> 1.2"
@@ -211,6 +210,11 @@ def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
         out.procid = tag[2] or None
         pos = tag.end()
     out.message = text[pos:].lstrip(" ")
+
+
+@lru_cache(maxsize=256)
+def _hour(received: datetime) -> int:
+    return int(received.timestamp()) // _HOUR
 
 
 @lru_cache(maxsize=8192)
