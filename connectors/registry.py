@@ -14,6 +14,12 @@ SOURCES: dict[str, str] = {
     "changes_files": "connectors.changes_files:ChangesFilesSource",
     "changes_http": "connectors.changes_http:ChangesHttpSource",
     "servicenow": "connectors.servicenow:ServicenowSource",
+    "syslog_udp": "connectors.syslog_net:SyslogUdpSource",
+    "syslog_tcp": "connectors.syslog_net:SyslogTcpSource",
+    "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
+    "syslog_file": "connectors.log_file:SyslogFileSource",
+    "auditd_file": "connectors.log_file:AuditdFileSource",
+    "journald": "connectors.journald:JournaldSource",
 }
 
 OUTPUTS: dict[str, str] = {}

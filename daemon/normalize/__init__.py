@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from types import ModuleType
 
 LOG_TYPES: dict[str, str] = {
+    "auditd": "daemon.normalize.auditd",
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",
     "change": "daemon.normalize.change",
+    "journald": "daemon.normalize.journald",
+    "syslog": "daemon.normalize.syslog",
 }
 
 

@@ -1,0 +1,274 @@
+"""Syslog ingest rate over TCP (zero loss) and UDP (loss under 0.1 %), against rsyslogd.
+
+    python bench/syslog.py --seconds 60 --runs 3
+
+In the same run:
+
+* tcp: ``auditcorr run`` with a ``syslog_tcp`` listener; a local sender
+  writes newline-framed RFC 3164 lines (sshd, sudo, su, systemd, cron) as
+  fast as the connection takes them for --seconds; then the bench waits until
+  the store holds every message sent.  messages/s = sent / (first send to
+  last stored), zero loss checked by count;
+* rsyslog: ``rsyslogd`` (imtcp -> omfile) receiving the same number of
+  messages, the same bytes, into a file: the C reference;
+* udp: ``auditcorr run`` with a ``syslog_udp`` listener, fed at fixed rates
+  (--udp-rates) for --udp-seconds each; the highest rate whose loss stays
+  under 0.1 % is reported.
+
+Prints one JSON object with the medians over --runs and the ratio to rsyslog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHUNK = 500
+"""Messages per send() call of the sender."""
+
+TEMPLATES = (
+    "<38>Nov 27 12:{m:02d}:{s:02d} bastion-{h} sshd[{pid}]: Failed password for user{u} "
+    "from 192.0.2.{o} port {port} ssh2",
+    "<38>Nov 27 12:{m:02d}:{s:02d} bastion-{h} sshd[{pid}]: Accepted publickey for user{u} "
+    "from 198.51.100.{o} port {port} ssh2: RSA SHA256:abcdefghijklmnop",
+    "<86>Nov 27 12:{m:02d}:{s:02d} web-{h} sudo:   user{u} : TTY=pts/{o} ; PWD=/home/user{u} ; "
+    "USER=root ; COMMAND=/usr/bin/systemctl restart app{port}",
+    "<30>Nov 27 12:{m:02d}:{s:02d} web-{h} systemd[1]: Started app{port}.service - App {u}.",
+    "<78>Nov 27 12:{m:02d}:{s:02d} db-{h} CRON[{pid}]: (root) CMD (run-parts /etc/cron.hourly {u})",
+)
+
+
+def messages(start: int, count: int) -> bytes:
+    out = []
+    for i in range(start, start + count):
+        template = TEMPLATES[i % len(TEMPLATES)]
+        out.append(
+            template.format(
+                m=i // 60 % 60,
+                s=i % 60,
+                h=i % 7,
+                pid=1000 + i % 50000,
+                u=i % 997,
+                o=i % 250,
+                port=1024 + i % 60000,
+            )
+        )
+    return ("\n".join(out) + "\n").encode()
+
+
+def count_events(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
+            return int(c.execute("SELECT count(*) FROM events").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@contextlib.contextmanager
+def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, Path]]:
+    """``auditcorr run`` with one listener; yields its port and the store path."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    kind = source.split("_")[1]
+    config = work / "config.toml"
+    config.write_text(
+        f'[daemon]\nstate_dir = "{work / "state"}"\nlog_format = "json"\n'
+        + (f"workers = {workers}\n" if workers else "")
+        + "\n[store]\nretention_days = 0\n\n"
+        + f'[sources.bench]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
+    )
+    log = (work / "daemon.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        port = 0
+        deadline = time.monotonic() + 60
+        while not port:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((work / "daemon.log").read_text()[-3000:])
+            time.sleep(0.1)
+            for line in (work / "daemon.log").read_text(errors="replace").splitlines():
+                if '"listening"' in line:
+                    port = int(json.loads(line)["port"])
+        yield port, work / "state" / "timeline.db"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def wait_stored(db: Path, expected: int, timeout: float = 300) -> float:
+    """Waits until ``expected`` events are stored; returns the monotonic time they were."""
+    deadline = time.monotonic() + timeout
+    while (found := count_events(db)) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {found} of {expected} messages stored")
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def send_for(port: int, seconds: float) -> tuple[int, float]:
+    """Send as fast as the connection takes it for ``seconds``; messages sent, start time."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        began = time.monotonic()
+        end = began + seconds
+        while time.monotonic() < end:
+            conn.sendall(messages(sent, CHUNK))
+            sent += CHUNK
+    return sent, began
+
+
+def tcp_run(work: Path, seconds: float, workers: int | None) -> dict[str, float]:
+    with daemon(work, "syslog_tcp", workers) as (port, db):
+        sent, began = send_for(port, seconds)
+        sending = time.monotonic() - began
+        stored_at = wait_stored(db, sent)
+        stored = count_events(db)
+    return {
+        "sent": sent,
+        "stored": stored,
+        "lost": sent - stored,
+        "send_secs": round(sending, 1),
+        "msgs_per_sec": round(sent / (stored_at - began)),
+    }
+
+
+def rsyslog_run(work: Path, count: int) -> dict[str, float]:
+    """rsyslogd (imtcp -> omfile) taking ``count`` messages: the C reference."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = work / "out.log"
+    conf = work / "rsyslog.conf"
+    conf.write_text(
+        f'global(workDirectory="{work}")\nmodule(load="imtcp")\n'
+        f'input(type="imtcp" address="127.0.0.1" port="{port}")\n'
+        f'action(type="omfile" file="{out}")\n'
+    )
+    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    proc = subprocess.Popen([rsyslogd, "-n", "-f", str(conf), "-i", str(work / "pid")])
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        began = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            for start in range(0, count, CHUNK):
+                conn.sendall(messages(start, min(CHUNK, count - start)))
+        lines = 0
+        while lines < count:
+            time.sleep(0.05)
+            with contextlib.suppress(FileNotFoundError), out.open("rb") as handle:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+            if time.monotonic() - began > 300:
+                raise RuntimeError(f"rsyslog wrote {lines} of {count}")
+        elapsed = time.monotonic() - began
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"msgs_per_sec": round(count / elapsed), "lines": lines}
+
+
+def udp_run(work: Path, rates: list[int], seconds: float, workers: int | None) -> dict[str, object]:
+    """Loss at each rate; the highest rate with loss under 0.1 %."""
+    results: dict[str, float] = {}
+    best = 0
+    with daemon(work, "syslog_udp", workers) as (port, db):
+        total = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for rate in rates:
+                tick = 0.01
+                per_tick = max(1, int(rate * tick))
+                began = time.monotonic()
+                sent = 0
+                while (now := time.monotonic()) - began < seconds:
+                    due = int((now - began) / tick + 1) * per_tick
+                    while sent < due:
+                        for line in messages(total + sent, 1).splitlines():
+                            sock.sendto(line, ("127.0.0.1", port))
+                        sent += 1
+                    time.sleep(max(0.0, began + (due / per_tick) * tick - time.monotonic()))
+                total += sent
+                time.sleep(2)
+                with contextlib.suppress(RuntimeError):
+                    wait_stored(db, total, timeout=20)
+                stored = count_events(db)
+                lost = total - stored
+                results[str(rate)] = round(100 * max(lost, 0) / total, 3)
+                if lost / total < 0.001:
+                    best = rate
+                else:
+                    break
+    return {"loss_percent_by_rate": results, "max_rate_under_0_1_percent_loss": best}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--udp-rates", default="1000,2000,5000,10000,20000,30000,40000")
+    parser.add_argument("--udp-seconds", type=float, default=5)
+    parser.add_argument("--skip-udp", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
+    tcp, rsyslog = [], []
+    for run in range(args.runs):
+        result = tcp_run(work / f"tcp{run}", args.seconds, args.workers)
+        print(json.dumps({"run": run, "tcp": result}), file=sys.stderr)
+        if result["lost"]:
+            raise SystemExit(f"lost {result['lost']} messages")
+        tcp.append(result["msgs_per_sec"])
+        reference = rsyslog_run(work / f"rsyslog{run}", int(result["sent"]))
+        print(json.dumps({"run": run, "rsyslog": reference}), file=sys.stderr)
+        rsyslog.append(reference["msgs_per_sec"])
+    summary: dict[str, object] = {
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}",
+        "seconds": args.seconds,
+        "runs": args.runs,
+        "tcp_msgs_per_sec_median": statistics.median(tcp),
+        "tcp_runs": tcp,
+        "rsyslog_msgs_per_sec_median": statistics.median(rsyslog),
+        "rsyslog_runs": rsyslog,
+        "ratio_to_rsyslog": round(statistics.median(tcp) / statistics.median(rsyslog), 3),
+    }
+    if not args.skip_udp:
+        rates = [int(r) for r in args.udp_rates.split(",")]
+        summary["udp"] = udp_run(work / "udp", rates, args.udp_seconds, args.workers)
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
