@@ -11,6 +11,7 @@ from typing import Any
 
 SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
+    "cloudtrail_s3": "connectors.cloudtrail_s3:CloudtrailS3Source",
 }
 
 OUTPUTS: dict[str, str] = {}
