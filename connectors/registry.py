@@ -12,6 +12,8 @@ from typing import Any
 SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
     "cloudtrail_s3": "connectors.cloudtrail_s3:CloudtrailS3Source",
+    "cloudtrail_sqs": "connectors.cloudtrail_sqs:CloudtrailSqsSource",
+    "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
 }
 
 OUTPUTS: dict[str, str] = {}
