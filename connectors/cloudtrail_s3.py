@@ -23,11 +23,19 @@ from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
+import orjson
 import structlog
 from pydantic import Field
 
 from connectors.aws import AwsAccess, AwsAccessConfig
 from connectors.base import Checkpoint, Emit, PermanentError, RawBatch, Source
+from connectors.cloudtrail_digests import (
+    ChainState,
+    DigestChecker,
+    FileResult,
+    PublicKeys,
+    integrity_event,
+)
 from connectors.cloudtrail_keys import (
     day_range,
     is_log_file,
@@ -36,7 +44,7 @@ from connectors.cloudtrail_keys import (
     stamp,
     stamp_of,
 )
-from connectors.config import ConnectorConfig
+from connectors.config import ConnectorConfig, ExistingFile
 from connectors.s3objects import list_folders, list_keys, read_object
 
 log = structlog.get_logger()
@@ -62,6 +70,10 @@ class CloudtrailS3Config(ConnectorConfig, AwsAccessConfig):
     max_parallel_gets: int = Field(default=16, ge=1, le=64)
     max_object_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     """Larger objects are quarantined unread."""
+    verify_digests: bool = False
+    """Also verify each new digest file; failures become integrity events."""
+    digest_public_keys: list[ExistingFile] = Field(default_factory=list)
+    """PEM public keys to verify digests with instead of CloudTrail's ListPublicKeys."""
 
 
 @dataclass
@@ -119,6 +131,9 @@ class CloudtrailS3Source(Source):
         self._s3: Any = await self._call(self._aws.client, "s3")
         self._streams: dict[str, Stream] = {}
         self._log = log.bind(source=self.context.source_id, bucket=self.config.bucket)
+        self._chains: dict[str, ChainState] = {}
+        self.results: list[FileResult] = []
+        """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""
         return self
 
     async def __aexit__(
@@ -157,9 +172,62 @@ class CloudtrailS3Source(Source):
                 else:
                     batch = RawBatch("cloudtrail", origin, payload, checkpoints)
                 await emit(batch)
+            if self.config.verify_digests:
+                await self.verify_digests(emit)
             if self.context.mode == "backfill":
                 return
             await asyncio.sleep(self.config.poll_interval_secs)
+
+    async def verify_digests(self, emit: Emit) -> None:
+        """Check the digests delivered since the last check; failures go on the timeline.
+
+        In a ranged backfill, the digests that end within the range; otherwise
+        those after the last one verified (checkpoint ``digest:ACCOUNT/REGION``),
+        starting at ``start`` or two hours back on the first run.
+        """
+        checker = await self._call(self._checker)
+        now = datetime.now(UTC)
+        for stream in await self._call(self._discover):
+            name = f"digest:{stream.key}"
+            chain = self._chains.get(name)
+            if chain is None:
+                saved = {} if self._ranged else self.context.checkpoints.get(name, {})
+                chain = self._chains[name] = ChainState(**dict(saved))
+            if self._ranged:
+                low = self.context.since or datetime.min.replace(tzinfo=UTC)
+                high = self.context.until or now
+            else:
+                first = self.config.start or now - timedelta(hours=2)
+                low = (_parse(chain.end) + timedelta(seconds=1)) if chain.end else first
+                high = now
+            results, after = await self._call(
+                checker.check,
+                account=stream.account,
+                region=stream.region,
+                logs_folder=stream.folder,
+                since=low,
+                until=high,
+                chain=chain,
+            )
+            self._chains[name] = after
+            self.results += results
+            failed = [r for r in results if r.failed]
+            self._log.info(
+                "digests_verified",
+                stream=stream.key,
+                files=len(results),
+                failed=len(failed),
+            )
+            checkpoints = [] if self._ranged else [Checkpoint(name, after.__dict__.copy())]
+            if failed or (checkpoints and after.end != chain.end):
+                payload = orjson.dumps([integrity_event(r) for r in failed])
+                origin = f"s3://{self.config.bucket}/{stream.folder}"
+                await emit(RawBatch("ecs", origin, payload, checkpoints))
+
+    def _checker(self) -> DigestChecker:
+        files = self.config.digest_public_keys
+        cloudtrail = None if files else self._aws.client("cloudtrail")
+        return DigestChecker(self._s3, self.config.bucket, PublicKeys(cloudtrail, files))
 
     async def _read_all(
         self, found: list[Pending]
@@ -255,3 +323,14 @@ class CloudtrailS3Source(Source):
                 after = f"{folder}{stream.account}_CloudTrail_{stream.region}_{low_stamp}"
             yield from list_keys(self._s3, bucket, folder, start_after=after)
             day += timedelta(days=1)
+
+
+class DigestCheckSource(CloudtrailS3Source):
+    """Only the digest check of a ``cloudtrail_s3`` source, for ``auditcorr verify-digests``."""
+
+    async def run(self, emit: Emit) -> None:
+        await self.verify_digests(emit)
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -114,8 +114,11 @@ class Pipeline:
         workers: int | None = None,
         limits: Limits | None = None,
         on_progress: Callable[[Stats], None] | None = None,
+        factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
     ) -> None:
         self.store = store
+        self._factory = factory
+        """Builds the sources instead of the registry (a CLI command running one part of one)."""
         self.mode = mode
         self.since = since
         self.until = until
@@ -228,7 +231,9 @@ class Pipeline:
         while not self._stopping.is_set():
             checkpoints = await self.call_store(self.store.checkpoints, name)
             context = SourceContext(name, checkpoints, self.mode, self.since, self.until)
-            source: Source = registry.load(registry.SOURCES, config.type)(config, context)
+            source: Source = (self._factory or registry.load(registry.SOURCES, config.type))(
+                config, context
+            )
             try:
                 async with source:
                     bound.info("source_started", checkpoints=len(checkpoints))

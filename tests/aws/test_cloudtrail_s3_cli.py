@@ -24,8 +24,14 @@ def write_config(workspace: Workspace, sources: dict[str, dict[str, Any]]) -> No
     ]
     for name, settings in sources.items():
         lines.append(f"[sources.{name}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
+        lines += [f"{key} = {toml(value)}" for key, value in settings.items()]
     workspace.config.write_text("\n".join(lines) + "\n")
+
+
+def toml(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return toml_value(value)
 
 
 @pytest.fixture

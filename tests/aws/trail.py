@@ -41,6 +41,7 @@ def upload_trail(
     start: datetime = START,
     span: timedelta = timedelta(minutes=30),
     per_file: int = 50,
+    accounts: list[str] = ACCOUNTS,
 ) -> Uploaded:
     """Generated records over several accounts/regions, written with ctgen, put in S3.
 
