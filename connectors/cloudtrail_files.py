@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -21,13 +20,11 @@ import structlog
 from pydantic import Field
 
 from connectors.base import Check, Checkpoint, Emit, RawBatch, Source
+from connectors.cloudtrail_keys import DIGEST, STAMP_FORMAT, SUFFIXES, day_of, day_range, stamp_of
 from connectors.config import ConnectorConfig, ExistingDir
 
 log = structlog.get_logger()
 
-_DAY = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
-_STAMP = re.compile(r"_(\d{8}T\d{4}Z)_")
-_SUFFIXES = (".json.gz", ".json")
 _CHECK_FILES = 10_000
 """``doctor`` looks at this many files at most, so it stays quick on a large tree."""
 
@@ -91,7 +88,7 @@ class CloudtrailFilesSource(Source):
         )
         for folder, _dirs, names in walk:
             for file_name in names:
-                if file_name.endswith(_SUFFIXES):
+                if file_name.endswith(SUFFIXES):
                     files += 1
                     if not os.access(os.path.join(folder, file_name), os.R_OK):
                         unreadable.append(os.path.join(folder, file_name))
@@ -106,7 +103,7 @@ class CloudtrailFilesSource(Source):
     def _scan(self, done: dict[str, tuple[int, int]]) -> list[_Found]:
         """New or changed log files, oldest delivery first."""
         root = self.config.path
-        days = self._day_range()
+        days = day_range(self.context.since, self.context.until)
         found: list[_Found] = []
         stack = [root]
         while stack:
@@ -121,7 +118,7 @@ class CloudtrailFilesSource(Source):
                     stack.append(Path(entry.path))
                     continue
                 name = entry.name
-                if not name.endswith(_SUFFIXES) or "CloudTrail-Digest" in entry.path:
+                if not name.endswith(SUFFIXES) or DIGEST in entry.path:
                     continue
                 relative = os.path.relpath(entry.path, root)
                 if days is not None and not _in_days(relative, days):
@@ -136,15 +133,6 @@ class CloudtrailFilesSource(Source):
                 found.append(_Found(Path(entry.path), relative, size, mtime))
         found.sort(key=_delivery_order)
         return found
-
-    def _day_range(self) -> tuple[date, date] | None:
-        since, until = self.context.since, self.context.until
-        if since is None and until is None:
-            return None
-        # A file's folder is its delivery day; events may be a little older.
-        low = (since - timedelta(days=1)).date() if since else date.min
-        high = (until + timedelta(days=1)).date() if until else date.max
-        return low, high
 
     def _read(self, item: _Found) -> RawBatch:
         # A backfill limited in time stores only part of a file: the file is
@@ -167,19 +155,13 @@ class CloudtrailFilesSource(Source):
 
 
 def _in_days(relative: str, days: tuple[date, date]) -> bool:
-    found = _DAY.search("/" + relative.replace(os.sep, "/"))
-    if found is None:
-        return True
-    try:
-        day = date(int(found[1]), int(found[2]), int(found[3]))
-    except ValueError:
-        return True
-    return days[0] <= day <= days[1]
+    day = day_of(relative.replace(os.sep, "/"))
+    return day is None or days[0] <= day <= days[1]
 
 
 def _delivery_order(item: _Found) -> tuple[str, str]:
-    stamp = _STAMP.search(item.path.name)
-    if stamp:
-        return stamp[1], item.relative
+    found = stamp_of(item.path.name)
+    if found:
+        return found, item.relative
     mtime = datetime.fromtimestamp(max(item.mtime_ns, 0) / 1e9, UTC)
-    return mtime.strftime("%Y%m%dT%H%MZ"), item.relative
+    return mtime.strftime(STAMP_FORMAT), item.relative

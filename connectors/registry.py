@@ -20,6 +20,9 @@ SOURCES: dict[str, str] = {
     "syslog_file": "connectors.log_file:SyslogFileSource",
     "auditd_file": "connectors.log_file:AuditdFileSource",
     "journald": "connectors.journald:JournaldSource",
+    "cloudtrail_s3": "connectors.cloudtrail_s3:CloudtrailS3Source",
+    "cloudtrail_sqs": "connectors.cloudtrail_sqs:CloudtrailSqsSource",
+    "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
 }
 
 OUTPUTS: dict[str, str] = {}

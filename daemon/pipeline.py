@@ -117,11 +117,14 @@ class Pipeline:
         on_progress: Callable[[Stats], None] | None = None,
         identities: IdentityMap | None = None,
         intake: Intake | None = None,
+        factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
     ) -> None:
         self.store = store
         self.identities = identities
         self.intake = intake
         """The daemon's HTTP server, handed to push sources (``changes_http``)."""
+        self._factory = factory
+        """Builds the sources instead of the registry (a CLI command running one part of one)."""
         self.mode = mode
         self.since = since
         self.until = until
@@ -236,7 +239,9 @@ class Pipeline:
             context = SourceContext(
                 name, checkpoints, self.mode, self.since, self.until, self.intake
             )
-            source: Source = registry.load(registry.SOURCES, config.type)(config, context)
+            source: Source = (self._factory or registry.load(registry.SOURCES, config.type))(
+                config, context
+            )
             try:
                 async with source:
                     bound.info("source_started", checkpoints=len(checkpoints))

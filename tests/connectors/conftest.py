@@ -1,12 +1,24 @@
-"""Secrets that connector docs examples name as ``env:`` references, and an
-HTTP endpoint with nothing to read for the examples' ``endpoint`` settings."""
+"""What connector docs examples need to start: secrets their ``env:`` references
+name, an HTTP endpoint with nothing to read, and for AWS connectors a moto
+server (never real AWS) holding the example's bucket or queue."""
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "aws"))
+
+from motoserver import client, fake_aws_credentials, moto_endpoint
+
+__all__ = ["fake_aws_credentials", "moto_endpoint"]
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "sources"
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +42,24 @@ async def empty_endpoint() -> AsyncIterator[str]:
     await site.start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def aws_origin(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fake_aws_credentials: None
+) -> None:
+    """For an AWS connector: point boto3 at moto and create the example's bucket or queue."""
+    type_name = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
+        "type_name"
+    )
+    if not isinstance(type_name, str) or not type_name.startswith("cloudtrail_"):
+        return
+    if type_name == "cloudtrail_files":
+        return
+    endpoint = request.getfixturevalue("moto_endpoint")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    page = (DOCS / f"{type_name}.md").read_text()
+    for bucket in re.findall(r'^bucket = "([^"]+)"', page, re.M):
+        client("s3", endpoint).create_bucket(Bucket=bucket)
+    for url in re.findall(r'^queue_url = "([^"]+)"', page, re.M):
+        client("sqs", endpoint).create_queue(QueueName=url.rpartition("/")[2])

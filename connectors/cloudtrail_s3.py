@@ -1,0 +1,336 @@
+"""CloudTrail log files straight from the trail's S3 bucket.
+
+Lists ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/`` per account and
+region (both discovered from the bucket when not configured) and reads new
+objects with bounded parallelism, in delivery order.
+
+CloudTrail files can appear minutes after later-named ones, so a listing that
+starts after the newest key read (StartAfter alone) would skip them for good.
+Each account/region keeps a lookback window instead: every key whose delivery
+stamp is within ``lookback_secs`` of the newest one read is listed again, and
+the names already read in that window are part of the checkpoint, committed
+with the events of each file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal
+
+import orjson
+import structlog
+from pydantic import Field
+
+from connectors.aws import AwsAccess, AwsAccessConfig
+from connectors.base import Checkpoint, Emit, PermanentError, RawBatch, Source
+from connectors.cloudtrail_digests import (
+    ChainState,
+    DigestChecker,
+    FileResult,
+    PublicKeys,
+    integrity_event,
+)
+from connectors.cloudtrail_keys import (
+    day_range,
+    is_log_file,
+    parse_key,
+    parse_stamp,
+    stamp,
+    stamp_of,
+)
+from connectors.config import ConnectorConfig, ExistingFile
+from connectors.s3objects import list_folders, list_keys, read_object
+
+log = structlog.get_logger()
+
+
+class CloudtrailS3Config(ConnectorConfig, AwsAccessConfig):
+    type: Literal["cloudtrail_s3"] = "cloudtrail_s3"
+    bucket: str = Field(min_length=3, max_length=63)
+    """The trail's bucket."""
+    prefix: str = ""
+    """The trail's S3 key prefix (the part before ``AWSLogs/``), if it has one."""
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
+    """Read only this organization's folder; default: every ``o-...`` folder found."""
+    accounts: list[str] = Field(default_factory=list)
+    """Read only these account ids; default: every account found in the bucket."""
+    regions: list[str] = Field(default_factory=list)
+    """Read only these regions; default: every region found per account."""
+    poll_interval_secs: float = Field(default=60.0, gt=0, le=3600)
+    start: datetime | None = None
+    """First run: read files delivered from this time on; default: everything."""
+    lookback_secs: int = Field(default=3600, ge=0, le=7 * 86400)
+    """Keys delivered this long before the newest one read are listed again (late files)."""
+    max_parallel_gets: int = Field(default=16, ge=1, le=64)
+    max_object_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Larger objects are quarantined unread."""
+    verify_digests: bool = False
+    """Also verify each new digest file; failures become integrity events."""
+    digest_public_keys: list[ExistingFile] = Field(default_factory=list)
+    """PEM public keys to verify digests with instead of CloudTrail's ListPublicKeys."""
+
+
+@dataclass
+class Stream:
+    """Where one account/region got to: the newest stamp and the names read near it."""
+
+    account: str
+    region: str
+    folder: str
+    """``.../AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/``"""
+    high: str | None = None
+    recent: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return f"{self.account}/{self.region}"
+
+    def load(self, value: dict[str, Any]) -> None:
+        self.high = value.get("high")
+        self.recent = set(value.get("recent", []))
+
+    def floor(self, lookback: timedelta) -> datetime | None:
+        return parse_stamp(self.high) - lookback if self.high else None
+
+    def mark(self, name: str, lookback: timedelta) -> Checkpoint:
+        """Record ``name`` as read; the checkpoint to commit with its events."""
+        found = stamp_of(name)
+        if found and (self.high is None or found > self.high):
+            self.high = found
+        self.recent.add(name)
+        if self.high:
+            low = stamp(parse_stamp(self.high) - lookback)
+            self.recent = {n for n in self.recent if (stamp_of(n) or self.high) >= low}
+        return Checkpoint(self.key, {"high": self.high, "recent": sorted(self.recent)})
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    stream: Stream
+    key: str
+    name: str
+    order: str
+
+
+class CloudtrailS3Source(Source):
+    config_model = CloudtrailS3Config
+    config: CloudtrailS3Config
+
+    async def __aenter__(self) -> CloudtrailS3Source:
+        workers = self.config.max_parallel_gets
+        self._pool = ThreadPoolExecutor(workers + 1, thread_name_prefix=self.context.source_id)
+        self._aws = AwsAccess(
+            self.config, session_name=f"auditcorr-{self.context.source_id}", pool_size=workers + 1
+        )
+        self._s3: Any = await self._call(self._aws.client, "s3")
+        self._streams: dict[str, Stream] = {}
+        self._log = log.bind(source=self.context.source_id, bucket=self.config.bucket)
+        self._chains: dict[str, ChainState] = {}
+        self.results: list[FileResult] = []
+        """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: fn(*args, **kwargs)
+        )
+
+    @property
+    def _ranged(self) -> bool:
+        return self.context.since is not None or self.context.until is not None
+
+    async def run(self, emit: Emit) -> None:
+        lookback = timedelta(seconds=self.config.lookback_secs)
+        while True:
+            for stream in await self._call(self._discover):
+                if stream.key not in self._streams:
+                    if not self._ranged:
+                        stream.load(dict(self.context.checkpoints.get(stream.key, {})))
+                    self._streams[stream.key] = stream
+            found = await self._call(self._listing, list(self._streams.values()), lookback)
+            if found:
+                self._log.info("s3_objects_found", count=len(found))
+            async for item, payload in self._read_all(found):
+                checkpoints = [] if self._ranged else [item.stream.mark(item.name, lookback)]
+                origin = f"s3://{self.config.bucket}/{item.key}"
+                if isinstance(payload, PermanentError):
+                    batch = RawBatch("cloudtrail", origin, b"", checkpoints, error=str(payload))
+                else:
+                    batch = RawBatch("cloudtrail", origin, payload, checkpoints)
+                await emit(batch)
+            if self.config.verify_digests:
+                await self.verify_digests(emit)
+            if self.context.mode == "backfill":
+                return
+            await asyncio.sleep(self.config.poll_interval_secs)
+
+    async def verify_digests(self, emit: Emit) -> None:
+        """Check the digests delivered since the last check; failures go on the timeline.
+
+        In a ranged backfill, the digests that end within the range; otherwise
+        those after the last one verified (checkpoint ``digest:ACCOUNT/REGION``),
+        starting at ``start`` or two hours back on the first run.
+        """
+        checker = await self._call(self._checker)
+        now = datetime.now(UTC)
+        for stream in await self._call(self._discover):
+            name = f"digest:{stream.key}"
+            chain = self._chains.get(name)
+            if chain is None:
+                saved = {} if self._ranged else self.context.checkpoints.get(name, {})
+                chain = self._chains[name] = ChainState(**dict(saved))
+            if self._ranged:
+                low = self.context.since or datetime.min.replace(tzinfo=UTC)
+                high = self.context.until or now
+            else:
+                first = self.config.start or now - timedelta(hours=2)
+                low = (_parse(chain.end) + timedelta(seconds=1)) if chain.end else first
+                high = now
+            results, after = await self._call(
+                checker.check,
+                account=stream.account,
+                region=stream.region,
+                logs_folder=stream.folder,
+                since=low,
+                until=high,
+                chain=chain,
+            )
+            self._chains[name] = after
+            self.results += results
+            failed = [r for r in results if r.failed]
+            self._log.info(
+                "digests_verified",
+                stream=stream.key,
+                files=len(results),
+                failed=len(failed),
+            )
+            checkpoints = [] if self._ranged else [Checkpoint(name, after.__dict__.copy())]
+            if failed or (checkpoints and after.end != chain.end):
+                payload = orjson.dumps([integrity_event(r) for r in failed])
+                origin = f"s3://{self.config.bucket}/{stream.folder}"
+                await emit(RawBatch("ecs", origin, payload, checkpoints))
+
+    def _checker(self) -> DigestChecker:
+        files = self.config.digest_public_keys
+        cloudtrail = None if files else self._aws.client("cloudtrail")
+        return DigestChecker(self._s3, self.config.bucket, PublicKeys(cloudtrail, files))
+
+    async def _read_all(
+        self, found: list[Pending]
+    ) -> AsyncIterator[tuple[Pending, bytes | PermanentError]]:
+        """Objects in order, at most ``max_parallel_gets`` read ahead (bounded memory)."""
+        window: collections.deque[tuple[Pending, asyncio.Future[bytes | PermanentError]]]
+        window = collections.deque()
+        items = iter(found)
+        try:
+            while True:
+                while len(window) < self.config.max_parallel_gets:
+                    item = next(items, None)
+                    if item is None:
+                        break
+                    window.append((item, asyncio.ensure_future(self._call(self._get, item.key))))
+                if not window:
+                    return
+                item, future = window.popleft()
+                yield item, await future
+        finally:
+            for _, pending in window:
+                pending.cancel()
+
+    def _get(self, key: str) -> bytes | PermanentError:
+        try:
+            return read_object(
+                self._s3, self.config.bucket, key, max_bytes=self.config.max_object_bytes
+            )
+        except PermanentError as err:
+            return err
+
+    # -- listing (worker threads) -------------------------------------------
+
+    def _discover(self) -> list[Stream]:
+        """Account/region folders of the bucket, narrowed by the config."""
+        config = self.config
+        root = f"{config.prefix.strip('/')}/AWSLogs/".lstrip("/")
+        if config.organization_id:
+            bases = [f"{root}{config.organization_id}/"]
+        else:
+            children = list_folders(self._s3, config.bucket, root)
+            bases = [f"{root}{c}/" for c in children if c.startswith("o-")]
+            if any(c.isdigit() for c in children):
+                bases.append(root)
+        streams: list[Stream] = []
+        for base in bases:
+            accounts = config.accounts or [
+                a for a in list_folders(self._s3, config.bucket, base) if a.isdigit()
+            ]
+            for account in accounts:
+                trail = f"{base}{account}/CloudTrail/"
+                regions = config.regions or list_folders(self._s3, config.bucket, trail)
+                streams += [Stream(account, r, f"{trail}{r}/") for r in regions]
+        return streams
+
+    def _listing(self, streams: Iterable[Stream], lookback: timedelta) -> list[Pending]:
+        """Log files not read yet, in delivery order across every account/region."""
+        days = day_range(self.context.since, self.context.until)
+        found: list[Pending] = []
+        for stream in streams:
+            floor = None if self._ranged else stream.floor(lookback)
+            if floor is None and not self._ranged and self.config.start is not None:
+                floor = self.config.start
+            low = days[0] if days else (floor.date() if floor else None)
+            high = days[1] if days else None
+            low_stamp = stamp(floor) if floor else ""
+            for entry in self._keys(stream, low, high, low_stamp):
+                key = str(entry["Key"])
+                name = key.rpartition("/")[2]
+                order = stamp_of(name) or ""
+                if not is_log_file(key) or name in stream.recent or order < low_stamp:
+                    continue
+                found.append(Pending(stream, key, name, order))
+        found.sort(key=lambda p: (p.order, p.key))
+        return found
+
+    def _keys(
+        self, stream: Stream, low: date | None, high: date | None, low_stamp: str
+    ) -> Iterable[dict[str, Any]]:
+        bucket = self.config.bucket
+        if low is None or low == date.min:
+            for entry in list_keys(self._s3, bucket, stream.folder):
+                parsed = parse_key(str(entry["Key"]))
+                if high is None or (parsed is not None and parsed.day <= high):
+                    yield entry
+            return
+        last = min(high or date.max, datetime.now(UTC).date() + timedelta(days=1))
+        day = low
+        while day <= last:
+            folder = f"{stream.folder}{day:%Y/%m/%d}/"
+            after = None
+            if low_stamp and day == low:
+                after = f"{folder}{stream.account}_CloudTrail_{stream.region}_{low_stamp}"
+            yield from list_keys(self._s3, bucket, folder, start_after=after)
+            day += timedelta(days=1)
+
+
+class DigestCheckSource(CloudtrailS3Source):
+    """Only the digest check of a ``cloudtrail_s3`` source, for ``auditcorr verify-digests``."""
+
+    async def run(self, emit: Emit) -> None:
+        await self.verify_digests(emit)
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,13 @@
+"""Fixtures for the AWS sources: a moto server, fake credentials, a fault proxy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+
+from motoserver import fake_aws_credentials, fault_proxy, moto_endpoint
+
+__all__ = ["fake_aws_credentials", "fault_proxy", "moto_endpoint"]
