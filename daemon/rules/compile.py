@@ -270,6 +270,7 @@ def _field_reference(
         left, right = as_text(get(doc)), as_text(other(doc))
         if left is None or right is None:
             return False
+        left, right = left.lower(), right.lower()
         if ref.starts_with:
             return left.startswith(right)
         if ref.ends_with:
