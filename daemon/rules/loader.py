@@ -252,7 +252,8 @@ def _correlation(corr: SigmaCorrelationRule, compiled: dict[int, DetectionRule])
     aliases: dict[str, dict[str, str]] = {}
     for name, alias in corr.aliases.aliases.items():
         aliases[name] = {
-            compiled[id(ref.rule)].info.id: target for ref, target in alias.mapping.items()
+            by_ref.get(ref.reference, ref.reference): target
+            for ref, target in alias.mapping.items()
         }
     return CorrelationRule(
         info=_info(corr),
