@@ -20,6 +20,7 @@ import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
+from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
@@ -34,6 +35,19 @@ def open_store(config: Config, *, readonly: bool = False) -> Store:
     """The one place that knows which store engine the config asks for."""
     return SqliteStore(
         config.store_path, retention_days=config.store.retention_days, readonly=readonly
+    )
+
+
+def rules_of(config: Config, *, ordered: bool) -> RuleEngine | None:
+    """The rule engine the config asks for; a broken rule is an error at start."""
+    paths = config.rules.rule_paths()
+    if not paths:
+        return None
+    return RuleEngine.load(
+        paths,
+        allowed_lateness=config.rules.allowed_lateness,
+        suppress_for=config.rules.suppress_for,
+        ordered=ordered,
     )
 
 
@@ -52,8 +66,11 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
+    rules = rules_of(config, ordered=False)
     store = open_store(config)
-    pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
+    pipeline = Pipeline(
+        store, config.sources, mode="follow", workers=config.daemon.workers, rules=rules
+    )
     current = config
 
     notifier = Notifier()
@@ -155,6 +172,7 @@ async def run_backfill(
 ) -> Stats:
     """``auditcorr backfill``: read what the sources hold now, then return."""
     sources = config.sources if only is None else {only: config.sources[only]}
+    rules = rules_of(config, ordered=True)
     store = open_store(config)
     bar = _ProgressBar() if progress else None
     pipeline = Pipeline(
@@ -165,6 +183,7 @@ async def run_backfill(
         until=until,
         workers=config.daemon.workers,
         on_progress=bar.update if bar else None,
+        rules=rules,
     )
     try:
         with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):

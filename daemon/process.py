@@ -22,6 +22,8 @@ import orjson
 from connectors.base import Checkpoint, NormalizationError, RawBatch
 from daemon.model import format_timestamp
 from daemon.normalize import Limits, module_for
+from daemon.rules.hits import Hit, HitMaker
+from daemon.rules.loader import load_rules
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
@@ -63,6 +65,8 @@ class Processed:
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
     """Uncompressed stored records for dictionary training, sent while the store has none."""
+    hits: list[Hit] = field(default_factory=list)
+    """Events the detection rules matched, for the correlator in the daemon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +83,15 @@ class Job:
 
 
 _codecs: codecs.Codecs | None = None
+_hit_maker: HitMaker | None = None
 
 
-def init_worker(store_path: str, daemon_pid: int | None = None) -> None:
-    """Process-pool initializer: dictionaries are read from the store on demand."""
-    global _codecs  # noqa: PLW0603 - one codec cache per worker process
+def init_worker(
+    store_path: str, daemon_pid: int | None = None, rule_paths: tuple[str, ...] = ()
+) -> None:
+    """Process-pool initializer: dictionaries are read from the store on demand;
+    detection rules are compiled once here, so matching runs beside decoding."""
+    global _codecs, _hit_maker  # noqa: PLW0603 - one codec cache and rule set per worker
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if daemon_pid is not None:
@@ -98,6 +106,7 @@ def init_worker(store_path: str, daemon_pid: int | None = None) -> None:
         return bytes(found[0])
 
     _codecs = codecs.Codecs(load)
+    _hit_maker = HitMaker(load_rules(rule_paths)) if rule_paths else None
 
 
 def _exit_with(pid: int) -> None:
@@ -199,6 +208,8 @@ def process(job: Job) -> Processed:
         ):
             out.out_of_range += 1
             continue
+        if _hit_maker is not None:
+            out.hits.extend(_hit_maker.hits(event.to_document(), source))
         if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))

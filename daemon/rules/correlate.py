@@ -110,14 +110,27 @@ class Correlator:
             if watermark is not None and hit.timestamp < watermark - self.allowed_lateness:
                 self.late += 1
             else:
-                for corr in self._uses.get(hit.rule, ()):
-                    correlated = self._correlate(corr, hit)
-                    if correlated is not None:
-                        touched[correlated.id] = correlated
+                self._route(hit, touched)
             self._since_prune += 1
             if self._since_prune >= PRUNE_EVERY:
                 self.prune()
         return list(touched.values())
+
+    def _route(self, hit: Hit, touched: dict[str, Alert]) -> None:
+        """Correlate a hit; a correlation that fires passes a hit of its own on."""
+        for corr in self._uses.get(hit.rule, ()):
+            correlated = self._correlate(corr, hit)
+            if correlated is None:
+                continue
+            if corr.alerts:
+                touched[correlated.id] = correlated
+            if corr.info.id in self._uses:
+                chained = Hit(corr.info.id, hit.evidence, hit.source, correlated.group, hit.actors)
+                self._route(chained, touched)
+
+    def forget_source(self, source: str) -> None:
+        """Stop holding the watermark back for a source that delivers no more."""
+        self._newest.pop(source, None)
 
     def prune(self) -> None:
         """Forget windows and open alerts that no event on time can reach any more."""

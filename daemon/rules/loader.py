@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionOR
 from sigma.correlations import (
@@ -91,13 +92,16 @@ class CorrelationRule:
     info: RuleInfo
     type: str
     rules: tuple[str, ...]
-    """Detection rule ids, in the order ``temporal_ordered`` needs."""
+    """Rule ids (detections, or correlations whose alerts feed this one),
+    in the order ``temporal_ordered`` needs."""
     group_by: tuple[str, ...]
     timespan: float
     """Seconds."""
     condition: Condition
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Alias -> detection rule id -> the field it names there."""
+    """Alias -> rule id -> the field it names there."""
+    alerts: bool = True
+    """False for a correlation only other correlations use (Sigma's ``generate``)."""
 
     def field_of(self, name: str, rule_id: str) -> str:
         """The field a group-by name means for events of one detection rule."""
@@ -139,7 +143,7 @@ def load_rules(paths: Iterable[str | Path]) -> Loaded:
             collection = SigmaCollection.from_yaml(
                 text, source=SigmaRuleLocation(path), resolve_references=False
             )
-        except (OSError, UnicodeDecodeError, SigmaError) as err:
+        except (OSError, UnicodeDecodeError, SigmaError, yaml.YAMLError) as err:
             raise RuleLoadError(f"{path}: {err}") from err
         collections.append(collection)
     try:
@@ -166,13 +170,24 @@ def _compile_all(collection: SigmaCollection) -> Loaded:
                 continue
             compiled[id(rule)] = detection
             loaded.detections.append(detection)
-    for corr in correlations:
-        loaded.correlations.append(_correlation(corr, compiled))
+    ids = {key: rule.info.id for key, rule in compiled.items()}
+    pending = correlations
+    while pending:
+        # A correlation may build on another: compile those whose references are known.
+        ready = [c for c in pending if all(id(ref.rule) in ids for ref in c.rules or [])]
+        if not ready:
+            ready = pending  # the first one left reports its unknown reference
+        for corr in ready:
+            compiled_corr = _correlation(corr, ids, alerts=referenced.get(id(corr), True))
+            ids[id(corr)] = compiled_corr.info.id
+            loaded.correlations.append(compiled_corr)
+        pending = [c for c in pending if id(c) not in ids]
     return loaded
 
 
 def _where(rule: SigmaRule | SigmaCorrelationRule) -> str:
-    return str(rule.source.path) if rule.source and rule.source.path else rule.title
+    path = rule.source.path if rule.source else None
+    return f"{path} (rule {rule.title!r})" if path else f"rule {rule.title!r}"
 
 
 def _info(rule: SigmaRule | SigmaCorrelationRule) -> RuleInfo:
@@ -232,7 +247,9 @@ def _with_field(match: Predicate, name: str, wanted: str) -> Predicate:
     return lambda doc: expected(doc) and match(doc)
 
 
-def _correlation(corr: SigmaCorrelationRule, compiled: dict[int, DetectionRule]) -> CorrelationRule:
+def _correlation(
+    corr: SigmaCorrelationRule, ids: dict[int, str], *, alerts: bool
+) -> CorrelationRule:
     where = _where(corr)
     kind = corr.type.name.lower() if isinstance(corr.type, SigmaCorrelationType) else ""
     if kind not in CORRELATION_TYPES:
@@ -240,14 +257,13 @@ def _correlation(corr: SigmaCorrelationRule, compiled: dict[int, DetectionRule])
     rules: list[str] = []
     by_ref: dict[str, str] = {}
     for ref in corr.rules or []:
-        target = compiled.get(id(ref.rule))
+        target = ids.get(id(ref.rule))
         if target is None:
             raise RuleLoadError(
-                f"{where}: unsupported: correlation of {ref.reference!r}, "
-                "which is not a detection rule that loaded"
+                f"{where}: correlation of {ref.reference!r}, which is not a rule that loaded"
             )
-        rules.append(target.info.id)
-        by_ref[ref.reference] = target.info.id
+        rules.append(target)
+        by_ref[ref.reference] = target
     condition = _condition(corr, kind, len(rules), where)
     aliases: dict[str, dict[str, str]] = {}
     for name, alias in corr.aliases.aliases.items():
@@ -263,6 +279,7 @@ def _correlation(corr: SigmaCorrelationRule, compiled: dict[int, DetectionRule])
         timespan=float(corr.timespan.seconds),
         condition=condition,
         aliases=aliases,
+        alerts=alerts,
     )
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 
+from daemon.alert import Alert
 from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Row, Text
+from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
@@ -81,8 +83,9 @@ class SqliteStore:
     def wants_samples(self) -> bool:
         return self._codec == codecs.PLAIN
 
-    def write(self, batches: Sequence[Processed]) -> WriteResult:
-        """One transaction: events (deduplicated), their index entries, quarantine, checkpoints."""
+    def write(self, batches: Sequence[Processed], alerts: Sequence[Alert] = ()) -> WriteResult:
+        """One transaction: events (deduplicated), their index entries, quarantine,
+        checkpoints, and the alerts these events raised or updated."""
         db = self._db
         now = _now_us()
         floor = self._retention_floor()
@@ -137,6 +140,7 @@ class SqliteStore:
                 ),
             )
             self._learn_codec(batches, now)
+            alert_rows.upsert(db, alerts, now)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -277,6 +281,11 @@ class SqliteStore:
                     break
         with cyclic_gc_paused():
             return [self.document(*row) for row in rows]
+
+    def alerts(
+        self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        return alert_rows.select(self._db, since=since, rule=rule, limit=limit)
 
     def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
         sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
