@@ -19,6 +19,7 @@ import orjson
 from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.logs import configure
+from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.store.base import EventQuery
 from daemon.timeparse import parse_moment
 
@@ -34,14 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_CONFIG
-    try:
-        config = load_config(Path(args.config))
-    except ConfigFileError as err:
-        print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
-        for problem in err.errors:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    configure(getattr(args, "log_format", None) or config.daemon.log_format)
+    config: Config | None = None
+    if getattr(args, "needs_config", True):
+        try:
+            config = load_config(Path(args.config))
+        except ConfigFileError as err:
+            print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
+            for problem in err.errors:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+    configure(getattr(args, "log_format", None) or (config.daemon.log_format if config else "auto"))
     try:
         result: int = args.handler(args, config)
     except KeyboardInterrupt:
@@ -97,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     timeline.add_argument("--limit", type=int, default=50)
     timeline.add_argument("--oldest-first", action="store_true")
     timeline.add_argument("--json", action="store_true", help="one ECS document per line")
+    add_alerts_command(command)
+    add_rules_commands(commands)
     return parser
 
 

@@ -52,6 +52,10 @@ class RuleLoadError(ValueError):
     """A rule file that cannot be used; the message names the file and why."""
 
 
+class RuleReferenceError(RuleLoadError):
+    """A correlation names a rule that is not among the rules loaded with it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleInfo:
     """What an alert says about the rule that raised it."""
@@ -149,7 +153,7 @@ def load_rules(paths: Iterable[str | Path]) -> Loaded:
     try:
         merged = SigmaCollection.merge(collections, resolve_references=True)
     except SigmaError as err:
-        raise RuleLoadError(f"rule references: {err}") from err
+        raise RuleReferenceError(f"rule references: {err}") from err
     return _compile_all(merged)
 
 
@@ -259,7 +263,7 @@ def _correlation(
     for ref in corr.rules or []:
         target = ids.get(id(ref.rule))
         if target is None:
-            raise RuleLoadError(
+            raise RuleReferenceError(
                 f"{where}: correlation of {ref.reference!r}, which is not a rule that loaded"
             )
         rules.append(target)
