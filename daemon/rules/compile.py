@@ -70,8 +70,13 @@ def _walk(node: Any, path: tuple[str, ...]) -> Any:
         elif isinstance(node, list):
             # A list of objects (CloudTrail ``resources``): collect from each.
             rest = path[index:]
-            found = [_walk(item, rest) for item in node]
-            values = [value for value in found if value is not _MISSING]
+            values: list[Any] = []
+            for item in node:
+                found = _walk(item, rest)
+                if isinstance(found, list):
+                    values.extend(found)
+                elif found is not _MISSING:
+                    values.append(found)
             return values if values else _MISSING
         else:
             return _MISSING
