@@ -173,7 +173,7 @@ class Pipeline:
         context = multiprocessing.get_context("forkserver")
         # Workers are forked from a server that loads only what decoding needs,
         # not the daemon's whole import graph: they stay small.
-        context.set_forkserver_preload(["daemon.process"])
+        context.set_forkserver_preload(["daemon.process", "daemon.rules.hits"])
         return ProcessPoolExecutor(
             self.workers,
             mp_context=context,

@@ -15,19 +15,20 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
 from daemon.model import format_timestamp
 from daemon.normalize import Limits, module_for
-from daemon.rules.hits import Hit, HitMaker
-from daemon.rules.loader import load_rules
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
 from daemon.store.text import event_tags, search_text
+
+if TYPE_CHECKING:  # rules load only in workers that have any: pySigma is slow to import
+    from daemon.rules.hits import Hit, HitMaker
 
 QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
@@ -106,7 +107,11 @@ def init_worker(
         return bytes(found[0])
 
     _codecs = codecs.Codecs(load)
-    _hit_maker = HitMaker(load_rules(rule_paths)) if rule_paths else None
+    if rule_paths:
+        from daemon.rules.hits import HitMaker
+        from daemon.rules.loader import load_rules
+
+        _hit_maker = HitMaker(load_rules(rule_paths))
 
 
 def _exit_with(pid: int) -> None:

@@ -9,23 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from daemon.alert import Alert
 from daemon.config import Config
-from daemon.rules.loader import (
-    BUILTIN,
-    Loaded,
-    RuleLoadError,
-    RuleReferenceError,
-    load_rules,
-    rule_files,
-)
-from daemon.rules.offline import run_files
+from daemon.rules import BUILTIN
 from daemon.timeparse import parse_moment
+
+if TYPE_CHECKING:
+    from daemon.rules.loader import Loaded
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -77,6 +72,8 @@ def add_alerts_command(command: Command) -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Loaded:
+    from daemon.rules.loader import load_rules
+
     loaded = load_rules(args.rules)
     for reason in loaded.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
@@ -108,6 +105,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from daemon.rules.loader import RuleLoadError, RuleReferenceError, load_rules, rule_files
+
     failed = 0
     files = rule_files(args.rules)
     for path in files:
@@ -132,6 +131,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
+    from daemon.rules.offline import run_files
+
     run = run_files(_load(args), args.events)
     for reason in run.rejected:
         print(f"rejected: {reason}", file=sys.stderr)

@@ -29,6 +29,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaRuleLocation, SigmaString  # type: ignore[attr-defined]
 
 from daemon.alert import SEVERITIES, Severity
+from daemon.rules import BUILTIN
 from daemon.rules.compile import (
     Predicate,
     UnsupportedFeatureError,
@@ -37,8 +38,6 @@ from daemon.rules.compile import (
 )
 from daemon.rules.logsource import Source, UnsupportedLogsourceError, source_for
 
-BUILTIN: Final = "builtin"
-"""The name that stands for the built-in pack wherever rule paths are given."""
 DEFAULT_GROUP_BY: Final = ("user.name",)
 """What repeats of one detection rule are grouped by, unless it says ``group-by``."""
 CORRELATION_TYPES: Final = ("event_count", "value_count", "temporal", "temporal_ordered")
