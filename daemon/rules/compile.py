@@ -86,11 +86,7 @@ def _walk(node: Any, path: tuple[str, ...]) -> Any:
 def getter(paths: list[tuple[str, ...]]) -> Callable[[Doc], Any]:
     """The value at the first of ``paths`` present in a document, else a marker."""
     if len(paths) == 1:
-        (only,) = paths
-        if len(only) == 1:
-            key = only[0]
-            return lambda doc: doc.get(key, _MISSING)
-        return lambda doc: _walk(doc, only)
+        return _path_getter(paths[0])
 
     def first(doc: Doc) -> Any:
         for path in paths:
@@ -100,6 +96,36 @@ def getter(paths: list[tuple[str, ...]]) -> Callable[[Doc], Any]:
         return _MISSING
 
     return first
+
+
+def _path_getter(path: tuple[str, ...]) -> Callable[[Doc], Any]:
+    """Plain dictionary lookups for the usual short paths; lists take the slow walk."""
+    if len(path) == 1:
+        (key,) = path
+        return lambda doc: doc.get(key, _MISSING)
+    if len(path) == 2:
+        first, second = path
+
+        def two(doc: Doc) -> Any:
+            node = doc.get(first)
+            if type(node) is dict:
+                return node.get(second, _MISSING)
+            return _MISSING if node is None else _walk(doc, path)
+
+        return two
+    if len(path) == 3:
+        first, second, third = path
+
+        def three(doc: Doc) -> Any:
+            node = doc.get(first)
+            if type(node) is dict:
+                node = node.get(second)
+                if type(node) is dict:
+                    return node.get(third, _MISSING)
+            return _MISSING if node is None else _walk(doc, path)
+
+        return three
+    return lambda doc: _walk(doc, path)
 
 
 def as_text(value: Any) -> str | None:
@@ -113,6 +139,20 @@ def as_text(value: Any) -> str | None:
     return None
 
 
+_LOWERED: dict[str, str] = {}
+_LOWERED_MAX: Final = 65536
+
+
+def _lower(text: str) -> str:
+    """``str.lower``, remembered: many rules fold the same field of one event."""
+    found = _LOWERED.get(text)
+    if found is None:
+        if len(_LOWERED) >= _LOWERED_MAX:
+            _LOWERED.clear()
+        found = _LOWERED[text] = text.lower()
+    return found
+
+
 def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
     """Whole-value match for fields; keywords (``anchored=False``) match anywhere."""
     if value.contains_placeholder():
@@ -120,7 +160,7 @@ def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
     cased = isinstance(value, SigmaCasedString)
     parts = value.s
     literal = not value.contains_special()
-    fold: Callable[[str], str] = (lambda text: text) if cased else str.lower
+    fold: Callable[[str], str] = (lambda text: text) if cased else _lower
     if literal:
         plain = fold(str(value.to_plain()))
         if not anchored:

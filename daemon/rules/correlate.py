@@ -181,7 +181,7 @@ class Correlator:
             rule_id=info.id,
             title=info.title,
             severity=info.level,
-            environment=_environment(hit.evidence for hit in hits),
+            environment="cloud",  # set from the evidence below
             first_seen=first,
             last_seen=first,
             count=0,
@@ -207,7 +207,10 @@ class Correlator:
                     alert.actors.append(actor)
             if len(alert.evidence) < MAX_EVIDENCE:
                 bisect.insort(alert.evidence, evidence, key=lambda item: item.timestamp)
-        alert.environment = _environment(alert.evidence)
+            if alert.count == 1:
+                alert.environment = _environment([evidence])
+            elif alert.environment != _environment([evidence]):
+                alert.environment = "hybrid"
         return alert
 
 

@@ -6,12 +6,49 @@ the original record under ``original``.  A :class:`Source` says, for one
 logsource, which ``event.dataset`` values it covers, what else an event must
 be (``process.name`` = ``sshd``), and how a rule's field name becomes a
 path into the document.  Field names not mapped are taken as ECS paths, so a
-rule may always name ECS fields (``source.ip``) directly.
+rule may always name ECS fields (``source.ip``) directly; any other name is
+looked up in the original record (CloudTrail) or under the source's prefix
+(``auditd.log``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+ECS_ROOTS = frozenset(
+    {
+        "@timestamp",
+        "actor",
+        "auditd",
+        "cloud",
+        "destination",
+        "ecs",
+        "error",
+        "event",
+        "file",
+        "group",
+        "host",
+        "labels",
+        "log",
+        "message",
+        "network",
+        "original",
+        "package",
+        "process",
+        "related",
+        "service",
+        "source",
+        "system",
+        "tags",
+        "tls",
+        "url",
+        "user",
+        "user_agent",
+    }
+)
+"""Top-level names of the ECS document: a rule field starting with one is an ECS
+path.  No CloudTrail or auditd field name is among them (``userIdentity``,
+``eventName``, ``exe`` are not), so one lookup per field is enough."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +59,7 @@ class Source:
     where: dict[str, str] = field(default_factory=dict)
     """Further ECS fields the event must equal (lower-cased compare)."""
     original_first: bool = False
-    """Look field names up in the original record before the ECS document."""
+    """Field names that are not ECS paths are the original record's."""
     fields: dict[str, str] = field(default_factory=dict)
     """Sigma field name -> ECS path."""
     prefix: str | None = None
@@ -31,18 +68,18 @@ class Source:
     """The field whose literal values index rules (``eventName``)."""
 
     def paths(self, name: str) -> list[tuple[str, ...]]:
-        """Candidate document paths for a rule's field name, first match wins."""
+        """The document path of a rule's field name (a list: getters accept several)."""
         mapped = self.fields.get(name)
         if mapped is not None:
             return [tuple(mapped.split("."))]
         parts = tuple(name.split("."))
-        found: list[tuple[str, ...]] = []
+        if parts[0] in ECS_ROOTS:
+            return [parts]
         if self.original_first:
-            found.append(("original", *parts))
-        if self.prefix is not None and "." not in name:
-            found.append((*self.prefix.split("."), *parts))
-        found.append(parts)
-        return found
+            return [("original", *parts)]
+        if self.prefix is not None:
+            return [(*self.prefix.split("."), *parts)]
+        return [parts]
 
 
 _CLOUDTRAIL = Source(("aws.cloudtrail",), original_first=True, index_field="eventName")
