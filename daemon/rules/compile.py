@@ -162,7 +162,7 @@ def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
     literal = not value.contains_special()
     fold: Callable[[str], str] = (lambda text: text) if cased else _lower
     if literal:
-        plain = fold(str(value.to_plain()))
+        plain = fold(_plain(value))
         if not anchored:
             return _on_text(lambda text: plain in fold(text))
         return _on_text(lambda text: fold(text) == plain)
@@ -192,6 +192,11 @@ def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
     if not anchored:
         return _on_text(lambda text: compiled.search(text) is not None)
     return _on_text(lambda text: compiled.fullmatch(text) is not None)
+
+
+def _plain(value: SigmaString) -> str:
+    """The literal text of a string without wildcards (escapes resolved: ``\\*`` is ``*``)."""
+    return "".join(part for part in value.s if isinstance(part, str))
 
 
 def _unsupported_part(part: object) -> str:
@@ -389,7 +394,7 @@ def literal_values(node: ConditionItem | Any, field: str) -> frozenset[str] | No
             and not value.contains_special()
             and not value.contains_placeholder()
         ):
-            return frozenset([str(value.to_plain()).lower()])
+            return frozenset([_plain(value).lower()])
         return None
     if isinstance(node, ConditionOR):
         found: set[str] = set()

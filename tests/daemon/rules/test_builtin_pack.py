@@ -139,6 +139,24 @@ def bucket_policy(principal: Any) -> Any:
     )
 
 
+def secret(minute: float, name: str) -> Any:
+    return ct(
+        "GetSecretValue",
+        minute,
+        source="secretsmanager.amazonaws.com",
+        readOnly=True,
+        requestParameters={"secretId": name},
+    )
+
+
+def run_instances(kind: str) -> Any:
+    return ct(
+        "RunInstances",
+        source="ec2.amazonaws.com",
+        requestParameters={"instanceType": kind, "minCount": 1, "maxCount": 1},
+    )
+
+
 CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
     "cloudtrail_tampering": (
         [
@@ -216,7 +234,10 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
                 )
             ],
         ],
-        [[bucket_policy({"Service": "cloudfront.amazonaws.com"})]],
+        [
+            [bucket_policy({"Service": "cloudfront.amazonaws.com"})],
+            [bucket_policy({"AWS": "arn:aws:iam::222222222222:root"})],
+        ],
     ),
     "kms_key_disabled_or_scheduled_for_deletion": (
         [[ct("ScheduleKeyDeletion", source="kms.amazonaws.com")]],
@@ -347,6 +368,109 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
                 ),
             ],
         ],
+    ),
+    "ec2_password_data_read": (
+        [[ct("GetPasswordData", source="ec2.amazonaws.com", readOnly=True)]],
+        [[ct("GetPasswordData", source="ec2.amazonaws.com", errorCode="AccessDenied")]],
+    ),
+    "secrets_read_burst": (
+        [[secret(m, f"db/{m}") for m in range(10)]],
+        [
+            [secret(m, "db/orders") for m in range(20)],  # one secret, read often
+            [secret(m * 2, f"db/{m}") for m in range(10)],  # spread over 18 minutes
+        ],
+    ),
+    "logging_weakened": (
+        [
+            [ct("DeleteFlowLogs", source="ec2.amazonaws.com")],
+            [ct("LeaveOrganization", source="organizations.amazonaws.com")],
+        ],
+        [[ct("CreateFlowLogs", source="ec2.amazonaws.com")]],
+    ),
+    "snapshot_or_ami_shared_externally": (
+        [
+            [
+                ct(
+                    "ModifySnapshotAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={
+                        "snapshotId": "snap-1",
+                        "createVolumePermission": {"add": {"items": [{"userId": "999"}]}},
+                    },
+                )
+            ],
+            [
+                ct(
+                    "ModifyImageAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"launchPermission": {"add": {"items": [{"group": "all"}]}}},
+                )
+            ],
+        ],
+        [
+            [
+                ct(
+                    "ModifySnapshotAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"createVolumePermission": {"remove": {"items": []}}},
+                )
+            ]
+        ],
+    ),
+    "identity_provider_backdoor": (
+        [
+            [ct("CreateSAMLProvider")],
+            [ct("CreateTrustAnchor", source="rolesanywhere.amazonaws.com")],
+        ],
+        [[ct("GetSAMLProvider", readOnly=True)]],
+    ),
+    "lambda_permission_public": (
+        [
+            [
+                ct(
+                    "AddPermission20150331v2",
+                    source="lambda.amazonaws.com",
+                    requestParameters={"functionName": "f", "principal": "*"},
+                )
+            ]
+        ],
+        [
+            [
+                ct(
+                    "AddPermission20150331v2",
+                    source="lambda.amazonaws.com",
+                    requestParameters={"functionName": "f", "principal": "s3.amazonaws.com"},
+                )
+            ]
+        ],
+    ),
+    "serial_console_access": (
+        [[ct("SendSerialConsoleSSHPublicKey", source="ec2-instance-connect.amazonaws.com")]],
+        [[ct("SendSSHPublicKey", source="ec2-instance-connect.amazonaws.com")]],
+    ),
+    "instance_user_data_changed": (
+        [
+            [
+                ct(
+                    "ModifyInstanceAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"instanceId": "i-1", "userData": "<sensitiveDataRemoved>"},
+                )
+            ]
+        ],
+        [
+            [
+                ct(
+                    "ModifyInstanceAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"instanceId": "i-1", "instanceType": {"value": "m5.large"}},
+                )
+            ]
+        ],
+    ),
+    "gpu_instance_launch": (
+        [[run_instances("p4d.24xlarge")], [run_instances("g5.xlarge")]],
+        [[run_instances("m5.large")], [run_instances("t3.micro")]],
     ),
 }
 

@@ -56,6 +56,12 @@ CASES: list[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]] = [
         [ct(eventName="DeleteTrails"), ct(eventName="CreateTrail")],
     ),
     (
+        "escaped wildcard is a literal star",
+        "  sel:\n    principal: '\\*'\n  condition: sel\n",
+        [ct(principal="*")],
+        [ct(principal="s3.amazonaws.com")],
+    ),
+    (
         "contains startswith endswith",
         "  a:\n    eventSource|contains: iam\n  b:\n    eventName|startswith: Put\n"
         "  c:\n    userAgent|endswith: '.exe'\n  condition: a and b and c\n",
