@@ -330,38 +330,26 @@ def _field_reference(
     return match
 
 
-def _all(preds: list[Predicate]) -> Predicate:
+def _combine(preds: list[Predicate], *, every: bool) -> Predicate:
+    """``and`` (every) or ``or`` of predicates, unrolled for the common one or two."""
     if len(preds) == 1:
         return preds[0]
     if len(preds) == 2:
         first, second = preds
-        return lambda doc: first(doc) and second(doc)
-
-    def every(doc: Doc) -> bool:
-        return all(pred(doc) for pred in preds)
-
-    return every
-
-
-def _one(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        first, second = preds
+        if every:
+            return lambda doc: first(doc) and second(doc)
         return lambda doc: first(doc) or second(doc)
-
-    def some(doc: Doc) -> bool:
-        return any(pred(doc) for pred in preds)
-
-    return some
+    if every:
+        return lambda doc: all(pred(doc) for pred in preds)
+    return lambda doc: any(pred(doc) for pred in preds)
 
 
 def compile_condition(node: ConditionItem | Any, source: Source) -> Predicate:
     """A predicate for one parsed and resolved Sigma condition tree."""
     if isinstance(node, ConditionAND):
-        return _all([compile_condition(arg, source) for arg in node.args])
+        return _combine([compile_condition(arg, source) for arg in node.args], every=True)
     if isinstance(node, ConditionOR):
-        return _one([compile_condition(arg, source) for arg in node.args])
+        return _combine([compile_condition(arg, source) for arg in node.args], every=False)
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0], source)
         return lambda doc: not inner(doc)
