@@ -21,6 +21,7 @@ import structlog
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
+from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
@@ -45,6 +46,17 @@ def _ingest_settings(config: Config) -> dict[str, Any]:
         "limits": Limits(timezone=config.daemon.timezone),
         "identities": config.identity.identity_map() if config.identity.people else None,
     }
+def rules_of(config: Config, *, ordered: bool) -> RuleEngine | None:
+    """The rule engine the config asks for; a broken rule is an error at start."""
+    paths = config.rules.rule_paths()
+    if not paths:
+        return None
+    return RuleEngine.load(
+        paths,
+        allowed_lateness=config.rules.allowed_lateness,
+        suppress_for=config.rules.suppress_for,
+        ordered=ordered,
+    )
 
 
 @contextmanager
@@ -62,8 +74,11 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
+    rules = rules_of(config, ordered=False)
     store = open_store(config)
-    pipeline = Pipeline(store, config.sources, mode="follow", **_ingest_settings(config))
+    pipeline = Pipeline(
+        store, config.sources, mode="follow", rules=rules, **_ingest_settings(config)
+    )
     current = config
 
     notifier = Notifier()
@@ -165,6 +180,7 @@ async def run_backfill(
 ) -> Stats:
     """``auditcorr backfill``: read what the sources hold now, then return."""
     sources = config.sources if only is None else {only: config.sources[only]}
+    rules = rules_of(config, ordered=True)
     store = open_store(config)
     bar = _ProgressBar() if progress else None
     pipeline = Pipeline(
@@ -175,6 +191,7 @@ async def run_backfill(
         since=since,
         until=until,
         on_progress=bar.update if bar else None,
+        rules=rules,
     )
     try:
         with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):

@@ -19,6 +19,7 @@ import orjson
 from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.logs import configure
+from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.store.base import EventQuery
 from daemon.store.schema import StoreUpgradeError
 from daemon.timeparse import parse_moment
@@ -35,17 +36,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_CONFIG
-    if getattr(args, "reports_config_errors", False):
-        configure("auto")
-        return int(args.handler(args, None))
-    try:
-        config = load_config(Path(args.config))
-    except ConfigFileError as err:
-        print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
-        for problem in err.errors:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    configure(getattr(args, "log_format", None) or config.daemon.log_format)
+    config: Config | None = None
+    if getattr(args, "needs_config", True):
+        try:
+            config = load_config(Path(args.config))
+        except ConfigFileError as err:
+            print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
+            for problem in err.errors:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_CONFIG
+    configure(getattr(args, "log_format", None) or (config.daemon.log_format if config else "auto"))
     try:
         result: int = args.handler(args, config)
     except KeyboardInterrupt:
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         _doctor,
         "check the config, the host and what each source needs; print a checklist",
     )
-    doctor.set_defaults(reports_config_errors=True)
+    doctor.set_defaults(needs_config=False)
     backfill = command(
         "backfill", _backfill, "read what the sources hold now into the timeline, then exit"
     )
@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     digests.add_argument("--since", required=True, help="ISO 8601 time or age like 7d")
     digests.add_argument("--until", help="ISO 8601 time or age like 1h (default: now)")
     digests.add_argument("--log-format", choices=["auto", "json", "console"])
+    add_alerts_command(command)
+    add_rules_commands(commands)
     return parser
 
 

@@ -68,11 +68,16 @@ def _duration(value: str) -> str:
 
 
 class RulesSection(Section):
+    builtin: bool = True
+    """Load the built-in rule pack besides ``paths``."""
     paths: list[ConfigPath] = []
     allowed_lateness: str = "20m"
     suppress_for: str = "1h"
 
     _check_lateness = field_validator("allowed_lateness", "suppress_for")(_duration)
+
+    def rule_paths(self) -> list[str]:
+        return (["builtin"] if self.builtin else []) + [str(path) for path in self.paths]
 
 
 class UnixAccountSection(Section):

@@ -32,8 +32,10 @@ from connectors import registry
 from connectors.base import Intake, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
 from daemon.identity import IdentityMap
+from daemon.alert import Alert
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
+from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 
@@ -87,6 +89,8 @@ class Stats(Counters):
 
     out_of_range: int = 0
     expired: int = 0
+    alerts: int = 0
+    """Alerts raised or updated (an update counts again)."""
     sources: dict[str, SourceStats] = field(default_factory=dict)
     failed_sources: list[str] = field(default_factory=list)
     """Sources a backfill gave up on after repeated failures."""
@@ -118,8 +122,10 @@ class Pipeline:
         identities: IdentityMap | None = None,
         intake: Intake | None = None,
         factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
+        rules: RuleEngine | None = None,
     ) -> None:
         self.store = store
+        self.rules = rules
         self.identities = identities
         self.intake = intake
         """The daemon's HTTP server, handed to push sources (``changes_http``)."""
@@ -157,11 +163,15 @@ class Pipeline:
         """Run until ``stop()`` (follow mode) or until every source is caught up."""
         self._pool = self._new_pool()
         try:
+            if self.rules is not None and self.mode == "follow":
+                await self._write_alerts(await self.call_store(self.rules.rebuild, self.store))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._process(), name="processor")
                 group.create_task(self._write(), name="writer")
                 await self._run_sources()
                 await self._raw.put(_DONE)
+            if self.rules is not None:
+                await self._write_alerts(await self.call_store(self.rules.finish))
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -172,12 +182,17 @@ class Pipeline:
         context = multiprocessing.get_context("forkserver")
         # Workers are forked from a server that loads only what decoding needs,
         # not the daemon's whole import graph: they stay small.
-        context.set_forkserver_preload(["daemon.process"])
+        context.set_forkserver_preload(["daemon.process", "daemon.rules.hits"])
         return ProcessPoolExecutor(
             self.workers,
             mp_context=context,
             initializer=init_worker,
-            initargs=(str(self.store.path), os.getpid(), self.identities),
+            initargs=(
+                str(self.store.path),
+                os.getpid(),
+                self.identities,
+                self.rules.paths if self.rules is not None else (),
+            ),
         )
 
     @property
@@ -339,12 +354,35 @@ class Pipeline:
         if self.stats.stored != self._last_summary[1]:
             self._summary("events_stored")
 
-    async def _commit(self, results: list[Processed]) -> WriteResult:
-        """Write, retrying while the store is busy or its disk is full; sources wait meanwhile."""
+    async def _write_alerts(self, alerts: list[Alert]) -> None:
+        """Alerts raised by no batch of their own: at start (rebuild) and end (backfill)."""
+        if alerts:
+            await self._commit([], alerts)
+
+    async def _commit(
+        self, results: list[Processed], alerts: list[Alert] | None = None
+    ) -> WriteResult:
+        """Write, retrying while the store is busy or its disk is full; sources wait meanwhile.
+
+        The batch's alerts are worked out once, before the first attempt, and
+        written in the same transaction as its events.
+        """
+        if alerts is None:
+            alerts = (
+                await self.call_store(self.rules.alerts_for, results)
+                if self.rules is not None
+                else []
+            )
+        if alerts:
+            self.stats.alerts += len(alerts)
+            for alert in alerts:
+                log.info("alert", id=alert.id, rule=alert.rule_id, count=alert.count)
         delay = 0.5
         while True:
             try:
-                written: WriteResult = await self.call_store(self.store.write, results)
+                written: WriteResult = await self.call_store(
+                    self.store.write, results, *([alerts] if alerts else [])
+                )
             except sqlite3.OperationalError as err:
                 log.error("store_write_failed", error=str(err), retry_in_secs=round(delay, 1))
                 await asyncio.sleep(delay)

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,6 +27,9 @@ from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
 from daemon.store.text import event_tags, search_text
+
+if TYPE_CHECKING:  # rules load only in workers that have any: pySigma is slow to import
+    from daemon.rules.hits import Hit, HitMaker
 
 QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
@@ -66,6 +69,8 @@ class Processed:
     """Uncompressed stored records for dictionary training, sent while the store has none."""
     changes: list[tuple[int, BookEntry]] = field(default_factory=list)
     """Change record versions with the key of the event each one made."""
+    hits: list[Hit] = field(default_factory=list)
+    """Events the detection rules matched, for the correlator in the daemon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +88,19 @@ class Job:
 
 _codecs: codecs.Codecs | None = None
 _identities: IdentityMap | None = None
+_hit_maker: HitMaker | None = None
 
 
 def init_worker(
-    store_path: str, daemon_pid: int | None = None, identities: IdentityMap | None = None
+    store_path: str,
+    daemon_pid: int | None = None,
+    identities: IdentityMap | None = None,
+    rule_paths: tuple[str, ...] = (),
 ) -> None:
     """Process-pool initializer: dictionaries are read from the store on demand;
-    ``identities`` names the person behind each event at ingest."""
-    global _codecs, _identities  # noqa: PLW0603 - one codec cache and map per worker process
+    ``identities`` names the person behind each event at ingest; detection rules
+    are compiled once here, so matching runs beside decoding."""
+    global _codecs, _identities, _hit_maker  # noqa: PLW0603 - per worker process
     _identities = identities
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -106,6 +116,11 @@ def init_worker(
         return bytes(found[0])
 
     _codecs = codecs.Codecs(load)
+    if rule_paths:
+        from daemon.rules.hits import HitMaker
+        from daemon.rules.loader import load_rules
+
+        _hit_maker = HitMaker(load_rules(rule_paths))
 
 
 def _exit_with(pid: int) -> None:
@@ -214,6 +229,8 @@ def process(job: Job) -> Processed:
         ):
             out.out_of_range += 1
             continue
+        if _hit_maker is not None:
+            out.hits.extend(_hit_maker.hits(event.to_document(), source))
         if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))

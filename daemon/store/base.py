@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from daemon.alert import Alert
 from daemon.process import Processed
 
 JSON = dict[str, Any]
@@ -71,13 +72,18 @@ class Store(Protocol):
     def wants_samples(self) -> bool:
         """True while the store collects records to train a dictionary on."""
 
-    def write(self, batches: Sequence[Processed]) -> WriteResult:
-        """Store events, quarantine entries and checkpoints in one transaction."""
+    def write(self, batches: Sequence[Processed], alerts: Sequence[Alert] = ()) -> WriteResult:
+        """Store events, quarantine entries, checkpoints and alerts in one transaction."""
 
     def checkpoints(self, source: str) -> dict[str, JSON]: ...
 
     def search(self, query: EventQuery) -> list[JSON]:
         """ECS documents matching ``query``, in the query's order."""
+
+    def alerts(
+        self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        """Stored alerts whose last event is at or after ``since``, oldest first."""
 
     def quarantine(
         self, *, source: str | None = None, limit: int = 100

@@ -68,6 +68,21 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX change_records_window ON change_records(window_end, window_start);
     """,
+    # alerts: one row per alert id (see store/alerts.py), upserted with the
+    # events that raise or update it.
+    """
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE INDEX alerts_by_time ON alerts(last_seen);
+    CREATE INDEX alerts_by_rule ON alerts(rule_id, last_seen);
+    """,
 ]
 
 

@@ -20,8 +20,10 @@ from typing import Any
 import orjson
 import structlog
 
+from daemon.alert import Alert
 from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Row, Text
+from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
 from daemon.store import schema, stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
@@ -103,8 +105,9 @@ class SqliteStore:
     def wants_samples(self) -> bool:
         return self._codec == codecs.PLAIN
 
-    def write(self, batches: Sequence[Processed]) -> WriteResult:
-        """One transaction: events (deduplicated), their index entries, quarantine, checkpoints."""
+    def write(self, batches: Sequence[Processed], alerts: Sequence[Alert] = ()) -> WriteResult:
+        """One transaction: events (deduplicated), their index entries, quarantine,
+        checkpoints, and the alerts these events raised or updated."""
         db = self._db
         now = _now_us()
         floor = self._retention_floor()
@@ -163,6 +166,7 @@ class SqliteStore:
                 ),
             )
             self._learn_codec(batches, now)
+            alert_rows.upsert(db, alerts, now)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -370,6 +374,10 @@ class SqliteStore:
             (change_id,),
         )
         return [orjson.loads(record) for (record,) in rows]
+    def alerts(
+        self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        return alert_rows.select(self._db, since=since, rule=rule, limit=limit)
 
     def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
         sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"

@@ -1,0 +1,176 @@
+"""``auditcorr rules list|validate|test`` and ``auditcorr alerts``.
+
+The rules commands need no config file: an operator writes a rule and tries
+it on sample files before it goes anywhere near a daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from daemon.alert import Alert
+from daemon.config import Config
+from daemon.rules import BUILTIN
+from daemon.timeparse import parse_moment
+
+if TYPE_CHECKING:
+    from daemon.rules.loader import Loaded
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+
+Command = Callable[[str, Any, str], argparse.ArgumentParser]
+
+
+def add_rules_commands(commands: Any) -> None:
+    """Register ``rules`` (with its own subcommands) on the top-level parser."""
+    rules = commands.add_parser(
+        "rules", help="list, validate and test detection and correlation rules"
+    )
+    sub = rules.add_subparsers(title="rules commands", metavar="ACTION", required=True)
+
+    def action(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+        parser = sub.add_parser(name, help=text, description=text)
+        parser.add_argument(
+            "--rules",
+            nargs="+",
+            default=[BUILTIN],
+            metavar="PATH",
+            help=f"rule files or folders; '{BUILTIN}' is the built-in pack (default)",
+        )
+        parser.set_defaults(handler=lambda args, _config: handler(args), needs_config=False)
+        return parser
+
+    listing = action("list", _list, "list the rules with their level and ATT&CK tags")
+    listing.add_argument("--json", action="store_true", help="one rule per line")
+    action("validate", _validate, "load every rule and report the first problem of each file")
+    test = action("test", _test, "run rules over event files offline and print the alerts")
+    test.add_argument(
+        "--events",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="CloudTrail files (*.json[.gz]), timeline JSON lines (*.jsonl), syslog files,"
+        " or folders of them",
+    )
+    test.add_argument("--json", action="store_true", help="one alert per line (JSON)")
+
+
+def add_alerts_command(command: Command) -> argparse.ArgumentParser:
+    alerts = command("alerts", _alerts, "list stored alerts, oldest first")
+    alerts.add_argument("--since", help="ISO 8601 time or age like 2h, 7d (last seen at or after)")
+    alerts.add_argument("--rule", help="only alerts of this rule id")
+    alerts.add_argument("--limit", type=int, default=1000)
+    alerts.add_argument("--json", action="store_true", help="one alert per line, evidence included")
+    return alerts
+
+
+def _load(args: argparse.Namespace) -> Loaded:
+    from daemon.rules.loader import load_rules
+
+    loaded = load_rules(args.rules)
+    for reason in loaded.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    return loaded
+
+
+def _list(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    infos = [(rule.info, "detection", rule.alerts) for rule in loaded.detections] + [
+        (corr.info, corr.type, corr.alerts) for corr in loaded.correlations
+    ]
+    for info, kind, alerts in sorted(infos, key=lambda item: item[0].id):
+        if args.json:
+            row = {
+                "id": info.id,
+                "title": info.title,
+                "type": kind,
+                "level": info.level,
+                "alerts": alerts,
+                "tags": list(info.tags),
+                "path": info.path,
+            }
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+        else:
+            role = "" if alerts else "  (building block)"
+            tags = " ".join(tag for tag in info.tags if tag.startswith("attack.t"))
+            print(f"{info.id:48} {info.level:13} {kind:16} {tags}{role}")
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from daemon.rules.loader import RuleLoadError, RuleReferenceError, load_rules, rule_files
+
+    failed = 0
+    files = rule_files(args.rules)
+    for path in files:
+        try:
+            load_rules([path])
+        except RuleReferenceError:
+            pass  # a correlation may name rules of other files: judged together below
+        except RuleLoadError as err:
+            failed += 1
+            print(f"error: {err}")
+    try:
+        loaded = _load(args)
+    except RuleLoadError as err:
+        failed += 1
+        print(f"error: {err}")
+    else:
+        print(
+            f"{len(files)} files: {len(loaded.detections)} detection and"
+            f" {len(loaded.correlations)} correlation rules load; {len(loaded.skipped)} skipped"
+        )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    from daemon.rules.offline import run_files
+
+    run = run_files(_load(args), args.events)
+    for reason in run.rejected:
+        print(f"rejected: {reason}", file=sys.stderr)
+    _print_alerts(run.alerts, as_json=args.json, zone=None)
+    print(
+        f"{run.events} events, {run.hits} rule matches, {len(run.alerts)} alerts", file=sys.stderr
+    )
+    return EXIT_OK
+
+
+def _alerts(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import open_store
+
+    zone = ZoneInfo(config.daemon.timezone)
+    since = parse_moment(args.since, zone=zone) if args.since else None
+    store = open_store(config, readonly=True)
+    try:
+        alerts = store.alerts(since=since, rule=args.rule, limit=args.limit)
+    finally:
+        store.close()
+    _print_alerts(alerts, as_json=args.json, zone=zone)
+    if not args.json:
+        print(f"{len(alerts)} alerts")
+    return EXIT_OK
+
+
+def _print_alerts(alerts: list[Alert], *, as_json: bool, zone: ZoneInfo | None) -> None:
+    if as_json:
+        out = sys.stdout.buffer
+        for alert in alerts:
+            out.write(orjson.dumps(alert.to_json()) + b"\n")
+        out.flush()
+        return
+    for alert in alerts:
+        first = alert.first_seen.astimezone(zone) if zone else alert.first_seen
+        group = " ".join(f"{name}={value}" for name, value in alert.group.items())
+        actors = ",".join(alert.actors) or "-"
+        print(
+            f"{first:%Y-%m-%d %H:%M:%S}  {alert.severity:13} {alert.rule_id:44}"
+            f" x{alert.count:<4} {alert.environment:8} actors={actors} {group}"
+        )

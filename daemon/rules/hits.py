@@ -1,0 +1,103 @@
+"""What a matched event hands the correlator: small, picklable, enough for an alert.
+
+Detection is stateless and runs where events are decoded (the worker
+processes); only these hits travel to the correlator, never whole documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from daemon.alert import Evidence
+from daemon.model import parse_timestamp
+from daemon.rules.compile import Doc, as_text, getter
+from daemon.rules.detect import Detector
+from daemon.rules.loader import Loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One event matched by one detection rule."""
+
+    rule: str
+    evidence: Evidence
+    source: str
+    """The configured source it came from: watermarks are kept per source."""
+    values: dict[str, str] = field(default_factory=dict)
+    """Field name -> value, for every field the rule's alerts group or count by."""
+    actors: tuple[str, ...] = ()
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.evidence.timestamp
+
+
+def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
+    """Detection rule id -> the fields its hits must carry."""
+    needs: dict[str, set[str]] = {rule.info.id: set(rule.group_by) for rule in loaded.detections}
+    for corr in loaded.correlations:
+        for rule_id in corr.rules:
+            wanted = needs.setdefault(rule_id, set())
+            wanted.update(corr.field_of(name, rule_id) for name in corr.group_by)
+            if corr.condition.field:
+                wanted.add(corr.field_of(corr.condition.field, rule_id))
+    return {rule_id: tuple(sorted(names)) for rule_id, names in needs.items()}
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):
+        texts = [text for text in (as_text(item) for item in value) if text is not None]
+        return ",".join(texts) if texts else None
+    return as_text(value)
+
+
+class HitMaker:
+    """Detection plus what to keep of each match; one per worker process."""
+
+    def __init__(self, loaded: Loaded) -> None:
+        self.detector = Detector(loaded.detections)
+        needs = needed_fields(loaded)
+        self._getters = {
+            rule.info.id: [
+                (name, getter(rule.source.paths(name))) for name in needs.get(rule.info.id, ())
+            ]
+            for rule in loaded.detections
+        }
+
+    def hits(self, doc: Doc, source: str) -> list[Hit]:
+        rules = self.detector.match(doc)
+        if not rules:
+            return []
+        evidence = evidence_of(doc)
+        actors = _actors(doc)
+        found = []
+        for rule in rules:
+            values = {}
+            for name, get in self._getters.get(rule.info.id, ()):
+                text = _text(get(doc))
+                if text is not None:
+                    values[name] = text
+            found.append(Hit(rule.info.id, evidence, source, values, actors))
+        return found
+
+
+def evidence_of(doc: Doc) -> Evidence:
+    event = doc["event"]
+    return Evidence(
+        id=str(event.get("id", "")),
+        timestamp=parse_timestamp(doc["@timestamp"]),
+        dataset=str(event.get("dataset", "")),
+        action=event.get("action"),
+        message=doc.get("message"),
+    )
+
+
+def _actors(doc: Doc) -> tuple[str, ...]:
+    actor = doc.get("actor")
+    if isinstance(actor, str) and actor:
+        return (actor,)
+    user = doc.get("user")
+    name = user.get("name") if isinstance(user, dict) else None
+    return (name,) if isinstance(name, str) and name else ()

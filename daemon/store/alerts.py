@@ -1,0 +1,65 @@
+"""The alerts table: one row per alert id, updated in place as repeats arrive.
+
+Rows hold the alert's documented JSON form (``daemon/alert.py``), so what
+``auditcorr alerts --json`` prints is what was stored.  Writes happen in the
+same transaction as the events that raised them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+import orjson
+
+from daemon.alert import Alert
+
+_UPSERT = (
+    "INSERT INTO alerts (id, rule_id, severity, first_seen, last_seen, updated_at, doc)"
+    " VALUES (?,?,?,?,?,?,?)"
+    " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,"
+    " first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+    " updated_at = excluded.updated_at, doc = excluded.doc"
+)
+
+
+def micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def upsert(db: sqlite3.Connection, alerts: Sequence[Alert], now_us: int) -> None:
+    """Insert new alerts and replace updated ones; call inside the write transaction."""
+    db.executemany(
+        _UPSERT,
+        (
+            (
+                alert.id,
+                alert.rule_id,
+                alert.severity,
+                micros(alert.first_seen),
+                micros(alert.last_seen),
+                now_us,
+                orjson.dumps(alert.to_json()),
+            )
+            for alert in alerts
+        ),
+    )
+
+
+def select(
+    db: sqlite3.Connection,
+    *,
+    since: datetime | None = None,
+    rule: str | None = None,
+    limit: int = 1000,
+) -> list[Alert]:
+    """Alerts whose last event is at or after ``since``, oldest first."""
+    sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
+    params: list[object] = [micros(since) if since else 0]
+    if rule is not None:
+        sql += " AND rule_id = ?"
+        params.append(rule)
+    sql += " ORDER BY last_seen, id LIMIT ?"
+    params.append(limit)
+    return [Alert.from_json(orjson.loads(row[0])) for row in db.execute(sql, params)]

@@ -1,0 +1,509 @@
+"""Every built-in rule: events that must raise it and near misses that must not."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.alert import Alert
+from daemon.model import format_timestamp
+from daemon.normalize import cloudtrail
+from daemon.rules.correlate import Correlator
+from daemon.rules.hits import HitMaker
+from daemon.rules.loader import BUILTIN, load_rules
+from daemon.rules.offline import run_files
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[3]
+LOADED = load_rules([BUILTIN])
+_ids = itertools.count()
+
+
+def at(minutes: float) -> str:
+    return format_timestamp(T0 + timedelta(minutes=minutes))
+
+
+def ct(name: str, minute: float = 0, source: str = "iam.amazonaws.com", **extra: Any) -> Any:
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "eventTime": at(minute).replace(".000000", ""),
+        "eventID": f"ct-{next(_ids)}",
+        "eventName": name,
+        "eventSource": source,
+        "eventType": "AwsApiCall",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.66",
+        "recipientAccountId": "111111111111",
+        "readOnly": False,
+        "userIdentity": {
+            "type": "IAMUser",
+            "userName": "mallory",
+            "arn": "arn:aws:iam::111111111111:user/mallory",
+            "accountId": "111111111111",
+        },
+    }
+    record.update(extra)
+    return cloudtrail.normalize(record).to_document()
+
+
+def host(
+    dataset: str, action: str, minute: float = 0, outcome: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """An on-prem event with the ECS fields the syslog and auditd normalizers produce."""
+    event: dict[str, Any] = {"id": f"h-{next(_ids)}", "dataset": dataset, "action": action}
+    if outcome:
+        event["outcome"] = outcome
+    doc: dict[str, Any] = {"@timestamp": at(minute), "event": event, "host": {"name": "db1"}}
+    for dotted, value in fields.items():
+        node = doc
+        *parents, leaf = dotted.split("__")
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return doc
+
+
+def ssh(minute: float, outcome: str, ip: str = "203.0.113.66", user: str = "root") -> Any:
+    return host(
+        "system.auth",
+        "ssh_login",
+        minute,
+        outcome,
+        process__name="sshd",
+        source__ip=ip,
+        user__name=user,
+        message=f"{'Accepted' if outcome == 'success' else 'Failed'} password for {user}",
+    )
+
+
+def sudo(minute: float, outcome: str, user: str = "dave", command: str = "/bin/ls") -> Any:
+    extra: dict[str, Any] = {"system__auth__sudo__command": command}
+    if outcome == "failure":
+        extra["system__auth__sudo__error"] = "user NOT in sudoers"
+    return host(
+        "system.auth", "sudo", minute, outcome, process__name="sudo", user__name=user, **extra
+    )
+
+
+def alerts(docs: list[dict[str, Any]]) -> list[Alert]:
+    maker = HitMaker(LOADED)
+    hits = [hit for doc in docs for hit in maker.hits(doc, "test")]
+    hits.sort(key=lambda hit: hit.timestamp)
+    return Correlator(LOADED).feed(hits)
+
+
+def rule_ids(docs: list[dict[str, Any]]) -> set[str]:
+    return {alert.rule_id for alert in alerts(docs)}
+
+
+def grant(name: str = "AttachUserPolicy", minute: float = 5, **params: Any) -> Any:
+    return ct(name, minute, requestParameters=params or {"userName": "backup-admin"})
+
+
+def denied(minute: float, name: str = "AttachRolePolicy") -> Any:
+    return ct(name, minute, errorCode="AccessDenied", errorMessage="not authorized")
+
+
+def login(mfa: str, result: str = "Success", kind: str = "IAMUser", minute: float = 0) -> Any:
+    return ct(
+        "ConsoleLogin",
+        minute,
+        source="signin.amazonaws.com",
+        additionalEventData={"MFAUsed": mfa},
+        responseElements={"ConsoleLogin": result},
+        userIdentity={"type": kind, "userName": "mallory", "accountId": "111111111111"},
+    )
+
+
+def open_ingress(cidr: str) -> Any:
+    return ct(
+        "AuthorizeSecurityGroupIngress",
+        source="ec2.amazonaws.com",
+        requestParameters={
+            "groupId": "sg-1",
+            "ipPermissions": {"items": [{"ipRanges": {"items": [{"cidrIp": cidr}]}}]},
+        },
+    )
+
+
+def bucket_policy(principal: Any) -> Any:
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject"}
+    return ct(
+        "PutBucketPolicy",
+        source="s3.amazonaws.com",
+        requestParameters={"bucketName": "b", "bucketPolicy": {"Statement": [statement]}},
+    )
+
+
+def secret(minute: float, name: str) -> Any:
+    return ct(
+        "GetSecretValue",
+        minute,
+        source="secretsmanager.amazonaws.com",
+        readOnly=True,
+        requestParameters={"secretId": name},
+    )
+
+
+def run_instances(kind: str) -> Any:
+    return ct(
+        "RunInstances",
+        source="ec2.amazonaws.com",
+        requestParameters={"instanceType": kind, "minCount": 1, "maxCount": 1},
+    )
+
+
+CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
+    "cloudtrail_tampering": (
+        [
+            [ct("StopLogging", source="cloudtrail.amazonaws.com")],
+            [ct("DeleteTrail", source="cloudtrail.amazonaws.com")],
+            [
+                ct(
+                    "PutEventSelectors",
+                    source="cloudtrail.amazonaws.com",
+                    requestParameters={"eventSelectors": [{"includeManagementEvents": False}]},
+                )
+            ],
+        ],
+        [
+            [ct("StartLogging", source="cloudtrail.amazonaws.com")],
+            [ct("StopLogging", source="cloudtrail.amazonaws.com", errorCode="AccessDenied")],
+            [
+                ct(
+                    "PutEventSelectors",
+                    source="cloudtrail.amazonaws.com",
+                    requestParameters={
+                        "eventSelectors": [
+                            {"includeManagementEvents": True, "readWriteType": "All"}
+                        ]
+                    },
+                )
+            ],
+        ],
+    ),
+    "iam_privilege_escalation": (
+        [
+            [grant()],
+            [grant("UpdateAssumeRolePolicy", roleName="r")],
+            [grant("CreatePolicyVersion", policyArn="p", setAsDefault=True)],
+            [grant("CreateAccessKey", userName="backup-admin")],
+        ],
+        [
+            [grant("CreatePolicyVersion", policyArn="p", setAsDefault=False)],
+            [grant("CreateAccessKey", userName="mallory")],
+            [ct("AttachUserPolicy", errorCode="AccessDenied")],
+            [ct("GetUser", readOnly=True)],
+        ],
+    ),
+    "console_login_without_mfa": (
+        [[login("No")], [login("No", kind="Root")]],
+        [[login("Yes")], [login("No", result="Failure")], [login("No", kind="AssumedRole")]],
+    ),
+    "root_account_usage": (
+        [[ct("DeleteBucket", source="s3.amazonaws.com", userIdentity={"type": "Root"})]],
+        [
+            [
+                ct(
+                    "Decrypt",
+                    source="kms.amazonaws.com",
+                    userIdentity={"type": "Root", "invokedBy": "s3.amazonaws.com"},
+                )
+            ],
+            [ct("DeleteBucket", source="s3.amazonaws.com")],
+        ],
+    ),
+    "security_group_open_to_world": (
+        [[open_ingress("0.0.0.0/0")]],
+        [[open_ingress("10.0.0.0/8")]],
+    ),
+    "s3_bucket_made_public": (
+        [
+            [bucket_policy("*")],
+            [bucket_policy({"AWS": "*"})],
+            [ct("DeleteBucketPublicAccessBlock", source="s3.amazonaws.com")],
+            [
+                ct(
+                    "PutBucketAcl",
+                    source="s3.amazonaws.com",
+                    requestParameters={"x-amz-acl": ["public-read"]},
+                )
+            ],
+        ],
+        [
+            [bucket_policy({"Service": "cloudfront.amazonaws.com"})],
+            [bucket_policy({"AWS": "arn:aws:iam::222222222222:root"})],
+        ],
+    ),
+    "kms_key_disabled_or_scheduled_for_deletion": (
+        [[ct("ScheduleKeyDeletion", source="kms.amazonaws.com")]],
+        [[ct("EnableKey", source="kms.amazonaws.com")]],
+    ),
+    "guardduty_or_config_disabled": (
+        [
+            [ct("DeleteDetector", source="guardduty.amazonaws.com")],
+            [
+                ct(
+                    "UpdateDetector",
+                    source="guardduty.amazonaws.com",
+                    requestParameters={"enable": False},
+                )
+            ],
+            [ct("StopConfigurationRecorder", source="config.amazonaws.com")],
+        ],
+        [
+            [
+                ct(
+                    "UpdateDetector",
+                    source="guardduty.amazonaws.com",
+                    requestParameters={"enable": True},
+                )
+            ],
+            [ct("StartConfigurationRecorder", source="config.amazonaws.com")],
+        ],
+    ),
+    "access_denied_burst": (
+        [[denied(m * 0.5, "DescribeInstances") for m in range(10)]],
+        [[denied(m * 2, "DescribeInstances") for m in range(10)]],  # 5 per 10 minutes
+    ),
+    "console_login_brute_force": (
+        [[login("No", result="Failure", minute=m) for m in range(5)]],
+        [[login("No", result="Failure", minute=m * 3) for m in range(5)]],
+    ),
+    "ssh_brute_force": (
+        [[ssh(m, "failure") for m in (1, 3, 5, 7, 9)]],
+        [
+            [ssh(m, "failure") for m in (1, 3, 5, 7)],
+            [ssh(m, "failure", ip=f"198.51.100.{m}") for m in range(6)],
+        ],
+    ),
+    "ssh_login_after_failures": (
+        [[*(ssh(m, "failure") for m in range(5)), ssh(6, "success")]],
+        [
+            [ssh(0, "success"), *(ssh(m, "failure") for m in range(1, 6))],
+            [*(ssh(m, "failure") for m in range(5)), ssh(6, "success", ip="198.51.100.1")],
+            [ssh(0, "failure"), ssh(1, "success")],
+        ],
+    ),
+    "sudo_by_non_admin": (
+        [[sudo(0, "failure")]],
+        [[sudo(0, "success")]],
+    ),
+    "uid0_account_created": (
+        [
+            [
+                host(
+                    "system.auth",
+                    "user_created",
+                    user__target__name="toor",
+                    user__target__id="0",
+                    message="new user: name=toor, UID=0, GID=0, home=/root",
+                )
+            ],
+            [host("system.auth", "user_modified", message="usermod -o -u 0 toor")],
+        ],
+        [
+            [
+                host(
+                    "system.auth",
+                    "user_created",
+                    user__target__name="erin",
+                    user__target__id="1005",
+                    message="new user: name=erin, UID=1005, GID=1005, home=/home/erin",
+                )
+            ]
+        ],
+    ),
+    "audit_daemon_tampering": (
+        [
+            [host("system.syslog", "service_stopped", service__name="auditd.service")],
+            [sudo(0, "success", user="root", command="/sbin/auditctl -D")],
+            [sudo(0, "success", user="root", command="/bin/rm -f /var/log/audit/audit.log")],
+            [host("auditd.log", "daemon_end", auditd__log__record_type="DAEMON_END")],
+            [host("auditd.log", "config_change", auditd__log__op="remove_rule")],
+        ],
+        [
+            [host("system.syslog", "service_stopped", service__name="nginx.service")],
+            [sudo(0, "success", user="root", command="/sbin/auditctl -l")],
+            [host("auditd.log", "config_change", auditd__log__op="add_rule")],
+        ],
+    ),
+    "hybrid_ip_onprem_bruteforce_then_cloud_login": (
+        [[*(ssh(m, "failure") for m in range(5)), login("Yes", minute=90)]],
+        [
+            [login("Yes", minute=0), *(ssh(m, "failure") for m in range(1, 6))],
+            [*(ssh(m, "failure", ip="198.51.100.1") for m in range(5)), login("Yes", minute=90)],
+            [*(ssh(m, "failure") for m in range(5)), login("Yes", minute=60 * 7)],
+        ],
+    ),
+    "hybrid_readonly_then_privilege_grant": (
+        [
+            [denied(0), grant("UpdateAssumeRolePolicy", minute=2, roleName="prod-deploy")],
+            [
+                sudo(0, "failure", user="dave"),
+                host(
+                    "system.auth",
+                    "user_modified",
+                    5,
+                    user__target__name="dave",
+                    group__name="sudo",
+                ),
+            ],
+        ],
+        [
+            [grant("UpdateAssumeRolePolicy", minute=0, roleName="r"), denied(2)],
+            [grant(minute=2)],
+            [
+                sudo(0, "failure", user="dave"),
+                host(
+                    "system.auth",
+                    "user_modified",
+                    5,
+                    user__target__name="erin",
+                    group__name="sudo",
+                ),
+            ],
+        ],
+    ),
+    "ec2_password_data_read": (
+        [[ct("GetPasswordData", source="ec2.amazonaws.com", readOnly=True)]],
+        [[ct("GetPasswordData", source="ec2.amazonaws.com", errorCode="AccessDenied")]],
+    ),
+    "secrets_read_burst": (
+        [[secret(m, f"db/{m}") for m in range(10)]],
+        [
+            [secret(m, "db/orders") for m in range(20)],  # one secret, read often
+            [secret(m * 2, f"db/{m}") for m in range(10)],  # spread over 18 minutes
+        ],
+    ),
+    "logging_weakened": (
+        [
+            [ct("DeleteFlowLogs", source="ec2.amazonaws.com")],
+            [ct("LeaveOrganization", source="organizations.amazonaws.com")],
+        ],
+        [[ct("CreateFlowLogs", source="ec2.amazonaws.com")]],
+    ),
+    "snapshot_or_ami_shared_externally": (
+        [
+            [
+                ct(
+                    "ModifySnapshotAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={
+                        "snapshotId": "snap-1",
+                        "createVolumePermission": {"add": {"items": [{"userId": "999"}]}},
+                    },
+                )
+            ],
+            [
+                ct(
+                    "ModifyImageAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"launchPermission": {"add": {"items": [{"group": "all"}]}}},
+                )
+            ],
+        ],
+        [
+            [
+                ct(
+                    "ModifySnapshotAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"createVolumePermission": {"remove": {"items": []}}},
+                )
+            ]
+        ],
+    ),
+    "identity_provider_backdoor": (
+        [
+            [ct("CreateSAMLProvider")],
+            [ct("CreateTrustAnchor", source="rolesanywhere.amazonaws.com")],
+        ],
+        [[ct("GetSAMLProvider", readOnly=True)]],
+    ),
+    "lambda_permission_public": (
+        [
+            [
+                ct(
+                    "AddPermission20150331v2",
+                    source="lambda.amazonaws.com",
+                    requestParameters={"functionName": "f", "principal": "*"},
+                )
+            ]
+        ],
+        [
+            [
+                ct(
+                    "AddPermission20150331v2",
+                    source="lambda.amazonaws.com",
+                    requestParameters={"functionName": "f", "principal": "s3.amazonaws.com"},
+                )
+            ]
+        ],
+    ),
+    "serial_console_access": (
+        [[ct("SendSerialConsoleSSHPublicKey", source="ec2-instance-connect.amazonaws.com")]],
+        [[ct("SendSSHPublicKey", source="ec2-instance-connect.amazonaws.com")]],
+    ),
+    "instance_user_data_changed": (
+        [
+            [
+                ct(
+                    "ModifyInstanceAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"instanceId": "i-1", "userData": "<sensitiveDataRemoved>"},
+                )
+            ]
+        ],
+        [
+            [
+                ct(
+                    "ModifyInstanceAttribute",
+                    source="ec2.amazonaws.com",
+                    requestParameters={"instanceId": "i-1", "instanceType": {"value": "m5.large"}},
+                )
+            ]
+        ],
+    ),
+    "gpu_instance_launch": (
+        [[run_instances("p4d.24xlarge")], [run_instances("g5.xlarge")]],
+        [[run_instances("m5.large")], [run_instances("t3.micro")]],
+    ),
+}
+
+
+def test_every_alerting_rule_has_cases_and_documentation() -> None:
+    alerting = {rule.info for rule in LOADED.detections if rule.alerts} | {
+        corr.info for corr in LOADED.correlations if corr.alerts
+    }
+    assert {info.id for info in alerting} == set(CASES)
+    for info in alerting:
+        assert info.description, info.id
+        assert info.falsepositives, info.id
+        assert any(tag.startswith("attack.t") for tag in info.tags), info.id
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_raises_on_positives_only(rule_id: str) -> None:
+    positives, negatives = CASES[rule_id]
+    for docs in positives:
+        assert rule_id in rule_ids(docs), [d["event"] for d in docs]
+    for docs in negatives:
+        assert rule_id not in rule_ids(docs), [d["event"] for d in docs]
+
+
+def test_demo_raises_the_story_and_no_noise() -> None:
+    run = run_files(LOADED, [REPO / "examples" / "demo" / "AWSLogs"])
+    found = sorted((a.rule_id, tuple(sorted(a.group.values())), a.count) for a in run.alerts)
+    assert found == [
+        ("cloudtrail_tampering", ("mallory",), 1),
+        ("console_login_brute_force", ("203.0.113.66",), 6),
+        ("console_login_without_mfa", ("mallory",), 1),
+        ("hybrid_readonly_then_privilege_grant", ("bob",), 2),
+        ("iam_privilege_escalation", ("bob",), 1),
+        ("iam_privilege_escalation", ("mallory",), 2),
+        ("root_account_usage", ("222222222222",), 2),
+    ]

@@ -1,0 +1,232 @@
+"""Correlation rules in event time: sliding windows, lateness, suppression, restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.alert import Alert
+from daemon.model import format_timestamp
+from daemon.rules.correlate import Correlator
+from daemon.rules.hits import Hit, HitMaker
+from daemon.rules.loader import load_rules
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+BASE = """
+title: ssh failure
+name: ssh_fail
+logsource: {product: linux, service: sshd}
+detection:
+  sel: {event.action: ssh_login, event.outcome: failure}
+  condition: sel
+---
+title: ssh success
+name: ssh_ok
+logsource: {product: linux, service: sshd}
+detection:
+  sel: {event.action: ssh_login, event.outcome: success}
+  condition: sel
+---
+title: console login
+name: console
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventName: ConsoleLogin}
+  condition: sel
+"""
+
+
+def rules(tmp_path: Path, correlation: str) -> HitMaker:
+    (tmp_path / "r.yml").write_text(BASE + "---\n" + correlation)
+    return HitMaker(load_rules([tmp_path]))
+
+
+def ssh(
+    at: timedelta, outcome: str, ip: str = "203.0.113.66", user: str = "root"
+) -> dict[str, Any]:
+    return {
+        "@timestamp": format_timestamp(T0 + at),
+        "event": {
+            "id": f"ssh-{at.total_seconds()}-{outcome}-{ip}-{user}",
+            "dataset": "system.auth",
+            "action": "ssh_login",
+            "outcome": outcome,
+        },
+        "process": {"name": "sshd"},
+        "source": {"ip": ip},
+        "user": {"name": user},
+        "message": f"{outcome} for {user} from {ip}",
+    }
+
+
+def console(at: timedelta, ip: str = "203.0.113.66") -> dict[str, Any]:
+    return {
+        "@timestamp": format_timestamp(T0 + at),
+        "event": {"id": f"ct-{at.total_seconds()}", "dataset": "aws.cloudtrail"},
+        "original": {"eventName": "ConsoleLogin", "sourceIPAddress": ip},
+        "user": {"name": "mallory"},
+    }
+
+
+def feed(
+    correlator: Correlator, maker: HitMaker, docs: list[dict[str, Any]], source: str = "s"
+) -> list[Alert]:
+    hits: list[Hit] = [hit for doc in docs for hit in maker.hits(doc, source)]
+    return correlator.feed(hits)
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+BRUTE = """
+title: brute force
+name: brute
+level: high
+correlation:
+  type: event_count
+  rules: [ssh_fail]
+  group-by: [source.ip]
+  timespan: 10m
+  condition: {gte: 5}
+"""
+
+
+def test_event_count_window_slides_across_boundaries(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path))
+    # 07, 09 | 11, 13, 15: a tumbling 10-minute bucket would split them 2 + 3.
+    docs = [ssh(minutes(m), "failure") for m in (7, 9, 11, 13, 15)]
+    alerts = [a for a in feed(correlator, maker, docs) if a.rule_id == "brute"]
+    (alert,) = alerts
+    assert alert.count == 5
+    assert alert.group == {"source.ip": "203.0.113.66"}
+    assert alert.first_seen == T0 + minutes(7)
+    assert alert.severity == "high"
+    assert [e.id for e in alert.evidence] == [d["event"]["id"] for d in docs]
+
+
+def maker_rules(tmp_path: Path) -> Any:
+    return load_rules([tmp_path])
+
+
+def test_event_count_below_threshold_or_spread_out_is_silent(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path))
+    spread = [ssh(minutes(m), "failure") for m in (0, 4, 8, 12, 16, 20)]  # 3 per 10 min
+    other_ips = [ssh(minutes(1), "failure", ip=f"198.51.100.{i}") for i in range(4)]
+    assert feed(correlator, maker, spread + other_ips) == []
+
+
+def test_late_event_completes_window_then_too_late_is_counted(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path), allowed_lateness=minutes(20))
+    assert feed(correlator, maker, [ssh(minutes(m), "failure") for m in (1, 2, 3, 5)]) == []
+    feed(correlator, maker, [ssh(minutes(15), "success")])  # moves the watermark
+    (alert,) = feed(correlator, maker, [ssh(minutes(4), "failure")])  # late, within lateness
+    assert alert.count == 5
+    assert alert.first_seen == T0 + minutes(1)
+    fresh = Correlator(maker_rules(tmp_path), allowed_lateness=minutes(20))
+    feed(fresh, maker, [ssh(minutes(60), "success")])
+    assert feed(fresh, maker, [ssh(minutes(m), "failure") for m in (1, 2, 3, 4, 5)]) == []
+    assert fresh.late == 5
+
+
+def test_repeats_within_suppression_update_the_alert(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path), suppress_for=timedelta(hours=1))
+    (first,) = feed(correlator, maker, [ssh(minutes(m), "failure") for m in range(5)])
+    (again,) = feed(correlator, maker, [ssh(minutes(30), "failure")])
+    assert again.id == first.id
+    assert again.count == 6
+    assert again.last_seen == T0 + minutes(30)
+    (later,) = feed(correlator, maker, [ssh(minutes(m), "failure") for m in range(200, 205)])
+    assert later.id != first.id
+
+
+def test_restart_inside_window_gives_same_alert_id(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    docs = [ssh(minutes(m), "failure") for m in range(5)]
+    (whole,) = feed(Correlator(maker_rules(tmp_path)), maker, docs)
+    before = Correlator(maker_rules(tmp_path))
+    assert feed(before, maker, docs[:3]) == []
+    # A new daemon rebuilds its state from the timeline, then the rest arrives.
+    after = Correlator(maker_rules(tmp_path))
+    feed(after, maker, docs[:3])
+    (resumed,) = feed(after, maker, docs[3:])
+    assert resumed.id == whole.id
+    assert resumed.count == 5
+
+
+def test_same_event_twice_counts_once(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path))
+    docs = [ssh(minutes(m), "failure") for m in range(5)]
+    (alert,) = feed(correlator, maker, docs)
+    (same,) = feed(correlator, maker, docs[:2])
+    assert same.count == alert.count == 5
+
+
+def test_value_count(tmp_path: Path) -> None:
+    maker = rules(
+        tmp_path,
+        "title: spray\nname: spray\ncorrelation:\n  type: value_count\n  rules: [ssh_fail]\n"
+        "  group-by: [source.ip]\n  timespan: 5m\n  condition: {gte: 3, field: user.name}\n",
+    )
+    correlator = Correlator(maker_rules(tmp_path))
+    same_user = [ssh(minutes(m), "failure", user="root") for m in range(4)]
+    assert feed(correlator, maker, same_user) == []
+    (alert,) = feed(
+        correlator, maker, [ssh(minutes(4), "failure", user=u) for u in ("admin", "oracle")]
+    )
+    assert alert.rule_id == "spray"
+
+
+TEMPORAL = """
+title: brute then cloud login
+name: hybrid
+correlation:
+  type: {kind}
+  rules: [ssh_fail, console]
+  group-by: [ip]
+  timespan: 1h
+  aliases:
+    ip:
+      ssh_fail: source.ip
+      console: sourceIPAddress
+"""
+
+
+@pytest.mark.parametrize("kind", ["temporal", "temporal_ordered"])
+def test_temporal_joins_fields_named_differently(tmp_path: Path, kind: str) -> None:
+    maker = rules(tmp_path, TEMPORAL.format(kind=kind))
+    correlator = Correlator(maker_rules(tmp_path))
+    assert feed(correlator, maker, [ssh(minutes(1), "failure")]) == []
+    assert feed(correlator, maker, [console(minutes(2), ip="198.51.100.9")]) == []
+    (alert,) = feed(correlator, maker, [console(minutes(30))])
+    assert alert.environment == "hybrid"
+    assert alert.group == {"ip": "203.0.113.66"}
+    assert {"root", "mallory"} <= set(alert.actors)
+
+
+def test_temporal_ordered_needs_the_order(tmp_path: Path) -> None:
+    maker = rules(tmp_path, TEMPORAL.format(kind="temporal_ordered"))
+    correlator = Correlator(maker_rules(tmp_path))
+    # Arrives in order, but in event time the console login came first.
+    feed(correlator, maker, [ssh(minutes(10), "failure")])
+    assert feed(correlator, maker, [console(minutes(5))]) == []
+    unordered = Correlator(maker_rules(tmp_path))
+    feed(unordered, maker, [console(minutes(20))])
+    assert len(feed(unordered, maker, [ssh(minutes(10), "failure")])) == 1  # late, in order
+
+
+def test_referenced_rules_alert_only_when_generated(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path))
+    assert feed(correlator, maker, [ssh(minutes(1), "failure")]) == []
+    (own,) = feed(correlator, maker, [ssh(minutes(1), "success")])  # not referenced: alerts
+    assert own.rule_id == "ssh_ok"
