@@ -13,7 +13,10 @@ SOURCES: dict[str, str] = {
     "cloudtrail_files": "connectors.cloudtrail_files:CloudtrailFilesSource",
 }
 
-OUTPUTS: dict[str, str] = {}
+OUTPUTS: dict[str, str] = {
+    "console": "connectors.console:ConsoleOutput",
+    "webhook": "connectors.webhook:WebhookOutput",
+}
 
 
 def load(table: dict[str, str], type_name: str) -> Any:
