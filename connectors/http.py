@@ -12,9 +12,11 @@ import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo
 
 import aiohttp
+import orjson
 from pydantic import Field
 
 from connectors.base import (
@@ -111,3 +113,15 @@ class HttpOutput(Output):
                 check_status(response.status, response.headers.get("Retry-After"), text)
         except aiohttp.ClientError as err:
             raise TransientError(f"{type(err).__name__}: {err}") from err
+
+
+class ChatOutput(HttpOutput):
+    """An incoming-webhook chat: the body is what ``render`` makes of the notification."""
+
+    render: ClassVar[staticmethod[[Notification, ZoneInfo, str | None], dict[str, Any]]]
+    """Builds the body: one of ``connectors.messages.chat``."""
+
+    def request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
+        zone = ZoneInfo(self.context.timezone)
+        body = orjson.dumps(type(self).render(notification, zone, self.config.alert_url))
+        return body, {"Idempotency-Key": notification.key}

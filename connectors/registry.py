@@ -16,6 +16,10 @@ SOURCES: dict[str, str] = {
 OUTPUTS: dict[str, str] = {
     "console": "connectors.console:ConsoleOutput",
     "webhook": "connectors.webhook:WebhookOutput",
+    "slack": "connectors.slack:SlackOutput",
+    "mattermost": "connectors.mattermost:MattermostOutput",
+    "rocketchat": "connectors.rocketchat:RocketchatOutput",
+    "teams": "connectors.teams:TeamsOutput",
 }
 
 

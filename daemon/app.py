@@ -19,6 +19,7 @@ from typing import Literal
 import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.delivery.service import DeliveryService
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
@@ -54,6 +55,9 @@ async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     store = open_store(config)
     pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
+    # Deliveries use a connection of their own: a long timeline write does not hold them up.
+    outbox = open_store(config)
+    delivery = DeliveryService(outbox, config.outputs, timezone=config.daemon.timezone)
     current = config
 
     notifier = Notifier()
@@ -74,6 +78,8 @@ async def run_daemon(config: Config) -> Stats:
             return
         if fresh.store != current.store or fresh.daemon != current.daemon:
             log.warning("config_restart_needed", sections="daemon/store changes apply on restart")
+        if fresh.outputs != current.outputs:
+            log.warning("config_restart_needed", sections="output changes apply on restart")
         current = fresh
         pipeline.reconfigure(fresh.sources)
         log.info("config_reloaded", path=str(fresh.path), sources=len(fresh.sources))
@@ -88,6 +94,7 @@ async def run_daemon(config: Config) -> Stats:
         config=str(config.path),
         store=str(store.path),
         sources=sorted(config.sources),
+        outputs=sorted(config.outputs),
         workers=pipeline.workers,
     )
     try:
@@ -96,11 +103,14 @@ async def run_daemon(config: Config) -> Stats:
                 helpers = [
                     group.create_task(_prune_periodically(pipeline), name="retention"),
                     group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
+                    # Cancelled sends stay in the outbox and go out after the next start.
+                    group.create_task(delivery.run(), name="delivery"),
                 ]
                 stats = await pipeline.run()
                 for task in helpers:
                     task.cancel()
     finally:
+        outbox.close()
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats

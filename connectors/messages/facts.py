@@ -123,3 +123,7 @@ def headline(notification: Notification) -> str:
 def summary_line(item: Facts) -> str:
     """One alert in a digest or summary."""
     return f"{item.severity.upper()} {item.title} — {item.who} @ {item.where}, {item.when_local}"
+
+
+def worst_colour(notification: Notification) -> str:
+    return COLOURS.get(worst_severity(notification), COLOURS["informational"])

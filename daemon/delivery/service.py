@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ class DeliveryService:
         *,
         timezone: str = "UTC",
         backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.outputs = {
@@ -44,6 +46,7 @@ class DeliveryService:
         }
         self.timezone = timezone
         self.backoff = backoff or Backoff()
+        self.clock = clock
         self.workers: dict[str, OutputWorker] = {}
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox")
 
@@ -104,6 +107,7 @@ class DeliveryService:
                         self.call,
                         zone=ZoneInfo(self.timezone),
                         backoff=self.backoff,
+                        clock=self.clock,
                     )
                     self.workers[name] = worker
                     bound.info("output_started")

@@ -102,6 +102,7 @@ class OutputWorker:
         *,
         zone: ZoneInfo,
         backoff: Backoff,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.name = name
         self.config = config
@@ -111,6 +112,7 @@ class OutputWorker:
         self._call = call
         self._zone = zone
         self._backoff = backoff
+        self._clock = clock
         self._rate = RateLimit(config.max_messages_per_minute)
         self._busy = 0
         self._changed = asyncio.Event()
@@ -139,13 +141,13 @@ class OutputWorker:
         if self._busy < self.config.concurrency:
             due = await self._call(self._store.next_due, self.name)
             if due is not None:
-                timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
+                timeout = min(timeout, max((due - self._clock()).total_seconds(), 0.0))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
     async def _round(self, group: asyncio.TaskGroup, free: int) -> bool:
         """Lease due rows and start sending them; False when none were due."""
-        now = datetime.now(UTC)
+        now = self._clock()
         rows: list[Delivery] = await self._call(
             self._store.claim_deliveries, self.name, now, free + GROUP_MAX
         )
@@ -231,14 +233,14 @@ class OutputWorker:
             async with asyncio.timeout(self.config.timeout_secs):
                 await self.output.send(notification)
         except PermanentError as err:
-            now = datetime.now(UTC)
+            now = self._clock()
             await self._call(self._store.mark_failed, ids, _describe(err), now)
             self.stats.failed += len(ids)
             self._log.error("alert_delivery_rejected", count=len(ids), error=_describe(err))
         except Exception as err:  # noqa: BLE001 - every other failure is retried
             await self._retry(message, err)
         else:
-            await self._call(self._store.mark_sent, ids, datetime.now(UTC))
+            await self._call(self._store.mark_sent, ids, self._clock())
             self.stats.delivered += len(ids)
             self.stats.messages += 1
             self.stats.grouped += len(ids) if notification.kind != "alert" else 0
@@ -256,7 +258,7 @@ class OutputWorker:
             wait = max(AUTH_BACKOFF_SECS, self._backoff.delay(message.attempts))
         else:
             wait = self._backoff.delay(message.attempts)
-        now = datetime.now(UTC)
+        now = self._clock()
         ids = [row.id for row in message.rows]
         await self._call(
             self._store.mark_retry, ids, now + timedelta(seconds=wait), _describe(err), now

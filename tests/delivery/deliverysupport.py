@@ -149,11 +149,15 @@ class Receiver:
 
 @contextlib.asynccontextmanager
 async def delivering(
-    store: SqliteStore, outputs: Mapping[str, ConnectorConfig], *, timezone: str = "UTC"
+    store: SqliteStore,
+    outputs: Mapping[str, ConnectorConfig],
+    *,
+    timezone: str = "UTC",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Any:
     """The delivery service running in the background for the block, on its own connection."""
     own = SqliteStore(store.path, retention_days=0)
-    service = DeliveryService(own, outputs, timezone=timezone, backoff=FAST)
+    service = DeliveryService(own, outputs, timezone=timezone, backoff=FAST, clock=clock)
     task = asyncio.create_task(service.run())
     try:
         yield service
