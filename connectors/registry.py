@@ -20,6 +20,9 @@ OUTPUTS: dict[str, str] = {
     "mattermost": "connectors.mattermost:MattermostOutput",
     "rocketchat": "connectors.rocketchat:RocketchatOutput",
     "teams": "connectors.teams:TeamsOutput",
+    "mqtt": "connectors.mqtt:MqttOutput",
+    "syslog": "connectors.syslog_output:SyslogOutput",
+    "email": "connectors.email_output:EmailOutput",
 }
 
 

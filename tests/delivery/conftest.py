@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deliverysupport import Receiver
+from deliverysupport import Mosquitto, Receiver
 
 from daemon.store.sqlite import SqliteStore
 
@@ -26,3 +26,11 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 async def receiver() -> AsyncIterator[Receiver]:
     async with Receiver() as running:
         yield running
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()

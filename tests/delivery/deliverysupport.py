@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import orjson
+import pytest
 from aiohttp import web
 
 from connectors.config import ConnectorConfig
@@ -173,3 +181,62 @@ async def wait_until(predicate: Callable[[], object], within_secs: float = 10.0)
     async with asyncio.timeout(within_secs):
         while not predicate():  # noqa: ASYNC110 - the store cannot signal an event
             await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def need(program: str) -> str:
+    """The program's path; a missing one skips the test, except under CI where it fails."""
+    found = shutil.which(program) or (
+        f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None
+    )
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is not installed (add it to .ci/run)")
+        pytest.skip(f"{program} is not installed")
+    return found
+
+
+class Mosquitto:
+    """A real broker on an ephemeral port; ``stop``/``start`` make an outage."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = need("mosquitto")
+        self.port = free_port()
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            # Run as the test's user (as root it would switch to "mosquitto" and
+            # could not write its state into the test's private directory).
+            f"user {getpass.getuser()}\n"
+            # Sessions survive a restart, so a subscriber misses nothing sent while it was away.
+            f"persistence true\npersistence_location {workdir}/\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
