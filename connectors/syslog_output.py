@@ -26,6 +26,7 @@ from connectors.messages.siem import rfc5424
 
 PORTS = {"udp": 514, "tcp": 601, "tls": 6514}
 VERSION = "0.1.0"
+CLOSE_SECS = 2.0
 
 
 class SyslogConfig(OutputConfig):
@@ -86,9 +87,10 @@ class SyslogOutput(Output):
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.close()
-            # A peer that already went has nothing left to close.
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            # A peer that already went, or never answers the TLS close, must not stall us.
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(CLOSE_SECS):
+                    await writer.wait_closed()
 
     async def _stream(self, target: Endpoint) -> asyncio.StreamWriter:
         if self._writer is None or self._writer.is_closing():

@@ -148,7 +148,7 @@ class Receiver:
             self.arrived.set()
         return response
 
-    async def wait_for(self, count: int, within_secs: float = 10.0) -> None:
+    async def wait_for(self, count: int, within_secs: float = 30.0) -> None:
         async with asyncio.timeout(within_secs):
             while len(self.accepted) < count:
                 self.arrived.clear()
@@ -176,7 +176,7 @@ async def delivering(
         own.close()
 
 
-async def wait_until(predicate: Callable[[], object], within_secs: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], object], within_secs: float = 30.0) -> None:
     """Poll a condition on the store (which has no notifications) until it holds."""
     async with asyncio.timeout(within_secs):
         while not predicate():  # noqa: ASYNC110 - the store cannot signal an event
