@@ -185,6 +185,16 @@ async def run_backfill(
         store.close()
 
 
+async def deliver_queued(config: Config, timeout_secs: float) -> int:
+    """Send what the outbox holds for up to ``timeout_secs``; returns what is still pending."""
+    store = open_store(config)
+    try:
+        delivery = DeliveryService(store, config.outputs, timezone=config.daemon.timezone)
+        return await delivery.drain(timeout_secs)
+    finally:
+        store.close()
+
+
 class _ProgressBar:
     """Files and events per second on a terminal (stderr)."""
 

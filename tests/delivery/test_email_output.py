@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ssl
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
