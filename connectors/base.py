@@ -158,7 +158,7 @@ class SourceContext:
 
 
 class _Lifecycle:
-    """``async with`` opens clients and sockets; the default has none to open."""
+    """``async with`` opens clients and sockets; leaving it calls ``aclose``."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -169,7 +169,10 @@ class _Lifecycle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what ``__aenter__`` or the work opened; the default has nothing open."""
 
 
 class Source(_Lifecycle, abc.ABC):

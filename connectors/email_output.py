@@ -9,21 +9,22 @@ restarting between two is then harmless.
 from __future__ import annotations
 
 import ssl
-from typing import Literal, Self
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from pydantic import field_validator, model_validator
+from pydantic import field_validator
 
 from connectors.base import AuthError, Notification, Output, PermanentError, TransientError
-from connectors.config import ExistingFile, OutputConfig, SecretStr
-from connectors.endpoint import Endpoint, parse_endpoint
+from connectors.config import ExistingFile
+from connectors.endpoint import LoginConfig
 from connectors.messages.mail import email_message
 
 PORTS = {"smtp": 587, "smtps": 465}
 
 
-class EmailConfig(OutputConfig):
+class EmailConfig(LoginConfig):
+    ports = PORTS
     type: Literal["email"] = "email"
     endpoint: str
     """``smtp://host:587`` (STARTTLS) or ``smtps://host:465`` (implicit TLS)."""
@@ -32,29 +33,16 @@ class EmailConfig(OutputConfig):
     recipients: list[str]
     starttls: bool = True
     """For ``smtp://``: refuse to send unless the server upgrades to TLS."""
-    username: str | None = None
-    password: SecretStr | None = None
     ca_file: ExistingFile | None = None
     alert_url: str | None = None
     """Link to the alert in the web timeline, with ``{id}``."""
 
-    @field_validator("endpoint")
+    @field_validator("recipients")
     @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value, PORTS)
+    def _recipients(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one address")
         return value
-
-    @model_validator(mode="after")
-    def _checks(self) -> Self:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password: both or neither")
-        if not self.recipients:
-            raise ValueError("recipients: at least one address")
-        return self
-
-    @property
-    def target(self) -> Endpoint:
-        return parse_endpoint(self.endpoint, PORTS)
 
 
 class EmailOutput(Output):

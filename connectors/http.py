@@ -11,7 +11,6 @@ import abc
 import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any, ClassVar, Self
 from zoneinfo import ZoneInfo
 
@@ -87,12 +86,7 @@ class HttpOutput(Output):
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
 

@@ -11,25 +11,24 @@ import asyncio
 import contextlib
 import ssl
 from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import aiomqtt
 import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import field_validator, model_validator
 
 from connectors.base import Notification, Output, OutputContext, TransientError
-from connectors.config import ExistingFile, OutputConfig, SecretStr
-from connectors.endpoint import Endpoint, parse_endpoint
+from connectors.config import ExistingFile
+from connectors.endpoint import LoginConfig
 from connectors.messages.facts import worst_severity
 from connectors.webhook import document
 
 PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
-class MqttConfig(OutputConfig):
+class MqttConfig(LoginConfig):
+    ports = PORTS
     type: Literal["mqtt"] = "mqtt"
     endpoint: str
     """``mqtt://host:1883`` or ``mqtts://host:8883`` (TLS)."""
@@ -38,26 +37,8 @@ class MqttConfig(OutputConfig):
     latest_topic: str | None = None
     """Also publish each alert retained here (template as ``topic``): the latest per rule."""
     qos: Literal[0, 1, 2] = 1
-    username: str | None = None
-    password: SecretStr | None = None
     client_id: str | None = None
     ca_file: ExistingFile | None = None
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value, PORTS)
-        return value
-
-    @model_validator(mode="after")
-    def _credentials(self) -> Self:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password: both or neither")
-        return self
-
-    @property
-    def target(self) -> Endpoint:
-        return parse_endpoint(self.endpoint, PORTS)
 
 
 def topic_of(template: str, notification: Notification) -> str:
@@ -76,14 +57,6 @@ class MqttOutput(Output):
         self._client: aiomqtt.Client | None = None
         self._stack = AsyncExitStack()
         self._connecting = asyncio.Lock()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._disconnect()
 
     async def _connect(self) -> aiomqtt.Client:
         async with self._connecting:
@@ -107,7 +80,7 @@ class MqttOutput(Output):
             self._client = await self._stack.enter_async_context(client)
             return self._client
 
-    async def _disconnect(self) -> None:
+    async def aclose(self) -> None:
         self._client = None
         stack, self._stack = self._stack, AsyncExitStack()
         # A connection already gone has nothing left to close.
@@ -136,5 +109,5 @@ class MqttOutput(Output):
                     properties=properties,
                 )
         except aiomqtt.MqttError as err:
-            await self._disconnect()
+            await self.aclose()
             raise TransientError(f"MQTT: {err}") from err

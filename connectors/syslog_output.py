@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from types import TracebackType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from connectors.base import Notification, Output, OutputContext, TransientError
-from connectors.config import ExistingFile, OutputConfig
-from connectors.endpoint import Endpoint, parse_endpoint
+from connectors.config import ExistingFile
+from connectors.endpoint import Endpoint, EndpointConfig
 from connectors.messages.facts import facts
 from connectors.messages.siem import rfc5424
 
@@ -29,7 +28,8 @@ VERSION = "0.1.0"
 CLOSE_SECS = 2.0
 
 
-class SyslogConfig(OutputConfig):
+class SyslogConfig(EndpointConfig):
+    ports = PORTS
     type: Literal["syslog"] = "syslog"
     endpoint: str
     """``udp://host:514``, ``tcp://host:601`` or ``tls://host:6514``."""
@@ -41,16 +41,6 @@ class SyslogConfig(OutputConfig):
     hostname: str | None = None
     """HOSTNAME field; default: this host's name."""
     ca_file: ExistingFile | None = None
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value, PORTS)
-        return value
-
-    @property
-    def target(self) -> Endpoint:
-        return parse_endpoint(self.endpoint, PORTS)
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -72,15 +62,7 @@ class SyslogOutput(Output):
         self._lock = asyncio.Lock()
         """One sender at a time: framed messages must not interleave on the stream."""
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close()
-
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
         if self._udp is not None:
             self._udp[0].close()
             self._udp = None
@@ -140,5 +122,5 @@ class SyslogOutput(Output):
                     writer.write(b"".join(b"%d %s" % (len(m), m) for m in messages))
                     await writer.drain()
             except OSError as err:
-                await self._close()
+                await self.aclose()
                 raise TransientError(f"syslog {target.scheme}: {err}") from err
