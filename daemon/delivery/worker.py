@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -52,7 +52,7 @@ class Backoff:
 
 @dataclass
 class DeliveryStats:
-    """Counters per output, for logs and (later) /metrics."""
+    """Counters per output: logged when the output stops, ready for /metrics."""
 
     delivered: int = 0
     retried: int = 0
@@ -126,15 +126,18 @@ class OutputWorker:
         released = await self._call(self._store.release_deliveries, self.name)
         if released:
             self._log.info("deliveries_resumed", count=released)
-        async with asyncio.TaskGroup() as group:
-            while True:
-                self._changed.clear()
-                free = self.config.concurrency - self._busy
-                sent_any = False
-                if free > 0:
-                    sent_any = await self._round(group, free)
-                if not sent_any or free <= 0:
-                    await self._wait()
+        try:
+            async with asyncio.TaskGroup() as group:
+                while True:
+                    self._changed.clear()
+                    free = self.config.concurrency - self._busy
+                    sent_any = False
+                    if free > 0:
+                        sent_any = await self._round(group, free)
+                    if not sent_any or free <= 0:
+                        await self._wait()
+        finally:
+            self._log.info("output_stopped", **asdict(self.stats))
 
     async def _wait(self) -> None:
         timeout = POLL_SECS

@@ -8,6 +8,7 @@ import getpass
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -112,16 +113,18 @@ class Receiver:
     in_flight: int = 0
     most_in_flight: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    tls: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}/hook"
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}/hook"
         return self
 
     async def __aexit__(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
+from pathlib import Path
 
 import pytest
 from deliverysupport import (
@@ -157,3 +159,21 @@ def test_retry_after_forms(when: str) -> None:
     from connectors.http import retry_after_secs
 
     assert retry_after_secs(when) == 0.0
+
+
+async def test_https_receiver_is_verified_against_the_ca_file(
+    store: SqliteStore, certificate: tuple[Path, Path]
+) -> None:
+    """With ca_file the private CA's receiver is trusted; without it the send fails verification."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    async with Receiver(tls=context) as receiver:
+        untrusted = webhook(receiver)
+        queue(store, untrusted, [make_alert(1)])
+        async with delivering(store, untrusted):
+            await wait_until(lambda: store.deliveries("pending")[0].last_error)
+        assert "certificate" in (store.deliveries("pending")[0].last_error or "").lower()
+        trusted = webhook(receiver, ca_file=str(certificate[0]))
+        async with delivering(store, trusted):
+            await receiver.wait_for(1)
+            await wait_until(lambda: store.deliveries("sent"))
