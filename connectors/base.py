@@ -53,6 +53,14 @@ class AuthError(AuditcorrError):
     """Credentials refused: retry with a long backoff and log loudly."""
 
 
+class ThrottledError(TransientError):
+    """The peer asked to be left alone for a while (HTTP 429/503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after_secs: float | None = None) -> None:
+        self.retry_after_secs = retry_after_secs
+        super().__init__(message)
+
+
 class PermanentError(AuditcorrError):
     """Retrying cannot help: count it and drop the work item."""
 
@@ -162,7 +170,25 @@ class SourceContext:
     """The daemon's HTTP server, for sources that receive pushes; None without ``[api]``."""
 
 
-class Source(abc.ABC):
+class _Lifecycle:
+    """``async with`` opens clients and sockets; leaving it calls ``aclose``."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what ``__aenter__`` or the work opened; the default has nothing open."""
+
+
+class Source(_Lifecycle, abc.ABC):
     """A transport that yields raw payloads.
 
     ``__init__`` does no I/O; ``async with`` opens clients; ``run`` is one long
@@ -174,17 +200,6 @@ class Source(abc.ABC):
     def __init__(self, config: Any, context: SourceContext) -> None:
         self.config = config
         self.context = context
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     @abc.abstractmethod
     async def run(self, emit: Emit) -> None:
@@ -203,3 +218,49 @@ class Source(abc.ABC):
         failed check.
         """
         return []
+
+# -- outputs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message an output delivers.
+
+    ``alert``: one alert.  ``digest``: the alerts held during quiet hours.
+    ``summary``: alerts grouped because the output's rate limit was reached.
+    ``alerts`` are documents in the alert schema (``docs/outputs.md``).
+    """
+
+    kind: Literal["alert", "digest", "summary"]
+    alerts: list[JSON]
+    key: str
+    """Idempotency key: the alert id, or for a group a hash of its alert ids."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputContext:
+    """What the daemon tells an output when it starts."""
+
+    output_id: str
+    timezone: str = "UTC"
+    """Zone name for local times in messages (next to UTC)."""
+
+
+class Output(_Lifecycle, abc.ABC):
+    """Delivers notifications to one channel.
+
+    The daemon owns retries, backoff, routing and concurrency: ``send`` makes
+    one attempt and raises ``TransientError`` (``ThrottledError`` with the
+    peer's wait), ``AuthError`` or ``PermanentError`` when it did not land.
+    ``send`` may run concurrently, up to the output's ``concurrency``.
+    """
+
+    config_model: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, config: Any, context: OutputContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abc.abstractmethod
+    async def send(self, notification: Notification) -> None:
+        """Deliver once; return only when the channel accepted it."""

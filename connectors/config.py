@@ -7,10 +7,19 @@ loader passes as validation context ``base_dir``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, ValidationInfo
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError, core_schema
 
 
@@ -124,3 +133,50 @@ class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str
+
+
+_QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+SeverityName = Literal["informational", "low", "medium", "high", "critical"]
+
+
+class OutputConfig(ConnectorConfig):
+    """Settings every output has: its target, routing, and delivery budget.
+
+    The daemon applies them; an output's own model adds its protocol settings.
+    """
+
+    endpoint: str
+    min_severity: SeverityName = "informational"
+    include_rules: list[str] = []
+    """Only these rule ids (empty: all)."""
+    exclude_rules: list[str] = []
+    include_tags: list[str] = []
+    """Only alerts with one of these ATT&CK tags or a tag under them (empty: all)."""
+    exclude_tags: list[str] = []
+    environments: list[Literal["cloud", "on-prem", "hybrid"]] = []
+    """Only alerts of these environments (empty: all)."""
+    quiet_hours: str | None = None
+    """``HH:MM-HH:MM`` in the daemon's time zone: alerts are held and sent as one digest after."""
+    quiet_hours_min_severity: SeverityName = "critical"
+    """Alerts of this severity or above go out during quiet hours too."""
+    max_messages_per_minute: int | None = Field(default=None, ge=1)
+    """Over this, waiting alerts are grouped into one summary message."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    timeout_secs: float = Field(default=10.0, gt=0)
+    max_age_secs: float = Field(default=86400.0, gt=0)
+    """After this long without success a delivery is marked failed (and kept)."""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None and not _QUIET.match(value):
+            raise ValueError("expected HH:MM-HH:MM, e.g. 22:00-07:00")
+        return value
+
+    def quiet_span(self) -> tuple[int, int] | None:
+        """Quiet hours as minutes of the day (start, end); the span may wrap midnight."""
+        found = _QUIET.match(self.quiet_hours or "")
+        if found is None:
+            return None
+        hour, minute, end_hour, end_minute = (int(part) for part in found.groups())
+        return hour * 60 + minute, end_hour * 60 + end_minute

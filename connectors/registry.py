@@ -25,7 +25,17 @@ SOURCES: dict[str, str] = {
     "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
 }
 
-OUTPUTS: dict[str, str] = {}
+OUTPUTS: dict[str, str] = {
+    "console": "connectors.console:ConsoleOutput",
+    "webhook": "connectors.webhook:WebhookOutput",
+    "slack": "connectors.slack:SlackOutput",
+    "mattermost": "connectors.mattermost:MattermostOutput",
+    "rocketchat": "connectors.rocketchat:RocketchatOutput",
+    "teams": "connectors.teams:TeamsOutput",
+    "mqtt": "connectors.mqtt:MqttOutput",
+    "syslog": "connectors.syslog_output:SyslogOutput",
+    "email": "connectors.email_output:EmailOutput",
+}
 
 
 def load(table: dict[str, str], type_name: str) -> Any:

@@ -20,6 +20,7 @@ import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.normalize import Limits
+from daemon.delivery.service import DeliveryService
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store
@@ -79,6 +80,9 @@ async def run_daemon(config: Config) -> Stats:
     pipeline = Pipeline(
         store, config.sources, mode="follow", rules=rules, **_ingest_settings(config)
     )
+    # Deliveries use a connection of their own: a long timeline write does not hold them up.
+    outbox = open_store(config)
+    delivery = DeliveryService(outbox, config.outputs, timezone=config.daemon.timezone)
     current = config
 
     notifier = Notifier()
@@ -99,6 +103,8 @@ async def run_daemon(config: Config) -> Stats:
             return
         if fresh.store != current.store or fresh.daemon != current.daemon:
             log.warning("config_restart_needed", sections="daemon/store changes apply on restart")
+        if fresh.outputs != current.outputs:
+            log.warning("config_restart_needed", sections="output changes apply on restart")
         current = fresh
         pipeline.reconfigure(fresh.sources)
         log.info("config_reloaded", path=str(fresh.path), sources=len(fresh.sources))
@@ -113,6 +119,7 @@ async def run_daemon(config: Config) -> Stats:
         config=str(config.path),
         store=str(store.path),
         sources=sorted(config.sources),
+        outputs=sorted(config.outputs),
         workers=pipeline.workers,
     )
     try:
@@ -121,11 +128,14 @@ async def run_daemon(config: Config) -> Stats:
                 helpers = [
                     group.create_task(_prune_periodically(pipeline), name="retention"),
                     group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
+                    # Cancelled sends stay in the outbox and go out after the next start.
+                    group.create_task(delivery.run(), name="delivery"),
                 ]
                 stats = await pipeline.run()
                 for task in helpers:
                     task.cancel()
     finally:
+        outbox.close()
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
@@ -199,6 +209,16 @@ async def run_backfill(
     finally:
         if bar:
             bar.close()
+        store.close()
+
+
+async def deliver_queued(config: Config, timeout_secs: float) -> int:
+    """Send what the outbox holds for up to ``timeout_secs``; returns what is still pending."""
+    store = open_store(config)
+    try:
+        delivery = DeliveryService(store, config.outputs, timezone=config.daemon.timezone)
+        return await delivery.drain(timeout_secs)
+    finally:
         store.close()
 
 

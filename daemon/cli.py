@@ -18,6 +18,7 @@ import orjson
 
 from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
 from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.store.base import EventQuery
@@ -95,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--since", help="ISO 8601 time or age like 7d")
     backfill.add_argument("--until", help="ISO 8601 time or age like 1h")
     backfill.add_argument("--log-format", choices=["auto", "json", "console"])
+    backfill.add_argument(
+        "--no-deliver", action="store_true", help="leave queued alerts for the daemon to send"
+    )
+    backfill.add_argument(
+        "--deliver-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECS",
+        help="wait this long for queued alerts to be delivered (default 60)",
+    )
     quarantine = command("quarantine", _quarantine, "list what was quarantined and why")
     quarantine.add_argument("--source", help="only this source id")
     quarantine.add_argument("--limit", type=int, default=50)
@@ -134,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     digests.add_argument("--since", required=True, help="ISO 8601 time or age like 7d")
     digests.add_argument("--until", help="ISO 8601 time or age like 1h (default: now)")
     digests.add_argument("--log-format", choices=["auto", "json", "console"])
-    add_alerts_command(command)
+    add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
     return parser
 
@@ -194,6 +205,18 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
         )
     )
     seconds = time.monotonic() - started
+    undelivered = ""
+    if config.outputs and not args.no_deliver:
+        from daemon.app import deliver_queued
+
+        left = asyncio.run(deliver_queued(config, args.deliver_timeout))
+        undelivered = f" undelivered={left}"
+        if left:
+            print(
+                f"auditcorr: {left} alert deliveries still pending;"
+                " see 'auditcorr alerts --pending'",
+                file=sys.stderr,
+            )
     status, reason = outcome_of_backfill(stats)
     rate = stats.stored / seconds if seconds > 0 else 0.0
     print(
@@ -201,7 +224,7 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
         f" duplicates={stats.duplicates} quarantined={stats.quarantined}"
         f" failed_files={stats.failed_payloads} out_of_range={stats.out_of_range}"
         f" expired={stats.expired}"
-        f" seconds={seconds:.1f} events_per_sec={rate:.0f}"
+        f" seconds={seconds:.1f} events_per_sec={rate:.0f}{undelivered}"
     )
     if status:
         print(f"auditcorr: {reason}", file=sys.stderr)

@@ -16,6 +16,7 @@ import orjson
 
 from daemon.alert import Alert
 from daemon.config import Config
+from daemon.deliveries_cli import show_deliveries
 from daemon.rules import BUILTIN
 from daemon.timeparse import parse_moment
 
@@ -63,7 +64,9 @@ def add_rules_commands(commands: Any) -> None:
 
 
 def add_alerts_command(command: Command) -> argparse.ArgumentParser:
-    alerts = command("alerts", _alerts, "list stored alerts, oldest first")
+    alerts = command(
+        "alerts", _alerts, "list stored alerts (oldest first), or their pending/failed deliveries"
+    )
     alerts.add_argument("--since", help="ISO 8601 time or age like 2h, 7d (last seen at or after)")
     alerts.add_argument("--rule", help="only alerts of this rule id")
     alerts.add_argument("--limit", type=int, default=1000)
@@ -145,6 +148,9 @@ def _test(args: argparse.Namespace) -> int:
 
 def _alerts(args: argparse.Namespace, config: Config) -> int:
     from daemon.app import open_store
+
+    if args.pending or args.failed:
+        return show_deliveries(args, config)
 
     zone = ZoneInfo(config.daemon.timezone)
     since = parse_moment(args.since, zone=zone) if args.since else None

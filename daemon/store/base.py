@@ -7,7 +7,7 @@ single writer thread and queries in worker threads, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +58,31 @@ class QuarantineEntry:
     reason: str
     raw: bytes
     raw_size: int
+
+
+DeliveryState = Literal["pending", "sent", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: an alert on its way to one output."""
+
+    id: int
+    alert_id: str
+    output: str
+    alert: JSON
+    """The alert document (``Alert.to_json``) as it was when queued."""
+    state: DeliveryState
+    enqueued_at: datetime
+    budget_from: datetime
+    """Start of the retry budget (``max_age_secs``): queueing, or the last manual retry."""
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+
+
+Routes = Mapping[str, Callable[[Alert], bool]]
+"""Per output id: whether the output takes an alert (its routing filter)."""
 
 
 class Store(Protocol):
@@ -118,3 +143,41 @@ class Store(Protocol):
     def quarantine_count(self) -> int: ...
 
     def close(self) -> None: ...
+
+    # -- alert outbox (daemon/store/outbox.py) --------------------------------
+
+    def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
+        """Queue each alert for each output whose route takes it, in one transaction.
+
+        Returns the rows queued.  An alert already queued for an output
+        refreshes its pending row; a sent or failed one is left alone.
+        """
+
+    def claim_deliveries(self, output: str, now: datetime, limit: int) -> list[Delivery]:
+        """Lease up to ``limit`` pending rows of ``output`` due by ``now``, oldest first."""
+
+    def release_deliveries(self, output: str) -> int:
+        """Lift every lease of ``output`` (leases do not outlive a daemon)."""
+
+    def next_due(self, output: str) -> datetime | None:
+        """When the earliest unleased pending row of ``output`` falls due."""
+
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    def mark_retry(self, ids: Sequence[int], due: datetime, error: str, now: datetime) -> None:
+        """Count an attempt and lift the lease; the rows are due again at ``due``."""
+
+    def mark_held(self, ids: Sequence[int], due: datetime, now: datetime) -> None:
+        """Lift the lease without counting an attempt (quiet hours, rate limit)."""
+
+    def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None: ...
+
+    def deliveries(
+        self, state: DeliveryState, *, output: str | None = None, limit: int = 100
+    ) -> list[Delivery]: ...
+
+    def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
+        """Rows per (output, state)."""
+
+    def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
+        """Failed rows (all when ``ids`` is None) back to pending, due now, fresh budget."""

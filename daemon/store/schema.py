@@ -83,6 +83,26 @@ MIGRATIONS: list[str] = [
     CREATE INDEX alerts_by_time ON alerts(last_seen);
     CREATE INDEX alerts_by_rule ON alerts(rule_id, last_seen);
     """,
+    # the alert outbox: one row per (alert, output) with the alert as it was
+    # when raised, written in the transaction that stores the alert.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        output TEXT NOT NULL,
+        alert BLOB NOT NULL,
+        state TEXT NOT NULL,
+        enqueued_at INTEGER NOT NULL,
+        budget_from INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        leased INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX outbox_once ON outbox(alert_id, output);
+    CREATE INDEX outbox_due ON outbox(output, state, due_at);
+    """,
 ]
 
 

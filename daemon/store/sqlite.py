@@ -28,6 +28,7 @@ from daemon.store import codec as codecs
 from daemon.store import schema, stored
 from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
 from daemon.store.keys import event_hash, key_ceiling, key_floor, key_time, month_of, month_span
+from daemon.store.outbox import SqliteOutbox
 from daemon.store.text import TAG_FIELDS, tag
 
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
@@ -43,8 +44,8 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-class SqliteStore:
-    """Timeline store in one SQLite file."""
+class SqliteStore(SqliteOutbox):
+    """Timeline store in one SQLite file (the outbox methods come from ``SqliteOutbox``)."""
 
     def __init__(self, path: Path, *, retention_days: int, readonly: bool = False) -> None:
         self.path = path
@@ -431,6 +432,7 @@ class SqliteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self.prune_deliveries(now - timedelta(days=self.retention_days))
         return deleted
 
     def count(self) -> int:

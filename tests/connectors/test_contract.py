@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors import registry
-from connectors.base import RawBatch, SourceContext
+from connectors.base import OutputContext, RawBatch, SourceContext
 from connectors.config import ConnectorConfig
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -80,3 +80,49 @@ async def test_enters_runs_and_exits_cleanly(
     async with cls(config, SourceContext("contract", {}, mode="backfill")) as source:
         await source.run(emit)
     assert emitted == []
+
+
+# -- outputs -------------------------------------------------------------------
+
+
+def _output_example(type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The validated docs example; secrets it names by ``env:NAME`` get stand-in values."""
+    section = _example(_docs_page("outputs", type_name), tmp_path)
+    for value in section.values():
+        if isinstance(value, str) and value.startswith("env:"):
+            monkeypatch.setenv(value[4:], "https://hooks.example.org/T000/B000/XXXX")
+    model: type[ConnectorConfig] = registry.load(registry.OUTPUTS, type_name).config_model
+    return model, section
+
+
+@pytest.mark.parametrize("type_name", sorted(registry.OUTPUTS))
+def test_output_docs_table_lists_every_setting(type_name: str) -> None:
+    """The settings table of an output's docs page names exactly the model's fields."""
+    model: type[ConnectorConfig] = registry.load(registry.OUTPUTS, type_name).config_model
+    page = _docs_page("outputs", type_name)
+    documented = {m.group(1) for line in page.splitlines() if (m := ROW.match(line))}
+    assert documented == set(model.model_fields)
+
+
+@pytest.mark.parametrize("type_name", sorted(registry.OUTPUTS))
+def test_output_example_round_trips_and_rejects_unknown_keys(
+    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs example validates, survives dump and re-validation, and a typo is an error."""
+    model, section = _output_example(type_name, tmp_path, monkeypatch)
+    config = model.model_validate(section)
+    assert config.type == type_name
+    assert model.model_validate(config.model_dump()) == config
+    with pytest.raises(ValidationError, match="extra"):
+        model.model_validate({**section, "min_severty": "high"})
+
+
+@pytest.mark.parametrize("type_name", sorted(registry.OUTPUTS))
+async def test_output_enters_and_exits_cleanly(
+    type_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opened and closed without sending, an output touches no network and raises nothing."""
+    model, section = _output_example(type_name, tmp_path, monkeypatch)
+    cls = registry.load(registry.OUTPUTS, type_name)
+    async with cls(model.model_validate(section), OutputContext("contract")):
+        pass

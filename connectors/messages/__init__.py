@@ -1,0 +1,1 @@
+"""Message content for the channels: one module per channel family, one set of facts."""

@@ -1,0 +1,113 @@
+"""Output ``mqtt``: each alert published as its JSON document (MQTT 5, aiomqtt).
+
+The alert id travels as the ``idempotency-key`` user property.  The client
+connects on the first send and after a failure; the daemon's backoff spaces
+the reconnects, so a broker that is down delays alerts but loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from contextlib import AsyncExitStack
+from typing import Literal
+
+import aiomqtt
+import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from connectors.base import Notification, Output, OutputContext, TransientError
+from connectors.config import ExistingFile
+from connectors.endpoint import LoginConfig
+from connectors.messages.facts import worst_severity
+from connectors.webhook import document
+
+PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+class MqttConfig(LoginConfig):
+    ports = PORTS
+    type: Literal["mqtt"] = "mqtt"
+    endpoint: str
+    """``mqtt://host:1883`` or ``mqtts://host:8883`` (TLS)."""
+    topic: str = "auditcorr/alerts/{severity}/{rule}"
+    """Template with ``{severity}`` and ``{rule}`` (``digest``/``summary`` for groups)."""
+    latest_topic: str | None = None
+    """Also publish each alert retained here (template as ``topic``): the latest per rule."""
+    qos: Literal[0, 1, 2] = 1
+    client_id: str | None = None
+    ca_file: ExistingFile | None = None
+
+
+def topic_of(template: str, notification: Notification) -> str:
+    rule = (
+        notification.alerts[0]["rule"]["id"] if notification.kind == "alert" else notification.kind
+    )
+    return template.format(severity=worst_severity(notification), rule=rule)
+
+
+class MqttOutput(Output):
+    config_model = MqttConfig
+    config: MqttConfig
+
+    def __init__(self, config: MqttConfig, context: OutputContext) -> None:
+        super().__init__(config, context)
+        self._client: aiomqtt.Client | None = None
+        self._stack = AsyncExitStack()
+        self._connecting = asyncio.Lock()
+
+    async def _connect(self) -> aiomqtt.Client:
+        async with self._connecting:
+            if self._client is not None:
+                return self._client
+            target = self.config.target
+            tls = None
+            if target.scheme == "mqtts":
+                ca = str(self.config.ca_file) if self.config.ca_file else None
+                tls = ssl.create_default_context(cafile=ca)
+            client = aiomqtt.Client(
+                target.host,
+                target.port,
+                username=self.config.username,
+                password=self.config.password.reveal() if self.config.password else None,
+                identifier=self.config.client_id,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                tls_context=tls,
+                timeout=self.config.timeout_secs,
+            )
+            self._client = await self._stack.enter_async_context(client)
+            return self._client
+
+    async def aclose(self) -> None:
+        self._client = None
+        stack, self._stack = self._stack, AsyncExitStack()
+        # A connection already gone has nothing left to close.
+        with contextlib.suppress(aiomqtt.MqttError):
+            await stack.aclose()
+
+    async def send(self, notification: Notification) -> None:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.UserProperty = [("idempotency-key", notification.key)]
+        properties.ContentType = "application/json"
+        payload = orjson.dumps(document(notification))
+        try:
+            client = await self._connect()
+            await client.publish(
+                topic_of(self.config.topic, notification),
+                payload,
+                qos=self.config.qos,
+                properties=properties,
+            )
+            if self.config.latest_topic:
+                await client.publish(
+                    topic_of(self.config.latest_topic, notification),
+                    payload,
+                    qos=self.config.qos,
+                    retain=True,
+                    properties=properties,
+                )
+        except aiomqtt.MqttError as err:
+            await self.aclose()
+            raise TransientError(f"MQTT: {err}") from err

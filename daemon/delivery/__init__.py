@@ -1,0 +1,1 @@
+"""Alert delivery: routing, the outbox workers, and the service that runs them."""

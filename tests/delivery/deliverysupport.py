@@ -1,0 +1,245 @@
+"""Helpers for delivery tests: alerts made by hand, an HTTP receiver with a script of answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+import pytest
+from aiohttp import web
+
+from connectors.config import ConnectorConfig
+from daemon.alert import Alert, Evidence, Severity, alert_id
+from daemon.delivery.routing import routes
+from daemon.delivery.service import DeliveryService
+from daemon.delivery.worker import Backoff
+from daemon.store.sqlite import SqliteStore
+
+FAST = Backoff(base_secs=0.05, cap_secs=0.2)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def make_alert(
+    n: int = 0,
+    *,
+    rule: str = "console_login_without_mfa",
+    severity: Severity = "high",
+    tags: list[str] | None = None,
+    environment: str = "cloud",
+    title: str = "Console login without MFA",
+) -> Alert:
+    start = T0 + timedelta(minutes=n)
+    return Alert(
+        id=alert_id(rule, f"group-{n}", start),
+        rule_id=rule,
+        title=title,
+        severity=severity,
+        environment=environment,  # type: ignore[arg-type]
+        first_seen=start,
+        last_seen=start + timedelta(seconds=30),
+        tags=tags if tags is not None else ["attack.initial_access", "attack.t1078.004"],
+        actors=["alice"],
+        group={"cloud.account.id": "111111111111", "cloud.region": "ap-northeast-1"},
+        evidence=[
+            Evidence(
+                id=f"ev-{n}",
+                timestamp=start,
+                dataset="aws.cloudtrail",
+                action="ConsoleLogin",
+                message="alice がMFAなしでログイン",
+            )
+        ],
+        description="A console login succeeded without MFA.",
+    )
+
+
+def queue(store: SqliteStore, outputs: Mapping[str, ConnectorConfig], alerts: list[Alert]) -> int:
+    return store.write_alerts(alerts, routes(outputs))
+
+
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status(code: int, headers: dict[str, str] | None = None) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=code, text=f"status {code}", headers=headers or {})
+
+    return answer
+
+
+def hang(seconds: float) -> Answer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.Response(status=200)
+
+    return answer
+
+
+@dataclass
+class Received:
+    at: float
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A real aiohttp server on 127.0.0.1:<ephemeral>; answers from ``script`` first, then 200.
+
+    Every request is recorded, also those answered with an error.
+    """
+
+    script: list[Answer] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    accepted: list[Received] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    tls: ssl.SSLContext | None = None
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}/hook"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        record = Received(loop.time(), dict(request.headers), await request.read())
+        self.requests.append(record)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            answer = self.script.pop(0) if self.script else None
+            response = await answer(request) if answer else web.Response(text="ok")
+        finally:
+            self.in_flight -= 1
+        if response.status == 200:
+            self.accepted.append(record)
+            self.arrived.set()
+        return response
+
+    async def wait_for(self, count: int, within_secs: float = 30.0) -> None:
+        async with asyncio.timeout(within_secs):
+            while len(self.accepted) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@contextlib.asynccontextmanager
+async def delivering(
+    store: SqliteStore,
+    outputs: Mapping[str, ConnectorConfig],
+    *,
+    timezone: str = "UTC",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Any:
+    """The delivery service running in the background for the block, on its own connection."""
+    own = SqliteStore(store.path, retention_days=0)
+    service = DeliveryService(own, outputs, timezone=timezone, backoff=FAST, clock=clock)
+    task = asyncio.create_task(service.run())
+    try:
+        yield service
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        own.close()
+
+
+async def wait_until(predicate: Callable[[], object], within_secs: float = 30.0) -> None:
+    """Poll a condition on the store (which has no notifications) until it holds."""
+    async with asyncio.timeout(within_secs):
+        while not predicate():  # noqa: ASYNC110 - the store cannot signal an event
+            await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def need(program: str) -> str:
+    """The program's path; a missing one skips the test, except under CI where it fails."""
+    found = shutil.which(program) or (
+        f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None
+    )
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is not installed (add it to .ci/run)")
+        pytest.skip(f"{program} is not installed")
+    return found
+
+
+class Mosquitto:
+    """A real broker on an ephemeral port; ``stop``/``start`` make an outage."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = need("mosquitto")
+        self.port = free_port()
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            # Run as the test's user (as root it would switch to "mosquitto" and
+            # could not write its state into the test's private directory).
+            f"user {getpass.getuser()}\n"
+            # Sessions survive a restart, so a subscriber misses nothing sent while it was away.
+            f"persistence true\npersistence_location {workdir}/\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None

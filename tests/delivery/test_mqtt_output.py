@@ -1,0 +1,124 @@
+"""The mqtt output against a real mosquitto: topics, user property, retained latest, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiomqtt
+import orjson
+import pytest
+from deliverysupport import Mosquitto, delivering, make_alert, queue, wait_until
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from connectors.mqtt import MqttConfig
+from daemon.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def subscriber(mosquitto: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client(
+        "127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
+    ) as client:
+        await client.subscribe("auditcorr/#", qos=1)
+        yield client
+
+
+async def collect(
+    client: aiomqtt.Client, count: int, within_secs: float = 15
+) -> list[aiomqtt.Message]:
+    got: list[aiomqtt.Message] = []
+    async with asyncio.timeout(within_secs):
+        async for message in client.messages:
+            got.append(message)
+            if len(got) == count:
+                return got
+    return got
+
+
+def watcher(mosquitto: Mosquitto) -> aiomqtt.Client:
+    """A subscriber whose session (and QoS 1 backlog) the broker keeps while it is away."""
+    expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    expiry.SessionExpiryInterval = 3600
+    return aiomqtt.Client(
+        "127.0.0.1",
+        mosquitto.port,
+        identifier="watcher",
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=False,
+        properties=expiry,
+    )
+
+
+def key_of(message: aiomqtt.Message) -> str:
+    assert message.properties is not None
+    return dict(message.properties.UserProperty)["idempotency-key"]
+
+
+async def test_alert_published_on_its_topic_with_key_and_retained_latest(
+    store: SqliteStore, mosquitto: Mosquitto, subscriber: aiomqtt.Client
+) -> None:
+    """Topic from the template, JSON document as payload, alert id as user property."""
+    outputs = {
+        "broker": MqttConfig.model_validate(
+            {
+                "type": "mqtt",
+                "endpoint": f"mqtt://127.0.0.1:{mosquitto.port}",
+                "latest_topic": "auditcorr/latest/{rule}",
+                "qos": 1,
+            }
+        )
+    }
+    alert = make_alert()
+    queue(store, outputs, [alert])
+    async with delivering(store, outputs):
+        first, latest = await collect(subscriber, 2)
+    assert str(first.topic) == "auditcorr/alerts/high/console_login_without_mfa"
+    assert orjson.loads(first.payload) == alert.to_json()  # type: ignore[arg-type]
+    assert key_of(first) == alert.id
+    assert str(latest.topic) == "auditcorr/latest/console_login_without_mfa"
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port) as late:
+        await late.subscribe("auditcorr/latest/#")
+        (retained,) = await collect(late, 1)
+    assert retained.retain
+
+
+async def test_broker_outage_delays_alerts_but_loses_and_doubles_none(
+    store: SqliteStore, mosquitto: Mosquitto
+) -> None:
+    """Broker down while alerts are raised, then up on the same port: each alert arrives once."""
+    outputs = {
+        "broker": MqttConfig.model_validate(
+            {"type": "mqtt", "endpoint": f"mqtt://127.0.0.1:{mosquitto.port}", "timeout_secs": 2}
+        )
+    }
+    alerts = [make_alert(n) for n in range(10)]
+    async with delivering(store, outputs):
+        async with watcher(mosquitto) as client:
+            await client.subscribe("auditcorr/#", qos=1)
+            queue(store, outputs, alerts[:3])
+            got = await collect(client, 3)
+        mosquitto.stop()
+        queue(store, outputs, alerts[3:])
+        await wait_until(lambda: any(r.attempts >= 2 for r in store.deliveries("pending")))
+        mosquitto.start()
+        await wait_until(lambda: len(store.deliveries("sent")) == 10)
+    async with watcher(mosquitto) as client:
+        got += await collect(client, 7)
+    keys = sorted(key_of(message) for message in got)
+    assert keys == sorted(alert.id for alert in alerts)
+
+
+def test_username_without_password_is_a_config_error() -> None:
+    """Credentials come in pairs."""
+    with pytest.raises(ValueError, match="both or neither"):
+        MqttConfig.model_validate(
+            {"type": "mqtt", "endpoint": "mqtt://broker:1883", "username": "auditcorr"}
+        )
+
+
+def test_endpoint_scheme_is_checked() -> None:
+    """An http:// endpoint for MQTT names the forms it accepts."""
+    with pytest.raises(ValueError, match="mqtt://host:1883"):
+        MqttConfig.model_validate({"type": "mqtt", "endpoint": "http://broker:1883"})

@@ -1,0 +1,139 @@
+"""The syslog output to real UDP, TCP and TLS receivers: RFC 5424 structured data and CEF."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from deliverysupport import delivering, make_alert, queue, wait_until
+
+from connectors.syslog_output import SyslogConfig
+from daemon.store.sqlite import SqliteStore
+
+
+@dataclass
+class Collected:
+    messages: list[bytes] = field(default_factory=list)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, into: Collected) -> None:
+        self.into = into
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.into.messages.append(data)
+
+
+async def _read_framed(into: Collected, reader: asyncio.StreamReader) -> None:
+    """RFC 6587 octet counting: ``LEN SP MSG``."""
+    while length := await reader.readuntil(b" "):
+        into.messages.append(await reader.readexactly(int(length)))
+
+
+@pytest.fixture
+async def udp_receiver() -> AsyncIterator[tuple[str, Collected]]:
+    got = Collected()
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: _Datagrams(got), local_addr=("127.0.0.1", 0)
+    )
+    port = transport.get_extra_info("sockname")[1]
+    yield f"udp://127.0.0.1:{port}", got
+    transport.close()
+
+
+async def stream_receiver(tls: ssl.SSLContext | None) -> tuple[asyncio.Server, int, Collected]:
+    got = Collected()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await _read_framed(got, reader)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    return server, server.sockets[0].getsockname()[1], got
+
+
+async def test_udp_rfc5424_with_structured_data(
+    store: SqliteStore, udp_receiver: tuple[str, Collected]
+) -> None:
+    """One datagram: PRI from facility and severity, the alert as SD params, UTF-8 text."""
+    endpoint, got = udp_receiver
+    outputs = {
+        "siem": SyslogConfig.model_validate(
+            {"type": "syslog", "endpoint": endpoint, "hostname": "corr1"}
+        )
+    }
+    alert = make_alert(title='Login "without" MFA] ログイン')
+    queue(store, outputs, [alert])
+    async with delivering(store, outputs):
+        await wait_until(lambda: got.messages)
+    (message,) = got.messages
+    text = message.decode()
+    assert text.startswith("<107>1 2026-11-20T09:00:30Z corr1 auditcorr - alert [alert@32473 ")
+    assert f'id="{alert.id}"' in text
+    assert 'who="alice"' in text
+    assert '\ufeff[HIGH] Login "without" MFA] ログイン' in text
+
+
+async def test_tcp_cef_framed_and_escaped(store: SqliteStore) -> None:
+    """CEF over TCP with octet counting; pipes and equals signs escaped where CEF wants."""
+    server, port, got = await stream_receiver(None)
+    outputs = {
+        "siem": SyslogConfig.model_validate(
+            {"type": "syslog", "endpoint": f"tcp://127.0.0.1:{port}", "format": "cef"}
+        )
+    }
+    alerts = [make_alert(n, title="a|b=c") for n in range(3)]
+    queue(store, outputs, alerts)
+    async with server, delivering(store, outputs):
+        await wait_until(lambda: len(got.messages) == 3)
+    for message in got.messages:
+        cef = message.decode().split(" - alert - ", 1)[1]
+        assert cef.startswith(
+            "CEF:0|auditcorr|auditcorr|0.1.0|console_login_without_mfa|a\\|b=c|8|"
+        )
+        assert re.search(r"externalId=[0-9a-f]{32}", cef)
+    ids = {re.search(r"externalId=([0-9a-f]+)", m.decode()).group(1) for m in got.messages}  # type: ignore[union-attr]
+    assert ids == {alert.id for alert in alerts}
+
+
+async def test_tls_with_ca_file(store: SqliteStore, certificate: tuple[Path, Path]) -> None:
+    """TLS to a receiver whose certificate the configured CA file vouches for."""
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server, port, got = await stream_receiver(context)
+    outputs = {
+        "siem": SyslogConfig.model_validate(
+            {"type": "syslog", "endpoint": f"tls://127.0.0.1:{port}", "ca_file": str(cert)}
+        )
+    }
+    queue(store, outputs, [make_alert()])
+    async with server, delivering(store, outputs):
+        await wait_until(lambda: got.messages)
+    assert b"[alert@32473" in got.messages[0]
+
+
+async def test_receiver_down_then_up_delivers(store: SqliteStore) -> None:
+    """Connection refused is retried; once a receiver listens the alert arrives."""
+    server, port, got = await stream_receiver(None)
+    server.close()
+    await server.wait_closed()
+    outputs = {
+        "siem": SyslogConfig.model_validate(
+            {"type": "syslog", "endpoint": f"tcp://127.0.0.1:{port}"}
+        )
+    }
+    queue(store, outputs, [make_alert()])
+    async with delivering(store, outputs):
+        await wait_until(lambda: any(r.attempts >= 1 for r in store.deliveries("pending")))
+        again = await asyncio.start_server(lambda r, w: _read_framed(got, r), "127.0.0.1", port)
+        async with again:
+            await wait_until(lambda: got.messages)
+    assert len(got.messages) == 1
