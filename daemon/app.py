@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
 
 import structlog
 
+from daemon.api.intake import IntakeRouter
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.base import Store
@@ -53,7 +54,10 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     store = open_store(config)
-    pipeline = Pipeline(store, config.sources, mode="follow", workers=config.daemon.workers)
+    intake = IntakeRouter() if config.api is not None else None
+    pipeline = Pipeline(
+        store, config.sources, mode="follow", workers=config.daemon.workers, intake=intake
+    )
     current = config
 
     notifier = Notifier()
@@ -92,7 +96,7 @@ async def run_daemon(config: Config) -> Stats:
     )
     try:
         with _signals(handlers):
-            async with asyncio.TaskGroup() as group:
+            async with _api(config, pipeline, intake), asyncio.TaskGroup() as group:
                 helpers = [
                     group.create_task(_prune_periodically(pipeline), name="retention"),
                     group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
@@ -104,6 +108,27 @@ async def run_daemon(config: Config) -> Stats:
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
+
+
+@asynccontextmanager
+async def _api(
+    config: Config, pipeline: Pipeline, intake: IntakeRouter | None
+) -> AsyncIterator[None]:
+    """The HTTP server while the block runs, when the config has ``[api]``."""
+    if config.api is None or intake is None:
+        yield
+        return
+    from daemon.api.server import ApiServer
+
+    server = ApiServer(
+        config.api,
+        pipeline,
+        intake,
+        partial(open_store, config, readonly=True),
+        config.daemon.zone,
+    )
+    async with server:
+        yield
 
 
 async def _tell_systemd(pipeline: Pipeline, notifier: Notifier) -> None:
