@@ -134,9 +134,10 @@ async def test_the_body_limit_applies_before_the_handler(
     """A body over [api] max_body_bytes is refused with 413 and stores nothing."""
     url, store, _ = served
     big = orjson.dumps({"Records": [RECORD | {"padding": "x" * 5000}]})
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{url}push/records", data=big, headers={"X-Push-Token": "s3cret"}
-    ) as answer:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}push/records", data=big, headers={"X-Push-Token": "s3cret"}) as answer,
+    ):
         assert answer.status == 413
     assert store.search(EventQuery()) == []
 
