@@ -22,9 +22,12 @@ TOKENS = {"reader": "reader-token-1234567890", "admin": "admin-token-1234567890"
 """Role -> token the demo daemon accepts (the config holds only their hashes)."""
 
 
-def api_config(workspace: Workspace, *, listen: str, extra: str = "") -> None:
+def api_config(
+    workspace: Workspace, *, listen: str, extra: str = "", timezone: str = "UTC"
+) -> None:
     """The demo as a source, and an ``[api]`` section with a reader and an admin token."""
     text = workspace.config_text({"demo": {"path": DEMO, "poll_interval_secs": 0.5}})
+    text = text.replace("[daemon]\n", f'[daemon]\ntimezone = "{timezone}"\n', 1)
     lines = ["", "[api]", f'listen = "{listen}"', extra]
     for role, token in TOKENS.items():
         lines += ["[[api.tokens]]", f'name = "{role}-holder"', f'role = "{role}"']
@@ -99,10 +102,12 @@ def outward_address() -> str | None:
 
 
 @contextlib.contextmanager
-def serve_demo(root: Path, *, listen: str, extra: str = "") -> Iterator[ApiDaemon]:
+def serve_demo(
+    root: Path, *, listen: str, extra: str = "", timezone: str = "UTC"
+) -> Iterator[ApiDaemon]:
     """``auditcorr run`` on the demo with ``[api]``; yields once the demo is stored."""
     workspace = Workspace(root)
-    api_config(workspace, listen=listen, extra=extra)
+    api_config(workspace, listen=listen, extra=extra, timezone=timezone)
     daemon = Daemon(workspace, "api").start()
     try:
         served = ApiDaemon(daemon)
