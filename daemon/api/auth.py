@@ -16,7 +16,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from daemon.api.errors import problem
+from daemon.api.replies import problem
 from daemon.config import ApiToken
 
 Role = Literal["reader", "changes", "admin"]

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from daemon.api import params
 from daemon.api.auth import needs
-from daemon.api.errors import problem
 from daemon.api.lanes import LANES, lane_of
+from daemon.api.replies import problem, reply
 from daemon.api.state import READERS, SETTINGS, ZONE
 from daemon.model import format_timestamp
 from daemon.store.base import EventQuery, Found
@@ -83,7 +83,7 @@ async def list_events(request: web.Request) -> web.Response:
     )
     page = found[: query.limit]
     more = len(found) > query.limit
-    return web.json_response(
+    return reply(
         {
             "events": [item(f) for f in page],
             "next_cursor": str(page[-1].key) if more else None,
@@ -102,7 +102,7 @@ async def get_event(request: web.Request) -> web.Response:
     found = await request.app[READERS].call(lambda store: store.event(key))
     if found is None:
         raise problem(web.HTTPNotFound, f"no event {text}")
-    return web.json_response(item(found, full=True))
+    return reply(item(found, full=True))
 
 
 def _interval(text: str) -> int:
@@ -141,7 +141,7 @@ async def histogram(request: web.Request) -> web.Response:
         {"start": format_timestamp(datetime.fromtimestamp((start + i * minutes) * 60, UTC))} | lanes
         for i, lanes in enumerate(counts)
     ]
-    return web.json_response(
+    return reply(
         {
             "since": format_timestamp(since),
             "until": format_timestamp(until),

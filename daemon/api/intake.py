@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import orjson
 import structlog
 from aiohttp import web
 
 from connectors.base import Intake, IntakeHandler, IntakeRequest
-from daemon.api.errors import problem
+from daemon.api.replies import problem, reply
 
 log = structlog.get_logger()
 
@@ -54,6 +53,4 @@ class IntakeRouter(Intake):
             raise problem(
                 web.HTTPServiceUnavailable, f"not handled within {self.timeout_secs:g} s"
             ) from None
-        return web.Response(
-            status=answer.status, body=orjson.dumps(answer.body), content_type="application/json"
-        )
+        return reply(answer.body, status=answer.status)

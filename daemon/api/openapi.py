@@ -9,6 +9,7 @@ from aiohttp import web
 from daemon import __version__
 from daemon.api.events import FILTERS, MAX_BUCKETS, ORDERS, OUTCOMES
 from daemon.api.lanes import LANES
+from daemon.api.replies import reply
 from daemon.api.state import SETTINGS
 from daemon.config import ApiSection
 
@@ -19,7 +20,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app[SETTINGS]))
+    return reply(document(request.app[SETTINGS]))
 
 
 def _query(name: str, description: str, schema: JSON | None = None) -> JSON:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from daemon.api.auth import needs
+from daemon.api.replies import reply
 from daemon.api.state import PIPELINE
 from daemon.pipeline import Pipeline
 
@@ -17,16 +18,14 @@ routes = web.RouteTableDef()
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """The daemon's event loop answers."""
-    return web.json_response({"status": "ok"})
+    return reply({"status": "ok"})
 
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     """Ready once every configured source has been started."""
     ready = request.app[PIPELINE].started.is_set()
-    return web.json_response(
-        {"status": "ready" if ready else "starting"}, status=200 if ready else 503
-    )
+    return reply({"status": "ready" if ready else "starting"}, status=200 if ready else 503)
 
 
 @routes.get("/metrics")

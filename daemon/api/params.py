@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from daemon.api.errors import problem
+from daemon.api.replies import problem
 from daemon.timeparse import parse_moment
 
 T = TypeVar("T")

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from daemon.api import params
 from daemon.api.auth import needs
+from daemon.api.replies import reply
 from daemon.api.state import READERS
 from daemon.model import format_timestamp
 
@@ -22,7 +23,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
     entries = await request.app[READERS].call(
         lambda store: store.quarantine(source=source, limit=limit)
     )
-    return web.json_response(
+    return reply(
         {
             "entries": [
                 {

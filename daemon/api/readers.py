@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from daemon.api.errors import problem
+from daemon.api.replies import problem
 from daemon.store.base import Store
 
 T = TypeVar("T")

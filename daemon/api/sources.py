@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.auth import needs
+from daemon.api.replies import reply
 from daemon.api.state import PIPELINE
 from daemon.model import format_timestamp
 from daemon.pipeline import Pipeline
@@ -44,4 +45,4 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/sources")
 @needs("reader")
 async def list_sources(request: web.Request) -> web.Response:
-    return web.json_response({"sources": source_rows(request.app[PIPELINE])})
+    return reply({"sources": source_rows(request.app[PIPELINE])})
