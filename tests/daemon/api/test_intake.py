@@ -25,16 +25,13 @@ from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
 
 MODULE = "auditcorr_test_push_source"
-RECORD = {
-    "eventVersion": "1.08",
-    "eventID": "0d9c0d2e-7d1e-4c55-8f57-00000000push",
-    "eventTime": "2026-11-20T02:10:03Z",
-    "eventSource": "signin.amazonaws.com",
-    "eventName": "ConsoleLogin",
-    "awsRegion": "us-east-1",
-    "recipientAccountId": "111111111111",
-    "userIdentity": {"type": "IAMUser", "userName": "mallory"},
-}
+SAMPLES = Path(__file__).parents[1] / "store" / "samples" / "cloudtrail_timeline.json"
+RECORD = next(
+    record
+    for record in orjson.loads(SAMPLES.read_bytes())["Records"]
+    if record["eventName"] == "ConsoleLogin"
+)
+"""mallory's console login, from the store tests' sample file."""
 
 
 class PushConfig(ConnectorConfig):
