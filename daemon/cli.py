@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from connectors.base import ConfigError
 from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.logs import configure
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args, config)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ConfigError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_CONFIG
     return result

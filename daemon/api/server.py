@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
+from connectors.base import ConfigError
 from daemon.api import events, openapi, ops, quarantine, sources
 from daemon.api import web as page
 from daemon.api.auth import CALLER, Handler, authenticator
@@ -96,9 +97,13 @@ class ApiServer:
         try:
             site = web.TCPSite(self._runner, host, port, ssl_context=tls)
             await site.start()
-        except BaseException:
+        except BaseException as err:
             await self._runner.cleanup()
             await asyncio.to_thread(self._readers.close)
+            if isinstance(err, OSError):
+                raise ConfigError(
+                    "api.listen", f"cannot listen on {self.settings.listen}: {err.strerror}"
+                ) from err
             raise
         bound = self._runner.addresses[0]
         scheme = "https" if tls else "http"

@@ -131,6 +131,7 @@ function renderEvent(item) {
   const event = doc.event || {};
   const row = $("#row").content.firstElementChild.cloneNode(true);
   row.dataset.id = item.id;
+  row.dataset.eventId = event.id || "";
   row.dataset.lane = item.lane;
   const time = row.querySelector("time");
   time.dateTime = doc["@timestamp"];
@@ -155,7 +156,7 @@ function renderEvent(item) {
   const host = doc.host && doc.host.name;
   if (ip) from.append(link(ip, "ip", ip));
   else if (host && item.lane === "onprem") from.append(link(host, "host", host));
-  if (state.evidence.has(item.id)) row.classList.add("evidence");
+  if (isEvidence(row)) row.classList.add("evidence");
   row.querySelector(".open").addEventListener("click", () => toggleDetails(row));
   row.addEventListener("focus", () => markCurrent(row));
   return row;
@@ -320,10 +321,15 @@ async function loadAlerts() {
   }
 }
 
+// An alert's evidence names events by API id or by ECS event.id.
+function isEvidence(row) {
+  return state.evidence.has(row.dataset.id) || state.evidence.has(row.dataset.eventId);
+}
+
 function showEvidence(alert) {
   state.evidence = new Set((alert.evidence || []).map(String));
   for (const row of document.querySelectorAll(".event")) {
-    row.classList.toggle("evidence", state.evidence.has(row.dataset.id));
+    row.classList.toggle("evidence", isEvidence(row));
   }
   const first = document.querySelector(".event.evidence");
   if (first) first.focus();

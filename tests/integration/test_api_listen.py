@@ -1,7 +1,8 @@
-"""The API over TLS with the configured certificate."""
+"""The API server's listening socket: TLS with the configured certificate, a port in use."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from apisupport import serve_demo
+from apisupport import api_config, serve_demo
+from itsupport import Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -31,3 +33,16 @@ def test_api_serves_https_with_the_configured_certificate(tmp_path: Path) -> Non
         assert len(answer.json()["events"]) == 1
         with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP is refused
             urllib.request.urlopen(api.url.replace("https", "http") + "healthz", timeout=5)
+
+
+def test_a_port_in_use_stops_the_daemon_at_start(tmp_path: Path) -> None:
+    """When [api] listen is taken, run exits with status 2 naming api.listen."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        workspace = Workspace(tmp_path)
+        api_config(workspace, listen=f"127.0.0.1:{port}")
+        result = workspace.cli("run", timeout=60)
+    assert result.returncode == 2, str(result)
+    assert f"api.listen: cannot listen on 127.0.0.1:{port}" in result.stderr
