@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import ssl
 import urllib.error
@@ -26,7 +27,9 @@ def api_config(
     workspace: Workspace, *, listen: str, extra: str = "", timezone: str = "UTC"
 ) -> None:
     """The demo as a source, and an ``[api]`` section with a reader and an admin token."""
-    text = workspace.config_text({"demo": {"path": DEMO, "poll_interval_secs": 0.5}})
+    # A copy, so tests can add files to it.
+    shutil.copytree(DEMO, workspace.data, dirs_exist_ok=True)
+    text = workspace.config_text({"demo": {"path": workspace.data, "poll_interval_secs": 0.5}})
     text = text.replace("[daemon]\n", f'[daemon]\ntimezone = "{timezone}"\n', 1)
     lines = ["", "[api]", f'listen = "{listen}"', extra]
     for role, token in TOKENS.items():
@@ -48,6 +51,11 @@ class Response:
 @dataclass
 class ApiDaemon:
     daemon: Daemon
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.daemon.workspace
+
     url: str = field(init=False)
     port: int = field(init=False)
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apisupport import ApiDaemon, serve_demo
 from cdp import Browser, find_chromium
-from itsupport import REPO
+from itsupport import REPO, log_name, put_file, records_file
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,31 @@ async def test_page_shows_the_timeline_and_filters_it(api: ApiDaemon, tmp_path: 
         await browser.wait_for(
             "document.activeElement.querySelector('.details').textContent.includes('eventName')"
         )
+
+
+async def test_new_events_appear_while_the_page_is_open(api: ApiDaemon, tmp_path: Path) -> None:
+    """A file dropped into the source shows up on the open page without a reload."""
+    async with Browser(tmp_path / "profile") as browser:
+        await browser.viewport(1280, 900)
+        await open_page(browser, api)
+        record = {
+            "eventVersion": "1.09",
+            "eventID": "6f1c2d3e-0000-4000-8000-live00000001",
+            "eventTime": "2026-11-20T23:59:30Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "DeleteTrail",
+            "awsRegion": "us-east-1",
+            "recipientAccountId": "111111111111",
+            "sourceIPAddress": "203.0.113.66",
+            "userIdentity": {"type": "IAMUser", "userName": "mallory"},
+        }
+        put_file(api.workspace.data, log_name("live"), records_file([record]))
+        await browser.wait_for(
+            "document.querySelector('.event').classList.contains('fresh')"
+            " && document.querySelector('.event .action').textContent === 'DeleteTrail'",
+            within=20,
+        )
+        assert await browser.evaluate(ROWS) == 101
 
 
 async def test_page_fits_a_phone(api: ApiDaemon, tmp_path: Path) -> None:
