@@ -14,16 +14,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
-from daemon.api.intake import IntakeRouter
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.pipeline import Pipeline, Stats
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
+
+if TYPE_CHECKING:
+    # aiohttp loads only when the daemon serves HTTP, not for every CLI command.
+    from daemon.api.intake import IntakeRouter
 
 log = structlog.get_logger()
 
@@ -54,7 +57,11 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     store = open_store(config)
-    intake = IntakeRouter() if config.api is not None else None
+    intake = None
+    if config.api is not None:
+        from daemon.api.intake import IntakeRouter
+
+        intake = IntakeRouter()
     pipeline = Pipeline(
         store, config.sources, mode="follow", workers=config.daemon.workers, intake=intake
     )

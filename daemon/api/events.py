@@ -55,7 +55,7 @@ def item(found: Found, *, full: bool = False) -> dict[str, Any]:
 
 
 def event_query(request: web.Request) -> EventQuery:
-    """The filters of a request, as the store takes them (shared with exports)."""
+    """The filters of a request, as the store takes them."""
     zone = request.app[ZONE]
     settings = request.app[SETTINGS]
     limit = params.param(request, "limit", params.bounded_int(1, settings.max_page_size))
@@ -66,7 +66,9 @@ def event_query(request: web.Request) -> EventQuery:
         text=request.query.get("q") or None,
         outcome=params.param(request, "outcome", params.choice(*OUTCOMES)),
         limit=limit or DEFAULT_PAGE,
-        order=params.param(request, "order", params.choice(*ORDERS)) or "newest",  # type: ignore[arg-type]  # checked by choice()
+        order="oldest"
+        if params.param(request, "order", params.choice(*ORDERS)) == "oldest"
+        else "newest",
         after=cursor,
         **{name: request.query.get(name) or None for name in FILTERS},
     )
