@@ -190,6 +190,8 @@ def test_schemathesis_finds_the_api_true_to_its_openapi_document(
             f"{api.url}api/v1/openapi.json",
             "--max-examples",
             "8",
+            "--phases",
+            "coverage,fuzzing",
             "--seed",
             "20261127",
             "--exclude-checks",
