@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -26,6 +26,10 @@ from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
+
+if TYPE_CHECKING:
+    # aiohttp loads only when the daemon serves HTTP, not for every CLI command.
+    from daemon.api.intake import IntakeRouter
 
 log = structlog.get_logger()
 
@@ -77,8 +81,18 @@ async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     rules = rules_of(config, ordered=False)
     store = open_store(config)
+    intake = None
+    if config.api is not None:
+        from daemon.api.intake import IntakeRouter
+
+        intake = IntakeRouter()
     pipeline = Pipeline(
-        store, config.sources, mode="follow", rules=rules, **_ingest_settings(config)
+        store,
+        config.sources,
+        mode="follow",
+        rules=rules,
+        intake=intake,
+        **_ingest_settings(config),
     )
     # Deliveries use a connection of their own: a long timeline write does not hold them up.
     outbox = open_store(config)
@@ -124,7 +138,7 @@ async def run_daemon(config: Config) -> Stats:
     )
     try:
         with _signals(handlers):
-            async with asyncio.TaskGroup() as group:
+            async with _api(config, pipeline, intake), asyncio.TaskGroup() as group:
                 helpers = [
                     group.create_task(_prune_periodically(pipeline), name="retention"),
                     group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
@@ -139,6 +153,27 @@ async def run_daemon(config: Config) -> Stats:
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
+
+
+@asynccontextmanager
+async def _api(
+    config: Config, pipeline: Pipeline, intake: IntakeRouter | None
+) -> AsyncIterator[None]:
+    """The HTTP server while the block runs, when the config has ``[api]``."""
+    if config.api is None or intake is None:
+        yield
+        return
+    from daemon.api.server import ApiServer
+
+    server = ApiServer(
+        config.api,
+        pipeline,
+        intake,
+        partial(open_store, config, readonly=True),
+        config.daemon.zone,
+    )
+    async with server:
+        yield
 
 
 async def _tell_systemd(pipeline: Pipeline, notifier: Notifier) -> None:

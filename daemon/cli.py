@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from connectors.base import ConfigError
 from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.deliveries_cli import add_delivery_arguments
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args, config)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ConfigError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_CONFIG
     except StoreUpgradeError as err:
@@ -111,13 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--limit", type=int, default=50)
     quarantine.add_argument("--raw", action="store_true", help="print the kept raw bytes too")
     timeline = command("timeline", _timeline, "search the timeline")
-    timeline.add_argument("--since", help="ISO 8601 time or age like 2h, 7d")
-    timeline.add_argument("--until", help="ISO 8601 time or age")
-    timeline.add_argument("-q", "--query", help="full-text search: every word must occur")
-    for name in ("actor", "user", "ip", "host", "account", "region", "dataset", "action"):
-        timeline.add_argument(f"--{name}", help=f"exact {name}")
-    timeline.add_argument("--outcome", choices=["success", "failure", "unknown"])
-    timeline.add_argument("--source", help="only events read by this source id")
+    _filter_arguments(timeline)
     timeline.add_argument("--limit", type=int, default=50)
     timeline.add_argument("--oldest-first", action="store_true")
     timeline.add_argument("--json", action="store_true", help="one ECS document per line")
@@ -147,7 +142,58 @@ def _parser() -> argparse.ArgumentParser:
     digests.add_argument("--log-format", choices=["auto", "json", "console"])
     add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
+    export = command(
+        "export", _export, "write the timeline (or what the filters select) to a file, oldest first"
+    )
+    export.add_argument("--format", required=True, choices=["ndjson", "csv", "ecs-bulk"])
+    _filter_arguments(export)
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument(
+        "--index",
+        default="auditcorr-events",
+        help="ecs-bulk: the index or data stream to load into (default: auditcorr-events)",
+    )
+    api = commands.add_parser("api", help="HTTP API helpers", description="HTTP API helpers")
+    api_commands = api.add_subparsers(title="commands", metavar="COMMAND")
+    hash_token = api_commands.add_parser(
+        "hash-token",
+        help="make a new API token and print it with the hash [api] tokens keep",
+        description="Make a new random API token (or hash one read from standard input with"
+        " --stdin) and print the hash to put in [[api.tokens]]; the config never holds the token.",
+    )
+    hash_token.add_argument("--stdin", action="store_true", help="hash a token read from stdin")
+    hash_token.set_defaults(handler=_hash_token, needs_config=False)
     return parser
+
+
+def _filter_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--since", help="ISO 8601 time or age like 2h, 7d")
+    sub.add_argument("--until", help="ISO 8601 time or age")
+    sub.add_argument("-q", "--query", help="full-text search: every word must occur")
+    for name in ("actor", "user", "ip", "host", "account", "region", "dataset", "action"):
+        sub.add_argument(f"--{name}", help=f"exact {name}")
+    sub.add_argument("--outcome", choices=["success", "failure", "unknown"])
+    sub.add_argument("--source", help="only events read by this source id")
+
+
+def _event_query(args: argparse.Namespace, config: Config, **more: Any) -> EventQuery:
+    zone = ZoneInfo(config.daemon.timezone)
+    return EventQuery(
+        since=parse_moment(args.since, zone=zone) if args.since else None,
+        until=parse_moment(args.until, zone=zone) if args.until else None,
+        text=args.query,
+        actor=args.actor,
+        user=args.user,
+        ip=args.ip,
+        host=args.host,
+        account=args.account,
+        region=args.region,
+        dataset=args.dataset,
+        action=args.action,
+        outcome=args.outcome,
+        source=args.source,
+        **more,
+    )
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
@@ -276,22 +322,8 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
     from daemon.app import open_store
 
     zone = ZoneInfo(config.daemon.timezone)
-    query = EventQuery(
-        since=parse_moment(args.since, zone=zone) if args.since else None,
-        until=parse_moment(args.until, zone=zone) if args.until else None,
-        text=args.query,
-        actor=args.actor,
-        user=args.user,
-        ip=args.ip,
-        host=args.host,
-        account=args.account,
-        region=args.region,
-        dataset=args.dataset,
-        action=args.action,
-        outcome=args.outcome,
-        source=args.source,
-        limit=args.limit,
-        order="oldest" if args.oldest_first else "newest",
+    query = _event_query(
+        args, config, limit=args.limit, order="oldest" if args.oldest_first else "newest"
     )
     store = open_store(config, readonly=True)
     try:
@@ -327,7 +359,7 @@ def _changes(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config, readonly=True)
     try:
         if args.covering:
-            doc = store.event(args.covering, since=since, until=until)
+            doc = store.event_by_id(args.covering, since=since, until=until)
             if doc is None:
                 print(f"auditcorr: no event {args.covering!r} in the timeline", file=sys.stderr)
                 return EXIT_FAILED
@@ -395,6 +427,48 @@ def _whois(args: argparse.Namespace, config: Config) -> int:
 def _print_json(value: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
+
+
+def _export(args: argparse.Namespace, config: Config) -> int:
+    from daemon.app import open_store
+    from daemon.export import export
+
+    query = _event_query(args, config)
+    store = open_store(config, readonly=True)
+    try:
+        if args.output:
+            with open(args.output, "wb") as out:
+                count = export(
+                    store, query, args.format, out, index=args.index, progress=sys.stderr.isatty()
+                )
+        else:
+            count = export(
+                store, query, args.format, sys.stdout.buffer, index=args.index, progress=False
+            )
+    finally:
+        store.close()
+    print(f"export: {count} events", file=sys.stderr)
+    return EXIT_OK
+
+
+def _hash_token(args: argparse.Namespace) -> int:
+    from daemon.api.auth import hash_token, new_token
+
+    if args.stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("auditcorr: no token on standard input", file=sys.stderr)
+            return EXIT_CONFIG
+        print(hash_token(token))
+        return EXIT_OK
+    token = new_token()
+    print(f"token: {token}")
+    print("add to the config (the token itself is not kept there):")
+    print("[[api.tokens]]")
+    print('name = "CHANGE-ME"       # who holds it')
+    print('role = "reader"          # reader | changes | admin')
+    print(f'hash = "{hash_token(token)}"')
+    return EXIT_OK
 
 
 def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:

@@ -14,14 +14,21 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors import registry
 from connectors.base import ConfigError
-from connectors.config import ConfigPath, ConnectorConfig
+from connectors.config import ConfigPath, ConnectorConfig, ExistingFile
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
 from daemon.timeparse import parse_duration
@@ -114,8 +121,57 @@ class IdentitySection(Section):
         return build_identity_map(person.model_dump() for person in self.people)
 
 
+_TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class ApiToken(Section):
+    """A bearer token the API accepts, kept only as its hash."""
+
+    name: str
+    """Who holds it: shows in the access log."""
+    role: Literal["reader", "changes", "admin"]
+    hash: str
+    """``sha256:<hex>`` as ``auditcorr api hash-token`` prints it."""
+
+    @field_validator("hash")
+    @classmethod
+    def _hash(cls, value: str) -> str:
+        if not _TOKEN_HASH.match(value):
+            raise ValueError(
+                "expected 'sha256:' and 64 hex digits; make one with 'auditcorr api hash-token'"
+            )
+        return value
+
+
 class ApiSection(Section):
     listen: str = "127.0.0.1:8080"
+    """``host:port``; the web page and the API are served here."""
+    tls_cert: ExistingFile | None = None
+    tls_key: ExistingFile | None = None
+    tokens: list[ApiToken] = []
+    """Without a token, only clients on the loopback interface may read."""
+    max_page_size: int = Field(default=1000, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    query_timeout_secs: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key: both or neither")
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class TopLevel(Section):
@@ -125,7 +181,7 @@ class TopLevel(Section):
     outputs: dict[str, dict[str, Any]] = {}
     rules: RulesSection = RulesSection()
     identity: IdentitySection = IdentitySection()
-    api: ApiSection = ApiSection()
+    api: ApiSection | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +193,8 @@ class Config:
     outputs: dict[str, ConnectorConfig]
     rules: RulesSection
     identity: IdentitySection
-    api: ApiSection
+    api: ApiSection | None
+    """None when the config has no ``[api]`` section: no HTTP server."""
 
     @property
     def store_path(self) -> Path:

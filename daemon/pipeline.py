@@ -81,6 +81,10 @@ class Counters:
 class SourceStats(Counters):
     newest: datetime | None = None
     """Event time of the newest event stored: now minus this is the source's lag."""
+    state: Literal["starting", "running", "retrying", "stopped", "failed"] = "starting"
+    errors: int = 0
+    """Times the source failed and was restarted."""
+    last_error: str | None = None
 
 
 @dataclass
@@ -91,6 +95,9 @@ class Stats(Counters):
     expired: int = 0
     alerts: int = 0
     """Alerts raised or updated (an update counts again)."""
+    store_writes: int = 0
+    store_write_secs: float = 0.0
+    """Time spent in store transactions, for the mean store latency."""
     sources: dict[str, SourceStats] = field(default_factory=dict)
     failed_sources: list[str] = field(default_factory=list)
     """Sources a backfill gave up on after repeated failures."""
@@ -137,6 +144,8 @@ class Pipeline:
         self.workers = workers or default_workers()
         self.limits = limits or Limits()
         self.stats = Stats()
+        self.intake = intake
+        """The API server's routes for push sources; None without ``[api]``."""
         self._on_progress = on_progress
         self._configs = dict(sources)
         self._raw: asyncio.Queue[tuple[str, RawBatch, asyncio.Future[None]] | None] = asyncio.Queue(
@@ -200,6 +209,11 @@ class Pipeline:
         """Ids of the configured sources."""
         return list(self._configs)
 
+    @property
+    def configs(self) -> dict[str, ConnectorConfig]:
+        """The configured sources by id."""
+        return dict(self._configs)
+
     def stop(self) -> None:
         """Stop reading; what was read is still committed before ``run`` returns."""
         self._stopping.set()
@@ -221,6 +235,10 @@ class Pipeline:
         for name in sources:
             if name not in self._source_tasks:
                 self._start_source(group, name)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Items waiting in each bounded queue (for /metrics)."""
+        return {"raw": self._raw.qsize(), "in_flight": self._inflight.qsize()}
 
     async def call_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a store call in the writer thread (the store is single-threaded)."""
@@ -257,17 +275,25 @@ class Pipeline:
             source: Source = (self._factory or registry.load(registry.SOURCES, config.type))(
                 config, context
             )
+            per = self.stats.source(name)
             try:
                 async with source:
                     bound.info("source_started", checkpoints=len(checkpoints))
+                    per.state = "running"
                     await source.run(lambda batch: self._emit(name, batch))
+                per.state = "stopped"
                 return
+            except asyncio.CancelledError:
+                per.state = "stopped"
+                raise
             except Exception as err:  # noqa: BLE001 - one failing source must not stop the others
                 failures += 1
+                per.state, per.errors, per.last_error = "retrying", per.errors + 1, str(err)
                 bound.error("source_failed", error=str(err), error_type=type(err).__name__)
                 if self.mode == "backfill" and failures >= BACKFILL_ATTEMPTS:
                     bound.error("source_given_up", attempts=failures)
                     self.stats.failed_sources.append(name)
+                    per.state = "failed"
                     return
                 await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, 60.0)
@@ -379,6 +405,7 @@ class Pipeline:
                 log.info("alert", id=alert.id, rule=alert.rule_id, count=alert.count)
         delay = 0.5
         while True:
+            started = time.monotonic()
             try:
                 written: WriteResult = await self.call_store(
                     self.store.write, results, *([alerts] if alerts else [])
@@ -388,6 +415,8 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             else:
+                self.stats.store_writes += 1
+                self.stats.store_write_secs += time.monotonic() - started
                 return written
 
     def _count(self, results: list[Processed], written: WriteResult) -> None:

@@ -58,6 +58,8 @@ class Processed:
 
     source: str
     origin: str
+    log_type: str = ""
+    """The batch's log type: the timeline histogram counts rows by it."""
     rows: list[Row] = field(default_factory=list)
     texts: list[Text] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
@@ -167,7 +169,12 @@ def process(job: Job) -> Processed:
     if _codecs is None:  # pragma: no cover - the pool initializer sets it
         raise RuntimeError("init_worker was not called")
     batch = job.batch
-    out = Processed(source=job.source, origin=batch.origin, checkpoints=batch.checkpoints)
+    out = Processed(
+        source=job.source,
+        origin=batch.origin,
+        log_type=batch.log_type,
+        checkpoints=batch.checkpoints,
+    )
     if batch.error is not None:
         out.payload_failed = True
         out.quarantined.append(

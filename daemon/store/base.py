@@ -38,6 +38,20 @@ class EventQuery:
     source: str | None = None
     limit: int = 100
     order: Literal["newest", "oldest"] = "newest"
+    after: int | None = None
+    """Row key of the last event of the previous page: continue past it, in ``order``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One event as a page of the timeline lists it."""
+
+    key: int
+    """The row key: the event's address in this store (``events/{key}`` in the API)."""
+    source: str
+    """Id of the source that read it."""
+    log_type: str
+    document: JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +123,25 @@ class Store(Protocol):
         self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
     ) -> list[Alert]:
         """Stored alerts whose last event is at or after ``since``, oldest first."""
+    def page(self, query: EventQuery) -> list[Found]:
+        """Like ``search``, with each event's row key, source and log type."""
+
+    def event(self, key: int) -> Found | None:
+        """The event stored under row key ``key``."""
+
+    def histogram(
+        self, since: datetime, until: datetime, bucket_minutes: int
+    ) -> list[tuple[datetime, str, int]]:
+        """Events per (bucket start, log type) with events in ``[since, until]``."""
+
+    def interrupt(self) -> None:
+        """Abort the query running on this store's connection (from another thread)."""
 
     def quarantine(
         self, *, source: str | None = None, limit: int = 100
     ) -> list[QuarantineEntry]: ...
 
-    def event(
+    def event_by_id(
         self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> JSON | None:
         """The ECS document of one event by ``event.id``.  Event ids are not

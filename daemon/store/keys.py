@@ -50,6 +50,11 @@ def key_time(key: int) -> datetime:
     return _EPOCH + (key >> HASH_BITS) * _MS
 
 
+def key_minute(key: int) -> int:
+    """Minutes since the epoch of the key's event time (the histogram's unit)."""
+    return (key >> HASH_BITS) // 60_000
+
+
 def month_of(key: int) -> str:
     """``YYYYMM`` of the key's event time: the full-text index is split by month."""
     return month_span(key)[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +26,21 @@ from daemon.process import Processed, Row, Text
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
 from daemon.store import schema, stored
-from daemon.store.base import JSON, EventQuery, QuarantineEntry, WriteResult
-from daemon.store.keys import event_hash, key_ceiling, key_floor, key_time, month_of, month_span
+from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, WriteResult
+from daemon.store.keys import (
+    event_hash,
+    key_ceiling,
+    key_floor,
+    key_minute,
+    key_time,
+    month_of,
+    month_span,
+)
 from daemon.store.outbox import SqliteOutbox
 from daemon.store.text import TAG_FIELDS, tag
 
+_Entry = tuple[str, Row, Text, str]
+"""source id, row, index text, log type"""
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
 _LOOKUP_CHUNK = 500
 
@@ -112,8 +122,8 @@ class SqliteStore(SqliteOutbox):
         db = self._db
         now = _now_us()
         floor = self._retention_floor()
-        fresh: dict[int, tuple[str, Row, Text]] = {}
-        collisions: list[tuple[str, Row, Text]] = []
+        fresh: dict[int, _Entry] = {}
+        collisions: list[_Entry] = []
         duplicates = expired = 0
         for batch in batches:
             source = batch.source
@@ -124,11 +134,11 @@ class SqliteStore(SqliteOutbox):
                     continue
                 seen = fresh.get(key)
                 if seen is None:
-                    fresh[key] = (source, row, text)
+                    fresh[key] = (source, row, text, batch.log_type)
                 elif seen[1][1] == row[1]:
                     duplicates += 1
                 else:
-                    collisions.append((source, row, text))
+                    collisions.append((source, row, text, batch.log_type))
         saved = (self._codec, list(self._samples))
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -146,15 +156,19 @@ class SqliteStore(SqliteOutbox):
                 _INSERT_EVENT,
                 (
                     (key, eid, source, codec, doc)
-                    for source, (key, eid, codec, doc), _ in fresh.values()
+                    for source, (key, eid, codec, doc), _, _ in fresh.values()
                 ),
             )
-            self._index((key, text) for key, (_, _, text) in fresh.items())
+            self._index((key, entry[2]) for key, entry in fresh.items())
+            minutes = Counter((key_minute(key), entry[3]) for key, entry in fresh.items())
             stored = len(fresh)
             for entry in collisions:
-                placed = self._probe(*entry)
-                stored += placed
-                duplicates += 1 - placed
+                placed = self._probe(entry)
+                if placed is not None:
+                    minutes[key_minute(placed), entry[3]] += 1
+                stored += placed is not None
+                duplicates += placed is None
+            self._count_minutes(minutes)
             quarantined = self._quarantine(batches, now)
             db.executemany(
                 "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
@@ -224,12 +238,12 @@ class SqliteStore(SqliteOutbox):
             )
         return found
 
-    def _probe(self, source: str, row: Row, text: Text) -> int:
+    def _probe(self, entry: _Entry) -> int | None:
         """Place an event whose key another event holds: the next free key.
 
-        Returns 1 when stored, 0 when the event turned out to be stored already.
+        Returns the key it was stored under, None when it was stored already.
         """
-        key, eid, codec, doc = row
+        source, (key, eid, codec, doc), text, _ = entry
         # The event's own key first: in a re-read it may be the one holding it.
         key -= 1
         while True:
@@ -238,9 +252,9 @@ class SqliteStore(SqliteOutbox):
             if found is None:
                 self._db.execute(_INSERT_EVENT, (key, eid, source, codec, doc))
                 self._index([(key, text)])
-                return 1
+                return key
             if found[0] == eid:
-                return 0
+                return None
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -264,6 +278,13 @@ class SqliteStore(SqliteOutbox):
             self._db.executemany(
                 f"INSERT INTO fts_{month} (rowid, text, tags) VALUES (?, ?, ?)", rows
             )
+
+    def _count_minutes(self, minutes: Counter[tuple[int, str]]) -> None:
+        self._db.executemany(
+            "INSERT INTO minute_counts (minute, log_type, count) VALUES (?,?,?)"
+            " ON CONFLICT (minute, log_type) DO UPDATE SET count = count + excluded.count",
+            ((minute, log_type, n) for (minute, log_type), n in minutes.items()),
+        )
 
     def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
         before = self._db.total_changes
@@ -312,18 +333,23 @@ class SqliteStore(SqliteOutbox):
         rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
         return {key: orjson.loads(value) for key, value in rows}
 
-    def document(self, key: int, codec: int, blob: bytes) -> JSON:
-        return stored.document(self._codecs.decompress(codec, blob), key_time(key))
-
     def search(self, query: EventQuery) -> list[JSON]:
+        return [found.document for found in self.page(query)]
+
+    def page(self, query: EventQuery) -> list[Found]:
         low = key_floor(query.since) if query.since else 0
         high = key_ceiling(query.until) if query.until else (1 << 63) - 1
+        if query.after is not None:
+            if query.order == "newest":
+                high = min(high, query.after - 1)
+            else:
+                low = max(low, query.after + 1)
         direction = "DESC" if query.order == "newest" else "ASC"
         match = match_expression(query)
-        rows: list[tuple[int, int, bytes]] = []
+        rows: list[tuple[int, str, int, bytes]] = []
         if match is None:
             sql = (
-                "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ?"
+                "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ?"
                 f" ORDER BY id {direction} LIMIT ?"
             )
             rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
@@ -334,7 +360,7 @@ class SqliteStore(SqliteOutbox):
             )
             for month in months:
                 sql = (
-                    f"SELECT e.id, e.codec, e.doc FROM fts_{month} f JOIN events e"
+                    f"SELECT e.id, e.source, e.codec, e.doc FROM fts_{month} f JOIN events e"
                     f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
                     f" ORDER BY f.rowid {direction} LIMIT ?"
                 )
@@ -343,9 +369,35 @@ class SqliteStore(SqliteOutbox):
                 if len(rows) >= query.limit:
                     break
         with cyclic_gc_paused():
-            return [self.document(*row) for row in rows]
+            return [self._found(*row) for row in rows]
 
-    def event(
+    def _found(self, key: int, source: str, codec: int, blob: bytes) -> Found:
+        log_type, doc = stored.read(self._codecs.decompress(codec, blob), key_time(key))
+        return Found(key, source, log_type, doc)
+
+    def event(self, key: int) -> Found | None:
+        row = self._db.execute(
+            "SELECT id, source, codec, doc FROM events WHERE id = ?", (key,)
+        ).fetchone()
+        return None if row is None else self._found(*row)
+
+    def histogram(
+        self, since: datetime, until: datetime, bucket_minutes: int
+    ) -> list[tuple[datetime, str, int]]:
+        rows = self._db.execute(
+            "SELECT minute / ?1 * ?1 AS bucket, log_type, sum(count) FROM minute_counts"
+            " WHERE minute BETWEEN ?2 AND ?3 GROUP BY bucket, log_type ORDER BY bucket",
+            (bucket_minutes, key_minute(key_floor(since)), key_minute(key_ceiling(until))),
+        )
+        return [
+            (datetime.fromtimestamp(bucket * 60, UTC), log_type, int(n))
+            for bucket, log_type, n in rows
+        ]
+
+    def interrupt(self) -> None:
+        self._db.interrupt()
+
+    def event_by_id(
         self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> JSON | None:
         low = key_floor(since) if since else 0
@@ -419,6 +471,7 @@ class SqliteStore(SqliteOutbox):
         db.execute("BEGIN IMMEDIATE")
         try:
             deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
+            db.execute("DELETE FROM minute_counts WHERE minute < ?", (key_minute(floor),))
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             db.execute("DELETE FROM quarantine WHERE at < ?", (cutoff_us,))
             # A month's text table goes once the whole month is past the floor;
@@ -471,7 +524,8 @@ def text_expression(text: str) -> str:
     becomes a phrase of its parts); a trailing ``*`` asks for a prefix.
     """
     terms = []
-    for word in text.split():
+    # FTS5 strings end at a NUL byte ("unterminated string"); no token holds one.
+    for word in text.replace("\x00", " ").split():
         prefix = word.endswith("*") and len(word) > 1
         literal = word.rstrip("*") if prefix else word
         quoted = '"' + literal.replace('"', '""') + '"'

@@ -43,7 +43,16 @@ def document(data: bytes, event_time: datetime) -> JSON:
     A record the current normalizer rejects (it changed since ingest) is still
     shown: with its original, its time from the store key and the reason.
     """
+    return read(data, event_time)[1]
+
+
+def read(data: bytes, event_time: datetime) -> tuple[str, JSON]:
+    """The log type and the ECS document of a stored record (see ``document``)."""
     stored = orjson.loads(data)
+    return stored["log_type"], _document(stored, event_time)
+
+
+def _document(stored: JSON, event_time: datetime) -> JSON:
     try:
         event: AuditEvent = module_for(stored["log_type"]).normalize(stored["original"])
     except NormalizationError as err:

@@ -79,7 +79,7 @@ def test_defaults(write_config: WriteConfig) -> None:
     assert config.rules.allowed_lateness == "20m"
     assert config.rules.suppress_for == "1h"
     assert config.identity.people == []
-    assert config.api.listen == "127.0.0.1:8080"
+    assert config.api is None  # no [api] section: no HTTP server
     assert config.sources == {}
     assert config.outputs == {}
 
@@ -164,6 +164,7 @@ def test_full_config_loads(write_config: WriteConfig) -> None:
     assert config.store.retention_days == 30
     assert config.sources["ct_prod"].type == "cloudtrail_files"
     assert config.identity.people[0].aws == ["alice.smith", "alice@example.com"]
+    assert config.api is not None
     assert config.api.listen == "0.0.0.0:9000"
 
 

@@ -1,0 +1,153 @@
+"""``/api/v1/events``, ``/api/v1/events/{id}`` and ``/api/v1/histogram``: the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from daemon.api import params
+from daemon.api.auth import needs
+from daemon.api.lanes import LANES, lane_of
+from daemon.api.replies import problem, reply
+from daemon.api.state import READERS, SETTINGS, ZONE
+from daemon.model import format_timestamp
+from daemon.store.base import EventQuery, Found
+from daemon.timeparse import parse_duration
+
+routes = web.RouteTableDef()
+
+FILTERS: dict[str, str] = {
+    "actor": "the person (identity map)",
+    "user": "user.name",
+    "ip": "source.ip",
+    "host": "host.name",
+    "account": "cloud.account.id",
+    "region": "cloud.region",
+    "dataset": "event.dataset, e.g. aws.cloudtrail",
+    "action": "event.action, e.g. ConsoleLogin",
+    "source": "id of the source that read the event",
+}
+"""Exact-match filters: query parameter -> what it matches."""
+OUTCOMES = ("success", "failure", "unknown")
+ORDERS = ("newest", "oldest")
+DEFAULT_PAGE = 100
+MAX_BUCKETS = 2000
+DEFAULT_SPAN = timedelta(hours=24)
+_NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 180, 360, 720, 1440)
+"""Automatic histogram intervals, in minutes."""
+
+
+def item(found: Found, *, full: bool = False) -> dict[str, Any]:
+    """One event as the API lists it; pages leave out the original record."""
+    document = (
+        found.document if full else {k: v for k, v in found.document.items() if k != "original"}
+    )
+    return {
+        "id": str(found.key),
+        "source": found.source,
+        "log_type": found.log_type,
+        "lane": lane_of(found.log_type),
+        "document": document,
+    }
+
+
+def event_query(request: web.Request) -> EventQuery:
+    """The filters of a request, as the store takes them."""
+    zone = request.app[ZONE]
+    settings = request.app[SETTINGS]
+    limit = params.param(request, "limit", params.bounded_int(1, settings.max_page_size))
+    cursor = params.param(request, "cursor", params.bounded_int(0, (1 << 63) - 1))
+    return EventQuery(
+        since=params.moment(request, "since", zone),
+        until=params.moment(request, "until", zone),
+        text=request.query.get("q") or None,
+        outcome=params.param(request, "outcome", params.choice(*OUTCOMES)),
+        limit=limit or DEFAULT_PAGE,
+        order="oldest"
+        if params.param(request, "order", params.choice(*ORDERS)) == "oldest"
+        else "newest",
+        after=cursor,
+        **{name: request.query.get(name) or None for name in FILTERS},
+    )
+
+
+@routes.get("/api/v1/events")
+@needs("reader")
+async def list_events(request: web.Request) -> web.Response:
+    """A page of the timeline; ``next_cursor`` fetches the one after it."""
+    query = event_query(request)
+    # One more than asked tells whether another page follows.
+    found = await request.app[READERS].call(
+        lambda store: store.page(replace(query, limit=query.limit + 1))
+    )
+    page = found[: query.limit]
+    more = len(found) > query.limit
+    return reply(
+        {
+            "events": [item(f) for f in page],
+            "next_cursor": str(page[-1].key) if more else None,
+        }
+    )
+
+
+@routes.get("/api/v1/events/{id}")
+@needs("reader")
+async def get_event(request: web.Request) -> web.Response:
+    """One event: its full ECS document with the original record."""
+    text = request.match_info["id"]
+    if not text.isdigit() or int(text) >= 1 << 63:
+        raise problem(web.HTTPBadRequest, "id: an event id as the events list gives it (digits)")
+    key = int(text)
+    found = await request.app[READERS].call(lambda store: store.event(key))
+    if found is None:
+        raise problem(web.HTTPNotFound, f"no event {text}")
+    return reply(item(found, full=True))
+
+
+def _interval(text: str) -> int:
+    minutes = parse_duration(text).total_seconds() / 60
+    if minutes < 1 or minutes != int(minutes):
+        raise ValueError("a whole number of minutes, e.g. 1m, 15m, 1h, 1d")
+    return int(minutes)
+
+
+@routes.get("/api/v1/histogram")
+@needs("reader")
+async def histogram(request: web.Request) -> web.Response:
+    """Events per interval, split into cloud, on-prem and change lanes."""
+    zone = request.app[ZONE]
+    until = params.moment(request, "until", zone) or datetime.now(UTC)
+    since = params.moment(request, "since", zone) or until - DEFAULT_SPAN
+    if since >= until:
+        raise problem(web.HTTPBadRequest, "since: must be before until")
+    span_minutes = (until - since).total_seconds() / 60
+    minutes = params.param(request, "interval", _interval) or next(
+        (m for m in _NICE_INTERVALS if span_minutes / m <= 120), _NICE_INTERVALS[-1]
+    )
+    start = int(since.timestamp()) // 60 // minutes * minutes
+    count = int((until.timestamp() // 60 - start) // minutes) + 1
+    if count > MAX_BUCKETS:
+        raise problem(
+            web.HTTPBadRequest, f"interval: {count} buckets; at most {MAX_BUCKETS}, widen it"
+        )
+    rows = await request.app[READERS].call(lambda store: store.histogram(since, until, minutes))
+    counts = [dict.fromkeys(LANES, 0) for _ in range(count)]
+    for moment, log_type, n in rows:
+        index = (int(moment.timestamp()) // 60 - start) // minutes
+        if 0 <= index < count:
+            counts[index][lane_of(log_type)] += n
+    buckets = [
+        {"start": format_timestamp(datetime.fromtimestamp((start + i * minutes) * 60, UTC))} | lanes
+        for i, lanes in enumerate(counts)
+    ]
+    return reply(
+        {
+            "since": format_timestamp(since),
+            "until": format_timestamp(until),
+            "interval_secs": minutes * 60,
+            "buckets": buckets,
+        }
+    )

@@ -1,0 +1,11 @@
+"""Which lane of the timeline an event belongs to, by its log type."""
+
+from __future__ import annotations
+
+LANES = ("cloud", "onprem", "change")
+_BY_LOG_TYPE = {"cloudtrail": "cloud", "change": "change"}
+
+
+def lane_of(log_type: str) -> str:
+    """``cloud`` for CloudTrail, ``change`` for change records, ``onprem`` for host logs."""
+    return _BY_LOG_TYPE.get(log_type, "onprem")

@@ -1,0 +1,274 @@
+"""The OpenAPI 3 document of ``/api/v1``, built from the same tables the handlers use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from daemon import __version__
+from daemon.api.events import FILTERS, MAX_BUCKETS, ORDERS, OUTCOMES
+from daemon.api.lanes import LANES
+from daemon.api.replies import reply
+from daemon.api.state import SETTINGS
+from daemon.config import ApiSection
+
+JSON = dict[str, Any]
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return reply(document(request.app[SETTINGS]))
+
+
+def _query(name: str, description: str, schema: JSON | None = None) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: JSON, description: str) -> JSON:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "see error")
+_AUTH_ERRORS = {
+    "401": _json(_ref("Error"), "no token from a non-loopback address, or an unknown token"),
+    "403": _json(_ref("Error"), "the token's role does not allow this"),
+}
+_TIME = "ISO 8601 time (zone-less times are in [daemon] timezone) or an age like 2h, 7d"
+_DIGITS = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_MOMENT = {
+    "type": "string",
+    "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].+)?)$",
+}
+_INTERVAL = {"type": "string", "pattern": "^[1-9][0-9]{0,4}(m|h|d)$"}
+
+
+def _get(summary: str, ok: JSON, parameters: list[JSON], *, auth: bool = True) -> JSON:
+    responses: JSON = {"200": ok, "400": _ERROR} if parameters else {"200": ok}
+    operation: JSON = {"summary": summary, "parameters": parameters, "responses": responses}
+    if auth:
+        responses.update(_AUTH_ERRORS)
+        responses["503"] = _json(_ref("Error"), "the query ran past [api] query_timeout_secs")
+        operation["security"] = [{}, {"bearer": []}]
+    return {"get": operation}
+
+
+def document(settings: ApiSection) -> JSON:
+    """The document for a server with ``settings`` (page size limits show in it)."""
+    event_params = [
+        _query("since", f"events at or after this time: {_TIME}", _MOMENT),
+        _query("until", f"events at or before this time: {_TIME}", _MOMENT),
+        _query("q", "full text: every word must occur; a trailing * matches a prefix"),
+        *(_query(name, f"exact {what}") for name, what in FILTERS.items()),
+        _query("outcome", "event.outcome", {"type": "string", "enum": list(OUTCOMES)}),
+        _query(
+            "order", "newest (default) or oldest first", {"type": "string", "enum": list(ORDERS)}
+        ),
+        _query(
+            "limit",
+            "events per page (default 100)",
+            {"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
+        ),
+        _query("cursor", "next_cursor of the previous page", _DIGITS),
+    ]
+    counts = {lane: {"type": "integer", "minimum": 0} for lane in LANES}
+    schemas: JSON = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "Event": {
+            "type": "object",
+            "required": ["id", "source", "log_type", "lane", "document"],
+            "properties": {
+                "id": {"type": "string", "description": "address of the event in this store"},
+                "source": {"type": "string"},
+                "log_type": {"type": "string"},
+                "lane": {"type": "string", "enum": list(LANES)},
+                "document": {"type": "object", "description": "ECS document"},
+            },
+        },
+        "Page": {
+            "type": "object",
+            "required": ["events", "next_cursor"],
+            "properties": {
+                "events": {"type": "array", "items": _ref("Event")},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+        },
+        "Histogram": {
+            "type": "object",
+            "required": ["since", "until", "interval_secs", "buckets"],
+            "properties": {
+                "since": {"type": "string"},
+                "until": {"type": "string"},
+                "interval_secs": {"type": "integer"},
+                "buckets": {
+                    "type": "array",
+                    "maxItems": MAX_BUCKETS,
+                    "items": {
+                        "type": "object",
+                        "required": ["start", *LANES],
+                        "properties": {"start": {"type": "string"}, **counts},
+                    },
+                },
+            },
+        },
+        "Source": {
+            "type": "object",
+            "required": ["id", "type", "state", "newest", "lag_secs", "errors", "last_error"],
+            "properties": {
+                "id": {"type": "string"},
+                "type": {"type": "string"},
+                "state": {
+                    "type": "string",
+                    "enum": ["starting", "running", "retrying", "stopped", "failed"],
+                },
+                "newest": {"type": ["string", "null"]},
+                "lag_secs": {"type": ["number", "null"]},
+                **{
+                    name: {"type": "integer", "minimum": 0}
+                    for name in (
+                        "payloads",
+                        "records",
+                        "stored",
+                        "duplicates",
+                        "quarantined",
+                        "failed_payloads",
+                        "errors",
+                    )
+                },
+                "last_error": {"type": ["string", "null"]},
+            },
+        },
+        "QuarantineEntry": {
+            "type": "object",
+            "required": ["id", "at", "source", "origin", "reason", "raw_base64", "raw_size"],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string"},
+                "source": {"type": "string"},
+                "origin": {"type": "string"},
+                "position": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+                "raw_base64": {"type": "string"},
+                "raw_size": {"type": "integer"},
+            },
+        },
+    }
+    status = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
+    }
+    paths: JSON = {
+        "/api/v1/events": _get(
+            "A page of the timeline", _json(_ref("Page"), "events"), event_params
+        ),
+        "/api/v1/events/{id}": _get(
+            "One event with its original record",
+            _json(_ref("Event"), "the event"),
+            [{"name": "id", "in": "path", "required": True, "schema": _DIGITS}],
+        ),
+        "/api/v1/histogram": _get(
+            "Events per interval by lane",
+            _json(_ref("Histogram"), "counts"),
+            [
+                _query("since", f"{_TIME}; default: 24 hours before until", _MOMENT),
+                _query("until", f"{_TIME}; default: now", _MOMENT),
+                _query(
+                    "interval",
+                    "bucket width like 5m, 1h, 1d; default: about 100 buckets",
+                    _INTERVAL,
+                ),
+            ],
+        ),
+        "/api/v1/sources": _get(
+            "Sources with state, lag and counts",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["sources"],
+                    "properties": {"sources": {"type": "array", "items": _ref("Source")}},
+                },
+                "sources",
+            ),
+            [],
+        ),
+        "/api/v1/quarantine": _get(
+            "Quarantined input (admin role)",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["entries"],
+                    "properties": {"entries": {"type": "array", "items": _ref("QuarantineEntry")}},
+                },
+                "entries, newest first",
+            ),
+            [
+                _query("source", "only this source id"),
+                _query(
+                    "limit",
+                    "at most this many (default 100)",
+                    {"type": "integer", "minimum": 1, "maximum": 1000},
+                ),
+            ],
+        ),
+        "/api/v1/info": _get(
+            "Version and display time zone",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["version", "timezone"],
+                    "properties": {"version": {"type": "string"}, "timezone": {"type": "string"}},
+                },
+                "info",
+            ),
+            [],
+        ),
+        "/metrics": _get(
+            "Prometheus metrics",
+            {
+                "description": "text format 0.0.4",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            [],
+        ),
+        "/healthz": _get("Liveness", _json(status, "the daemon answers"), [], auth=False),
+        "/readyz": _get(
+            "Readiness: sources started",
+            _json(status, "ready"),
+            [],
+            auth=False,
+        ),
+    }
+    paths["/readyz"]["get"]["responses"]["503"] = _json(status, "still starting")
+    paths["/api/v1/events/{id}"]["get"]["responses"]["404"] = _json(_ref("Error"), "no such event")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "auditcorr", "version": __version__},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "x-limits": {
+            "max_page_size": settings.max_page_size,
+            "max_body_bytes": settings.max_body_bytes,
+            "query_timeout_secs": settings.query_timeout_secs,
+        },
+    }

@@ -1,0 +1,78 @@
+"""``/healthz``, ``/readyz`` and ``/metrics`` (Prometheus text format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from daemon.api.auth import needs
+from daemon.api.replies import reply
+from daemon.api.state import PIPELINE
+from daemon.pipeline import Pipeline
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """The daemon's event loop answers."""
+    return reply({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready once every configured source has been started."""
+    ready = request.app[PIPELINE].started.is_set()
+    return reply({"status": "ready" if ready else "starting"}, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+@needs("reader")
+async def metrics(request: web.Request) -> web.Response:
+    body = "".join(f"{line}\n" for line in exposition(request.app[PIPELINE]))
+    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def exposition(pipeline: Pipeline) -> Iterator[str]:
+    """The daemon's counters in Prometheus text format 0.0.4."""
+    stats = pipeline.stats
+    now = datetime.now(UTC)
+    per_source = [(name, stats.source(name)) for name in pipeline.configs]
+    counters = (
+        ("records_read", "Records read by the source", "records"),
+        ("events_stored", "Events stored (new, not duplicates)", "stored"),
+        ("events_duplicate", "Events already in the store", "duplicates"),
+        ("events_quarantined", "Records and payloads kept in quarantine", "quarantined"),
+        ("payloads_failed", "Payloads that could not be decoded at all", "failed_payloads"),
+        ("source_errors", "Times the source failed and was restarted", "errors"),
+    )
+    for name, help_text, attribute in counters:
+        yield f"# HELP auditcorr_{name}_total {help_text}."
+        yield f"# TYPE auditcorr_{name}_total counter"
+        for source, per in per_source:
+            yield f'auditcorr_{name}_total{{source="{_label(source)}"}} {getattr(per, attribute)}'
+    yield "# HELP auditcorr_source_lag_seconds Now minus the event time of the newest stored event."
+    yield "# TYPE auditcorr_source_lag_seconds gauge"
+    for source, per in per_source:
+        if per.newest is not None:
+            lag = (now - per.newest).total_seconds()
+            yield f'auditcorr_source_lag_seconds{{source="{_label(source)}"}} {lag:.3f}'
+    yield "# HELP auditcorr_source_up 1 while the source runs, 0 while it is retrying or stopped."
+    yield "# TYPE auditcorr_source_up gauge"
+    for source, per in per_source:
+        up = int(per.state == "running")
+        yield f'auditcorr_source_up{{source="{_label(source)}"}} {up}'
+    yield "# HELP auditcorr_queue_depth Items waiting in the pipeline's bounded queues."
+    yield "# TYPE auditcorr_queue_depth gauge"
+    for queue, depth in pipeline.queue_depths().items():
+        yield f'auditcorr_queue_depth{{queue="{queue}"}} {depth}'
+    yield "# HELP auditcorr_store_write_seconds Time spent in store write transactions."
+    yield "# TYPE auditcorr_store_write_seconds summary"
+    yield f"auditcorr_store_write_seconds_sum {stats.store_write_secs:.6f}"
+    yield f"auditcorr_store_write_seconds_count {stats.store_writes}"

@@ -1,0 +1,54 @@
+"""Query-string parameters: parsed once, each failure a 400 naming the parameter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from daemon.api.replies import problem
+from daemon.timeparse import parse_moment
+
+T = TypeVar("T")
+
+
+def param(request: web.Request, name: str, parse: Callable[[str], T]) -> T | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise problem(web.HTTPBadRequest, f"{name}: {err}") from None
+
+
+def moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+    return param(request, name, lambda text: parse_moment(text, zone=zone))
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not _DIGITS.fullmatch(text):
+            raise ValueError(f"expected digits (got {text!r})")
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high} (got {value})")
+        return value
+
+    return parse
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"one of {', '.join(allowed)} (got {text!r})")
+        return text
+
+    return parse

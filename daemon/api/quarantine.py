@@ -1,0 +1,42 @@
+"""``/api/v1/quarantine``: what was kept as bad input (admin only: it holds raw records)."""
+
+from __future__ import annotations
+
+import base64
+
+from aiohttp import web
+
+from daemon.api import params
+from daemon.api.auth import needs
+from daemon.api.replies import reply
+from daemon.api.state import READERS
+from daemon.model import format_timestamp
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/quarantine")
+@needs("admin")
+async def list_quarantine(request: web.Request) -> web.Response:
+    source = request.query.get("source") or None
+    limit = params.param(request, "limit", params.bounded_int(1, 1000)) or 100
+    entries = await request.app[READERS].call(
+        lambda store: store.quarantine(source=source, limit=limit)
+    )
+    return reply(
+        {
+            "entries": [
+                {
+                    "id": entry.id,
+                    "at": format_timestamp(entry.at),
+                    "source": entry.source,
+                    "origin": entry.origin,
+                    "position": entry.position,
+                    "reason": entry.reason,
+                    "raw_base64": base64.b64encode(entry.raw).decode(),
+                    "raw_size": entry.raw_size,
+                }
+                for entry in entries
+            ]
+        }
+    )

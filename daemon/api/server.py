@@ -1,0 +1,123 @@
+"""The HTTP server the daemon runs beside its pipeline.
+
+Every request passes the same gate: push-source intake first (its handlers
+authenticate themselves), then the caller is identified (token or loopback)
+for the routes' role checks.  Limits: ``client_max_size`` for bodies, the
+readers' time limit for queries, ``max_page_size`` for pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import web
+
+from connectors.base import ConfigError
+from daemon.api import events, openapi, ops, quarantine, sources
+from daemon.api import web as page
+from daemon.api.auth import CALLER, Handler, authenticator
+from daemon.api.intake import IntakeRouter
+from daemon.api.readers import Readers
+from daemon.api.state import PIPELINE, READERS, SETTINGS, ZONE
+from daemon.config import ApiSection
+from daemon.pipeline import Pipeline
+from daemon.store.base import Store
+
+log = structlog.get_logger()
+
+ROUTES = (events.routes, sources.routes, quarantine.routes, ops.routes, openapi.routes, page.routes)
+"""One table per resource; a new resource adds its module here."""
+READER_THREADS = 2
+
+
+def build_app(
+    settings: ApiSection,
+    pipeline: Pipeline,
+    intake: IntakeRouter,
+    readers: Readers,
+    zone: ZoneInfo,
+) -> web.Application:
+    identify = authenticator(settings.tokens)
+    intake.timeout_secs = settings.query_timeout_secs
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        pushed = intake.find(request.method, request.path)
+        if pushed is not None:
+            return await intake.serve(request, pushed)
+        request[CALLER] = identify(request)
+        return await handler(request)
+
+    app = web.Application(middlewares=[gate], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[PIPELINE] = pipeline
+    app[READERS] = readers
+    app[ZONE] = zone
+    for table in ROUTES:
+        app.add_routes(table)
+    return app
+
+
+class ApiServer:
+    """``async with``: listening on ``[api] listen`` until the block ends."""
+
+    def __init__(
+        self,
+        settings: ApiSection,
+        pipeline: Pipeline,
+        intake: IntakeRouter,
+        open_reader: Callable[[], Store],
+        zone: ZoneInfo,
+    ) -> None:
+        self.settings = settings
+        self._readers = Readers(
+            open_reader, threads=READER_THREADS, timeout=settings.query_timeout_secs
+        )
+        self._app = build_app(settings, pipeline, intake, self._readers, zone)
+        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        self.url = ""
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if self.settings.tls_cert is None or self.settings.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    async def __aenter__(self) -> Self:
+        host, port = self.settings.address
+        tls = self._tls()
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, host, port, ssl_context=tls)
+            await site.start()
+        except BaseException as err:
+            await self._runner.cleanup()
+            await asyncio.to_thread(self._readers.close)
+            if isinstance(err, OSError):
+                raise ConfigError(
+                    "api.listen", f"cannot listen on {self.settings.listen}: {err.strerror}"
+                ) from err
+            raise
+        bound = self._runner.addresses[0]
+        scheme = "https" if tls else "http"
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.url = f"{scheme}://{shown}:{bound[1]}/"
+        log.info("api_listening", url=self.url, tokens=len(self.settings.tokens))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._runner.cleanup()
+        await asyncio.to_thread(self._readers.close)
+        log.info("api_stopped")

@@ -1,0 +1,48 @@
+"""``/api/v1/sources``: each source's state, lag, counts and last error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from daemon.api.auth import needs
+from daemon.api.replies import reply
+from daemon.api.state import PIPELINE
+from daemon.model import format_timestamp
+from daemon.pipeline import Pipeline
+
+
+def source_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows = []
+    for name, config in pipeline.configs.items():
+        per = pipeline.stats.source(name)
+        rows.append(
+            {
+                "id": name,
+                "type": config.type,
+                "state": per.state,
+                "newest": format_timestamp(per.newest) if per.newest else None,
+                "lag_secs": (now - per.newest).total_seconds() if per.newest else None,
+                "payloads": per.payloads,
+                "records": per.records,
+                "stored": per.stored,
+                "duplicates": per.duplicates,
+                "quarantined": per.quarantined,
+                "failed_payloads": per.failed_payloads,
+                "errors": per.errors,
+                "last_error": per.last_error,
+            }
+        )
+    return rows
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/sources")
+@needs("reader")
+async def list_sources(request: web.Request) -> web.Response:
+    return reply({"sources": source_rows(request.app[PIPELINE])})
