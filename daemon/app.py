@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
-from daemon.normalize import Limits
 from daemon.delivery.service import DeliveryService
+from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
 from daemon.store.base import Store
@@ -51,6 +51,8 @@ def _ingest_settings(config: Config) -> dict[str, Any]:
         "limits": Limits(timezone=config.daemon.timezone),
         "identities": config.identity.identity_map() if config.identity.people else None,
     }
+
+
 def rules_of(config: Config, *, ordered: bool) -> RuleEngine | None:
     """The rule engine the config asks for; a broken rule is an error at start."""
     paths = config.rules.rule_paths()

@@ -48,8 +48,9 @@ def _host_checks(config: Config) -> list[Check]:
         doctor_host.state_dir(state),
         store,
         doctor_host.disk_space(config.store_path.parent),
-        doctor_host.port_free("api", config.api.listen),
     ]
+    if config.api is not None:
+        checks.append(doctor_host.port_free("api", config.api.listen))
     for name, source in config.sources.items():
         listen = source.model_dump().get("listen")
         if isinstance(listen, str):

@@ -31,8 +31,8 @@ import structlog
 from connectors import registry
 from connectors.base import Intake, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
-from daemon.identity import IdentityMap
 from daemon.alert import Alert
+from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.rules.engine import RuleEngine

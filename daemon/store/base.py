@@ -123,6 +123,7 @@ class Store(Protocol):
         self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
     ) -> list[Alert]:
         """Stored alerts whose last event is at or after ``since``, oldest first."""
+
     def page(self, query: EventQuery) -> list[Found]:
         """Like ``search``, with each event's row key, source and log type."""
 

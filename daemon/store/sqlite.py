@@ -403,11 +403,11 @@ class SqliteStore(SqliteOutbox):
         low = key_floor(since) if since else 0
         high = key_ceiling(until) if until else (1 << 63) - 1
         row = self._db.execute(
-            "SELECT id, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
+            "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
             " ORDER BY id LIMIT 1",
             (low, high, event_hash(event_id)),
         ).fetchone()
-        return self.document(*row) if row else None
+        return self._found(*row).document if row else None
 
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
@@ -427,6 +427,7 @@ class SqliteStore(SqliteOutbox):
             (change_id,),
         )
         return [orjson.loads(record) for (record,) in rows]
+
     def alerts(
         self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
     ) -> list[Alert]:
