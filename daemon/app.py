@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.delivery.routing import routes
 from daemon.delivery.service import DeliveryService
 from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
@@ -93,6 +94,7 @@ async def run_daemon(config: Config) -> Stats:
         config.sources,
         mode="follow",
         rules=rules,
+        routes=routes(config.outputs),
         intake=intake,
         **_ingest_settings(config),
     )
@@ -239,6 +241,7 @@ async def run_backfill(
         until=until,
         on_progress=bar.update if bar else None,
         rules=rules,
+        routes=routes(config.outputs),
     )
     try:
         with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):

@@ -36,7 +36,7 @@ from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.rules.engine import RuleEngine
-from daemon.store.base import Store, WriteResult
+from daemon.store.base import Routes, Store, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 
 log = structlog.get_logger()
@@ -130,9 +130,12 @@ class Pipeline:
         intake: Intake | None = None,
         factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
         rules: RuleEngine | None = None,
+        routes: Routes | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
+        self.routes = routes
+        """Which outputs take which alert: alerts are queued with the events that raise them."""
         self.identities = identities
         self.intake = intake
         """The daemon's HTTP server, handed to push sources (``changes_http``)."""
@@ -408,7 +411,7 @@ class Pipeline:
             started = time.monotonic()
             try:
                 written: WriteResult = await self.call_store(
-                    self.store.write, results, *([alerts] if alerts else [])
+                    self.store.write, results, alerts, self.routes
                 )
             except sqlite3.OperationalError as err:
                 log.error("store_write_failed", error=str(err), retry_in_secs=round(delay, 1))

@@ -111,8 +111,14 @@ class Store(Protocol):
     def wants_samples(self) -> bool:
         """True while the store collects records to train a dictionary on."""
 
-    def write(self, batches: Sequence[Processed], alerts: Sequence[Alert] = ()) -> WriteResult:
-        """Store events, quarantine entries, checkpoints and alerts in one transaction."""
+    def write(
+        self,
+        batches: Sequence[Processed],
+        alerts: Sequence[Alert] = (),
+        routes: Routes | None = None,
+    ) -> WriteResult:
+        """Store events, quarantine entries, checkpoints and alerts in one transaction,
+        with each alert queued for the outputs whose ``routes`` take it."""
 
     def checkpoints(self, source: str) -> dict[str, JSON]: ...
 

@@ -26,7 +26,7 @@ from daemon.process import Processed, Row, Text
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
 from daemon.store import schema, stored
-from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, WriteResult
+from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, Routes, WriteResult
 from daemon.store.keys import (
     event_hash,
     key_ceiling,
@@ -36,7 +36,7 @@ from daemon.store.keys import (
     month_of,
     month_span,
 )
-from daemon.store.outbox import SqliteOutbox
+from daemon.store.outbox import SqliteOutbox, enqueue
 from daemon.store.text import TAG_FIELDS, tag
 
 _Entry = tuple[str, Row, Text, str]
@@ -116,9 +116,14 @@ class SqliteStore(SqliteOutbox):
     def wants_samples(self) -> bool:
         return self._codec == codecs.PLAIN
 
-    def write(self, batches: Sequence[Processed], alerts: Sequence[Alert] = ()) -> WriteResult:
+    def write(
+        self,
+        batches: Sequence[Processed],
+        alerts: Sequence[Alert] = (),
+        routes: Routes | None = None,
+    ) -> WriteResult:
         """One transaction: events (deduplicated), their index entries, quarantine,
-        checkpoints, and the alerts these events raised or updated."""
+        checkpoints, the alerts these events raised or updated, and their outbox rows."""
         db = self._db
         now = _now_us()
         floor = self._retention_floor()
@@ -182,6 +187,8 @@ class SqliteStore(SqliteOutbox):
             )
             self._learn_codec(batches, now)
             alert_rows.upsert(db, alerts, now)
+            if routes:
+                enqueue(db, alerts, routes, now)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
