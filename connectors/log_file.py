@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from connectors.syslog_batch import SyslogSettings, header
 
 log = structlog.get_logger()
 
+_AUDIT_EVENT = re.compile(rb"msg=audit\(\d+\.\d+:\d+\)")
 READ_BYTES = 4 * 1024 * 1024
 """Most bytes read and emitted as one payload."""
 ROTATE_GRACE_SECS = 1.0
@@ -128,6 +130,10 @@ class LogFileSource(Source):
     def timezone(self) -> str:
         """Zone of stamps without one (audit stamps are epoch seconds)."""
         return "UTC"
+
+    def whole_events(self, lines: list[bytes]) -> int:
+        """How many of ``lines`` to emit when more follow: every line is an event."""
+        return len(lines)
 
     def _open_first(self, saved: dict[str, Any] | None) -> None:
         path = self.config.path
@@ -305,6 +311,11 @@ class LogFileSource(Source):
         more = len(data) == READ_BYTES or handle.read(1) != b""
         lines = data.split(b"\n")
         lines.pop()
+        if more:
+            keep = self.whole_events(lines)
+            if keep < len(lines):
+                lines = lines[:keep]
+                data = data[: sum(len(line) + 1 for line in lines)]
         limit = self.config.max_line_bytes
         # Long lines are cut; their full lengths travel in the header, so the
         # offsets of the lines after them stay right.
@@ -367,3 +378,14 @@ class AuditdFileSource(LogFileSource):
 
     config_model: ClassVar[type[ConnectorConfig]] = AuditdFileConfig
     log_type = "auditd"
+
+    def whole_events(self, lines: list[bytes]) -> int:
+        """Leave the records of the last event for the next payload when more lines
+        follow, so a payload boundary does not split an event in two."""
+        last = _AUDIT_EVENT.search(lines[-1]) if lines else None
+        if last is None:
+            return len(lines)
+        keep = len(lines) - 1
+        while keep > 0 and (found := _AUDIT_EVENT.search(lines[keep - 1])) and found[0] == last[0]:
+            keep -= 1
+        return keep or len(lines)

@@ -24,9 +24,9 @@ The mapping follows Elastic's ``auditd`` module:
 * ``event.outcome`` is ``res`` (``success``/``failed``, ``1``/``0``) or
   ``success`` (``yes``/``no``).
 
-An event split between two payloads (the file was read while auditd was
-writing it) is stored as two events; the record types are part of the id, so
-neither hides the other.
+The file tailer ends payloads at event boundaries; an event split anyway
+(the file was read while auditd was writing it) is stored as two events:
+the record types are part of the id, so neither hides the other.
 """
 
 from __future__ import annotations
