@@ -147,16 +147,10 @@ class IdentityMap:
 
     def lookup(self, name: str) -> list[Person]:
         """Everyone a name can mean: id, display name, e-mail, account or principal."""
-        wanted = name.lower()
-        found = []
-        for person in self.people:
-            names = {person.id.lower(), *(u.name.lower() for u in person.unix)}
-            names |= set(person.aws_names) | person.all_emails | person.known_accounts
-            if person.name:
-                names.add(person.name.lower())
-            arns = person.aws_arns
-            if wanted in names or any(fnmatchcase(name, a) for a in arns):
-                found.append(person)
+        index = self._index
+        found = list(index.names.get(name.lower(), ()))
+        found += [p for p in (index.arns.get(name),) if p is not None and p not in found]
+        found += [p for g, p in index.arn_globs if fnmatchcase(name, g) and p not in found]
         return found
 
 
@@ -171,11 +165,19 @@ class _Index:
     aws_names: dict[str, Person]
     emails: dict[str, Person]
     accounts: dict[str, Person]
+    names: dict[str, list[Person]]
+    """Every name a person goes by, for :meth:`IdentityMap.lookup`."""
 
     @classmethod
     def of(cls, people: Iterable[Person]) -> _Index:
-        index = cls({}, {}, {}, [], {}, {}, {})
+        index = cls({}, {}, {}, [], {}, {}, {}, {})
         for person in people:
+            names = {person.id, *(u.name for u in person.unix), *person.aws_names}
+            names |= person.all_emails | person.known_accounts
+            if person.name:
+                names.add(person.name)
+            for name in names:
+                index.names.setdefault(name.lower(), []).append(person)
             index.by_id.setdefault(person.id, person)
             for unix in person.unix:
                 index.unix.setdefault(unix.name.lower(), []).append((person, unix))

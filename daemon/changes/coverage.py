@@ -31,6 +31,8 @@ JSON = dict[str, Any]
 
 NEAREST_HORIZON = timedelta(days=7)
 """Records whose window is further from the event than this are not "near"."""
+NEAREST_CANDIDATES = 20
+"""Records nearest in time that are weighed for the nearest-records answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +94,14 @@ def coverage(event_doc: Mapping[str, Any], book: ChangeBook, *, nearest: int = 3
     """The records of ``book`` that cover the ECS document ``event_doc``.
 
     When none does, ``nearest`` holds up to ``nearest`` records whose window
-    lies within a week of the event, each with the reasons it does not cover.
+    lies within a week of the event, each with the reasons it does not cover:
+    of the records holding the event's time and the 20 others closest in time,
+    those with the fewest reasons, then the closest.
     """
     facts = facts_of(event_doc, book)
     covering: list[ChangeRecord] = []
     misses: list[tuple[int, float, Miss]] = []
-    for record in book.around(facts.time, NEAREST_HORIZON):
+    for record in book.near(facts.time, NEAREST_HORIZON, NEAREST_CANDIDATES):
         reasons = _reasons(record, facts, book)
         if not reasons:
             covering.append(record)

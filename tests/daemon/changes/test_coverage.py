@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +200,37 @@ def test_unresolved_principals_match_implementers_by_account_name() -> None:
     doc = sudo_doc("deploy", "web02", "/usr/bin/systemctl restart nginx", "2026-11-19T17:00:00Z")
     assert coverage(doc, book(with_(NGINX, implementers=["deploy"]))).covered
     assert not coverage(doc, book(NGINX)).covered
+
+
+def test_near_finds_what_a_full_scan_finds() -> None:
+    """The outward walk returns the holding records and the closest others, as a scan would."""
+    rng = random.Random(5)
+    base = datetime(2026, 11, 20, tzinfo=UTC)
+    records = []
+    for n in range(300):
+        start = base + timedelta(minutes=rng.randrange(0, 20_000))
+        end = start + timedelta(minutes=rng.choice([5, 30, 120, 600, 3000]))
+        records.append(
+            parse_record(
+                {
+                    "id": f"C{n}",
+                    "state": "approved",
+                    "window": {"start": start.isoformat(), "end": end.isoformat()},
+                }
+            )
+        )
+    changes = ChangeBook(records)
+    horizon = timedelta(days=2)
+    for _ in range(200):
+        moment = base + timedelta(minutes=rng.randrange(-3000, 23_000))
+        holding = {r.id for r in records if r.start <= moment <= r.end}
+
+        def distance(r: Any, moment: datetime = moment) -> timedelta:
+            return r.start - moment if r.start > moment else moment - r.end
+
+        others = sorted(
+            (distance(r), r.id) for r in records if r.id not in holding and distance(r) <= horizon
+        )
+        found = changes.near(moment, horizon, 5)
+        assert {r.id for r in found[: len(holding)]} == holding
+        assert [distance(r) for r in found[len(holding) :]] == [d for d, _ in others[:5]]
