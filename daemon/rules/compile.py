@@ -55,6 +55,8 @@ KEYWORD_FIELD: Final = "message"
 """Where keyword detections (values without a field name) search."""
 
 _MISSING: Final = object()
+MERGE_AT_LEAST: Final = 3
+"""String alternatives of one field in an ``or`` that become one regular expression."""
 
 
 class UnsupportedFeatureError(ValueError):
@@ -177,9 +179,27 @@ def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
         if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):
             suffix = fold(parts[1])
             return _on_text(lambda text: fold(text).endswith(suffix))
-    pattern = "".join(
+    pattern = _pattern(value)
+    flags = re.DOTALL | (0 if cased else re.IGNORECASE)
+    compiled = re.compile(pattern, flags)
+    if not anchored:
+        return _on_text(lambda text: compiled.search(text) is not None)
+    return _on_text(lambda text: compiled.fullmatch(text) is not None)
+
+
+def _pattern(value: SigmaString, *, trim: bool = False) -> str:
+    """The regular expression a Sigma string (wildcards, escapes) stands for.
+
+    ``trim`` drops leading and trailing ``*``: what a search finds anyway.
+    """
+    parts = list(value.s)
+    while trim and parts and parts[0] is SpecialChars.WILDCARD_MULTI:
+        parts.pop(0)
+    while trim and parts and parts[-1] is SpecialChars.WILDCARD_MULTI:
+        parts.pop()
+    return "".join(
         ".*"
-        if part is star
+        if part is SpecialChars.WILDCARD_MULTI
         else "."
         if part is SpecialChars.WILDCARD_SINGLE
         else re.escape(part)
@@ -187,11 +207,6 @@ def _string_test(value: SigmaString, *, anchored: bool = True) -> ValueTest:
         else _unsupported_part(part)
         for part in parts
     )
-    flags = re.DOTALL | (0 if cased else re.IGNORECASE)
-    compiled = re.compile(pattern, flags)
-    if not anchored:
-        return _on_text(lambda text: compiled.search(text) is not None)
-    return _on_text(lambda text: compiled.fullmatch(text) is not None)
 
 
 def _plain(value: SigmaString) -> str:
@@ -349,7 +364,8 @@ def compile_condition(node: ConditionItem | Any, source: Source) -> Predicate:
     if isinstance(node, ConditionAND):
         return _combine([compile_condition(arg, source) for arg in node.args], every=True)
     if isinstance(node, ConditionOR):
-        return _combine([compile_condition(arg, source) for arg in node.args], every=False)
+        merged, rest = _merge_strings(node.args, source)
+        return _combine(merged + [compile_condition(arg, source) for arg in rest], every=False)
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0], source)
         return lambda doc: not inner(doc)
@@ -366,6 +382,55 @@ def compile_condition(node: ConditionItem | Any, source: Source) -> Predicate:
         )
         return _any(getter([(KEYWORD_FIELD,)]), test)
     raise UnsupportedFeatureError(f"condition element {type(node).__name__}")
+
+
+def _string_alternative(node: Any) -> tuple[str | None, str] | None:
+    """(field or None for a keyword, pattern) of a case-insensitive string test, else None."""
+    value = getattr(node, "value", None)
+    if (
+        not isinstance(value, SigmaString)
+        or isinstance(value, SigmaCasedString)
+        or value.contains_placeholder()
+    ):
+        return None
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return node.field, _pattern(value)
+    if isinstance(node, ConditionValueExpression):
+        return None, _pattern(value, trim=True)
+    return None
+
+
+def _merge_strings(args: list[Any], source: Source) -> tuple[list[Predicate], list[Any]]:
+    """One regular expression for the string alternatives of one field in an ``or``.
+
+    SigmaHQ's rules list dozens of values for one field (``Image|endswith``, shell
+    keywords); one alternation searched in C beats one closure per value.
+    """
+    groups: dict[str | None, list[tuple[Any, str]]] = {}
+    rest = []
+    for arg in args:
+        found = _string_alternative(arg)
+        if found is None:
+            rest.append(arg)
+        else:
+            groups.setdefault(found[0], []).append((arg, found[1]))
+    merged: list[Predicate] = []
+    for field, members in groups.items():
+        if len(members) < MERGE_AT_LEAST:
+            rest.extend(arg for arg, _ in members)
+            continue
+        patterns = [pattern for _, pattern in members]
+        joined = "|".join(f"(?:{pattern})" for pattern in patterns)
+        compiled = re.compile(joined, re.DOTALL | re.IGNORECASE)
+        if field is None:  # keywords: anywhere in the message
+            merged.append(_any(getter([(KEYWORD_FIELD,)]), _regex_test(compiled.search)))
+        else:
+            merged.append(_any(getter(source.paths(field)), _regex_test(compiled.fullmatch)))
+    return merged, rest
+
+
+def _regex_test(find: Callable[[str], re.Match[str] | None]) -> ValueTest:
+    return _on_text(lambda text: find(text) is not None)
 
 
 def literal_values(node: ConditionItem | Any, field: str) -> frozenset[str] | None:
