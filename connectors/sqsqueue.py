@@ -23,6 +23,10 @@ from connectors.aws import AwsAccess, translate
 
 log = structlog.get_logger()
 
+IN_FLIGHT_RECEIVES = 4
+"""Receives being worked on at once: the next receive need not wait for the store to
+commit the previous one, while memory stays bounded to this many receives."""
+
 Message = dict[str, Any]
 Handler = Callable[[list[Message]], Awaitable[list["asyncio.Future[None]"]]]
 """Emits what the messages hold; returns the futures that resolve on commit."""
@@ -67,27 +71,34 @@ class QueueReader:
             self._sqs = await self.call(self._access.client, "sqs")
         config = self._config
         wait = min(config.wait_time_secs, 1) if until_empty else config.wait_time_secs
-        while True:
-            answer = await self.call(
-                self._sqs.receive_message,
-                QueueUrl=config.queue_url,
-                MaxNumberOfMessages=config.max_messages,
-                WaitTimeSeconds=wait,
-                VisibilityTimeout=config.visibility_timeout_secs,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
-            messages: list[Message] = answer.get("Messages", [])
-            if not messages:
-                if until_empty:
-                    return
-                continue
-            keeper = asyncio.create_task(self._keep_invisible(messages))
-            try:
-                committed = await handle(messages)
-                await asyncio.gather(*committed)
-            finally:
-                keeper.cancel()
-            await self._delete(messages)
+        slots = asyncio.Semaphore(IN_FLIGHT_RECEIVES)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                answer = await self.call(
+                    self._sqs.receive_message,
+                    QueueUrl=config.queue_url,
+                    MaxNumberOfMessages=config.max_messages,
+                    WaitTimeSeconds=wait,
+                    VisibilityTimeout=config.visibility_timeout_secs,
+                )
+                messages: list[Message] = answer.get("Messages", [])
+                if not messages:
+                    slots.release()
+                    if until_empty:
+                        break  # what is in flight still finishes in the group
+                    continue
+                work = group.create_task(self._work(messages, handle))
+                work.add_done_callback(lambda _: slots.release())
+
+    async def _work(self, messages: list[Message], handle: Handler) -> None:
+        keeper = asyncio.create_task(self._keep_invisible(messages))
+        try:
+            committed = await handle(messages)
+            await asyncio.gather(*committed)
+        finally:
+            keeper.cancel()
+        await self._delete(messages)
 
     async def _keep_invisible(self, messages: list[Message]) -> None:
         """Extend the visibility timeout at half its length until cancelled."""
