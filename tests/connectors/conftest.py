@@ -21,7 +21,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "sources"
 def aws_origin(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fake_aws_credentials: None
 ) -> None:
-    """For an AWS connector: point boto3 at moto and create the example's bucket or queue."""
+    """For an AWS connector: point boto3 at moto and create the example's bucket, group or queue."""
     type_name = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
         "type_name"
     )
@@ -34,5 +34,9 @@ def aws_origin(
     page = (DOCS / f"{type_name}.md").read_text()
     for bucket in re.findall(r'^bucket = "([^"]+)"', page, re.M):
         client("s3", endpoint).create_bucket(Bucket=bucket)
+    for group in re.findall(r'^log_group = "([^"]+)"', page, re.M):
+        logs = client("logs", endpoint)
+        if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            logs.create_log_group(logGroupName=group)
     for url in re.findall(r'^queue_url = "([^"]+)"', page, re.M):
         client("sqs", endpoint).create_queue(QueueName=url.rpartition("/")[2])
