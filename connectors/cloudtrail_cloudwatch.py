@@ -13,18 +13,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Literal
 
 import orjson
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from connectors.aws import AwsAccess, AwsAccessConfig, error_code, translate
-from connectors.base import Checkpoint, Emit, PermanentError, RawBatch, Source
+from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.base import Checkpoint, Emit, RawBatch
 from connectors.config import ConnectorConfig
 
 log = structlog.get_logger()
@@ -59,40 +56,20 @@ class Pacer:
         self._next = max(now, self._next) + self._gap
 
 
-class CloudtrailCloudwatchSource(Source):
+class CloudtrailCloudwatchSource(AwsSource):
     config_model = CloudtrailCloudwatchConfig
     config: CloudtrailCloudwatchConfig
 
-    async def __aenter__(self) -> CloudtrailCloudwatchSource:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.context.source_id)
+    def threads(self) -> int:
+        return 1
+
+    async def open(self) -> None:
         self._pacer = Pacer(self.config.max_requests_per_sec)
-        access = AwsAccess(self.config, session_name=f"auditcorr-{self.context.source_id}")
-        self._logs: Any = await self._call(access.client, service="logs")
-        self._log = log.bind(source=self.context.source_id, log_group=self.config.log_group)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    async def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, lambda: fn(**kwargs))
-        except ClientError as err:
-            if error_code(err) == "ResourceNotFoundException":
-                raise PermanentError(f"log group {self.config.log_group!r} does not exist") from err
-            raise translate(err, f"logs {self.config.log_group}") from err
-        except BotoCoreError as err:
-            raise translate(err, f"logs {self.config.log_group}") from err
+        self._logs: Any = await self.call(self.aws.client, "logs")
 
     async def _paced(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         await self._pacer.wait()
-        return await self._call(fn, **kwargs)
+        return await self.call(fn, **kwargs)
 
     async def run(self, emit: Emit) -> None:
         ranged = self.context.since is not None or self.context.until is not None

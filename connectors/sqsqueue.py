@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
-from connectors.aws import AwsAccess, translate
+from connectors.aws import AwsAccess
 
 log = structlog.get_logger()
 
@@ -28,6 +26,8 @@ IN_FLIGHT_RECEIVES = 4
 commit the previous one, while memory stays bounded to this many receives."""
 
 Message = dict[str, Any]
+Call = Callable[..., Awaitable[Any]]
+"""Runs a boto3 call in the source's threads (``AwsSource.call``)."""
 Handler = Callable[[list[Message]], Awaitable[list["asyncio.Future[None]"]]]
 """Emits what the messages hold; returns the futures that resolve on commit."""
 
@@ -48,22 +48,12 @@ class SqsQueueConfig(BaseModel):
 class QueueReader:
     """Receives, hands messages to a handler, extends visibility, deletes after commit."""
 
-    def __init__(
-        self, config: SqsQueueConfig, access: AwsAccess, pool: ThreadPoolExecutor, name: str
-    ) -> None:
+    def __init__(self, config: SqsQueueConfig, access: AwsAccess, call: Call, name: str) -> None:
         self._config = config
         self._access = access
-        self._pool = pool
+        self.call = call
         self._sqs: Any = None
         self.log = log.bind(source=name, queue=config.queue_url.rpartition("/")[2])
-
-    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a boto3 call in the source's threads, its errors translated."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        except (ClientError, BotoCoreError) as err:
-            raise translate(err, f"sqs {self._config.queue_url}") from err
 
     async def run(self, handle: Handler, *, until_empty: bool) -> None:
         """Consume until cancelled, or (``until_empty``) until a receive finds nothing."""

