@@ -13,11 +13,14 @@ the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import boto3
 import botocore.session
@@ -26,7 +29,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pydantic import BaseModel, Field, field_validator
 
-from connectors.base import AuthError, ConfigError, PermanentError, TransientError
+from connectors.base import AuthError, ConfigError, PermanentError, Source, TransientError
 from connectors.config import SecretStr
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -177,6 +180,48 @@ class AwsAccess:
             }
 
         return fetch
+
+
+class AwsSource(Source):
+    """A source whose boto3 calls run in a pool of its own threads, never on the loop."""
+
+    config: AwsAccessConfig
+
+    def threads(self) -> int:
+        """Threads (and HTTP connections) of the source's pool."""
+        return 2
+
+    async def open(self) -> None:
+        """Make the clients the source needs (with ``self.call``)."""
+
+    async def __aenter__(self) -> Self:
+        size = self.threads()
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix=self.context.source_id)
+        self.aws = AwsAccess(
+            self.config, session_name=f"auditcorr-{self.context.source_id}", pool_size=size
+        )
+        try:
+            await self.open()
+        except BaseException:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` in the source's threads; boto3 errors come back translated."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+        except (ClientError, BotoCoreError) as err:
+            raise translate(err, getattr(fn, "__name__", "aws call")) from err
 
 
 def error_code(err: ClientError) -> str:

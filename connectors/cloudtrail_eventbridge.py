@@ -11,14 +11,12 @@ same ``eventID`` and is not stored again.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any, Literal
 
 import orjson
 
-from connectors.aws import AwsAccess, AwsAccessConfig
-from connectors.base import Emit, RawBatch, Source
+from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.base import Emit, RawBatch
 from connectors.config import ConnectorConfig
 from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig
 
@@ -31,23 +29,12 @@ class CloudtrailEventbridgeConfig(ConnectorConfig, SqsQueueConfig, AwsAccessConf
     type: Literal["cloudtrail_eventbridge"] = "cloudtrail_eventbridge"
 
 
-class CloudtrailEventbridgeSource(Source):
+class CloudtrailEventbridgeSource(AwsSource):
     config_model = CloudtrailEventbridgeConfig
     config: CloudtrailEventbridgeConfig
 
-    async def __aenter__(self) -> CloudtrailEventbridgeSource:
-        self._pool = ThreadPoolExecutor(2, thread_name_prefix=self.context.source_id)
-        access = AwsAccess(self.config, session_name=f"auditcorr-{self.context.source_id}")
-        self._reader = QueueReader(self.config, access, self._pool, self.context.source_id)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def open(self) -> None:
+        self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
 
     async def run(self, emit: Emit) -> None:
         async def handle(messages: list[Message]) -> list[asyncio.Future[None]]:

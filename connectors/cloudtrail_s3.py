@@ -17,18 +17,16 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import TracebackType
 from typing import Any, Literal
 
 import orjson
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccess, AwsAccessConfig
-from connectors.base import Checkpoint, Emit, PermanentError, RawBatch, Source
+from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.base import Checkpoint, Emit, PermanentError, RawBatch
 from connectors.cloudtrail_digests import (
     ChainState,
     DigestChecker,
@@ -118,36 +116,20 @@ class Pending:
     order: str
 
 
-class CloudtrailS3Source(Source):
+class CloudtrailS3Source(AwsSource):
     config_model = CloudtrailS3Config
     config: CloudtrailS3Config
 
-    async def __aenter__(self) -> CloudtrailS3Source:
-        workers = self.config.max_parallel_gets
-        self._pool = ThreadPoolExecutor(workers + 1, thread_name_prefix=self.context.source_id)
-        self._aws = AwsAccess(
-            self.config, session_name=f"auditcorr-{self.context.source_id}", pool_size=workers + 1
-        )
-        self._s3: Any = await self._call(self._aws.client, "s3")
+    def threads(self) -> int:
+        return self.config.max_parallel_gets + 1
+
+    async def open(self) -> None:
+        self._s3: Any = await self.call(self.aws.client, "s3")
         self._streams: dict[str, Stream] = {}
         self._log = log.bind(source=self.context.source_id, bucket=self.config.bucket)
         self._chains: dict[str, ChainState] = {}
         self.results: list[FileResult] = []
         """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, lambda: fn(*args, **kwargs)
-        )
 
     @property
     def _ranged(self) -> bool:
@@ -156,12 +138,12 @@ class CloudtrailS3Source(Source):
     async def run(self, emit: Emit) -> None:
         lookback = timedelta(seconds=self.config.lookback_secs)
         while True:
-            for stream in await self._call(self._discover):
+            for stream in await self.call(self._discover):
                 if stream.key not in self._streams:
                     if not self._ranged:
                         stream.load(dict(self.context.checkpoints.get(stream.key, {})))
                     self._streams[stream.key] = stream
-            found = await self._call(self._listing, list(self._streams.values()), lookback)
+            found = await self.call(self._listing, list(self._streams.values()), lookback)
             if found:
                 self._log.info("s3_objects_found", count=len(found))
             async for item, payload in self._read_all(found):
@@ -185,9 +167,9 @@ class CloudtrailS3Source(Source):
         those after the last one verified (checkpoint ``digest:ACCOUNT/REGION``),
         starting at ``start`` or two hours back on the first run.
         """
-        checker = await self._call(self._checker)
+        checker = await self.call(self._checker)
         now = datetime.now(UTC)
-        for stream in await self._call(self._discover):
+        for stream in await self.call(self._discover):
             name = f"digest:{stream.key}"
             chain = self._chains.get(name)
             if chain is None:
@@ -200,7 +182,7 @@ class CloudtrailS3Source(Source):
                 first = self.config.start or now - timedelta(hours=2)
                 low = (_parse(chain.end) + timedelta(seconds=1)) if chain.end else first
                 high = now
-            results, after = await self._call(
+            results, after = await self.call(
                 checker.check,
                 account=stream.account,
                 region=stream.region,
@@ -226,7 +208,7 @@ class CloudtrailS3Source(Source):
 
     def _checker(self) -> DigestChecker:
         files = self.config.digest_public_keys
-        cloudtrail = None if files else self._aws.client("cloudtrail")
+        cloudtrail = None if files else self.aws.client("cloudtrail")
         return DigestChecker(self._s3, self.config.bucket, PublicKeys(cloudtrail, files))
 
     async def _read_all(
@@ -242,7 +224,7 @@ class CloudtrailS3Source(Source):
                     item = next(items, None)
                     if item is None:
                         break
-                    window.append((item, asyncio.ensure_future(self._call(self._get, item.key))))
+                    window.append((item, asyncio.ensure_future(self.call(self._get, item.key))))
                 if not window:
                     return
                 item, future = window.popleft()

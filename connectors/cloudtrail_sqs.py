@@ -10,14 +10,12 @@ event id.  Digest files and S3's test event are deleted unread.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.aws import AwsAccess, AwsAccessConfig
-from connectors.base import Emit, NormalizationError, PermanentError, RawBatch, Source
+from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.base import Emit, NormalizationError, PermanentError, RawBatch
 from connectors.cloudtrail_keys import is_log_file
 from connectors.config import ConnectorConfig
 from connectors.s3notify import ObjectRef, announced_objects
@@ -31,26 +29,16 @@ class CloudtrailSqsConfig(ConnectorConfig, SqsQueueConfig, AwsAccessConfig):
     """Larger objects are quarantined unread."""
 
 
-class CloudtrailSqsSource(Source):
+class CloudtrailSqsSource(AwsSource):
     config_model = CloudtrailSqsConfig
     config: CloudtrailSqsConfig
 
-    async def __aenter__(self) -> CloudtrailSqsSource:
-        self._pool = ThreadPoolExecutor(12, thread_name_prefix=self.context.source_id)
-        access = AwsAccess(
-            self.config, session_name=f"auditcorr-{self.context.source_id}", pool_size=12
-        )
-        self._reader = QueueReader(self.config, access, self._pool, self.context.source_id)
-        self._s3: Any = await self._reader.call(access.client, "s3")
-        return self
+    def threads(self) -> int:
+        return 12
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def open(self) -> None:
+        self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
+        self._s3: Any = await self.call(self.aws.client, "s3")
 
     async def run(self, emit: Emit) -> None:
         async def handle(messages: list[Message]) -> list[asyncio.Future[None]]:
@@ -74,7 +62,7 @@ class CloudtrailSqsSource(Source):
     async def _read(self, ref: ObjectRef) -> RawBatch:
         origin = f"s3://{ref.bucket}/{ref.key}"
         try:
-            payload = await self._reader.call(
+            payload = await self.call(
                 read_object, self._s3, ref.bucket, ref.key, max_bytes=self.config.max_object_bytes
             )
         except PermanentError as err:

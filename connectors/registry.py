@@ -23,6 +23,7 @@ SOURCES: dict[str, str] = {
     "cloudtrail_s3": "connectors.cloudtrail_s3:CloudtrailS3Source",
     "cloudtrail_sqs": "connectors.cloudtrail_sqs:CloudtrailSqsSource",
     "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
+    "cloudtrail_cloudwatch": "connectors.cloudtrail_cloudwatch:CloudtrailCloudwatchSource",
 }
 
 OUTPUTS: dict[str, str] = {

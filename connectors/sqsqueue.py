@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
-from connectors.aws import AwsAccess, translate
+from connectors.aws import AwsAccess
 
 log = structlog.get_logger()
 
+IN_FLIGHT_RECEIVES = 4
+"""Receives being worked on at once: the next receive need not wait for the store to
+commit the previous one, while memory stays bounded to this many receives."""
+
 Message = dict[str, Any]
+Call = Callable[..., Awaitable[Any]]
+"""Runs a boto3 call in the source's threads (``AwsSource.call``)."""
 Handler = Callable[[list[Message]], Awaitable[list["asyncio.Future[None]"]]]
 """Emits what the messages hold; returns the futures that resolve on commit."""
 
@@ -44,22 +48,12 @@ class SqsQueueConfig(BaseModel):
 class QueueReader:
     """Receives, hands messages to a handler, extends visibility, deletes after commit."""
 
-    def __init__(
-        self, config: SqsQueueConfig, access: AwsAccess, pool: ThreadPoolExecutor, name: str
-    ) -> None:
+    def __init__(self, config: SqsQueueConfig, access: AwsAccess, call: Call, name: str) -> None:
         self._config = config
         self._access = access
-        self._pool = pool
+        self.call = call
         self._sqs: Any = None
         self.log = log.bind(source=name, queue=config.queue_url.rpartition("/")[2])
-
-    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a boto3 call in the source's threads, its errors translated."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        except (ClientError, BotoCoreError) as err:
-            raise translate(err, f"sqs {self._config.queue_url}") from err
 
     async def run(self, handle: Handler, *, until_empty: bool) -> None:
         """Consume until cancelled, or (``until_empty``) until a receive finds nothing."""
@@ -67,27 +61,34 @@ class QueueReader:
             self._sqs = await self.call(self._access.client, "sqs")
         config = self._config
         wait = min(config.wait_time_secs, 1) if until_empty else config.wait_time_secs
-        while True:
-            answer = await self.call(
-                self._sqs.receive_message,
-                QueueUrl=config.queue_url,
-                MaxNumberOfMessages=config.max_messages,
-                WaitTimeSeconds=wait,
-                VisibilityTimeout=config.visibility_timeout_secs,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
-            messages: list[Message] = answer.get("Messages", [])
-            if not messages:
-                if until_empty:
-                    return
-                continue
-            keeper = asyncio.create_task(self._keep_invisible(messages))
-            try:
-                committed = await handle(messages)
-                await asyncio.gather(*committed)
-            finally:
-                keeper.cancel()
-            await self._delete(messages)
+        slots = asyncio.Semaphore(IN_FLIGHT_RECEIVES)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                answer = await self.call(
+                    self._sqs.receive_message,
+                    QueueUrl=config.queue_url,
+                    MaxNumberOfMessages=config.max_messages,
+                    WaitTimeSeconds=wait,
+                    VisibilityTimeout=config.visibility_timeout_secs,
+                )
+                messages: list[Message] = answer.get("Messages", [])
+                if not messages:
+                    slots.release()
+                    if until_empty:
+                        break  # what is in flight still finishes in the group
+                    continue
+                work = group.create_task(self._work(messages, handle))
+                work.add_done_callback(lambda _: slots.release())
+
+    async def _work(self, messages: list[Message], handle: Handler) -> None:
+        keeper = asyncio.create_task(self._keep_invisible(messages))
+        try:
+            committed = await handle(messages)
+            await asyncio.gather(*committed)
+        finally:
+            keeper.cancel()
+        await self._delete(messages)
 
     async def _keep_invisible(self, messages: list[Message]) -> None:
         """Extend the visibility timeout at half its length until cancelled."""

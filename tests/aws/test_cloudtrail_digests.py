@@ -145,3 +145,41 @@ def test_verify_digests_command_reports_and_puts_failures_on_the_timeline(
     again = workspace.cli("verify-digests", *args)
     assert again.returncode == 1
     assert len(workspace.timeline("--dataset", "aws.cloudtrail.integrity")) == 1, "stored once"
+
+
+async def test_continuous_check_in_the_s3_source(
+    signed_trail: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """verify_digests on cloudtrail_s3: failures emitted once; chain resumes at its checkpoint."""
+    from trail import Collector, run_source
+
+    from connectors.base import SourceContext
+    from connectors.cloudtrail_s3 import CloudtrailS3Config, CloudtrailS3Source
+
+    s3, bucket, uploaded, _ = signed_trail
+    s3.delete_object(Bucket=bucket, Key=uploaded.keys[2])
+    config = CloudtrailS3Config.model_validate(
+        {
+            "type": "cloudtrail_s3",
+            "bucket": bucket,
+            "endpoint_url": moto_endpoint,
+            "verify_digests": True,
+            "start": SINCE,
+            "digest_public_keys": [str(write_public_key(tmp_path / "key.pem"))],
+        }
+    )
+    first = Collector()
+    await run_source(CloudtrailS3Source(config, SourceContext("ct", {}, "backfill")), first)
+    integrity = [b for b in first.batches if b.log_type == "ecs"]
+    events = [e for b in integrity for e in orjson.loads(b.payload)]
+    assert [e["labels"]["integrity_status"] for e in events] == ["deleted"]
+    assert uploaded.keys[2] in events[0]["message"]
+    checkpoints = first.checkpoints()
+    assert {k for k in checkpoints if k.startswith("digest:")} == {
+        f"digest:{stream_of(k)}" for k in uploaded.keys
+    }
+    second = Collector()
+    await run_source(
+        CloudtrailS3Source(config, SourceContext("ct", checkpoints, "backfill")), second
+    )
+    assert second.batches == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -107,22 +109,32 @@ class HeldCommits(Collector):
         return future
 
 
+@contextlib.asynccontextmanager
+async def consumer_holding_one(
+    endpoint: str, trail: tuple[str, Any]
+) -> AsyncIterator[tuple[Any, str, HeldCommits]]:
+    """A queue with one notification, read by a consumer whose commit waits; stopped on exit."""
+    bucket, uploaded = trail
+    sqs = client("sqs", endpoint)
+    queue = new_queue(sqs)
+    send_all(sqs, queue, [s3_notification(bucket, uploaded.keys[0])])
+    held = HeldCommits()
+    source = sqs_source(endpoint, queue, "follow", visibility_timeout_secs=2)
+    async with source:
+        task = asyncio.create_task(source.run(held))
+        await held.wait_for(1)
+        yield sqs, queue, held
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_uncommitted_message_comes_back_to_the_next_consumer(
     moto_endpoint: str, trail: tuple[str, Any]
 ) -> None:
     """A consumer stopped between reading and committing deletes nothing: the next one reads it."""
-    bucket, uploaded = trail
-    sqs = client("sqs", moto_endpoint)
-    queue = new_queue(sqs)
-    send_all(sqs, queue, [s3_notification(bucket, uploaded.keys[0])])
-    dying = HeldCommits()
-    first = sqs_source(moto_endpoint, queue, "follow", visibility_timeout_secs=2)
-    async with first:
-        task = asyncio.create_task(first.run(dying))
-        await dying.wait_for(1)
-        task.cancel()  # as if killed: the commit never happened
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    async with consumer_holding_one(moto_endpoint, trail) as (sqs, queue, dying):
+        pass  # stopped as if killed: the commit never happened
     assert queue_depth(sqs, queue) == 1
     await asyncio.sleep(2.5)
     emit = Collector()
@@ -137,15 +149,7 @@ async def test_visibility_is_extended_while_commit_is_pending(
     moto_endpoint: str, trail: tuple[str, Any]
 ) -> None:
     """While a commit takes longer than the visibility timeout, no other consumer gets it."""
-    bucket, uploaded = trail
-    sqs = client("sqs", moto_endpoint)
-    queue = new_queue(sqs)
-    send_all(sqs, queue, [s3_notification(bucket, uploaded.keys[0])])
-    slow = HeldCommits()
-    source = sqs_source(moto_endpoint, queue, "follow", visibility_timeout_secs=2)
-    async with source:
-        task = asyncio.create_task(source.run(slow))
-        await slow.wait_for(1)
+    async with consumer_holding_one(moto_endpoint, trail) as (sqs, queue, slow):
         other = await asyncio.to_thread(
             sqs.receive_message, QueueUrl=queue, WaitTimeSeconds=5, VisibilityTimeout=0
         )
@@ -155,9 +159,6 @@ async def test_visibility_is_extended_while_commit_is_pending(
             if queue_depth(sqs, queue) == 0:
                 break
             await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert queue_depth(sqs, queue) == 0
 
 

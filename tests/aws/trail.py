@@ -100,7 +100,7 @@ class Collector:
     def event_ids(self) -> Counter[str]:
         found: Counter[str] = Counter()
         for batch in self.batches:
-            if batch.payload:
+            if batch.payload and batch.error is None:
                 data = batch.payload
                 if data[:2] == b"\x1f\x8b":
                     data = gzip.decompress(data)

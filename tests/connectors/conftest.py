@@ -48,7 +48,7 @@ async def empty_endpoint() -> AsyncIterator[str]:
 def aws_origin(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fake_aws_credentials: None
 ) -> None:
-    """For an AWS connector: point boto3 at moto and create the example's bucket or queue."""
+    """For an AWS connector: point boto3 at moto and create the example's bucket, group or queue."""
     type_name = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
         "type_name"
     )
@@ -61,5 +61,9 @@ def aws_origin(
     page = (DOCS / f"{type_name}.md").read_text()
     for bucket in re.findall(r'^bucket = "([^"]+)"', page, re.M):
         client("s3", endpoint).create_bucket(Bucket=bucket)
+    for group in re.findall(r'^log_group = "([^"]+)"', page, re.M):
+        logs = client("logs", endpoint)
+        if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            logs.create_log_group(logGroupName=group)
     for url in re.findall(r'^queue_url = "([^"]+)"', page, re.M):
         client("sqs", endpoint).create_queue(QueueName=url.rpartition("/")[2])
