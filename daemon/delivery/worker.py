@@ -145,8 +145,12 @@ class OutputWorker:
             due = await self._call(self._store.next_due, self.name)
             if due is not None:
                 timeout = min(timeout, max((due - self._clock()).total_seconds(), 0.0))
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that arrives as the event is set, and shutdown would hang
+        # (https://github.com/python/cpython/issues/86296).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
     async def _round(self, group: asyncio.TaskGroup, free: int) -> bool:
         """Lease due rows and start sending them; False when none were due."""

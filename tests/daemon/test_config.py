@@ -250,9 +250,9 @@ SOURCE = '[sources.ct_prod]\ntype = "cloudtrail_files"\npath = "trail"\n'
             id="unknown-source-type",
         ),
         pytest.param(
-            '[outputs.ops_chat]\ntype = "slack"\n',
+            '[outputs.ops_chat]\ntype = "slak"\n',
             "outputs.ops_chat.type",
-            "outputs.ops_chat.type: unknown output type 'slack'",
+            "outputs.ops_chat.type: unknown output type 'slak' (hint: did you mean 'slack'?",
             id="unknown-output-type",
         ),
         pytest.param(

@@ -90,10 +90,10 @@ async def test_alerts_held_in_quiet_hours_arrive_as_one_digest(
         assert receiver.accepted[0].headers["Idempotency-Key"] == urgent.id
         offset[0] = timedelta(hours=1, minutes=2)
         await receiver.wait_for(2)
+        await wait_until(lambda: len(store.deliveries("sent")) == 4)
     digest = receiver.accepted[1]
     assert digest.headers["X-Auditcorr-Kind"] == "digest"
     assert sorted(a["id"] for a in digest.json["alerts"]) == sorted(a.id for a in alerts)
-    assert len(store.deliveries("sent")) == 4
 
 
 def held_for_limit(rows: list[Delivery]) -> bool:

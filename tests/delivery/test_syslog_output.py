@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import ssl
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from deliverysupport import delivering, make_alert, queue, wait_until
+from deliverysupport import delivering, free_port, make_alert, queue, wait_until
 
 from connectors.syslog_output import SyslogConfig
 from daemon.store.sqlite import SqliteStore
@@ -47,16 +50,26 @@ async def udp_receiver() -> AsyncIterator[tuple[str, Collected]]:
     transport.close()
 
 
-async def stream_receiver(tls: ssl.SSLContext | None) -> tuple[asyncio.Server, int, Collected]:
+@contextlib.asynccontextmanager
+async def stream_receiver(port: int = 0) -> AsyncIterator[tuple[int, Collected]]:
+    """A framed-syslog listener; on exit its connections are cut, not waited for."""
     got = Collected()
+    peers: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer)
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await _read_framed(got, reader)
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
-    return server, server.sockets[0].getsockname()[1], got
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield server.sockets[0].getsockname()[1], got
+    finally:
+        # Not wait_closed(): it would wait for the peers, which the output keeps open.
+        server.close()
+        for writer in peers:
+            writer.transport.abort()
 
 
 async def test_udp_rfc5424_with_structured_data(
@@ -83,16 +96,16 @@ async def test_udp_rfc5424_with_structured_data(
 
 async def test_tcp_cef_framed_and_escaped(store: SqliteStore) -> None:
     """CEF over TCP with octet counting; pipes and equals signs escaped where CEF wants."""
-    server, port, got = await stream_receiver(None)
-    outputs = {
-        "siem": SyslogConfig.model_validate(
-            {"type": "syslog", "endpoint": f"tcp://127.0.0.1:{port}", "format": "cef"}
-        )
-    }
-    alerts = [make_alert(n, title="a|b=c") for n in range(3)]
-    queue(store, outputs, alerts)
-    async with server, delivering(store, outputs):
-        await wait_until(lambda: len(got.messages) == 3)
+    async with stream_receiver() as (port, got):
+        outputs = {
+            "siem": SyslogConfig.model_validate(
+                {"type": "syslog", "endpoint": f"tcp://127.0.0.1:{port}", "format": "cef"}
+            )
+        }
+        alerts = [make_alert(n, title="a|b=c") for n in range(3)]
+        queue(store, outputs, alerts)
+        async with delivering(store, outputs):
+            await wait_until(lambda: len(got.messages) == 3)
     for message in got.messages:
         cef = message.decode().split(" - alert - ", 1)[1]
         assert cef.startswith(
@@ -103,28 +116,61 @@ async def test_tcp_cef_framed_and_escaped(store: SqliteStore) -> None:
     assert ids == {alert.id for alert in alerts}
 
 
+@contextlib.contextmanager
+def tls_receiver(certificate: tuple[Path, Path]) -> Iterator[tuple[int, Collected]]:
+    """A blocking TLS listener in a thread: one connection, framed messages until EOF."""
+    got = Collected()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+
+    def serve() -> None:
+        with (
+            contextlib.suppress(OSError),
+            listener.accept()[0] as raw,
+            context.wrap_socket(raw, server_side=True) as conn,
+        ):
+            stream = conn.makefile("rb")
+            while (length := _read_until_space(stream)) is not None:
+                got.messages.append(stream.read(length))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], got
+    finally:
+        listener.close()
+
+
+def _read_until_space(stream: Any) -> int | None:
+    digits = b""
+    while (char := stream.read(1)) not in (b" ", b""):
+        digits += char
+    return int(digits) if digits else None
+
+
 async def test_tls_with_ca_file(store: SqliteStore, certificate: tuple[Path, Path]) -> None:
     """TLS to a receiver whose certificate the configured CA file vouches for."""
-    cert, key = certificate
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server, port, got = await stream_receiver(context)
-    outputs = {
-        "siem": SyslogConfig.model_validate(
-            {"type": "syslog", "endpoint": f"tls://127.0.0.1:{port}", "ca_file": str(cert)}
-        )
-    }
-    queue(store, outputs, [make_alert()])
-    async with server, delivering(store, outputs):
-        await wait_until(lambda: got.messages)
+    with tls_receiver(certificate) as (port, got):
+        outputs = {
+            "siem": SyslogConfig.model_validate(
+                {
+                    "type": "syslog",
+                    "endpoint": f"tls://127.0.0.1:{port}",
+                    "ca_file": str(certificate[0]),
+                }
+            )
+        }
+        queue(store, outputs, [make_alert()])
+        async with delivering(store, outputs):
+            await wait_until(lambda: got.messages)
     assert b"[alert@32473" in got.messages[0]
 
 
 async def test_receiver_down_then_up_delivers(store: SqliteStore) -> None:
     """Connection refused is retried; once a receiver listens the alert arrives."""
-    server, port, got = await stream_receiver(None)
-    server.close()
-    await server.wait_closed()
+    port = free_port()
     outputs = {
         "siem": SyslogConfig.model_validate(
             {"type": "syslog", "endpoint": f"tcp://127.0.0.1:{port}"}
@@ -133,7 +179,6 @@ async def test_receiver_down_then_up_delivers(store: SqliteStore) -> None:
     queue(store, outputs, [make_alert()])
     async with delivering(store, outputs):
         await wait_until(lambda: any(r.attempts >= 1 for r in store.deliveries("pending")))
-        again = await asyncio.start_server(lambda r, w: _read_framed(got, r), "127.0.0.1", port)
-        async with again:
+        async with stream_receiver(port=port) as (_, got):
             await wait_until(lambda: got.messages)
     assert len(got.messages) == 1
