@@ -392,6 +392,22 @@ class HostLog:
                 pid,
             )
 
+    def apt(self, when: datetime, packages: list[tuple[str, str | None, str]]) -> None:
+        """dpkg.log lines of one apt run: (package, old version or None, new version)
+        unpacked one a second, then configured."""
+        self.dpkg.append((when, "startup archives unpack"))
+        for name, old, new in packages:
+            verb, half = ("upgrade", "configured") if old else ("install", "installed")
+            self.dpkg.append((when, f"{verb} {name} {old or '<none>'} {new}"))
+            self.dpkg.append((when, f"status half-{half} {name} {old or new}"))
+            self.dpkg.append((when, f"status unpacked {name} {new}"))
+            when += timedelta(seconds=1)
+        self.dpkg.append((when, "startup packages configure"))
+        for name, _, new in packages:
+            self.dpkg.append((when, f"configure {name} {new} <none>"))
+            self.dpkg.append((when, f"status installed {name} {new}"))
+            when += timedelta(seconds=1)
+
     def restart(self, when: datetime, host: str, unit: str, description: str) -> None:
         """systemd's lines for a restarted service."""
         for offset, verb in enumerate(("Stopping", "Stopped", "Starting", "Started")):
@@ -482,20 +498,8 @@ def onprem() -> HostLog:
     log.ssh_login(at("09:58:40"), "bastion01", "alice", office_alice)
     log.ssh_login(at("10:01:55"), "web01", "alice", BASTION_IP)
     log.sudo(at("10:03:10"), "web01", "alice", "/usr/bin/apt-get install --only-upgrade -y nginx")
-    t = at("10:03:14")
-    log.dpkg += [
-        (t, "startup archives unpack"),
-        (t, "upgrade nginx-common:all 1.22.1-9 1.22.1-9+deb12u1"),
-        (t, "status half-configured nginx-common:all 1.22.1-9"),
-        (t, "status unpacked nginx-common:all 1.22.1-9+deb12u1"),
-        (t + timedelta(seconds=1), "upgrade nginx:amd64 1.22.1-9 1.22.1-9+deb12u1"),
-        (t + timedelta(seconds=1), "status unpacked nginx:amd64 1.22.1-9+deb12u1"),
-        (t + timedelta(seconds=2), "startup packages configure"),
-        (t + timedelta(seconds=2), "configure nginx-common:all 1.22.1-9+deb12u1 <none>"),
-        (t + timedelta(seconds=2), "status installed nginx-common:all 1.22.1-9+deb12u1"),
-        (t + timedelta(seconds=3), "configure nginx:amd64 1.22.1-9+deb12u1 <none>"),
-        (t + timedelta(seconds=3), "status installed nginx:amd64 1.22.1-9+deb12u1"),
-    ]
+    upgrade = ("1.22.1-9", "1.22.1-9+deb12u1")
+    log.apt(at("10:03:14"), [("nginx-common:all", *upgrade), ("nginx:amd64", *upgrade)])
     nginx = "A high performance web server and a reverse proxy server"
     log.restart(at("10:03:17"), "web01", "nginx.service", nginx)
     log.sudo(at("10:06:42"), "web01", "alice", "/usr/bin/systemctl restart nginx")
@@ -504,15 +508,7 @@ def onprem() -> HostLog:
     # 11:41 alice installs tcpdump on web01: 41 minutes after the window closed.
     log.ssh_login(at("11:39:30"), "web01", "alice", BASTION_IP)
     log.sudo(at("11:41:05"), "web01", "alice", "/usr/bin/apt-get install -y tcpdump")
-    t = at("11:41:09")
-    log.dpkg += [
-        (t, "startup archives unpack"),
-        (t, "install tcpdump:amd64 <none> 4.99.3-1"),
-        (t, "status half-installed tcpdump:amd64 4.99.3-1"),
-        (t + timedelta(seconds=1), "status unpacked tcpdump:amd64 4.99.3-1"),
-        (t + timedelta(seconds=1), "configure tcpdump:amd64 4.99.3-1 <none>"),
-        (t + timedelta(seconds=1), "status installed tcpdump:amd64 4.99.3-1"),
-    ]
+    log.apt(at("11:41:09"), [("tcpdump:amd64", None, "4.99.3-1")])
 
     # 16:31 bob (read-only everywhere) tries sudo on web01 and is refused.
     log.ssh_login(at("16:30:02"), "bastion01", "bob", bob_ip)
