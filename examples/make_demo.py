@@ -1,11 +1,12 @@
-"""Build the bundled demo data set: one day of CloudTrail (2026-11-20 UTC) with a story in it.
+"""Build the bundled demo data set: one day (2026-11-20 UTC) of CloudTrail and of the
+on-prem hosts' syslog, dpkg and audit logs, with a story in it.
 
 The operators' first tour runs on this data, and later correlation rules are tested
 against it, so it is deterministic: running this script again rewrites the same records.
 Background noise comes from ctgen (benign calls only, so every alert in the demo belongs
 to the story); the story is scripted below and described in examples/demo/README.md.
 
-    python examples/make_demo.py            # rewrites examples/demo/AWSLogs
+    python examples/make_demo.py            # rewrites examples/demo/AWSLogs and hosts/
     python examples/make_demo.py /tmp/demo  # or anywhere else
 """
 
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -299,12 +300,286 @@ def instance_state(
     return record
 
 
+# --------------------------------------------------------------------------- on-prem hosts
+
+BASTION_IP = "10.20.0.5"
+HOSTS = ("bastion01", "web01", "db01")
+UIDS = {"alice": 1001, "bob": 1002, "carol": 1003}
+SSH_KEYS = {
+    "alice": "ED25519 SHA256:q0b2Hk7tL3VYx4yJw8Jm5c1nQyWv0mB9sA6eR2fK3dI",
+    "bob": "ED25519 SHA256:Zt4pM1xN8cV7bQ2wE5rT9yU3iO6pA0sD1fG4hJ7kL2m",
+    "carol": "RSA SHA256:nB3vC6xZ9aS2dF5gH8jK1lQ4wE7rT0yU3iO6pA9sD2f",
+}
+
+
+class Line(NamedTuple):
+    """One syslog line of a host, before it is written in rsyslog's file format."""
+
+    when: datetime
+    host: str
+    program: str
+    pid: int | None
+    message: str
+
+
+class HostLog:
+    """The lines of the on-prem chapters, with process ids and ports that look real."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.lines: list[Line] = []
+        self.dpkg: list[tuple[datetime, str]] = []
+        self.audit_lines: list[str] = []
+        self._serial = 48210
+
+    def pid(self) -> int:
+        return self.rng.randrange(2000, 60000)
+
+    def port(self) -> int:
+        return self.rng.randrange(32768, 61000)
+
+    def add(self, when: datetime, host: str, program: str, message: str, pid: int | None) -> None:
+        # sub-second stamps that keep the order lines were added in within a second
+        micro = len(self.lines) * 2000 + self.rng.randrange(2000)
+        assert micro < 1_000_000, "too many lines for the sub-second stamps"
+        self.lines.append(Line(when + timedelta(microseconds=micro), host, program, pid, message))
+
+    def ssh_login(self, when: datetime, host: str, user: str, ip: str) -> None:
+        """A public-key login with its PAM and logind lines."""
+        pid, port = self.pid(), self.port()
+        self.add(
+            when,
+            host,
+            "sshd",
+            f"Accepted publickey for {user} from {ip} port {port} ssh2: {SSH_KEYS[user]}",
+            pid,
+        )
+        self.add(
+            when,
+            host,
+            "sshd",
+            f"pam_unix(sshd:session): session opened for user {user}(uid={UIDS[user]}) by (uid=0)",
+            pid,
+        )
+        self.add(
+            when,
+            host,
+            "systemd-logind",
+            f"New session {self.rng.randrange(100, 900)} of user {user}.",
+            612,
+        )
+
+    def sudo(
+        self, when: datetime, host: str, user: str, command: str, refused: bool = False
+    ) -> None:
+        """A sudo command as sudo logs it (refused: the user is not in sudoers)."""
+        head = f"{user} : user NOT in sudoers ; " if refused else f"{user} : "
+        pid = self.pid()
+        self.add(
+            when,
+            host,
+            "sudo",
+            f"{head}TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND={command}",
+            pid,
+        )
+        if not refused:
+            self.add(
+                when,
+                host,
+                "sudo",
+                f"pam_unix(sudo:session): session opened for user root(uid=0)"
+                f" by {user}(uid={UIDS[user]})",
+                pid,
+            )
+
+    def apt(self, when: datetime, packages: list[tuple[str, str | None, str]]) -> None:
+        """dpkg.log lines of one apt run: (package, old version or None, new version)
+        unpacked one a second, then configured."""
+        self.dpkg.append((when, "startup archives unpack"))
+        for name, old, new in packages:
+            verb, half = ("upgrade", "configured") if old else ("install", "installed")
+            self.dpkg.append((when, f"{verb} {name} {old or '<none>'} {new}"))
+            self.dpkg.append((when, f"status half-{half} {name} {old or new}"))
+            self.dpkg.append((when, f"status unpacked {name} {new}"))
+            when += timedelta(seconds=1)
+        self.dpkg.append((when, "startup packages configure"))
+        for name, _, new in packages:
+            self.dpkg.append((when, f"configure {name} {new} <none>"))
+            self.dpkg.append((when, f"status installed {name} {new}"))
+            when += timedelta(seconds=1)
+
+    def restart(self, when: datetime, host: str, unit: str, description: str) -> None:
+        """systemd's lines for a restarted service."""
+        for offset, verb in enumerate(("Stopping", "Stopped", "Starting", "Started")):
+            tail = "..." if verb.endswith("ing") else "."
+            self.add(
+                when + timedelta(seconds=offset // 2),
+                host,
+                "systemd",
+                f"{verb} {unit} - {description}{tail}",
+                1,
+            )
+
+    def cron(self, when: datetime, host: str, command: str) -> None:
+        """A root cron job: session lines and the command, none of them a change."""
+        pid = self.pid()
+        self.add(
+            when,
+            host,
+            "CRON",
+            "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+            pid,
+        )
+        self.add(when, host, "CRON", f"(root) CMD ({command})", pid + 1)
+        self.add(
+            when + timedelta(seconds=1),
+            host,
+            "CRON",
+            "pam_unix(cron:session): session closed for user root",
+            pid,
+        )
+
+    def ssh_guess(self, when: datetime, host: str, user: str, ip: str, known: bool) -> None:
+        """One password guess over SSH: sshd's lines for an existing or unknown user."""
+        pid, port = self.pid(), self.port()
+        if known:
+            self.add(
+                when, host, "sshd", f"Failed password for {user} from {ip} port {port} ssh2", pid
+            )
+            who = f"authenticating user {user}"
+        else:
+            self.add(when, host, "sshd", f"Invalid user {user} from {ip} port {port}", pid)
+            failed = f"Failed password for invalid user {user} from {ip} port {port} ssh2"
+            self.add(when + timedelta(seconds=2), host, "sshd", failed, pid)
+            who = f"invalid user {user}"
+        closed = f"Connection closed by {who} {ip} port {port} [preauth]"
+        self.add(when + timedelta(seconds=3), host, "sshd", closed, pid)
+
+    def audit(self, when: datetime, kind: str, pid: int | None, uid: int, body: str) -> None:
+        """A record of carol's session in db01's audit log, in auditd's enriched format
+        (names after a 0x1d character)."""
+        self._serial += self.rng.randrange(3, 40)
+        stamp = f"{when.timestamp():.3f}"
+        process = f"pid={pid} " if pid is not None else ""
+        names = f'UID="{"carol" if uid else "root"}" AUID="carol"'
+        self.audit_lines.append(
+            f"node=db01 type={kind} msg=audit({stamp}:{self._serial}): "
+            f"{process}uid={uid} auid=1003 ses=412 {body}\x1d{names}"
+        )
+
+    def audit_sudo(self, when: datetime, pid: int, command: str) -> None:
+        """sudo's USER_CMD record: the command hex-encoded, as auditd writes it."""
+        cmd = command.encode().hex().upper()
+        body = f'cwd="/home/carol" cmd={cmd} exe="/usr/bin/sudo" terminal=pts/0 res=success'
+        self.audit(when, "USER_CMD", pid, 1003, f"msg='{body}'")
+
+
+def onprem() -> HostLog:
+    """The on-prem chapters of the day, host by host."""
+    log = HostLog(SEED + 1000)
+    office_alice, office_carol = ctgen.CAST[0].ips[0], ctgen.CAST[2].ips[0]
+    bob_ip = ctgen.CAST[1].ips[1]
+
+    # Routine all day: cron on every host, quiet.
+    for host in HOSTS:
+        for hour in range(0, 24, 6):
+            log.cron(at(f"{hour:02d}:17:01"), host, "cd / && run-parts --report /etc/cron.hourly")
+    log.cron(at("02:30:01"), "db01", "/usr/local/bin/pg-nightly-dump")
+
+    # 01:52-02:03 an address brute-forces SSH on the bastion (it never gets in).
+    t = at("01:52:04")
+    guesses = ["admin", "admin", "ubuntu", "root", "root", "oracle", "deploy", "root", "git"]
+    for i, user in enumerate([*guesses, "mallory", "mallory", "root"]):
+        log.ssh_guess(t, "bastion01", user, ATTACKER_IP, known=user in ("root", "mallory"))
+        t += timedelta(seconds=40 + 7 * (i % 5))
+
+    # 08:50 and 09:58 alice on the bastion; 10:00-10:12 the approved nginx upgrade on web01.
+    log.ssh_login(at("08:50:12"), "bastion01", "alice", office_alice)
+    log.ssh_login(at("09:58:40"), "bastion01", "alice", office_alice)
+    log.ssh_login(at("10:01:55"), "web01", "alice", BASTION_IP)
+    log.sudo(at("10:03:10"), "web01", "alice", "/usr/bin/apt-get install --only-upgrade -y nginx")
+    upgrade = ("1.22.1-9", "1.22.1-9+deb12u1")
+    log.apt(at("10:03:14"), [("nginx-common:all", *upgrade), ("nginx:amd64", *upgrade)])
+    nginx = "A high performance web server and a reverse proxy server"
+    log.restart(at("10:03:17"), "web01", "nginx.service", nginx)
+    log.sudo(at("10:06:42"), "web01", "alice", "/usr/bin/systemctl restart nginx")
+    log.restart(at("10:06:42"), "web01", "nginx.service", nginx)
+
+    # 11:41 alice installs tcpdump on web01: 41 minutes after the window closed.
+    log.ssh_login(at("11:39:30"), "web01", "alice", BASTION_IP)
+    log.sudo(at("11:41:05"), "web01", "alice", "/usr/bin/apt-get install -y tcpdump")
+    log.apt(at("11:41:09"), [("tcpdump:amd64", None, "4.99.3-1")])
+
+    # 16:31 bob (read-only everywhere) tries sudo on web01 and is refused.
+    log.ssh_login(at("16:30:02"), "bastion01", "bob", bob_ip)
+    log.ssh_login(at("16:31:20"), "web01", "bob", BASTION_IP)
+    log.sudo(at("16:32:48"), "web01", "bob", "/usr/bin/systemctl restart nginx", refused=True)
+
+    # 23:05 carol, late at night on db01: a new account, then auditd stopped.
+    log.ssh_login(at("23:04:11"), "bastion01", "carol", office_carol)
+    log.ssh_login(at("23:05:02"), "db01", "carol", BASTION_IP)
+    log.sudo(at("23:07:31"), "db01", "carol", "/usr/sbin/useradd -m -s /bin/bash pgbackup")
+    pid = log.pid()
+    log.add(at("23:07:31"), "db01", "useradd", "new group: name=pgbackup, GID=1004", pid)
+    home = "home=/home/pgbackup, shell=/bin/bash, from=/dev/pts/0"
+    log.add(
+        at("23:07:31"),
+        "db01",
+        "useradd",
+        f"new user: name=pgbackup, UID=1004, GID=1004, {home}",
+        pid,
+    )
+    log.sudo(at("23:09:12"), "db01", "carol", "/usr/bin/systemctl stop auditd")
+    auditd = "auditd.service - Security Auditing Service"
+    log.add(at("23:09:12"), "db01", "systemd", f"Stopping {auditd}...", 1)
+    log.add(at("23:09:13"), "db01", "systemd", f"Stopped {auditd}.", 1)
+
+    # db01's audit log of the same night, up to auditd's own end (carol is uid 1003).
+    sshd = f'exe="/usr/sbin/sshd" hostname={BASTION_IP} addr={BASTION_IP} terminal=/dev/pts/0'
+    log.audit(at("23:05:02"), "USER_LOGIN", 40211, 0, f"msg='op=login id=1003 {sshd} res=success'")
+    log.audit_sudo(at("23:07:31"), 40388, "useradd -m -s /bin/bash pgbackup")
+    useradd = 'exe="/usr/sbin/useradd" hostname=db01 addr=? terminal=pts/0 res=success'
+    log.audit(at("23:07:31"), "ADD_GROUP", 40390, 0, f"msg='op=add-group id=1004 {useradd}'")
+    log.audit(at("23:07:31"), "ADD_USER", 40390, 0, f"msg='op=add-user id=1004 {useradd}'")
+    log.audit_sudo(at("23:09:12"), 40502, "systemctl stop auditd")
+    log.audit(at("23:09:12"), "DAEMON_END", None, 0, "op=terminate pid=1 res=success")
+    return log
+
+
+def write_hosts(out_dir: Path) -> int:
+    """Rewrite out_dir/hosts: per host the syslog file a central rsyslog server keeps,
+    web01's dpkg.log and db01's audit.log; returns the number of lines."""
+    log = onprem()
+    root = out_dir / "hosts"
+    shutil.rmtree(root, ignore_errors=True)
+    written = 0
+    for host in HOSTS:
+        lines = sorted((line for line in log.lines if line.host == host), key=lambda ln: ln.when)
+        text = "".join(
+            f"{line.when.isoformat()} {line.host} "
+            f"{line.program}{f'[{line.pid}]' if line.pid is not None else ''}: {line.message}\n"
+            for line in lines
+        )
+        _write(root / host / "syslog", text)
+        written += len(lines)
+    dpkg = sorted(log.dpkg, key=lambda entry: entry[0])
+    _write(root / "web01" / "dpkg.log", "".join(f"{t:%Y-%m-%d %H:%M:%S} {m}\n" for t, m in dpkg))
+    _write(root / "db01" / "audit.log", "".join(f"{record}\n" for record in log.audit_lines))
+    return written + len(dpkg) + len(log.audit_lines)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 def build(out_dir: Path) -> tuple[int, int]:
-    """Rewrite out_dir/AWSLogs; returns (files, records)."""
+    """Rewrite out_dir/AWSLogs (and out_dir/hosts); returns (files, records) of the trail."""
     records = noise() + list(story())
     records.sort(key=lambda r: r["eventTime"])  # stable: story order kept within a second
     shutil.rmtree(out_dir / "AWSLogs", ignore_errors=True)
     paths = ctgen.write_tree(out_dir, records, organization_id=ORG, seed=SEED)
+    write_hosts(out_dir)
     return len(paths), len(records)
 
 

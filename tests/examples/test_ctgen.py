@@ -192,6 +192,11 @@ def test_committed_demo_is_what_make_demo_builds(ctgen: ModuleType, tmp_path: Pa
 
     built, committed = tree(tmp_path), tree(EXAMPLES / "demo")
     assert built == committed
+    host_logs = sorted(p.relative_to(tmp_path) for p in (tmp_path / "hosts").rglob("*.*"))
+    host_logs += sorted(p.relative_to(tmp_path) for p in (tmp_path / "hosts").rglob("syslog"))
+    assert len(host_logs) == 5
+    for name in host_logs:
+        assert (tmp_path / name).read_bytes() == (EXAMPLES / "demo" / name).read_bytes(), name
     assert len(built) == files
     assert 300 <= count <= 500
     records = [r for batch in built.values() for r in batch]

@@ -62,14 +62,19 @@ def test_change_files_and_cloudtrail_meet_in_the_coverage_query(
     write_config(workspace)
     daemon = daemons(workspace, "daemon")
     daemon.wait_started()
-    # 377 CloudTrail events, 3 record versions, 2 approved windows x 2 events.
+    # 377 CloudTrail events, 4 record versions, 3 approved windows x 2 events.
     wait_for(
         "demo and change records",
-        lambda: workspace.count() == DEMO_EVENTS + 7,
+        lambda: workspace.count() == DEMO_EVENTS + 10,
         timeout=60,
         context=daemon.tail,
     )
-    assert [r["id"] for r in changes(workspace)] == ["CHG0041211", "CHG0041207", "CHG0041190"]
+    assert [r["id"] for r in changes(workspace)] == [
+        "CHG0041211",
+        "CHG0041207",
+        "CHG0041214",
+        "CHG0041190",
+    ]
 
     verdict = changes(workspace, "--covering", STOP)
     assert verdict == {"event": STOP, "covered": True, "covered_by": ["CHG0041207"], "nearest": []}

@@ -222,7 +222,7 @@ def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
     workspace: Workspace, daemons: StartDaemon
 ) -> None:
     """auditcorr run on a copy of config.toml (and examples/ beside it) stores the demo
-    trail and the demo change records."""
+    trail, the hosts' logs and the demo change records."""
     _require_demo()
     shutil.copy(REPO / "config.toml", workspace.config)
     shutil.copytree(DEMO, workspace.root / "examples" / "demo")
@@ -238,14 +238,20 @@ def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
     uses = _demo_id_uses()
     assert uses, f"no CloudTrail records found in {DEMO}"
     records = sum(uses.values())
-    # Three change record versions, two of them approved with a window each.
-    changes = 3 + 2 * 2
+    # Four change record versions, three of them approved with a window each.
+    changes = 4 + 3 * 2
+    # The hosts' logs: a line is an event, but for auditd (one record per event here).
+    host_events = sum(
+        len(path.read_bytes().splitlines())
+        for path in (DEMO / "hosts").rglob("*")
+        if path.is_file()
+    )
 
     daemon = daemons(workspace, "daemon")
     daemon.wait_started()
     wait_for(
-        f"the {records} demo events and {changes} change events",
-        lambda: count_events(workspace.db) >= records + changes,
+        f"the {records} demo events, {host_events} host events and {changes} change events",
+        lambda: count_events(workspace.db) >= records + host_events + changes,
         timeout=60,
         interval=0.3,
         context=daemon.tail,
@@ -254,7 +260,8 @@ def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
     assert daemon.stop() == 0, daemon.tail()
     stored = stored_ids(workspace.db)
     assert sum(n for i, n in stored.items() if i.startswith("change:")) == changes
-    assert Counter({i: n for i, n in stored.items() if not i.startswith("change:")}) == uses
+    assert Counter({i: n for i, n in stored.items() if i in uses}) == uses
+    assert sum(stored.values()) == records + host_events + changes
     assert count_events(workspace.db, "quarantine") == 0
     reused = {i: n for i, n in uses.items() if n > 1}
     assert not reused, f"demo data: distinct records share an eventID: {reused}"
