@@ -93,17 +93,22 @@ async def list_events(request: web.Request) -> web.Response:
     )
 
 
+def event_key(request: web.Request) -> int:
+    """The row key in the path's ``{id}``; 400 unless it is one."""
+    text = request.match_info["id"]
+    if not text.isdigit() or int(text) >= 1 << 63:
+        raise problem(web.HTTPBadRequest, "id: an event id as the events list gives it (digits)")
+    return int(text)
+
+
 @routes.get("/api/v1/events/{id}")
 @needs("reader")
 async def get_event(request: web.Request) -> web.Response:
     """One event: its full ECS document with the original record."""
-    text = request.match_info["id"]
-    if not text.isdigit() or int(text) >= 1 << 63:
-        raise problem(web.HTTPBadRequest, "id: an event id as the events list gives it (digits)")
-    key = int(text)
+    key = event_key(request)
     found = await request.app[READERS].call(lambda store: store.event(key))
     if found is None:
-        raise problem(web.HTTPNotFound, f"no event {text}")
+        raise problem(web.HTTPNotFound, f"no event {key}")
     return reply(item(found, full=True))
 
 
