@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp import web
 from daemon.alert import SEVERITIES, Alert
 from daemon.api import params
 from daemon.api.auth import needs
-from daemon.api.events import item
+from daemon.api.events import evidence_events, item
 from daemon.api.replies import problem, reply
 from daemon.api.state import READERS, ZONE
 from daemon.model import format_timestamp
@@ -20,8 +19,6 @@ routes = web.RouteTableDef()
 
 DEFAULT_ALERTS = 100
 MAX_ALERTS = 1000
-EVIDENCE_SLACK = timedelta(seconds=1)
-"""Evidence keeps event times to the millisecond; a little slack finds the stored event."""
 
 
 def at_least(severity: str) -> list[str]:
@@ -43,18 +40,6 @@ async def list_alerts(request: web.Request) -> web.Response:
         )
     )
     return reply({"alerts": [alert.to_json() for alert in found]})
-
-
-def evidence_events(store: Store, alert: Alert) -> list[Found | None]:
-    """Each evidence item's stored event (None where retention dropped it)."""
-    return [
-        store.find_event(
-            evidence.id,
-            since=evidence.timestamp - EVIDENCE_SLACK,
-            until=evidence.timestamp + EVIDENCE_SLACK,
-        )
-        for evidence in alert.evidence
-    ]
 
 
 def delivery(row: Delivery) -> dict[str, Any]:

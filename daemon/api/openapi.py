@@ -86,6 +86,11 @@ def document(settings: ApiSection) -> JSON:
             {"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
         ),
         _query("cursor", "next_cursor of the previous page", _DIGITS),
+        _query(
+            "alert",
+            "only the evidence events of this alert id, as one page; takes only order and"
+            " limit beside it (404 for an unknown alert)",
+        ),
     ]
     counts = {lane: {"type": "integer", "minimum": 0} for lane in LANES}
     schemas: JSON = {
@@ -263,6 +268,7 @@ def document(settings: ApiSection) -> JSON:
     }
     paths["/readyz"]["get"]["responses"]["503"] = _json(status, "still starting")
     paths["/api/v1/events/{id}"]["get"]["responses"]["404"] = _json(_ref("Error"), "no such event")
+    paths["/api/v1/events"]["get"]["responses"]["404"] = _json(_ref("Error"), "no such alert")
     return {
         "openapi": "3.1.0",
         "info": {"title": "auditcorr", "version": __version__},

@@ -123,6 +123,22 @@ def test_one_alert_has_its_evidence_events_and_deliveries(api: ApiDaemon) -> Non
     assert api.get("/api/v1/alerts/not-an-alert").status == 404
 
 
+def test_events_of_an_alert(api: ApiDaemon) -> None:
+    """events?alert=ID lists the alert's evidence events, in the asked order."""
+    (brute,) = api.get("/api/v1/alerts?rule=console_login_brute_force").json()["alerts"]
+    listed = api.get(f"/api/v1/events?alert={brute['id']}&order=oldest").json()
+    assert listed["next_cursor"] is None
+    ids = [e["document"]["event"]["id"] for e in listed["events"]]
+    assert ids == [evidence["id"] for evidence in brute["evidence"]]
+    assert len(ids) > 1
+    newest = api.get(f"/api/v1/events?alert={brute['id']}&limit=2").json()["events"]
+    assert newest == listed["events"][::-1][:2]
+    assert api.get("/api/v1/events?alert=nothing").status == 404
+    mixed = api.get(f"/api/v1/events?alert={brute['id']}&user=mallory")
+    assert mixed.status == 400
+    assert mixed.json()["error"].startswith("alert:")
+
+
 def test_changes_and_their_history(api: ApiDaemon) -> None:
     """changes lists the current records by window; state filters; changes/{id} has history."""
     listed = api.get("/api/v1/changes").json()["changes"]
@@ -130,7 +146,8 @@ def test_changes_and_their_history(api: ApiDaemon) -> None:
     starts = [r["window"]["start"] for r in listed]
     assert starts == sorted(starts)
     approved = api.get("/api/v1/changes?state=approved").json()["changes"]
-    assert approved and all(r["state"] == "approved" for r in approved)
+    assert approved
+    assert all(r["state"] == "approved" for r in approved)
     assert api.get("/api/v1/changes?since=2030-01-01").json() == {"changes": []}
     one = api.get("/api/v1/changes/CHG0041207").json()
     assert one["record"]["id"] == "CHG0041207"
