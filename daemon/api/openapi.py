@@ -314,7 +314,7 @@ def _alert_schemas() -> JSON:
     }
     alert = {
         "type": "object",
-        "description": "The alert's documented JSON form (docs/alerts.md)",
+        "description": "The alert's documented JSON form (docs/outputs.md, the alert document)",
         "required": ["schema", "id", "rule", "severity", "first_seen", "last_seen", "evidence"],
         "properties": {
             "schema": {"type": "integer"},
