@@ -451,7 +451,7 @@ def _export(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _hash_token(args: argparse.Namespace) -> int:
+def _hash_token(args: argparse.Namespace, _config: None) -> int:
     from daemon.api.auth import hash_token, new_token
 
     if args.stdin:

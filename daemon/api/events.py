@@ -8,13 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.alert import Alert
 from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.lanes import LANES, lane_of
 from daemon.api.replies import problem, reply
 from daemon.api.state import READERS, SETTINGS, ZONE
 from daemon.model import format_timestamp
-from daemon.store.base import EventQuery, Found
+from daemon.store.base import EventQuery, Found, Store
 from daemon.timeparse import parse_duration
 
 routes = web.RouteTableDef()
@@ -34,6 +35,8 @@ FILTERS: dict[str, str] = {
 OUTCOMES = ("success", "failure", "unknown")
 ORDERS = ("newest", "oldest")
 DEFAULT_PAGE = 100
+EVIDENCE_SLACK = timedelta(seconds=1)
+"""Evidence keeps event times to the millisecond; a little slack finds the stored event."""
 MAX_BUCKETS = 2000
 DEFAULT_SPAN = timedelta(hours=24)
 _NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 180, 360, 720, 1440)
@@ -74,10 +77,46 @@ def event_query(request: web.Request) -> EventQuery:
     )
 
 
+def evidence_events(store: Store, alert: Alert) -> list[Found | None]:
+    """Each evidence item's stored event (None where retention dropped it)."""
+    return [
+        store.find_event(
+            evidence.id,
+            since=evidence.timestamp - EVIDENCE_SLACK,
+            until=evidence.timestamp + EVIDENCE_SLACK,
+        )
+        for evidence in alert.evidence
+    ]
+
+
+async def alert_evidence(request: web.Request, alert_id: str) -> web.Response:
+    """The events that are evidence of an alert, in the asked order, as one page."""
+    if set(request.query) - {"alert", "order", "limit"}:
+        raise problem(web.HTTPBadRequest, "alert: takes only order and limit beside it")
+    query = event_query(request)
+
+    def load(store: Store) -> list[Found | None] | None:
+        alert = store.alert(alert_id)
+        return None if alert is None else evidence_events(store, alert)
+
+    loaded = await request.app[READERS].call(load)
+    if loaded is None:
+        raise problem(web.HTTPNotFound, f"alert: no alert {alert_id}")
+    found = sorted(
+        (f for f in loaded if f is not None),
+        key=lambda f: f.key,
+        reverse=query.order == "newest",
+    )
+    return reply({"events": [item(f) for f in found[: query.limit]], "next_cursor": None})
+
+
 @routes.get("/api/v1/events")
 @needs("reader")
 async def list_events(request: web.Request) -> web.Response:
     """A page of the timeline; ``next_cursor`` fetches the one after it."""
+    alert_id = request.query.get("alert")
+    if alert_id:
+        return await alert_evidence(request, alert_id)
     query = event_query(request)
     # One more than asked tells whether another page follows.
     found = await request.app[READERS].call(
@@ -93,17 +132,22 @@ async def list_events(request: web.Request) -> web.Response:
     )
 
 
+def event_key(request: web.Request) -> int:
+    """The row key in the path's ``{id}``; 400 unless it is one."""
+    text = request.match_info["id"]
+    if not text.isdigit() or int(text) >= 1 << 63:
+        raise problem(web.HTTPBadRequest, "id: an event id as the events list gives it (digits)")
+    return int(text)
+
+
 @routes.get("/api/v1/events/{id}")
 @needs("reader")
 async def get_event(request: web.Request) -> web.Response:
     """One event: its full ECS document with the original record."""
-    text = request.match_info["id"]
-    if not text.isdigit() or int(text) >= 1 << 63:
-        raise problem(web.HTTPBadRequest, "id: an event id as the events list gives it (digits)")
-    key = int(text)
+    key = event_key(request)
     found = await request.app[READERS].call(lambda store: store.event(key))
     if found is None:
-        raise problem(web.HTTPNotFound, f"no event {text}")
+        raise problem(web.HTTPNotFound, f"no event {key}")
     return reply(item(found, full=True))
 
 

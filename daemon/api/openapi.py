@@ -6,7 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.changerecord import STATES
 from daemon import __version__
+from daemon.alert import SEVERITIES
+from daemon.api.alerts import MAX_ALERTS
+from daemon.api.changes import MAX_CHANGES
 from daemon.api.events import FILTERS, MAX_BUCKETS, ORDERS, OUTCOMES
 from daemon.api.lanes import LANES
 from daemon.api.replies import reply
@@ -82,6 +86,11 @@ def document(settings: ApiSection) -> JSON:
             {"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
         ),
         _query("cursor", "next_cursor of the previous page", _DIGITS),
+        _query(
+            "alert",
+            "only the evidence events of this alert id, as one page; takes only order and"
+            " limit beside it (404 for an unknown alert)",
+        ),
     ]
     counts = {lane: {"type": "integer", "minimum": 0} for lane in LANES}
     schemas: JSON = {
@@ -169,6 +178,7 @@ def document(settings: ApiSection) -> JSON:
             },
         },
     }
+    schemas.update(_alert_schemas())
     status = {
         "type": "object",
         "required": ["status"],
@@ -227,6 +237,7 @@ def document(settings: ApiSection) -> JSON:
                 ),
             ],
         ),
+        **_alert_paths(settings),
         "/api/v1/info": _get(
             "Version and display time zone",
             _json(
@@ -257,6 +268,7 @@ def document(settings: ApiSection) -> JSON:
     }
     paths["/readyz"]["get"]["responses"]["503"] = _json(status, "still starting")
     paths["/api/v1/events/{id}"]["get"]["responses"]["404"] = _json(_ref("Error"), "no such event")
+    paths["/api/v1/events"]["get"]["responses"]["404"] = _json(_ref("Error"), "no such alert")
     return {
         "openapi": "3.1.0",
         "info": {"title": "auditcorr", "version": __version__},
@@ -272,3 +284,233 @@ def document(settings: ApiSection) -> JSON:
             "query_timeout_secs": settings.query_timeout_secs,
         },
     }
+
+
+def _limit(default: int, most: int) -> JSON:
+    return _query(
+        "limit",
+        f"at most this many (default {default})",
+        {"type": "integer", "minimum": 1, "maximum": most},
+    )
+
+
+def _path_id(schema: JSON | None = None) -> JSON:
+    return {"name": "id", "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _alert_schemas() -> JSON:
+    """Alerts, change records, coverage verdicts and people."""
+    text_or_null = {"type": ["string", "null"]}
+    evidence = {
+        "type": "object",
+        "required": ["id", "@timestamp", "event.dataset"],
+        "properties": {
+            "id": {"type": "string", "description": "event.id of the evidence event"},
+            "@timestamp": {"type": "string"},
+            "event.dataset": {"type": "string"},
+            "event.action": text_or_null,
+            "message": text_or_null,
+        },
+    }
+    alert = {
+        "type": "object",
+        "description": "The alert's documented JSON form (docs/outputs.md, the alert document)",
+        "required": ["schema", "id", "rule", "severity", "first_seen", "last_seen", "evidence"],
+        "properties": {
+            "schema": {"type": "integer"},
+            "id": {"type": "string"},
+            "rule": {
+                "type": "object",
+                "required": ["id", "title"],
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}},
+            },
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "environment": {"type": "string"},
+            "first_seen": {"type": "string"},
+            "last_seen": {"type": "string"},
+            "count": {"type": "integer"},
+            "actors": {"type": "array", "items": {"type": "string"}},
+            "evidence": {"type": "array", "items": evidence},
+        },
+    }
+    resolved = {
+        "allOf": [
+            evidence,
+            {
+                "type": "object",
+                "required": ["event"],
+                "properties": {
+                    "event": {
+                        "anyOf": [_ref("Event"), {"type": "null"}],
+                        "description": "the stored event; null when retention dropped it",
+                    }
+                },
+            },
+        ]
+    }
+    detail = {
+        "allOf": [
+            _ref("Alert"),
+            {
+                "type": "object",
+                "required": ["deliveries", "evidence"],
+                "properties": {
+                    "evidence": {"type": "array", "items": resolved},
+                    "deliveries": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["output", "state", "attempts", "last_error"],
+                            "properties": {
+                                "output": {"type": "string"},
+                                "state": {"type": "string", "enum": ["pending", "sent", "failed"]},
+                                "attempts": {"type": "integer", "minimum": 0},
+                                "last_error": text_or_null,
+                                "enqueued_at": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    }
+    record = {
+        "type": "object",
+        "description": "A change record (daemon/changes/change-record.schema.json)",
+        "required": ["id", "state", "window"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": list(STATES)},
+            "window": {"type": "object"},
+        },
+    }
+    coverage = {
+        "type": "object",
+        "required": ["event", "covered", "covered_by", "nearest"],
+        "properties": {
+            "event": {"type": "string"},
+            "covered": {"type": "boolean"},
+            "covered_by": {"type": "array", "items": {"type": "string"}},
+            "nearest": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "reasons"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    }
+    names = {"type": "array", "items": {"type": "string"}}
+    person = {
+        "type": "object",
+        "required": ["id", "identity", "events"],
+        "properties": {
+            "id": {"type": "string"},
+            "identity": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "required": ["id", "name", "emails", "unix", "aws", "groups"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "name": text_or_null,
+                            "emails": names,
+                            "unix": {"type": "array", "items": {"type": "object"}},
+                            "aws": names,
+                            "groups": names,
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "the identity map's entry; null when it does not name the id",
+            },
+            "events": {"type": "array", "items": _ref("Event")},
+        },
+    }
+    return {
+        "Alert": alert,
+        "AlertDetail": detail,
+        "ChangeRecord": record,
+        "Coverage": coverage,
+        "Person": person,
+    }
+
+
+def _alert_paths(settings: ApiSection) -> JSON:
+    """Paths of the resources built on rules, the outbox, change records and identities."""
+    records = {"type": "array", "items": _ref("ChangeRecord")}
+    paths: JSON = {
+        "/api/v1/alerts": _get(
+            "Alerts, newest first",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {"alerts": {"type": "array", "items": _ref("Alert")}},
+                },
+                "alerts",
+            ),
+            [
+                _query("since", f"alerts whose last event is at or after: {_TIME}", _MOMENT),
+                _query("rule", "only this rule id"),
+                _query(
+                    "severity",
+                    "this severity or higher",
+                    {"type": "string", "enum": list(SEVERITIES)},
+                ),
+                _limit(100, MAX_ALERTS),
+            ],
+        ),
+        "/api/v1/alerts/{id}": _get(
+            "One alert with its evidence events and deliveries",
+            _json(_ref("AlertDetail"), "the alert"),
+            [_path_id()],
+        ),
+        "/api/v1/changes": _get(
+            "Change records (current versions) by window start",
+            _json(
+                {"type": "object", "required": ["changes"], "properties": {"changes": records}},
+                "records",
+            ),
+            [
+                _query("since", f"records whose window ends at or after: {_TIME}", _MOMENT),
+                _query("until", f"records whose window starts at or before: {_TIME}", _MOMENT),
+                _query("state", "only this state", {"type": "string", "enum": list(STATES)}),
+                _limit(100, MAX_CHANGES),
+            ],
+        ),
+        "/api/v1/changes/{id}": _get(
+            "One change record with every version received",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["record", "history"],
+                    "properties": {"record": _ref("ChangeRecord"), "history": records},
+                },
+                "the record",
+            ),
+            [_path_id()],
+        ),
+        "/api/v1/events/{id}/coverage": _get(
+            "The change records covering an event, or the nearest and why not",
+            _json(_ref("Coverage"), "the verdict"),
+            [_path_id(_DIGITS)],
+        ),
+        "/api/v1/people/{id}": _get(
+            "A person: identity map entry and newest events",
+            _json(_ref("Person"), "the person"),
+            [_path_id(), _limit(100, settings.max_page_size)],
+        ),
+    }
+    for path, what in (
+        ("/api/v1/alerts/{id}", "no such alert"),
+        ("/api/v1/changes/{id}", "no such change record"),
+        ("/api/v1/events/{id}/coverage", "no such event"),
+        ("/api/v1/people/{id}", "neither in the identity map nor in any event's actor"),
+    ):
+        paths[path]["get"]["responses"]["404"] = _json(_ref("Error"), what)
+    return paths

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from daemon.api.auth import needs
 from daemon.api.replies import reply
-from daemon.api.state import PIPELINE
+from daemon.api.state import PIPELINE, READERS
 from daemon.pipeline import Pipeline
+from daemon.store.base import DeliveryState
 
 routes = web.RouteTableDef()
 
@@ -31,7 +32,8 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 @needs("reader")
 async def metrics(request: web.Request) -> web.Response:
-    body = "".join(f"{line}\n" for line in exposition(request.app[PIPELINE]))
+    deliveries = await request.app[READERS].call(lambda store: store.delivery_counts())
+    body = "".join(f"{line}\n" for line in exposition(request.app[PIPELINE], deliveries))
     return web.Response(text=body, content_type="text/plain", charset="utf-8")
 
 
@@ -39,8 +41,11 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def exposition(pipeline: Pipeline) -> Iterator[str]:
-    """The daemon's counters in Prometheus text format 0.0.4."""
+def exposition(
+    pipeline: Pipeline, deliveries: Mapping[tuple[str, DeliveryState], int]
+) -> Iterator[str]:
+    """The daemon's counters in Prometheus text format 0.0.4, with the outbox's
+    rows per (output, state) from ``Store.delivery_counts``."""
     stats = pipeline.stats
     now = datetime.now(UTC)
     per_source = [(name, stats.source(name)) for name in pipeline.configs]
@@ -76,3 +81,13 @@ def exposition(pipeline: Pipeline) -> Iterator[str]:
     yield "# TYPE auditcorr_store_write_seconds summary"
     yield f"auditcorr_store_write_seconds_sum {stats.store_write_secs:.6f}"
     yield f"auditcorr_store_write_seconds_count {stats.store_writes}"
+    yield "# HELP auditcorr_alerts_raised_total Alerts raised (new or updated) since the start."
+    yield "# TYPE auditcorr_alerts_raised_total counter"
+    yield f"auditcorr_alerts_raised_total {stats.alerts}"
+    yield "# HELP auditcorr_outbox_deliveries Alert deliveries in the outbox by output and state."
+    yield "# TYPE auditcorr_outbox_deliveries gauge"
+    outputs = sorted({output for output, _ in deliveries} | set(pipeline.routes or ()))
+    for output in outputs:
+        for state in ("pending", "sent", "failed"):
+            labels = f'output="{_label(output)}",state="{state}"'
+            yield f"auditcorr_outbox_deliveries{{{labels}}} {deliveries.get((output, state), 0)}"

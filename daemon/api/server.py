@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from connectors.base import ConfigError
-from daemon.api import events, openapi, ops, quarantine, sources
+from daemon.api import alerts, changes, events, openapi, ops, people, quarantine, sources
 from daemon.api import web as page
 from daemon.api.auth import CALLER, Handler, authenticator
 from daemon.api.intake import IntakeRouter
@@ -31,7 +31,17 @@ from daemon.store.base import Store
 
 log = structlog.get_logger()
 
-ROUTES = (events.routes, sources.routes, quarantine.routes, ops.routes, openapi.routes, page.routes)
+ROUTES = (
+    events.routes,
+    sources.routes,
+    quarantine.routes,
+    ops.routes,
+    openapi.routes,
+    page.routes,
+    alerts.routes,
+    changes.routes,
+    people.routes,
+)
 """One table per resource; a new resource adds its module here."""
 READER_THREADS = 2
 

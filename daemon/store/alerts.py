@@ -52,14 +52,25 @@ def select(
     *,
     since: datetime | None = None,
     rule: str | None = None,
+    severities: Sequence[str] | None = None,
     limit: int = 1000,
+    newest_first: bool = False,
 ) -> list[Alert]:
-    """Alerts whose last event is at or after ``since``, oldest first."""
+    """Alerts whose last event is at or after ``since``, oldest first unless ``newest_first``."""
     sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
     params: list[object] = [micros(since) if since else 0]
     if rule is not None:
         sql += " AND rule_id = ?"
         params.append(rule)
-    sql += " ORDER BY last_seen, id LIMIT ?"
+    if severities is not None:
+        sql += f" AND severity IN ({','.join('?' * len(severities))})"
+        params.extend(severities)
+    order = "DESC" if newest_first else ""
+    sql += f" ORDER BY last_seen {order}, id {order} LIMIT ?"
     params.append(limit)
     return [Alert.from_json(orjson.loads(row[0])) for row in db.execute(sql, params)]
+
+
+def select_one(db: sqlite3.Connection, alert_id: str) -> Alert | None:
+    row = db.execute("SELECT doc FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    return None if row is None else Alert.from_json(orjson.loads(row[0]))

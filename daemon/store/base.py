@@ -126,9 +126,18 @@ class Store(Protocol):
         """ECS documents matching ``query``, in the query's order."""
 
     def alerts(
-        self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
+        self,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        severities: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[Alert]:
-        """Stored alerts whose last event is at or after ``since``, oldest first."""
+        """Stored alerts whose last event is at or after ``since`` (and whose severity is
+        one of ``severities`` when given), oldest first unless ``newest_first``."""
+
+    def alert(self, alert_id: str) -> Alert | None: ...
 
     def page(self, query: EventQuery) -> list[Found]:
         """Like ``search``, with each event's row key, source and log type."""
@@ -154,6 +163,11 @@ class Store(Protocol):
         """The ECS document of one event by ``event.id``.  Event ids are not
         indexed: ``since``/``until`` narrow the scan."""
 
+    def find_event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Found | None:
+        """As ``event_by_id``, with the event's row key, source and log type."""
+
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[JSON]:
@@ -165,6 +179,9 @@ class Store(Protocol):
         number is higher, or, without numbers, when it was updated later.
         The event of a version kept before is not stored again.
         """
+
+    def change_record(self, change_id: str) -> JSON | None:
+        """The current version of one change record."""
 
     def change_history(self, change_id: str) -> list[JSON]:
         """Every version of one change record received, oldest first."""
@@ -209,6 +226,9 @@ class Store(Protocol):
     def deliveries(
         self, state: DeliveryState, *, output: str | None = None, limit: int = 100
     ) -> list[Delivery]: ...
+
+    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
+        """The outbox rows of one alert, one per output it was routed to."""
 
     def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
         """Rows per (output, state)."""

@@ -147,6 +147,12 @@ class SqliteOutbox:
         params.append(limit)
         return [_delivery(row) for row in self._db.execute(sql, params)]
 
+    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = ? ORDER BY output", (alert_id,)
+        )
+        return [_delivery(row) for row in rows]
+
     def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
         rows = self._db.execute("SELECT output, state, count(*) FROM outbox GROUP BY 1, 2")
         return {(output, state): count for output, state, count in rows}

@@ -407,6 +407,12 @@ class SqliteStore(SqliteOutbox):
     def event_by_id(
         self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> JSON | None:
+        found = self.find_event(event_id, since=since, until=until)
+        return found.document if found else None
+
+    def find_event(
+        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Found | None:
         low = key_floor(since) if since else 0
         high = key_ceiling(until) if until else (1 << 63) - 1
         row = self._db.execute(
@@ -414,7 +420,7 @@ class SqliteStore(SqliteOutbox):
             " ORDER BY id LIMIT 1",
             (low, high, event_hash(event_id)),
         ).fetchone()
-        return self._found(*row).document if row else None
+        return self._found(*row) if row else None
 
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
@@ -428,6 +434,12 @@ class SqliteStore(SqliteOutbox):
         )
         return [orjson.loads(record) for (record,) in rows]
 
+    def change_record(self, change_id: str) -> JSON | None:
+        row = self._db.execute(
+            "SELECT record FROM change_records WHERE id = ?", (change_id,)
+        ).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
     def change_history(self, change_id: str) -> list[JSON]:
         rows = self._db.execute(
             "SELECT record FROM change_versions WHERE id = ? ORDER BY received_at, revision",
@@ -436,9 +448,25 @@ class SqliteStore(SqliteOutbox):
         return [orjson.loads(record) for (record,) in rows]
 
     def alerts(
-        self, *, since: datetime | None = None, rule: str | None = None, limit: int = 1000
+        self,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        severities: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[Alert]:
-        return alert_rows.select(self._db, since=since, rule=rule, limit=limit)
+        return alert_rows.select(
+            self._db,
+            since=since,
+            rule=rule,
+            severities=severities,
+            limit=limit,
+            newest_first=newest_first,
+        )
+
+    def alert(self, alert_id: str) -> Alert | None:
+        return alert_rows.select_one(self._db, alert_id)
 
     def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
         sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"

@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -168,6 +169,40 @@ def toml_value(value: Any) -> str:
     if isinstance(value, str):
         return orjson.dumps(value).decode()  # a JSON string is a valid TOML basic string
     raise TypeError(f"no TOML for {value!r}")
+
+
+def write_changes_demo(workspace: Workspace, extra: str = "") -> None:
+    """The demo trail and the example change records as two sources, alice in the
+    identity map; ``extra`` is appended to the config."""
+    trail, changes = workspace.data / "trail", workspace.data / "changes"
+    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", trail / "AWSLogs")
+    shutil.copytree(EXAMPLES / "changes", changes)
+    workspace.config.write_text(
+        f"""
+[daemon]
+state_dir = {toml_value(workspace.state)}
+workers = 1
+
+[store]
+retention_days = 0
+
+[sources.trail]
+type = "cloudtrail_files"
+path = {toml_value(trail)}
+poll_interval_secs = 0.2
+
+[sources.changes]
+type = "changes_files"
+path = {toml_value(changes)}
+poll_interval_secs = 0.2
+
+[[identity.people]]
+id = "alice"
+email = ["alice@example.com"]
+unix = ["alice"]
+"""
+        + extra
+    )
 
 
 def auditcorr(*args: str, cwd: Path, timeout: float = 180) -> CliResult:

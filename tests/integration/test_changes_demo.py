@@ -3,49 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from itsupport import EXAMPLES, Daemon, Workspace, toml_value, wait_for
+from itsupport import Daemon, Workspace, wait_for, write_changes_demo
 
 pytestmark = pytest.mark.integration
 
 STOP = "76684f96-6619-473e-81be-3b98445e93d6"
 """alice's StopInstances of i-0abc1234def567890 at 09:05:30 in the demo."""
 DEMO_EVENTS = 377
-
-
-def write_config(workspace: Workspace) -> None:
-    trail, changes = workspace.data / "trail", workspace.data / "changes"
-    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", trail / "AWSLogs")
-    shutil.copytree(EXAMPLES / "changes", changes)
-    workspace.config.write_text(
-        f"""
-[daemon]
-state_dir = {toml_value(workspace.state)}
-workers = 1
-
-[store]
-retention_days = 0
-
-[sources.trail]
-type = "cloudtrail_files"
-path = {toml_value(trail)}
-poll_interval_secs = 0.2
-
-[sources.changes]
-type = "changes_files"
-path = {toml_value(changes)}
-poll_interval_secs = 0.2
-
-[[identity.people]]
-id = "alice"
-email = ["alice@example.com"]
-unix = ["alice"]
-"""
-    )
 
 
 def changes(workspace: Workspace, *args: str) -> Any:
@@ -59,7 +27,7 @@ def test_change_files_and_cloudtrail_meet_in_the_coverage_query(
 ) -> None:
     """The demo's maintenance is covered, the bucket policy change is not, and an edit
     to the record (cancelled) is picked up while the daemon runs."""
-    write_config(workspace)
+    write_changes_demo(workspace)
     daemon = daemons(workspace, "daemon")
     daemon.wait_started()
     # 377 CloudTrail events, 4 record versions, 3 approved windows x 2 events.

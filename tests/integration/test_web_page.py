@@ -55,8 +55,7 @@ async def test_page_shows_the_timeline_and_filters_it(api: ApiDaemon, tmp_path: 
         assert first["badge"].startswith("AWS ")
         assert first["lane"] == "badge cloud"
         assert await browser.evaluate("document.querySelectorAll('#chart rect').length") > 10
-        alerts = await browser.evaluate("document.querySelector('#alerts').textContent")
-        assert "does not serve alerts yet" in alerts
+        await browser.wait_for("document.querySelectorAll('#alerts .alert-item').length > 0")
         sources = await browser.evaluate("document.querySelector('#sources').textContent")
         assert sources.startswith("demo")
         assert "377 stored" in sources
@@ -106,6 +105,30 @@ async def test_page_shows_the_timeline_and_filters_it(api: ApiDaemon, tmp_path: 
         await browser.wait_for(
             "document.activeElement.querySelector('.details').textContent.includes('eventName')"
         )
+
+
+async def test_an_alert_shows_its_evidence_and_coverage(api: ApiDaemon, tmp_path: Path) -> None:
+    """Clicking an alert narrows the timeline to it, highlights its evidence event and
+    tells below it whether a change record covered that event."""
+    (alert,) = api.get("/api/v1/alerts?rule=cloudtrail_tampering").json()["alerts"]
+    (evidence,) = alert["evidence"]
+    async with Browser(tmp_path / "profile") as browser:
+        await browser.viewport(1280, 900)
+        await open_page(browser, api)
+        button = f"document.querySelector('li[data-alert=\"{alert['id']}\"] .alert-item')"
+        await browser.wait_for(f"!!{button}")
+        await browser.evaluate(f"{button}.click()")
+        await browser.wait_for("!!document.querySelector('.story:not([hidden]) .coverage')")
+        marked = await browser.evaluate(
+            "[...document.querySelectorAll('.event.evidence')].map(r => r.dataset.eventId)"
+        )
+        assert marked == [evidence["id"]]
+        assert "since=" in await browser.evaluate("location.hash")
+        assert await browser.evaluate("document.activeElement.dataset.eventId") == evidence["id"]
+        story = await browser.evaluate("document.querySelector('.story:not([hidden])').textContent")
+        assert "StopLogging" in story
+        assert "not covered: no change record within a week" in story
+        await browser.screenshot(ARTIFACTS / "alert-evidence-1280.png")
 
 
 async def test_new_events_appear_while_the_page_is_open(api: ApiDaemon, tmp_path: Path) -> None:

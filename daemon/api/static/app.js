@@ -174,8 +174,9 @@ async function toggleDetails(row) {
   pre.hidden = false;
   button.setAttribute("aria-expanded", "true");
   try {
-    const full = await api(`/api/v1/events/${row.dataset.id}`);
-    pre.textContent = JSON.stringify(full.document, null, 2);
+    const [full, covered] = await Promise.all([
+      api(`/api/v1/events/${row.dataset.id}`), coverageText(row.dataset.id)]);
+    pre.textContent = `change records: ${covered}\n\n${JSON.stringify(full.document, null, 2)}`;
   } catch (error) {
     pre.textContent = `could not load the event: ${error.message}`;
   }
@@ -292,47 +293,112 @@ async function loadAlerts() {
   const box = $("#alerts");
   try {
     const data = await api("/api/v1/alerts", { limit: 20 });
-    const alerts = data.alerts || [];
-    if (!alerts.length) { box.innerHTML = '<p class="muted">No alerts.</p>'; return; }
+    if (!data.alerts.length) { box.innerHTML = '<p class="muted">No alerts.</p>'; return; }
     const list = document.createElement("ul");
-    for (const alert of alerts) {
+    for (const alert of data.alerts) {
       const li = document.createElement("li");
+      li.dataset.alert = alert.id;
       const button = document.createElement("button");
       button.type = "button";
       button.className = "alert-item";
+      button.setAttribute("aria-expanded", "false");
       const severity = document.createElement("span");
-      severity.className = `sev ${alert.severity || ""}`;
-      severity.textContent = alert.severity || "alert";
-      button.append(severity, " ", alert.title || alert.rule || alert.id);
-      if (alert.at) button.title = `${localTime(alert.at)} (${alert.at} UTC)`;
-      button.addEventListener("click", () => showEvidence(alert));
-      li.append(button);
+      severity.className = `sev ${alert.severity}`;
+      severity.textContent = alert.severity;
+      button.append(severity, " ", alert.rule.title);
+      button.title = `${localTime(alert.last_seen)} (${alert.last_seen} UTC)`;
+      const story = document.createElement("div");
+      story.className = "story";
+      story.hidden = true;
+      button.addEventListener("click", () => showAlert(alert, button, story));
+      li.append(button, story);
       list.append(li);
+    }
+    // Keep an open alert's story across refreshes.
+    const open = box.querySelector("li[data-alert] .story:not([hidden])");
+    if (open) {
+      const again = list.querySelector(`li[data-alert="${open.parentElement.dataset.alert}"]`);
+      if (again) again.replaceWith(open.parentElement);
     }
     box.replaceChildren(list);
   } catch (error) {
     box.innerHTML = "";
     const note = document.createElement("p");
     note.className = "muted";
-    note.textContent = error.status === 404
-      ? "This daemon does not serve alerts yet."
-      : `Could not load alerts: ${error.message}`;
+    note.textContent = `Could not load alerts: ${error.message}`;
     box.append(note);
   }
 }
 
-// An alert's evidence names events by API id or by ECS event.id.
+// An alert's evidence names events by ECS event.id; its detail adds their API ids.
 function isEvidence(row) {
   return state.evidence.has(row.dataset.id) || state.evidence.has(row.dataset.eventId);
 }
 
-function showEvidence(alert) {
-  state.evidence = new Set((alert.evidence || []).map(String));
+function highlightEvidence() {
   for (const row of document.querySelectorAll(".event")) {
     row.classList.toggle("evidence", isEvidence(row));
   }
   const first = document.querySelector(".event.evidence");
-  if (first) first.focus();
+  if (first) { first.focus(); first.scrollIntoView({ block: "nearest" }); }
+}
+
+// The alert's span on the timeline, its evidence highlighted, and its story below it:
+// each evidence event with the change records that did or did not cover it, and deliveries.
+async function showAlert(alert, button, story) {
+  state.evidence = new Set(alert.evidence.map((e) => String(e.id)));
+  const pad = 5 * 60 * 1000;
+  state.filters = {
+    since: new Date(new Date(alert.first_seen).getTime() - pad).toISOString(),
+    until: new Date(new Date(alert.last_seen).getTime() + pad).toISOString(),
+  };
+  writeHash();
+  for (const other of document.querySelectorAll(".alert-item[aria-expanded=true]")) {
+    other.setAttribute("aria-expanded", "false");
+    other.nextElementSibling.hidden = true;
+  }
+  button.setAttribute("aria-expanded", "true");
+  story.hidden = false;
+  story.textContent = "loading…";
+  const [detail] = await Promise.all([api(`/api/v1/alerts/${alert.id}`).catch((e) => e), reload()]);
+  if (detail instanceof Error) { story.textContent = `could not load the alert: ${detail.message}`; return; }
+  for (const evidence of detail.evidence) if (evidence.event) state.evidence.add(evidence.event.id);
+  highlightEvidence();
+  const lines = await Promise.all(detail.evidence.map(evidenceLine));
+  const list = document.createElement("ul");
+  list.className = "evidence-list";
+  list.append(...lines);
+  story.replaceChildren(list);
+  for (const delivery of detail.deliveries) {
+    const line = document.createElement("p");
+    line.className = `delivery ${delivery.state}`;
+    line.textContent = `→ ${delivery.output}: ${delivery.state}, ${delivery.attempts} attempt(s)`
+      + (delivery.last_error ? ` — ${delivery.last_error}` : "");
+    story.append(line);
+  }
+}
+
+async function evidenceLine(evidence) {
+  const li = document.createElement("li");
+  li.textContent = `${localTime(evidence["@timestamp"])} ${evidence["event.action"] || evidence.message || evidence.id}`;
+  if (!evidence.event) { li.append(" (no longer stored)"); return li; }
+  const verdict = document.createElement("div");
+  verdict.className = "coverage";
+  verdict.textContent = await coverageText(evidence.event.id);
+  li.append(verdict);
+  return li;
+}
+
+async function coverageText(id) {
+  try {
+    const verdict = await api(`/api/v1/events/${id}/coverage`);
+    if (verdict.covered) return `covered by ${verdict.covered_by.join(", ")}`;
+    if (!verdict.nearest.length) return "not covered: no change record within a week";
+    return "not covered; nearest: " + verdict.nearest
+      .map((miss) => `${miss.id} — ${miss.reasons.join("; ")}`).join(" / ");
+  } catch (error) {
+    return `coverage unknown: ${error.message}`;
+  }
 }
 
 async function loadSources() {

@@ -1,0 +1,78 @@
+"""``/api/v1/changes``, ``/api/v1/changes/{id}`` and ``/api/v1/events/{id}/coverage``:
+the change records, and whether one of them covers an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from connectors.changerecord import STATES
+from daemon.api import params
+from daemon.api.auth import needs
+from daemon.api.events import event_key
+from daemon.api.replies import problem, reply
+from daemon.api.state import PIPELINE, READERS, ZONE
+from daemon.changes.book import ChangeBook
+from daemon.changes.coverage import NEAREST_HORIZON, coverage
+from daemon.store.base import JSON, Store
+
+routes = web.RouteTableDef()
+
+DEFAULT_CHANGES = 100
+MAX_CHANGES = 1000
+
+
+@routes.get("/api/v1/changes")
+@needs("reader")
+async def list_changes(request: web.Request) -> web.Response:
+    """Current change records whose window overlaps since..until, by window start."""
+    zone = request.app[ZONE]
+    since = params.moment(request, "since", zone)
+    until = params.moment(request, "until", zone)
+    state = params.param(request, "state", params.choice(*STATES))
+    limit = params.param(request, "limit", params.bounded_int(1, MAX_CHANGES)) or DEFAULT_CHANGES
+    records = await request.app[READERS].call(
+        lambda store: store.change_records(since=since, until=until)
+    )
+    chosen = [r for r in records if state is None or r.get("state") == state]
+    return reply({"changes": chosen[:limit]})
+
+
+@routes.get("/api/v1/changes/{id}")
+@needs("reader")
+async def get_change(request: web.Request) -> web.Response:
+    """One change record's current version, with every version received, oldest first."""
+    change_id = request.match_info["id"]
+
+    def load(store: Store) -> tuple[JSON | None, list[JSON]]:
+        return store.change_record(change_id), store.change_history(change_id)
+
+    current, history = await request.app[READERS].call(load)
+    if current is None:
+        raise problem(web.HTTPNotFound, f"no change record {change_id}")
+    return reply({"record": current, "history": history})
+
+
+@routes.get("/api/v1/events/{id}/coverage")
+@needs("reader")
+async def event_coverage(request: web.Request) -> web.Response:
+    """Which change records cover the event; when none does, the nearest and why not."""
+    key = event_key(request)
+    identities = request.app[PIPELINE].identities
+
+    def judge(store: Store) -> JSON | None:
+        found = store.event(key)
+        if found is None:
+            return None
+        moment = datetime.fromisoformat(found.document["@timestamp"])
+        records = store.change_records(
+            since=moment - NEAREST_HORIZON, until=moment + NEAREST_HORIZON
+        )
+        verdict = coverage(found.document, ChangeBook.from_json(records, identities))
+        return {"event": str(key), **verdict.to_json()}
+
+    verdict = await request.app[READERS].call(judge)
+    if verdict is None:
+        raise problem(web.HTTPNotFound, f"no event {key}")
+    return reply(verdict)
