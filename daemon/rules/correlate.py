@@ -19,6 +19,7 @@ raising a new one.
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,18 +43,27 @@ class _Group:
 
     times: list[datetime] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    rules: Counter[str] = field(default_factory=Counter)
+    """Hits per rule: a temporal correlation missing a rule needs no window search."""
 
     def add(self, hit: Hit) -> None:
         at = bisect.bisect_right(self.times, hit.timestamp)
         self.times.insert(at, hit.timestamp)
         self.hits.insert(at, hit)
+        self.rules[hit.rule] += 1
         if len(self.hits) > MAX_GROUP_HITS:
+            self._forget(self.hits[:1])
             del self.times[0], self.hits[0]
 
     def drop_before(self, moment: datetime) -> None:
         cut = bisect.bisect_left(self.times, moment)
         if cut:
+            self._forget(self.hits[:cut])
             del self.times[:cut], self.hits[:cut]
+
+    def _forget(self, hits: list[Hit]) -> None:
+        self.rules.subtract(hit.rule for hit in hits)
+        self.rules += Counter()  # drops rules whose count reached zero
 
 
 @dataclass(slots=True)
@@ -226,34 +236,71 @@ def _environment(evidence: Iterable[Evidence]) -> Environment:
 
 
 def _satisfied(corr: CorrelationRule, group: _Group, moment: datetime) -> list[Hit] | None:
-    """The earliest window of ``corr.timespan`` holding ``moment`` that meets the condition."""
+    """The earliest window of ``corr.timespan`` holding ``moment`` that meets the condition.
+
+    One sweep over the window starts, with the window's tally kept as it
+    slides, so a group of n hits costs O(n) per hit, not O(n²).
+    """
+    if corr.type == "temporal_ordered" and len(group.rules) < len(set(corr.rules)):
+        return None
+    if corr.type == "temporal" and not corr.condition.holds(len(group.rules)):
+        return None  # conditions are gt/gte: a window never holds more rules than its group
     span = timedelta(seconds=corr.timespan)
-    times = group.times
+    times, hits = group.times, group.hits
     first = bisect.bisect_left(times, moment - span)
     last = bisect.bisect_right(times, moment)
+    tally = _Tally(corr)
+    end = first
     for start in range(first, last):
-        end = bisect.bisect_right(times, times[start] + span)
-        window = group.hits[start:end]
-        if _holds(corr, window):
-            return window
+        limit = times[start] + span
+        while end < len(times) and times[end] <= limit:
+            tally.add(hits[end])
+            end += 1
+        if tally.holds():
+            window = hits[start:end]
+            if corr.type != "temporal_ordered" or _in_order(corr.rules, window):
+                return window
+        tally.remove(hits[start])
     return None
 
 
-def _holds(corr: CorrelationRule, window: list[Hit]) -> bool:
-    condition = corr.condition
-    if corr.type == "event_count":
-        return condition.holds(len(window))
-    if corr.type == "value_count":
-        assert condition.field is not None
-        values = {
-            hit.values.get(corr.field_of(condition.field, hit.rule))
-            for hit in window
-            if corr.field_of(condition.field, hit.rule) in hit.values
-        }
-        return condition.holds(len(values))
-    if corr.type == "temporal":
-        return condition.holds(len({hit.rule for hit in window}))
-    return _in_order(corr.rules, window)
+class _Tally:
+    """What a correlation's condition reads of a window, updated hit by hit."""
+
+    def __init__(self, corr: CorrelationRule) -> None:
+        self.corr = corr
+        self.count = 0
+        self.seen: Counter[str | None] = Counter()
+
+    def _item(self, hit: Hit) -> str | None:
+        corr = self.corr
+        if corr.type == "value_count":
+            assert corr.condition.field is not None
+            return hit.values.get(corr.field_of(corr.condition.field, hit.rule))
+        return hit.rule
+
+    def add(self, hit: Hit) -> None:
+        self.count += 1
+        if self.corr.type != "event_count":
+            self.seen[self._item(hit)] += 1
+
+    def remove(self, hit: Hit) -> None:
+        self.count -= 1
+        if self.corr.type != "event_count":
+            item = self._item(hit)
+            self.seen[item] -= 1
+            if not self.seen[item]:
+                del self.seen[item]
+
+    def holds(self) -> bool:
+        corr = self.corr
+        if corr.type == "event_count":
+            return corr.condition.holds(self.count)
+        if corr.type == "value_count":
+            return corr.condition.holds(len(self.seen) - (None in self.seen))
+        if corr.type == "temporal":
+            return corr.condition.holds(len(self.seen))
+        return len(self.seen) >= len(set(corr.rules))
 
 
 def _in_order(rules: tuple[str, ...], window: list[Hit]) -> bool:
