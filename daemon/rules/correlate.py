@@ -31,6 +31,8 @@ from daemon.rules.loader import CorrelationRule, DetectionRule, Loaded, RuleInfo
 
 MAX_EVIDENCE: Final = 50
 """Events listed in one alert; ``count`` keeps counting past it."""
+MAX_ACTORS: Final = 20
+"""Actors listed in one alert: a brute force tries thousands of user names."""
 MAX_GROUP_HITS: Final = 10_000
 """Hits kept per correlation group: a flood is bounded, the oldest go first."""
 PRUNE_EVERY: Final = 1024
@@ -213,7 +215,7 @@ class Correlator:
             alert.first_seen = min(alert.first_seen, evidence.timestamp)
             alert.last_seen = max(alert.last_seen, evidence.timestamp)
             for actor in hit.actors:
-                if actor not in alert.actors:
+                if len(alert.actors) < MAX_ACTORS and actor not in alert.actors:
                     alert.actors.append(actor)
             if len(alert.evidence) < MAX_EVIDENCE:
                 bisect.insort(alert.evidence, evidence, key=lambda item: item.timestamp)

@@ -8,7 +8,7 @@ import sys
 import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -111,11 +111,11 @@ async def test_a_busy_store_is_retried_and_nothing_is_lost(
     real_write = store.write
     calls: list[int] = []
 
-    def busy_once(batches: Sequence[Processed]) -> WriteResult:
+    def busy_once(batches: Sequence[Processed], *rest: Any) -> WriteResult:
         calls.append(len(batches))
         if len(calls) == 1:
             raise sqlite3.OperationalError("database is locked")
-        return real_write(batches)
+        return real_write(batches, *rest)
 
     monkeypatch.setattr(store, "write", busy_once)
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import sqlite3
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
 
 from deliverysupport import make_alert
+from schemasupport import rewind_before
 
 from daemon.alert import Alert
 from daemon.store.base import Routes
-from daemon.store.schema import MIGRATIONS
 from daemon.store.sqlite import SqliteStore
 
 EVERYTHING: Routes = {"chat": lambda alert: True, "siem": lambda alert: True}
@@ -111,13 +109,7 @@ def test_outbox_table_comes_with_the_migration(tmp_path: Path) -> None:
     """A store made before the outbox existed gains the table on open, data intact."""
     path = tmp_path / "old.db"
     SqliteStore(path, retention_days=0).close()
-    outbox = next(n for n, script in enumerate(MIGRATIONS, 1) if "CREATE TABLE outbox" in script)
-    with sqlite3.connect(path) as db:
-        # Back to the version before the outbox: its table and every later one go.
-        for script in MIGRATIONS[outbox - 1 :]:
-            for table in re.findall(r"CREATE TABLE (\w+)", script):
-                db.execute(f"DROP TABLE {table}")
-        db.execute("UPDATE schema_version SET version = ?", (outbox - 1,))
+    rewind_before(path, "outbox")
     store = SqliteStore(path, retention_days=0)
     try:
         assert store.write_alerts([make_alert()], {"chat": lambda a: True}) == 1

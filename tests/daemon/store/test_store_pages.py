@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from schemasupport import rewind_before
 from test_sqlite import ALL, NEWEST_FIRST, _pair, at, crafted, fill, run_job, sample_records
 
 from daemon.process import init_worker
@@ -105,9 +105,7 @@ def test_a_store_from_before_the_counts_gets_them_on_open(tmp_path: Path) -> Non
     store = SqliteStore(path, retention_days=0)
     fill(store)
     store.close()
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE minute_counts")
-        db.execute("UPDATE schema_version SET version = 1")
+    rewind_before(path, "minute_counts")
     reopened = SqliteStore(path, retention_days=0)
     try:
         assert histogram_total(reopened) == Counter({"cloudtrail": len(ALL)})
