@@ -53,9 +53,7 @@ class Approvals:
             if verdict.covered:
                 self.covered += 1
                 continue
-            nearest = [
-                {"event": hit.evidence.id, **miss} for miss in verdict.to_json()["nearest"]
-            ]
+            nearest = [{"event": hit.evidence.id, **miss} for miss in verdict.to_json()["nearest"]]
             kept.append(replace(hit, facts=None, context={"nearest": nearest}))
         return kept
 

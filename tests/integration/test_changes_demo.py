@@ -17,9 +17,11 @@ STOP = "76684f96-6619-473e-81be-3b98445e93d6"
 DEMO_EVENTS = 377
 
 
-def write_config(workspace: Workspace) -> None:
+def write_config(workspace: Workspace, *, with_trail: bool = True) -> None:
     trail, changes = workspace.data / "trail", workspace.data / "changes"
-    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", trail / "AWSLogs")
+    trail.mkdir(parents=True)
+    if with_trail:
+        copy_trail(workspace)
     shutil.copytree(EXAMPLES / "changes", changes)
     workspace.config.write_text(
         f"""
@@ -46,6 +48,71 @@ email = ["alice@example.com"]
 unix = ["alice"]
 """
     )
+
+
+def copy_trail(workspace: Workspace) -> None:
+    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", workspace.data / "trail" / "AWSLogs")
+
+
+UNAPPROVED = {
+    # (user.name, the actions of the evidence): alice's maintenance is covered.
+    ("alice@example.com", ("PutBucketPolicy",)),
+    ("bob", ("UpdateAssumeRolePolicy",)),
+    ("mallory", ("CreateUser", "AttachUserPolicy", "CreateAccessKey", "StopLogging")),
+    ("root", ("DeleteBucket",)),
+}
+
+
+def unapproved(workspace: Workspace) -> list[dict[str, Any]]:
+    result = workspace.cli("alerts", "--json", "--rule", "unapproved_change")
+    assert result.returncode == 0, result
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {
+        (a["group"]["user.name"], tuple(e["event.action"] for e in a["evidence"])) for a in found
+    } == UNAPPROVED
+    return found
+
+
+def check_alices_alert(found: list[dict[str, Any]]) -> None:
+    """Her bucket policy change names her maintenance record, and why it does not cover it."""
+    (alert,) = [a for a in found if a["actors"] == ["alice"]]
+    assert alert["count"] == 1
+    assert alert["severity"] == "medium"
+    (evidence,) = alert["evidence"]
+    assert alert["context"]["nearest"][0] == {
+        "event": evidence["id"],
+        "id": "CHG0041207",
+        "reasons": [
+            "resource arn:aws:s3:::prod-assets-apn1 not in scope",
+            "action s3:PutBucketPolicy not in scope",
+        ],
+    }
+
+
+def test_backfill_raises_the_unapproved_changes_of_the_demo(
+    workspace: Workspace,
+) -> None:
+    write_config(workspace)
+    assert workspace.backfill().returncode == 0
+    check_alices_alert(unapproved(workspace))
+
+
+def test_live_changes_are_judged_against_the_stored_records(
+    workspace: Workspace, daemons: Callable[[Workspace, str], Daemon]
+) -> None:
+    write_config(workspace, with_trail=False)
+    daemon = daemons(workspace, "daemon")
+    daemon.wait_started()
+    wait_for("change records", lambda: workspace.count() == 7, timeout=60, context=daemon.tail)
+    copy_trail(workspace)
+    wait_for(
+        "the demo trail",
+        lambda: workspace.count() == DEMO_EVENTS + 7,
+        timeout=60,
+        context=daemon.tail,
+    )
+    check_alices_alert(unapproved(workspace))
+    assert daemon.stop() == 0
 
 
 def changes(workspace: Workspace, *args: str) -> Any:
