@@ -19,22 +19,12 @@ from daemon.rules.hits import HitMaker
 from daemon.rules.loader import builtin_path, load_rules
 from daemon.rules.unapproved import Approvals
 
-SAMPLES = Path(__file__).parents[1] / "changes" / "samples"
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "tests" / "daemon" / "changes" / "samples"
 IDENTITIES = build([{"id": "alice", "email": ["alice@example.com"], "unix": ["asmith"]}])
 CHANGES = builtin_path() / "changes.yml"
-RECORD = {
-    "id": "CHG0031001",
-    "title": "Stop/start batch host for a kernel update",
-    "state": "approved",
-    "implementers": ["alice"],
-    "window": {"start": "2026-11-20T09:00:00Z", "end": "2026-11-20T09:30:00Z"},
-    "scope": {
-        "aws_accounts": ["111111111111"],
-        "aws_regions": ["ap-northeast-1"],
-        "resources": ["arn:aws:ec2:ap-northeast-1:111111111111:instance/i-0abc1234def567890"],
-        "actions": ["ec2:StopInstances", "ec2:StartInstances"],
-    },
-}
+RECORD = orjson.loads((REPO / "examples" / "changes" / "CHG0041207.json").read_bytes())
+"""The demo's maintenance: alice stops and starts one instance, 09:00-09:30."""
 
 
 def alice(name: str, **changed: Any) -> dict[str, Any]:
@@ -122,7 +112,7 @@ def test_an_uncovered_change_names_the_record_and_why(
     }
     (evidence,) = alert.evidence
     assert alert.context == {
-        "nearest": [{"event": evidence.id, "id": "CHG0031001", "reasons": [reason]}]
+        "nearest": [{"event": evidence.id, "id": "CHG0041207", "reasons": [reason]}]
     }
 
 
