@@ -24,6 +24,7 @@ from daemon.delivery.service import DeliveryService
 from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
+from daemon.rules.unapproved import Approvals
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
@@ -54,17 +55,26 @@ def _ingest_settings(config: Config) -> dict[str, Any]:
     }
 
 
-def rules_of(config: Config, *, ordered: bool) -> RuleEngine | None:
-    """The rule engine the config asks for; a broken rule is an error at start."""
+def rules_of(config: Config, store: Store, *, ordered: bool) -> RuleEngine | None:
+    """The rule engine the config asks for; a broken rule is an error at start.
+
+    Its changes are judged against the change records of ``store`` (read in
+    the store's thread, where the engine runs) and the config's identity map.
+    """
     paths = config.rules.rule_paths()
     if not paths:
         return None
-    return RuleEngine.load(
+    engine = RuleEngine.load(
         paths,
         allowed_lateness=config.rules.allowed_lateness,
         suppress_for=config.rules.suppress_for,
         ordered=ordered,
     )
+    engine.approvals = Approvals(
+        lambda since, until: store.change_records(since=since, until=until),
+        config.identity.identity_map(),
+    )
+    return engine
 
 
 @contextmanager
@@ -82,8 +92,12 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
-    rules = rules_of(config, ordered=False)
     store = open_store(config)
+    try:
+        rules = rules_of(config, store, ordered=False)
+    except BaseException:
+        store.close()
+        raise
     intake = None
     if config.api is not None:
         from daemon.api.intake import IntakeRouter
@@ -229,8 +243,12 @@ async def run_backfill(
 ) -> Stats:
     """``auditcorr backfill``: read what the sources hold now, then return."""
     sources = config.sources if only is None else {only: config.sources[only]}
-    rules = rules_of(config, ordered=True)
     store = open_store(config)
+    try:
+        rules = rules_of(config, store, ordered=True)
+    except BaseException:
+        store.close()
+        raise
     bar = _ProgressBar() if progress else None
     pipeline = Pipeline(
         store,

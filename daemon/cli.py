@@ -442,9 +442,14 @@ def _export(args: argparse.Namespace, config: Config) -> int:
                     store, query, args.format, out, index=args.index, progress=sys.stderr.isatty()
                 )
         else:
-            count = export(
-                store, query, args.format, sys.stdout.buffer, index=args.index, progress=False
-            )
+            try:
+                count = export(
+                    store, query, args.format, sys.stdout.buffer, index=args.index, progress=False
+                )
+            except BrokenPipeError:
+                # The reader stopped early (``| head``): not an error, and nothing to flush.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return EXIT_OK
     finally:
         store.close()
     print(f"export: {count} events", file=sys.stderr)

@@ -98,7 +98,11 @@ def coverage(event_doc: Mapping[str, Any], book: ChangeBook, *, nearest: int = 3
     of the records holding the event's time and the 20 others closest in time,
     those with the fewest reasons, then the closest.
     """
-    facts = facts_of(event_doc, book)
+    return judge(facts_of(event_doc, book), book, nearest=nearest)
+
+
+def judge(facts: Facts, book: ChangeBook, *, nearest: int = 3) -> Verdict:
+    """:func:`coverage` for facts already taken from an event (where it was decoded)."""
     covering: list[ChangeRecord] = []
     misses: list[tuple[int, float, Miss]] = []
     for record in book.near(facts.time, NEAREST_HORIZON, NEAREST_CANDIDATES):

@@ -2,11 +2,13 @@
 
 ``unapproved_change`` raises an alert for a change-class event that no
 approved change record covers.  This module answers the first half; the
-coverage query of the change records answers the second.  The rule plugs in
-where detection runs (``hits.HitMaker.hits``): an event for which
-``is_change_class`` holds is looked up with the coverage query, and one that
-is not covered becomes a hit of rule ``CHANGE_RULE`` whose alert names the
-nearest records in ``Alert.context``.
+coverage query of the change records answers the second.  The rule
+(``builtin/changes.yml``) selects the events of logsource
+``{product: auditcorr, category: change}``, for which ``is_change_class``
+holds; detection (``hits.HitMaker.hits``) gives each hit of ``CHANGE_RULE``
+the event's coverage facts, and ``unapproved.Approvals`` drops the covered
+ones where alerts are made, so an uncovered one's alert names the nearest
+records in ``Alert.context``.
 
 Change-class events:
 

@@ -219,6 +219,8 @@ class Correlator:
                     alert.actors.append(actor)
             if len(alert.evidence) < MAX_EVIDENCE:
                 bisect.insort(alert.evidence, evidence, key=lambda item: item.timestamp)
+                for name, items in (hit.context or {}).items():
+                    alert.context.setdefault(name, []).extend(items)
             if alert.count == 1:
                 alert.environment = _environment([evidence])
             elif alert.environment != _environment([evidence]):

@@ -6,6 +6,11 @@ batch's hits are correlated before the batch is written, and the alerts go
 into the same transaction.  A backfill instead gathers its hits (only the
 matches: few) and correlates them in event-time order across all sources
 once everything is read, so a replay raises what a live run would have.
+
+Hits of ``unapproved_change`` are judged against the change records first
+(``approvals``): live against the records stored when the batch is written
+(and the batch's own), in a backfill once every source, change records
+included, has been read, so the order the sources are read in does not matter.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
+import orjson
+
 from daemon.alert import Alert
 from daemon.model import parse_timestamp
 from daemon.process import Processed
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import Loaded, load_rules
+from daemon.rules.unapproved import Approvals
 from daemon.store.base import EventQuery, Store
 from daemon.timeparse import parse_duration
 
@@ -39,6 +47,8 @@ class RuleEngine:
     correlator: Correlator
     ordered: bool = False
     """Backfill: gather hits, correlate them in event-time order at the end."""
+    approvals: Approvals = field(default_factory=lambda: Approvals(lambda since, until: []))
+    """Where change hits are judged; the daemon sets one that reads its store."""
     _held: list[Hit] = field(default_factory=list)
 
     @classmethod
@@ -65,13 +75,14 @@ class RuleEngine:
         if self.ordered and len(self._held) + len(hits) <= MAX_BACKFILL_HITS:
             self._held.extend(hits)
             return []
-        return self.correlator.feed(hits)
+        pending = [orjson.loads(entry.record) for result in results for _, entry in result.changes]
+        return self.correlator.feed(self.approvals.judge(hits, pending))
 
     def finish(self) -> list[Alert]:
         """What a backfill's held hits raise, correlated in event-time order."""
         held, self._held = self._held, []
         held.sort(key=lambda hit: hit.timestamp)
-        return self.correlator.feed(held)
+        return self.correlator.feed(self.approvals.judge(held))
 
     def rebuild(self, store: Store) -> list[Alert]:
         """Restore correlation state from the timeline after a restart.
@@ -90,7 +101,7 @@ class RuleEngine:
         since = end - correlator.allowed_lateness - timedelta(seconds=reach)
         correlator.remember(store.alerts(since=since - correlator.suppress_for))
         docs = store.search(EventQuery(since=since, order="oldest", limit=REBUILD_LIMIT))
-        alerts = correlator.feed(_hits(maker, docs))
+        alerts = correlator.feed(self.approvals.judge(_hits(maker, docs)))
         correlator.forget_source(REBUILD_SOURCE)
         return alerts
 

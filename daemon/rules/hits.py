@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from daemon.alert import Evidence
+from daemon.changes.coverage import Facts, facts_of
 from daemon.model import parse_timestamp
+from daemon.rules.change import CHANGE_RULE
 from daemon.rules.compile import Doc, as_text, getter
 from daemon.rules.detect import Detector
 from daemon.rules.loader import Loaded
@@ -28,6 +30,11 @@ class Hit:
     values: dict[str, str] = field(default_factory=dict)
     """Field name -> value, for every field the rule's alerts group or count by."""
     actors: tuple[str, ...] = ()
+    facts: Facts | None = None
+    """For ``unapproved_change``: what the change-record coverage query needs
+    of the event, judged against the records where the alerts are made."""
+    context: dict[str, list[Any]] | None = None
+    """Lists the alert's ``context`` gathers, one item per event (the nearest records)."""
 
     @property
     def timestamp(self) -> datetime:
@@ -79,7 +86,8 @@ class HitMaker:
                 text = _text(get(doc))
                 if text is not None:
                     values[name] = text
-            found.append(Hit(rule.info.id, evidence, source, values, actors))
+            facts = facts_of(doc) if rule.info.id == CHANGE_RULE else None
+            found.append(Hit(rule.info.id, evidence, source, values, actors, facts))
         return found
 
 

@@ -232,6 +232,8 @@ def _detection(rule: SigmaRule, *, alerts: bool) -> DetectionRule:
         raise RuleLoadError(f"{where}: {err}") from err
     for name, wanted in source.where.items():
         match = _with_field(match, name, wanted)
+    if source.native is not None:
+        match = _both(source.native, match)
     index = literal_values(tree, source.index_field) if source.index_field else None
     return DetectionRule(
         info=_info(rule),
@@ -248,6 +250,10 @@ def _with_field(match: Predicate, name: str, wanted: str) -> Predicate:
         ConditionFieldEqualsValueExpression(name, SigmaString(wanted)), Source(())
     )
     return lambda doc: expected(doc) and match(doc)
+
+
+def _both(native: Predicate, match: Predicate) -> Predicate:
+    return lambda doc: native(doc) and match(doc)
 
 
 def _correlation(

@@ -13,7 +13,11 @@ looked up in the original record (CloudTrail) or under the source's prefix
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.rules.change import is_change_class
 
 ECS_ROOTS = frozenset(
     {
@@ -66,6 +70,9 @@ class Source:
     """Unmapped names that are not ECS paths live under this object."""
     index_field: str | None = None
     """The field whose literal values index rules (``eventName``)."""
+    native: Callable[[dict[str, Any]], bool] | None = None
+    """A check in Python the event must pass too, for what Sigma cannot say
+    (``is_change_class`` for the ``change`` category)."""
 
     def paths(self, name: str) -> list[tuple[str, ...]]:
         """The document path of a rule's field name (a list: getters accept several)."""
@@ -113,10 +120,15 @@ SOURCES: dict[tuple[str | None, str | None, str | None], Source] = {
     ("linux", None, "process_creation"): Source(
         ("auditd.log",), where={"event.action": "execve"}, fields=_PROCESS_FIELDS
     ),
+    ("auditcorr", None, "change"): Source(
+        ("aws.cloudtrail", "system.auth", "system.syslog", "auditd.log"),
+        native=is_change_class,
+    ),
 }
 """(product, service, category) -> source.  ``linux`` alone is the builtin
 syslog rules (auth and syslog); ``process_creation`` on linux is auditd's
-assembled EXECVE events."""
+assembled EXECVE events; ``category: change`` of ``product: auditcorr`` is
+every change-class event (``change.is_change_class``) of the cloud and the hosts."""
 
 
 class UnsupportedLogsourceError(LookupError):

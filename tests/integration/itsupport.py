@@ -171,11 +171,18 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
-def write_changes_demo(workspace: Workspace, extra: str = "") -> None:
-    """The demo trail and the example change records as two sources, alice in the
-    identity map; ``extra`` is appended to the config."""
+def copy_demo_trail(workspace: Workspace) -> None:
+    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", workspace.data / "trail" / "AWSLogs")
+
+
+def write_changes_demo(workspace: Workspace, extra: str = "", *, with_trail: bool = True) -> None:
+    """The demo trail (unless ``with_trail`` is false: an empty folder for it) and the
+    example change records as two sources, alice in the identity map; ``extra`` is
+    appended to the config."""
     trail, changes = workspace.data / "trail", workspace.data / "changes"
-    shutil.copytree(EXAMPLES / "demo" / "AWSLogs", trail / "AWSLogs")
+    trail.mkdir(parents=True)
+    if with_trail:
+        copy_demo_trail(workspace)
     shutil.copytree(EXAMPLES / "changes", changes)
     workspace.config.write_text(
         f"""

@@ -30,6 +30,12 @@ DEMO_ALERTS = {
     ("iam_privilege_escalation", "bob"),
     ("iam_privilege_escalation", "mallory"),
     ("root_account_usage", "222222222222"),
+    # No change records here: every change is unapproved (group: actor, user.name,
+    # host.name, cloud.account.id).
+    ("unapproved_change", "", "alice@example.com", "", "111111111111"),
+    ("unapproved_change", "", "bob", "", "111111111111"),
+    ("unapproved_change", "", "mallory", "", "111111111111"),
+    ("unapproved_change", "", "root", "", "222222222222"),
 }
 
 
@@ -53,6 +59,13 @@ def test_backfill_of_the_demo_raises_the_story_once(workspace: Workspace) -> Non
     (evidence,) = tampering["evidence"]
     assert evidence["event.dataset"] == "aws.cloudtrail"
     assert evidence["id"] in workspace.timeline_ids()
+    alice = next(a for a in found if a["group"].get("user.name") == "alice@example.com")
+    assert [e["event.action"] for e in alice["evidence"]] == [
+        "StopInstances",
+        "PutBucketPolicy",
+        "StartInstances",
+    ]
+    assert alice["context"] == {"nearest": []}, "no change record is near: none is named"
 
     assert [a["id"] for a in alerts(workspace, "--rule", "root_account_usage")] == [
         a["id"] for a in found if a["rule"]["id"] == "root_account_usage"

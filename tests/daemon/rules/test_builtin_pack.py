@@ -289,6 +289,21 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
             [ssh(0, "failure"), ssh(1, "success")],
         ],
     ),
+    # Coverage by change records: tests/daemon/rules/test_unapproved_change.py.
+    "unapproved_change": (
+        [
+            [ct("StopInstances", source="ec2.amazonaws.com")],
+            [sudo(0, "success")],
+            [host("system.syslog", "package_installed", package__name="nginx")],
+        ],
+        [
+            [ct("DescribeInstances", source="ec2.amazonaws.com", readOnly=True)],
+            [ct("AssumeRole", source="sts.amazonaws.com")],
+            [ct("CreateUser", errorCode="AccessDenied")],
+            [sudo(0, "failure")],
+            [ssh(0, "success")],
+        ],
+    ),
     "sudo_by_non_admin": (
         [[sudo(0, "failure")]],
         [[sudo(0, "success")]],
@@ -506,4 +521,9 @@ def test_demo_raises_the_story_and_no_noise() -> None:
         ("iam_privilege_escalation", ("bob",), 1),
         ("iam_privilege_escalation", ("mallory",), 2),
         ("root_account_usage", ("222222222222",), 2),
+        # No change records offline: every change of the demo is unapproved.
+        ("unapproved_change", ("", "", "111111111111", "alice@example.com"), 3),
+        ("unapproved_change", ("", "", "111111111111", "bob"), 1),
+        ("unapproved_change", ("", "", "111111111111", "mallory"), 4),
+        ("unapproved_change", ("", "", "222222222222", "root"), 1),
     ]
