@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 STOP = "76684f96-6619-473e-81be-3b98445e93d6"
 """alice's StopInstances of i-0abc1234def567890, inside CHG0041207's window."""
-DEMO_ALERTS = 7
+DEMO_ALERTS = 11
+"""The demo trail with the change records: seven rule alerts and four unapproved changes."""
 HIGH_OR_ABOVE = 5
 
 
@@ -118,7 +119,7 @@ def test_events_of_an_alert(api: ApiDaemon) -> None:
 def test_changes_and_their_history(api: ApiDaemon) -> None:
     """changes lists the current records by window; state filters; changes/{id} has history."""
     listed = api.get("/api/v1/changes").json()["changes"]
-    assert {r["id"] for r in listed} == {"CHG0041211", "CHG0041207", "CHG0041190"}
+    assert {r["id"] for r in listed} == {"CHG0041214", "CHG0041211", "CHG0041207", "CHG0041190"}
     starts = [r["window"]["start"] for r in listed]
     assert starts == sorted(starts)
     approved = api.get("/api/v1/changes?state=approved").json()["changes"]
