@@ -45,7 +45,7 @@ from daemon.rules.hits import HitMaker  # noqa: E402
 from daemon.rules.loader import load_rules  # noqa: E402
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-SIGMA = Path("/work/shared/data/sigma")
+SIGMA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sigma"
 
 
 def onprem(count: int, seed: int) -> list[dict[str, Any]]:
