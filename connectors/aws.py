@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -180,6 +181,20 @@ class AwsAccess:
             }
 
         return fetch
+
+
+class Pacer:
+    """At most ``rate`` calls per second, spaced evenly."""
+
+    def __init__(self, rate: float) -> None:
+        self._gap = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + self._gap
 
 
 class AwsSource(Source):

@@ -11,17 +11,16 @@ account and region: the source paces every call below ``max_requests_per_sec``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource
-from connectors.base import Checkpoint, Emit, RawBatch
+from connectors.aws import AwsAccessConfig, AwsSource, Pacer
+from connectors.base import Checkpoint, Emit
+from connectors.cloudtrail_records import record_batches
 from connectors.config import ConnectorConfig
 
 log = structlog.get_logger()
@@ -40,20 +39,6 @@ class CloudtrailCloudwatchConfig(ConnectorConfig, AwsAccessConfig):
     """Each poll reads again this far before the newest event read (late arrivals)."""
     max_requests_per_sec: float = Field(default=4.0, gt=0, le=5)
     """Pace of CloudWatch Logs calls; the API allows 5 per second."""
-
-
-class Pacer:
-    """At most ``rate`` calls per second, spaced evenly."""
-
-    def __init__(self, rate: float) -> None:
-        self._gap = 1.0 / rate
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(now, self._next) + self._gap
 
 
 class CloudtrailCloudwatchSource(AwsSource):
@@ -120,31 +105,12 @@ class CloudtrailCloudwatchSource(AwsSource):
                 newest = max(int(e["timestamp"]) for e in events)
                 high[stream] = max(high.get(stream, 0), newest)
                 checkpoints = [] if ranged else [Checkpoint(stream, {"high": high[stream]})]
-                for batch in _batches(origin, events, checkpoints):
+                messages = ((str(e.get("eventId", "?")), str(e.get("message", ""))) for e in events)
+                for batch in record_batches(
+                    origin, messages, checkpoints, what="log event message"
+                ):
                     await emit(batch)
             token = page.get("nextToken")
             if not token or token == args.get("nextToken"):
                 return
             args["nextToken"] = token
-
-
-def _batches(
-    origin: str, events: list[dict[str, Any]], checkpoints: list[Checkpoint]
-) -> list[RawBatch]:
-    """The page's records as one payload; messages that are not JSON objects apart."""
-    records: list[bytes] = []
-    bad: list[RawBatch] = []
-    for event in events:
-        message = str(event.get("message", ""))
-        try:
-            valid = isinstance(orjson.loads(message), dict)
-        except orjson.JSONDecodeError:
-            valid = False
-        if valid:
-            records.append(message.encode())
-        else:
-            where = f"{origin}#{event.get('eventId', '?')}"
-            reason = "log event message is not a CloudTrail record (JSON object)"
-            bad.append(RawBatch("cloudtrail", where, message.encode(), error=reason))
-    payload = b'{"Records":[' + b",".join(records) + b"]}"
-    return [*bad, RawBatch("cloudtrail", origin, payload, checkpoints)]
