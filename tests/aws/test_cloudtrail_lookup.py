@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
-from itsupport import Workspace, log_name, put_file, records_file, toml_value
+from itsupport import Workspace, log_name, put_file, records_file
 from lookupserver import OWN_ACCOUNT, LookupServer, record
+from test_cloudtrail_s3_cli import write_config
 from trail import Collector, run_source
 
 import connectors.cloudtrail_lookup as lookup_module
@@ -153,17 +154,8 @@ def test_backfill_stores_an_event_also_read_from_files_once(
         "endpoint_url": lookup_server.endpoint,
         "region": "us-east-1",
     }
-    files = {"type": "cloudtrail_files", "path": workspace.data}
-    lines = [
-        "[daemon]",
-        f"state_dir = {toml_value(workspace.state)}",
-        "workers = 1",
-        "[store]",
-        "retention_days = 0",
-    ]
-    for name, settings in {"ct_api": lookup, "ct_files": files}.items():
-        lines += [f"[sources.{name}]", *(f"{k} = {toml_value(v)}" for k, v in settings.items())]
-    workspace.config.write_text("\n".join(lines) + "\n")
+    files = {"type": "cloudtrail_files", "path": str(workspace.data)}
+    write_config(workspace, {"ct_api": lookup, "ct_files": files})
 
     result = workspace.backfill()
     assert result.returncode == 0, str(result)
