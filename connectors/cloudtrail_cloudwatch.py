@@ -18,7 +18,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource, Pacer
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource, Pacer
+from connectors.aws_checks import Probe
 from connectors.base import Checkpoint, Emit
 from connectors.cloudtrail_records import record_batches
 from connectors.config import ConnectorConfig
@@ -51,6 +52,25 @@ class CloudtrailCloudwatchSource(AwsSource):
     async def open(self) -> None:
         self._pacer = Pacer(self.config.max_requests_per_sec)
         self._logs: Any = await self.call(self.aws.client, "logs")
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        logs = access.client("logs")
+        group = self.config.log_group
+
+        def look() -> str:
+            page = logs.describe_log_streams(logGroupName=group, limit=1)
+            streams = page.get("logStreams", [])
+            return (
+                f"{group}: first stream {streams[0]['logStreamName']}"
+                if streams
+                else f"{group}: no streams yet"
+            )
+
+        hint = (
+            "the role needs logs:DescribeLogStreams and logs:FilterLogEvents"
+            f" on the log group {group}"
+        )
+        return [Probe(f"logs:DescribeLogStreams on {group}", look, hint)]
 
     async def _paced(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         await self._pacer.wait()

@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import structlog
 from pydantic import Field, field_validator
 
-from connectors.aws import AwsAccessConfig, AwsSource, Pacer
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource, Pacer
+from connectors.aws_checks import Probe
 from connectors.base import JSON, Checkpoint, Emit
 from connectors.cloudtrail_records import record_batches
 from connectors.config import ConnectorConfig
@@ -144,18 +146,29 @@ class CloudtrailLookupSource(AwsSource):
 
     async def open(self) -> None:
         self._log = log.bind(source=self.context.source_id)
-        self._scopes: list[Scope] = []
+        rate = self.config.max_requests_per_sec
+        clients = await self.call(self._clients, self.aws)
+        self._scopes = [Scope(key, client, Pacer(rate)) for key, client in clients]
+
+    def _clients(self, access: AwsAccess) -> list[tuple[str, Any]]:
+        """A CloudTrail client per account/region read, by checkpoint key (blocking)."""
         config = self.config
         accounts: list[str | None] = list(config.accounts or config.account_roles) or [None]
+        regions: list[str | None] = list(config.regions) or [config.region]
+        found = []
         for account in accounts:
-            regions: list[str | None] = list(config.regions) or [config.region]
             for region in regions:
-                client = await self.call(
-                    self.aws.client, "cloudtrail", account=account, region=region
-                )
+                client = access.client("cloudtrail", account=account, region=region)
                 name = str(client.meta.region_name)
-                key = f"{account}/{name}" if account else name
-                self._scopes.append(Scope(key, client, Pacer(config.max_requests_per_sec)))
+                found.append((f"{account}/{name}" if account else name, client))
+        return found
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        hint = 'the role needs cloudtrail:LookupEvents (Resource "*") in that account'
+        return [
+            Probe(f"cloudtrail:LookupEvents in {key}", partial(_newest, client), hint)
+            for key, client in self._clients(access)
+        ]
 
     @property
     def _ranged(self) -> bool:
@@ -260,6 +273,14 @@ class CloudtrailLookupSource(AwsSource):
             count += len(chunk)
         cursor.advance(high)
         return count
+
+
+def _newest(client: Any) -> str:
+    """One LookupEvents call: the newest event in the history, for ``auditcorr doctor``."""
+    events = client.lookup_events(MaxResults=1).get("Events", [])
+    if not events:
+        return "no events in the history"
+    return f"newest event {_at(events[0]['EventTime']):%Y-%m-%d %H:%M:%S}Z"
 
 
 def _at(value: datetime) -> datetime:

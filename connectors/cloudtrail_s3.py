@@ -25,7 +25,8 @@ import orjson
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
+from connectors.aws_checks import Probe
 from connectors.base import Checkpoint, Emit, Metric, PermanentError, RawBatch
 from connectors.cloudtrail_digests import (
     ChainState,
@@ -190,7 +191,7 @@ class CloudtrailS3Source(AwsSource):
     async def run(self, emit: Emit) -> None:
         lookback = timedelta(seconds=self.config.lookback_secs)
         while True:
-            for stream in await self.call(self._discover):
+            for stream in await self.call(self._discover, self._s3):
                 if stream.key not in self._streams:
                     if not self._ranged:
                         stream.load(dict(self.context.checkpoints.get(stream.key, {})))
@@ -237,7 +238,7 @@ class CloudtrailS3Source(AwsSource):
         """
         checker = await self.call(self._checker)
         now = datetime.now(UTC)
-        for stream in await self.call(self._discover):
+        for stream in await self.call(self._discover, self._s3):
             name = f"{DIGEST_KEY}{stream.key}"
             chain = self._chains.get(name)
             if chain is None:
@@ -321,6 +322,47 @@ class CloudtrailS3Source(AwsSource):
             missing=len(counts.missing),
         )
 
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        s3, bucket = access.client("s3"), self.config.bucket
+        root = f"{self.config.prefix.strip('/')}/AWSLogs/".lstrip("/")
+
+        def listing() -> str:
+            page = s3.list_objects_v2(Bucket=bucket, Prefix=root, MaxKeys=1)
+            return f"s3://{bucket}/{root}: {'not empty' if page.get('KeyCount') else 'empty'}"
+
+        def reading() -> str:
+            for stream in self._discover(s3):
+                entry = next(iter(list_keys(s3, bucket, stream.folder)), None)
+                if entry is not None:
+                    key = str(entry["Key"])
+                    size = len(read_object(s3, bucket, key, max_bytes=self.config.max_object_bytes))
+                    return f"read s3://{bucket}/{key} ({size} bytes)"
+            return "no log file to read yet"
+
+        probes = [
+            Probe(
+                f"s3:ListBucket on {bucket}/{root}",
+                listing,
+                f"the role needs s3:ListBucket on arn:aws:s3:::{bucket} (docs/aws.md)",
+            ),
+            Probe(
+                f"s3:GetObject on {bucket}",
+                reading,
+                f"the role needs s3:GetObject on arn:aws:s3:::{bucket}/{root}* (docs/aws.md)",
+            ),
+        ]
+        if self.config.verify_digests and not self.config.digest_public_keys:
+            cloudtrail = access.client("cloudtrail")
+
+            def keys() -> str:
+                now = datetime.now(UTC)
+                found = cloudtrail.list_public_keys(StartTime=now - timedelta(days=1), EndTime=now)
+                return f"{len(found.get('PublicKeyList', []))} public keys"
+
+            hint = 'the role needs cloudtrail:ListPublicKeys (Resource "*") to verify digests'
+            probes.append(Probe("cloudtrail:ListPublicKeys", keys, hint))
+        return probes
+
     def _checker(self) -> DigestChecker:
         files = self.config.digest_public_keys
         cloudtrail = None if files else self.aws.client("cloudtrail")
@@ -358,25 +400,25 @@ class CloudtrailS3Source(AwsSource):
 
     # -- listing (worker threads) -------------------------------------------
 
-    def _discover(self) -> list[Stream]:
+    def _discover(self, s3: Any) -> list[Stream]:
         """Account/region folders of the bucket, narrowed by the config."""
         config = self.config
         root = f"{config.prefix.strip('/')}/AWSLogs/".lstrip("/")
         if config.organization_id:
             bases = [f"{root}{config.organization_id}/"]
         else:
-            children = list_folders(self._s3, config.bucket, root)
+            children = list_folders(s3, config.bucket, root)
             bases = [f"{root}{c}/" for c in children if c.startswith("o-")]
             if any(c.isdigit() for c in children):
                 bases.append(root)
         streams: list[Stream] = []
         for base in bases:
             accounts = config.accounts or [
-                a for a in list_folders(self._s3, config.bucket, base) if a.isdigit()
+                a for a in list_folders(s3, config.bucket, base) if a.isdigit()
             ]
             for account in accounts:
                 trail = f"{base}{account}/CloudTrail/"
-                regions = config.regions or list_folders(self._s3, config.bucket, trail)
+                regions = config.regions or list_folders(s3, config.bucket, trail)
                 streams += [Stream(account, r, f"{trail}{r}/") for r in regions]
         return streams
 
