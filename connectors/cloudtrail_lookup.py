@@ -36,7 +36,7 @@ log = structlog.get_logger()
 HISTORY = timedelta(days=90)
 """How far back the event history goes."""
 MAX_HELD = 20_000
-"""Events of one slice held before it is split in two (bounded memory)."""
+"""Events of one slice held before a shorter slice is asked for (bounded memory)."""
 BATCH = 500
 ATTRIBUTES = {
     "EventId",
