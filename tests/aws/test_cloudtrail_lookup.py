@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,57 @@ def test_backfill_stores_an_event_also_read_from_files_once(
     assert again.returncode == 0, str(again)
     assert again.summary["stored"] == 0
     assert workspace.count() == 70
+
+
+async def test_a_ranged_backfill_reads_the_range_only(lookup_server: LookupServer) -> None:
+    """``backfill --since/--until``: only the events of the range, and no checkpoint."""
+    ids = history(lookup_server, 90)
+    first = datetime.fromisoformat(
+        next(r for r in lookup_server.events[OWN_ACCOUNT, "us-east-1"] if r["eventID"] == ids[30])[
+            "eventTime"
+        ].replace("Z", "+00:00")
+    )
+    config = CloudtrailLookupConfig.model_validate(
+        {"type": "cloudtrail_lookup", "endpoint_url": lookup_server.endpoint, "region": "us-east-1"}
+    )
+    context = SourceContext(
+        "ct_lookup", {}, "backfill", since=first, until=first + timedelta(seconds=9)
+    )
+    emit = Collector()
+    await run_source(CloudtrailLookupSource(config, context), emit)
+    assert emitted_in_order(emit.batches) == ids[30:60]
+    assert emit.checkpoints() == {}
+
+
+async def test_following_polls_look_back_without_sending_events_again(
+    lookup_server: LookupServer,
+) -> None:
+    """In ``run``, each poll reads the lookback again: a late event in it is picked up, the
+    events already sent are not sent again."""
+    ids = history(lookup_server, 40)
+    config = CloudtrailLookupConfig.model_validate(
+        {
+            "type": "cloudtrail_lookup",
+            "endpoint_url": lookup_server.endpoint,
+            "region": "us-east-1",
+            "poll_interval_secs": 0.2,
+            "lookback_secs": 600,
+        }
+    )
+    emit = Collector()
+    source = CloudtrailLookupSource(config, SourceContext("ct_lookup", {}, "follow"))
+    async with source:
+        task = asyncio.create_task(source.run(emit))
+        try:
+            await emit.wait_for(1)
+            late = datetime.now(UTC) - timedelta(minutes=3)
+            lookup_server.add(OWN_ACCOUNT, "us-east-1", [record("late", late)])
+            await emit.wait_for(2)
+            polls = len(lookup_server.calls)
+            await asyncio.sleep(1.5)
+            assert len(lookup_server.calls) >= polls + 2, "more polls over the same lookback"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert emit.event_ids() == dict.fromkeys([*ids, "late"], 1)
