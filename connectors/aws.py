@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 import botocore.session
@@ -29,8 +30,18 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pydantic import BaseModel, Field, field_validator
 
-from connectors.base import AuthError, ConfigError, PermanentError, Source, TransientError
+from connectors.base import (
+    AuthError,
+    Check,
+    ConfigError,
+    PermanentError,
+    Source,
+    TransientError,
+)
 from connectors.config import SecretStr
+
+if TYPE_CHECKING:
+    from connectors.aws_checks import Probe
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -119,6 +130,10 @@ class AwsAccess:
     def client(self, service: str, *, account: str | None = None, region: str | None = None) -> Any:
         """A client for ``service``, in ``account``'s role when ``account_roles`` names one."""
         role = self._config.account_roles.get(account or "") or self._config.role_arn
+        return self.client_as(service, role, region=region)
+
+    def client_as(self, service: str, role: str | None, *, region: str | None = None) -> Any:
+        """A client for ``service`` in ``role``, or with the base credentials for None."""
         return self._session(role).client(
             service,
             region_name=region or self._config.region,
@@ -182,6 +197,20 @@ class AwsAccess:
         return fetch
 
 
+class Pacer:
+    """At most ``rate`` calls per second, spaced evenly."""
+
+    def __init__(self, rate: float) -> None:
+        self._gap = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + self._gap
+
+
 class AwsSource(Source):
     """A source whose boto3 calls run in a pool of its own threads, never on the loop."""
 
@@ -214,6 +243,18 @@ class AwsSource(Source):
         tb: TracebackType | None,
     ) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def checks(self) -> list[Check]:
+        """Credentials, clock, roles, then each dry call of ``probes`` (see ``aws_checks``)."""
+        # aws_checks builds on this module, so it is imported when used.
+        from connectors.aws_checks import run_checks
+
+        access = AwsAccess(self.config, session_name=f"auditcorr-doctor-{self.context.source_id}")
+        return await asyncio.to_thread(run_checks, self.config, access, lambda: self.probes(access))
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        """The dry calls ``auditcorr doctor`` makes for this source (blocking)."""
+        return []
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` in the source's threads; boto3 errors come back translated."""

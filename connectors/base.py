@@ -188,6 +188,18 @@ class _Lifecycle:
         """Close what ``__aenter__`` or the work opened; the default has nothing open."""
 
 
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One sample a source publishes on ``/metrics``; the daemon adds the ``source`` label."""
+
+    name: str
+    """Without the ``auditcorr_`` prefix, e.g. ``syslog_messages_total``."""
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+    help: str = ""
+    kind: Literal["counter", "gauge"] = "counter"
+
+
 class Source(_Lifecycle, abc.ABC):
     """A transport that yields raw payloads.
 
@@ -217,6 +229,10 @@ class Source(_Lifecycle, abc.ABC):
         doctor gives each source 30 seconds and reports an exception as a
         failed check.
         """
+        return []
+
+    def metrics(self) -> list[Metric]:
+        """What this source counts, for ``/metrics``; nothing by default."""
         return []
 
 

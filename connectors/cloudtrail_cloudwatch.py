@@ -11,17 +11,17 @@ account and region: the source paces every call below ``max_requests_per_sec``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource
-from connectors.base import Checkpoint, Emit, RawBatch
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource, Pacer
+from connectors.aws_checks import Probe
+from connectors.base import Checkpoint, Emit
+from connectors.cloudtrail_records import record_batches
 from connectors.config import ConnectorConfig
 
 log = structlog.get_logger()
@@ -42,20 +42,6 @@ class CloudtrailCloudwatchConfig(ConnectorConfig, AwsAccessConfig):
     """Pace of CloudWatch Logs calls; the API allows 5 per second."""
 
 
-class Pacer:
-    """At most ``rate`` calls per second, spaced evenly."""
-
-    def __init__(self, rate: float) -> None:
-        self._gap = 1.0 / rate
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(now, self._next) + self._gap
-
-
 class CloudtrailCloudwatchSource(AwsSource):
     config_model = CloudtrailCloudwatchConfig
     config: CloudtrailCloudwatchConfig
@@ -66,6 +52,25 @@ class CloudtrailCloudwatchSource(AwsSource):
     async def open(self) -> None:
         self._pacer = Pacer(self.config.max_requests_per_sec)
         self._logs: Any = await self.call(self.aws.client, "logs")
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        logs = access.client("logs")
+        group = self.config.log_group
+
+        def look() -> str:
+            page = logs.describe_log_streams(logGroupName=group, limit=1)
+            streams = page.get("logStreams", [])
+            return (
+                f"{group}: first stream {streams[0]['logStreamName']}"
+                if streams
+                else f"{group}: no streams yet"
+            )
+
+        hint = (
+            "the role needs logs:DescribeLogStreams and logs:FilterLogEvents"
+            f" on the log group {group}"
+        )
+        return [Probe(f"logs:DescribeLogStreams on {group}", look, hint)]
 
     async def _paced(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         await self._pacer.wait()
@@ -120,31 +125,12 @@ class CloudtrailCloudwatchSource(AwsSource):
                 newest = max(int(e["timestamp"]) for e in events)
                 high[stream] = max(high.get(stream, 0), newest)
                 checkpoints = [] if ranged else [Checkpoint(stream, {"high": high[stream]})]
-                for batch in _batches(origin, events, checkpoints):
+                messages = ((str(e.get("eventId", "?")), str(e.get("message", ""))) for e in events)
+                for batch in record_batches(
+                    origin, messages, checkpoints, what="log event message"
+                ):
                     await emit(batch)
             token = page.get("nextToken")
             if not token or token == args.get("nextToken"):
                 return
             args["nextToken"] = token
-
-
-def _batches(
-    origin: str, events: list[dict[str, Any]], checkpoints: list[Checkpoint]
-) -> list[RawBatch]:
-    """The page's records as one payload; messages that are not JSON objects apart."""
-    records: list[bytes] = []
-    bad: list[RawBatch] = []
-    for event in events:
-        message = str(event.get("message", ""))
-        try:
-            valid = isinstance(orjson.loads(message), dict)
-        except orjson.JSONDecodeError:
-            valid = False
-        if valid:
-            records.append(message.encode())
-        else:
-            where = f"{origin}#{event.get('eventId', '?')}"
-            reason = "log event message is not a CloudTrail record (JSON object)"
-            bad.append(RawBatch("cloudtrail", where, message.encode(), error=reason))
-    payload = b'{"Records":[' + b",".join(records) + b"]}"
-    return [*bad, RawBatch("cloudtrail", origin, payload, checkpoints)]

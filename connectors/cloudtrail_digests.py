@@ -21,7 +21,7 @@ import gzip
 import hashlib
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,19 @@ class ChainState:
 
 
 @dataclass
+class DigestCheck:
+    """What one check of an account/region's digests found."""
+
+    results: list[FileResult]
+    chain: ChainState
+    """Where the next check goes on."""
+    digests: int = 0
+    """Digests read (valid or not)."""
+    listed: list[str] = field(default_factory=list)
+    """Keys of the log files the valid digests list."""
+
+
+@dataclass
 class DigestChecker:
     """Verifies one bucket's digests and the log files they list (blocking: run in a thread)."""
 
@@ -133,12 +146,13 @@ class DigestChecker:
         since: datetime,
         until: datetime,
         chain: ChainState | None = None,
-    ) -> tuple[list[FileResult], ChainState]:
+    ) -> DigestCheck:
         """Results for the digests of one account/region that end in ``[since, until]``."""
         chain = chain or ChainState()
         digests_folder = logs_folder.replace("/CloudTrail/", "/CloudTrail-Digest/", 1)
         results: list[FileResult] = []
         listed: set[str] = set()
+        digests = 0
         ends: list[datetime] = []
         starts: list[datetime] = []
         for key in self._keys_in_days(digests_folder, since, until):
@@ -149,6 +163,7 @@ class DigestChecker:
             end = _time(digest.get("digestEndTime"))
             if end is None or not since <= end <= until:
                 continue
+            digests += 1
             where = f"s3://{self.bucket}/{key}"
             failure = self._verify_digest(key, digest, content, signature, end)
             if failure:
@@ -172,7 +187,7 @@ class DigestChecker:
                 account=account,
                 region=region,
             )
-        return results, chain
+        return DigestCheck(results, chain, digests, sorted(listed))
 
     def _keys_in_days(self, folder: str, since: datetime, until: datetime) -> list[str]:
         keys: list[str] = []

@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 import orjson
 
-from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
+from connectors.aws_checks import Probe
 from connectors.base import Emit, RawBatch
 from connectors.config import ConnectorConfig
-from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig
+from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig, queue_probe
 
 CLOUDTRAIL_SUFFIX = "via CloudTrail"
 """Ends every CloudTrail detail-type: "AWS API Call via CloudTrail", "AWS Console
@@ -35,6 +36,9 @@ class CloudtrailEventbridgeSource(AwsSource):
 
     async def open(self) -> None:
         self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        return [queue_probe(access, self.config)]
 
     async def run(self, emit: Emit) -> None:
         async def handle(messages: list[Message]) -> list[asyncio.Future[None]]:

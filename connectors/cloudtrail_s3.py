@@ -25,10 +25,12 @@ import orjson
 import structlog
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource
-from connectors.base import Checkpoint, Emit, PermanentError, RawBatch
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
+from connectors.aws_checks import Probe
+from connectors.base import Checkpoint, Emit, Metric, PermanentError, RawBatch
 from connectors.cloudtrail_digests import (
     ChainState,
+    DigestCheck,
     DigestChecker,
     FileResult,
     PublicKeys,
@@ -42,10 +44,16 @@ from connectors.cloudtrail_keys import (
     stamp,
     stamp_of,
 )
+from connectors.cloudtrail_reconcile import Reconciliation, settled_before, unread
 from connectors.config import ConnectorConfig, ExistingFile
-from connectors.s3objects import list_folders, list_keys, read_object
+from connectors.s3objects import ObjectGoneError, list_folders, list_keys, read_object
 
 log = structlog.get_logger()
+
+TRACKED_SPAN = timedelta(days=1)
+"""Names read are kept for reconciliation at most this long (when digests stop coming)."""
+DIGEST_KEY = "digest:"
+"""Prefix of the digest checkpoints' keys: ``digest:ACCOUNT/REGION``."""
 
 
 class CloudtrailS3Config(ConnectorConfig, AwsAccessConfig):
@@ -84,6 +92,10 @@ class Stream:
     """``.../AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/``"""
     high: str | None = None
     recent: set[str] = field(default_factory=set)
+    read: set[str] | None = None
+    """With ``verify_digests``: names read that no checked digest listed yet."""
+    tracked: str = ""
+    """The delivery stamp from which ``read`` holds every name read."""
 
     @property
     def key(self) -> str:
@@ -92,6 +104,22 @@ class Stream:
     def load(self, value: dict[str, Any]) -> None:
         self.high = value.get("high")
         self.recent = set(value.get("recent", []))
+        if "read" in value:
+            self.read, self.tracked = set(value["read"]), str(value.get("tracked", ""))
+
+    def track(self, start: datetime, lookback: timedelta) -> None:
+        """Keep the names read from now on (from ``start`` on the first run), for the
+        digests to be compared with."""
+        if self.read is not None:
+            return
+        self.read = set(self.recent)
+        self.tracked = stamp(self.floor(lookback) or start)
+
+    def settle(self, before: str) -> None:
+        """Forget the names delivered before ``before``: no digest still to come lists them."""
+        if self.read is not None:
+            self.tracked = max(self.tracked, before)
+            self.read = {n for n in self.read if (stamp_of(n) or "") >= self.tracked}
 
     def floor(self, lookback: timedelta) -> datetime | None:
         return parse_stamp(self.high) - lookback if self.high else None
@@ -105,7 +133,14 @@ class Stream:
         if self.high:
             low = stamp(parse_stamp(self.high) - lookback)
             self.recent = {n for n in self.recent if (stamp_of(n) or self.high) >= low}
-        return Checkpoint(self.key, {"high": self.high, "recent": sorted(self.recent)})
+        value: dict[str, Any] = {"high": self.high, "recent": sorted(self.recent)}
+        if self.read is not None:
+            if self.high:
+                self.settle(stamp(parse_stamp(self.high) - TRACKED_SPAN))
+            if (found or "") >= self.tracked:
+                self.read.add(name)
+            value |= {"read": sorted(self.read), "tracked": self.tracked}
+        return Checkpoint(self.key, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +165,24 @@ class CloudtrailS3Source(AwsSource):
         self._chains: dict[str, ChainState] = {}
         self.results: list[FileResult] = []
         """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""
+        self._reconciled: dict[str, Reconciliation] = {}
+        if self._reconciling:
+            for key, value in self.context.checkpoints.items():
+                if key.startswith(DIGEST_KEY) and "reconciliation" in value:
+                    saved = Reconciliation.from_json(value["reconciliation"])
+                    self._reconciled[key.removeprefix(DIGEST_KEY)] = saved
+
+    @property
+    def _reconciling(self) -> bool:
+        """Digests are compared with the files read: the continuous check."""
+        return self.config.verify_digests and not self._ranged
+
+    def metrics(self) -> list[Metric]:
+        return [
+            metric
+            for key, counts in sorted(self._reconciled.items())
+            for metric in counts.metrics(*key.split("/", 1))
+        ]
 
     @property
     def _ranged(self) -> bool:
@@ -138,51 +191,68 @@ class CloudtrailS3Source(AwsSource):
     async def run(self, emit: Emit) -> None:
         lookback = timedelta(seconds=self.config.lookback_secs)
         while True:
-            for stream in await self.call(self._discover):
+            for stream in await self.call(self._discover, self._s3):
                 if stream.key not in self._streams:
                     if not self._ranged:
                         stream.load(dict(self.context.checkpoints.get(stream.key, {})))
+                    if self._reconciling:
+                        stream.track(self._digests_from(datetime.now(UTC)), lookback)
                     self._streams[stream.key] = stream
             found = await self.call(self._listing, list(self._streams.values()), lookback)
             if found:
                 self._log.info("s3_objects_found", count=len(found))
             async for item, payload in self._read_all(found):
-                checkpoints = [] if self._ranged else [item.stream.mark(item.name, lookback)]
-                origin = f"s3://{self.config.bucket}/{item.key}"
-                if isinstance(payload, PermanentError):
-                    batch = RawBatch("cloudtrail", origin, b"", checkpoints, error=str(payload))
-                else:
-                    batch = RawBatch("cloudtrail", origin, payload, checkpoints)
-                await emit(batch)
+                await self._emit_file(item.stream, item.key, payload, emit)
             if self.config.verify_digests:
                 await self.verify_digests(emit)
             if self.context.mode == "backfill":
                 return
             await asyncio.sleep(self.config.poll_interval_secs)
 
+    def _digests_from(self, now: datetime) -> datetime:
+        """Where the first digest check starts."""
+        return self.config.start or now - timedelta(hours=2)
+
+    async def _emit_file(
+        self, stream: Stream, key: str, payload: bytes | PermanentError, emit: Emit
+    ) -> None:
+        """One log file's payload, with the checkpoint that marks it read."""
+        lookback = timedelta(seconds=self.config.lookback_secs)
+        name = key.rpartition("/")[2]
+        checkpoints = [] if self._ranged else [stream.mark(name, lookback)]
+        origin = f"s3://{self.config.bucket}/{key}"
+        if isinstance(payload, PermanentError):
+            batch = RawBatch("cloudtrail", origin, b"", checkpoints, error=str(payload))
+        else:
+            batch = RawBatch("cloudtrail", origin, payload, checkpoints)
+        await emit(batch)
+
     async def verify_digests(self, emit: Emit) -> None:
         """Check the digests delivered since the last check; failures go on the timeline.
 
         In a ranged backfill, the digests that end within the range; otherwise
         those after the last one verified (checkpoint ``digest:ACCOUNT/REGION``),
-        starting at ``start`` or two hours back on the first run.
+        starting at ``start`` or two hours back on the first run.  In the
+        continuous check, the files the new digests list are then reconciled with
+        the files read.
         """
         checker = await self.call(self._checker)
         now = datetime.now(UTC)
-        for stream in await self.call(self._discover):
-            name = f"digest:{stream.key}"
+        for stream in await self.call(self._discover, self._s3):
+            name = f"{DIGEST_KEY}{stream.key}"
             chain = self._chains.get(name)
             if chain is None:
                 saved = {} if self._ranged else self.context.checkpoints.get(name, {})
-                chain = self._chains[name] = ChainState(**dict(saved))
+                chain = ChainState(saved.get("key"), saved.get("signature"), saved.get("end"))
+                self._chains[name] = chain
             if self._ranged:
                 low = self.context.since or datetime.min.replace(tzinfo=UTC)
                 high = self.context.until or now
             else:
-                first = self.config.start or now - timedelta(hours=2)
+                first = self._digests_from(now)
                 low = (_parse(chain.end) + timedelta(seconds=1)) if chain.end else first
                 high = now
-            results, after = await self.call(
+            check = await self.call(
                 checker.check,
                 account=stream.account,
                 region=stream.region,
@@ -191,20 +261,107 @@ class CloudtrailS3Source(AwsSource):
                 until=high,
                 chain=chain,
             )
-            self._chains[name] = after
-            self.results += results
-            failed = [r for r in results if r.failed]
+            after = self._chains[name] = check.chain
+            self.results += check.results
+            failed = [r for r in check.results if r.failed]
             self._log.info(
                 "digests_verified",
                 stream=stream.key,
-                files=len(results),
+                files=len(check.results),
                 failed=len(failed),
             )
-            checkpoints = [] if self._ranged else [Checkpoint(name, after.__dict__.copy())]
-            if failed or (checkpoints and after.end != chain.end):
+            value: dict[str, Any] = after.__dict__.copy()
+            counted = self._streams.get(stream.key)
+            if self._reconciling and counted is not None:
+                counts = self._reconciled.setdefault(stream.key, Reconciliation())
+                before = counts.as_json()
+                await self._reconcile(counted, check, counts, emit)
+                value["reconciliation"] = counts.as_json()
+                changed = value["reconciliation"] != before
+            else:
+                changed = False
+            checkpoints = [] if self._ranged else [Checkpoint(name, value)]
+            if failed or (checkpoints and (after.end != chain.end or changed)):
                 payload = orjson.dumps([integrity_event(r) for r in failed])
                 origin = f"s3://{self.config.bucket}/{stream.folder}"
                 await emit(RawBatch("ecs", origin, payload, checkpoints))
+
+    async def _reconcile(
+        self, stream: Stream, check: DigestCheck, counts: Reconciliation, emit: Emit
+    ) -> None:
+        """Fetch the files ``check``'s digests list that the source did not read."""
+        assert stream.read is not None
+        counts.add_listed(
+            check.digests, check.listed, unread(check.listed, stream.read, stream.tracked)
+        )
+        fetched = 0
+        for key in counts.to_fetch(datetime.now(UTC)):
+            try:
+                payload: bytes | PermanentError = await self.call(
+                    read_object,
+                    self._s3,
+                    self.config.bucket,
+                    key,
+                    max_bytes=self.config.max_object_bytes,
+                )
+            except ObjectGoneError:
+                continue
+            except PermanentError as err:
+                payload = err
+            counts.found(key)
+            fetched += 1
+            await self._emit_file(stream, key, payload, emit)
+        if check.chain.end:
+            stream.settle(settled_before(_parse(check.chain.end)))
+        self._log.info(
+            "digests_reconciled",
+            stream=stream.key,
+            digests=check.digests,
+            listed=len(check.listed),
+            fetched=fetched,
+            missing=len(counts.missing),
+        )
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        s3, bucket = access.client("s3"), self.config.bucket
+        root = f"{self.config.prefix.strip('/')}/AWSLogs/".lstrip("/")
+
+        def listing() -> str:
+            page = s3.list_objects_v2(Bucket=bucket, Prefix=root, MaxKeys=1)
+            return f"s3://{bucket}/{root}: {'not empty' if page.get('KeyCount') else 'empty'}"
+
+        def reading() -> str:
+            for stream in self._discover(s3):
+                entry = next(iter(list_keys(s3, bucket, stream.folder)), None)
+                if entry is not None:
+                    key = str(entry["Key"])
+                    size = len(read_object(s3, bucket, key, max_bytes=self.config.max_object_bytes))
+                    return f"read s3://{bucket}/{key} ({size} bytes)"
+            return "no log file to read yet"
+
+        probes = [
+            Probe(
+                f"s3:ListBucket on {bucket}/{root}",
+                listing,
+                f"the role needs s3:ListBucket on arn:aws:s3:::{bucket} (docs/aws.md)",
+            ),
+            Probe(
+                f"s3:GetObject on {bucket}",
+                reading,
+                f"the role needs s3:GetObject on arn:aws:s3:::{bucket}/{root}* (docs/aws.md)",
+            ),
+        ]
+        if self.config.verify_digests and not self.config.digest_public_keys:
+            cloudtrail = access.client("cloudtrail")
+
+            def keys() -> str:
+                now = datetime.now(UTC)
+                found = cloudtrail.list_public_keys(StartTime=now - timedelta(days=1), EndTime=now)
+                return f"{len(found.get('PublicKeyList', []))} public keys"
+
+            hint = 'the role needs cloudtrail:ListPublicKeys (Resource "*") to verify digests'
+            probes.append(Probe("cloudtrail:ListPublicKeys", keys, hint))
+        return probes
 
     def _checker(self) -> DigestChecker:
         files = self.config.digest_public_keys
@@ -243,25 +400,25 @@ class CloudtrailS3Source(AwsSource):
 
     # -- listing (worker threads) -------------------------------------------
 
-    def _discover(self) -> list[Stream]:
+    def _discover(self, s3: Any) -> list[Stream]:
         """Account/region folders of the bucket, narrowed by the config."""
         config = self.config
         root = f"{config.prefix.strip('/')}/AWSLogs/".lstrip("/")
         if config.organization_id:
             bases = [f"{root}{config.organization_id}/"]
         else:
-            children = list_folders(self._s3, config.bucket, root)
+            children = list_folders(s3, config.bucket, root)
             bases = [f"{root}{c}/" for c in children if c.startswith("o-")]
             if any(c.isdigit() for c in children):
                 bases.append(root)
         streams: list[Stream] = []
         for base in bases:
             accounts = config.accounts or [
-                a for a in list_folders(self._s3, config.bucket, base) if a.isdigit()
+                a for a in list_folders(s3, config.bucket, base) if a.isdigit()
             ]
             for account in accounts:
                 trail = f"{base}{account}/CloudTrail/"
-                regions = config.regions or list_folders(self._s3, config.bucket, trail)
+                regions = config.regions or list_folders(s3, config.bucket, trail)
                 streams += [Stream(account, r, f"{trail}{r}/") for r in regions]
         return streams
 

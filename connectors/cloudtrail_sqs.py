@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.aws import AwsAccessConfig, AwsSource
+from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
+from connectors.aws_checks import Probe
 from connectors.base import Emit, NormalizationError, PermanentError, RawBatch
 from connectors.cloudtrail_keys import is_log_file
 from connectors.config import ConnectorConfig
 from connectors.s3notify import ObjectRef, announced_objects
 from connectors.s3objects import read_object
-from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig
+from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig, queue_probe
 
 
 class CloudtrailSqsConfig(ConnectorConfig, SqsQueueConfig, AwsAccessConfig):
@@ -39,6 +40,10 @@ class CloudtrailSqsSource(AwsSource):
     async def open(self) -> None:
         self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
         self._s3: Any = await self.call(self.aws.client, "s3")
+
+    def probes(self, access: AwsAccess) -> list[Probe]:
+        # The buckets are known only from the messages, which doctor does not receive.
+        return [queue_probe(access, self.config)]
 
     async def run(self, emit: Emit) -> None:
         async def handle(messages: list[Message]) -> list[asyncio.Future[None]]:

@@ -24,6 +24,7 @@ SOURCES: dict[str, str] = {
     "cloudtrail_sqs": "connectors.cloudtrail_sqs:CloudtrailSqsSource",
     "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
     "cloudtrail_cloudwatch": "connectors.cloudtrail_cloudwatch:CloudtrailCloudwatchSource",
+    "cloudtrail_lookup": "connectors.cloudtrail_lookup:CloudtrailLookupSource",
 }
 
 OUTPUTS: dict[str, str] = {

@@ -20,6 +20,10 @@ _DENIED = {"AccessDenied", "Forbidden", "403"}
 _GONE = {"NoSuchKey", "404", "NotFound"}
 
 
+class ObjectGoneError(PermanentError):
+    """The object is not (or no longer) in the bucket."""
+
+
 def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
     """The object's bytes (SSE-S3 and SSE-KMS decrypt on the server).
 
@@ -40,7 +44,7 @@ def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> bytes:
     except ClientError as err:
         code = error_code(err)
         if code in _GONE:
-            raise PermanentError(f"{where}: object vanished before it was read") from err
+            raise ObjectGoneError(f"{where}: object vanished before it was read") from err
         if code in _DENIED:
             raise _denied(client, bucket, key, err) from err
         raise translate(err, where) from err

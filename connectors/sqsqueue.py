@@ -18,6 +18,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from connectors.aws import AwsAccess
+from connectors.aws_checks import Probe
 
 log = structlog.get_logger()
 
@@ -123,3 +124,22 @@ class QueueReader:
             self.log.warning(
                 "messages_not_deleted", count=len(failed), error=failed[0].get("Message")
             )
+
+
+def queue_probe(access: AwsAccess, config: SqsQueueConfig) -> Probe:
+    """``auditcorr doctor``: the queue is there and this role may look at it."""
+    sqs = access.client("sqs")
+    name = config.queue_url.rpartition("/")[2]
+
+    def look() -> str:
+        answer = sqs.get_queue_attributes(
+            QueueUrl=config.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        waiting = answer.get("Attributes", {}).get("ApproximateNumberOfMessages", "?")
+        return f"{name}: {waiting} messages waiting"
+
+    hint = (
+        "the role needs sqs:GetQueueAttributes, sqs:ReceiveMessage, sqs:DeleteMessage and"
+        f" sqs:ChangeMessageVisibility on the queue {name} (docs/aws.md)"
+    )
+    return Probe(f"sqs:GetQueueAttributes on {name}", look, hint)

@@ -22,6 +22,7 @@ from daemon.config import Config, ConfigFileError, load_config
 from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
 from daemon.rules.commands import add_alerts_command, add_rules_commands
+from daemon.sources_cli import add_sources_command
 from daemon.store.base import EventQuery
 from daemon.store.schema import StoreUpgradeError
 from daemon.timeparse import parse_moment
@@ -140,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     digests.add_argument("--since", required=True, help="ISO 8601 time or age like 7d")
     digests.add_argument("--until", help="ISO 8601 time or age like 1h (default: now)")
     digests.add_argument("--log-format", choices=["auto", "json", "console"])
+    add_sources_command(command)
     add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
     export = command(

@@ -19,11 +19,12 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 import structlog
@@ -158,6 +159,7 @@ class Pipeline:
             tuple[asyncio.Future[Processed], asyncio.Future[None]] | None
         ] = asyncio.Queue(IN_FLIGHT)
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, Source] = {}
         self._sources_group: asyncio.TaskGroup | None = None
         self._writer_pool: Executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._pool: ProcessPoolExecutor | None = None
@@ -211,6 +213,11 @@ class Pipeline:
     def sources(self) -> list[str]:
         """Ids of the configured sources."""
         return list(self._configs)
+
+    @property
+    def running(self) -> Mapping[str, Source]:
+        """The source instances running now, by id (read-only: for ``/metrics``)."""
+        return MappingProxyType(self._running)
 
     @property
     def configs(self) -> dict[str, ConnectorConfig]:
@@ -283,7 +290,12 @@ class Pipeline:
                 async with source:
                     bound.info("source_started", checkpoints=len(checkpoints))
                     per.state = "running"
-                    await source.run(lambda batch: self._emit(name, batch))
+                    self._running[name] = source
+                    try:
+                        await source.run(lambda batch: self._emit(name, batch))
+                    finally:
+                        if self._running.get(name) is source:
+                            del self._running[name]
                 per.state = "stopped"
                 return
             except asyncio.CancelledError:

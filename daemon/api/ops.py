@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from connectors.base import Metric, Source
 from daemon.api.auth import needs
 from daemon.api.replies import reply
 from daemon.api.state import PIPELINE, READERS
@@ -41,6 +42,24 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _source_metrics(running: Mapping[str, Source]) -> Iterator[str]:
+    """What each running source publishes (``Source.metrics``), grouped by metric name."""
+    by_name: dict[str, list[tuple[str, Metric]]] = {}
+    for source_id, source in sorted(running.items()):
+        for metric in source.metrics():
+            by_name.setdefault(metric.name, []).append((source_id, metric))
+    for name, samples in sorted(by_name.items()):
+        first = samples[0][1]
+        yield f"# HELP auditcorr_{name} {first.help or name}."
+        yield f"# TYPE auditcorr_{name} {first.kind}"
+        for source_id, metric in samples:
+            labels = {"source": source_id, **metric.labels}
+            text = ",".join(f'{key}="{_label(value)}"' for key, value in labels.items())
+            value = float(metric.value)
+            shown = str(int(value)) if value.is_integer() else repr(value)
+            yield f"auditcorr_{name}{{{text}}} {shown}"
+
+
 def exposition(
     pipeline: Pipeline, deliveries: Mapping[tuple[str, DeliveryState], int]
 ) -> Iterator[str]:
@@ -73,6 +92,7 @@ def exposition(
     for source, per in per_source:
         up = int(per.state == "running")
         yield f'auditcorr_source_up{{source="{_label(source)}"}} {up}'
+    yield from _source_metrics(pipeline.running)
     yield "# HELP auditcorr_queue_depth Items waiting in the pipeline's bounded queues."
     yield "# TYPE auditcorr_queue_depth gauge"
     for queue, depth in pipeline.queue_depths().items():

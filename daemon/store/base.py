@@ -122,6 +122,9 @@ class Store(Protocol):
 
     def checkpoints(self, source: str) -> dict[str, JSON]: ...
 
+    def checkpoint_times(self, source: str) -> dict[str, datetime]:
+        """When each checkpoint of ``source`` was last committed, by key."""
+
     def search(self, query: EventQuery) -> list[JSON]:
         """ECS documents matching ``query``, in the query's order."""
 

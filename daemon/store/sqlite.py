@@ -340,6 +340,12 @@ class SqliteStore(SqliteOutbox):
         rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
         return {key: orjson.loads(value) for key, value in rows}
 
+    def checkpoint_times(self, source: str) -> dict[str, datetime]:
+        rows = self._db.execute(
+            "SELECT key, updated_at FROM checkpoints WHERE source = ?", (source,)
+        )
+        return {key: datetime.fromtimestamp(us / 1e6, UTC) for key, us in rows}
+
     def search(self, query: EventQuery) -> list[JSON]:
         return [found.document for found in self.page(query)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +23,9 @@ REGION = "us-east-1"
 
 Fault = Callable[[str, str], tuple[int, bytes] | None]
 """(method, path) -> (status, body) to answer instead of moto, or None to pass on."""
+Intercept = Callable[[str, str, Mapping[str, str]], tuple[int, bytes] | None]
+"""Like ``Fault``, with the request's headers (``X-Amz-Target`` names JSON-protocol
+calls); it may block its request's thread to hold the call."""
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +60,7 @@ class FaultProxy:
 
     upstream: str
     fault: Fault = lambda method, path: None
+    intercept: Intercept = lambda method, path, headers: None
     seen: list[tuple[str, str, int]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -79,7 +83,9 @@ class FaultProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                answer = proxy.fault(self.command, self.path)
+                answer = proxy.intercept(self.command, self.path, self.headers) or proxy.fault(
+                    self.command, self.path
+                )
                 if answer is not None:
                     status, data, headers = answer[0], answer[1], {"Content-Type": "text/xml"}
                 else:

@@ -44,7 +44,7 @@ def check_all(s3: Any, bucket: str, keys: PublicKeys, log_keys: list[str]) -> li
     folders = {k.split("/2026/")[0] + "/": parse_key(k) for k in log_keys}
     for folder, parsed in folders.items():
         assert parsed is not None
-        found, _ = checker.check(
+        found = checker.check(
             account=parsed.account,
             region=parsed.region,
             logs_folder=folder,
@@ -52,7 +52,7 @@ def check_all(s3: Any, bucket: str, keys: PublicKeys, log_keys: list[str]) -> li
             until=UNTIL,
             chain=ChainState(),
         )
-        results += found
+        results += found.results
     return results
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from itsupport import Daemon, Workspace, count_events, stored_ids, wait_for
-from motoserver import client
+from motoserver import FaultProxy, client
 from queues import eventbridge_event, new_queue, queue_depth, s3_notification, send_all
 from test_cloudtrail_s3_cli import s3_source, write_config
 from trail import ACCOUNTS, REGIONS, day_key, put_records, upload_trail
@@ -119,3 +122,67 @@ def test_eventbridge_event_later_from_s3_is_stored_once(moto_endpoint: str, tmp_
     ids = stored_ids(workspace.db)
     assert set(ids) == {r["eventID"] for r in records}
     assert set(ids.values()) == {1}
+
+
+def test_killed_between_commit_and_delete_stores_every_event_once(
+    moto_endpoint: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """SIGKILL while the first message's delete is on its way (objects read, events
+    committed, messages not deleted): after a restart every event is stored exactly once."""
+    s3, sqs = client("s3", moto_endpoint), client("sqs", moto_endpoint)
+    bucket = f"trail-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    uploaded = upload_trail(s3, bucket, tmp_path, 600, per_file=20)
+    queue = new_queue(sqs)
+    delete_seen, killed = threading.Event(), threading.Event()
+
+    def hold_deletes(
+        method: str, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, bytes] | None:
+        if "DeleteMessage" not in headers.get("X-Amz-Target", "") or killed.is_set():
+            return None
+        delete_seen.set()
+        killed.wait(60)
+        return 500, b""  # never reaches the killed daemon, nor moto
+
+    fault_proxy.intercept = hold_deletes
+    workspace = Workspace(tmp_path / "ws")
+    settings = {
+        "type": "cloudtrail_sqs",
+        "queue_url": queue,
+        "endpoint_url": fault_proxy.endpoint,
+        "region": "us-east-1",
+        "wait_time_secs": 1,
+        "visibility_timeout_secs": 2,
+        "max_messages": 2,
+    }
+    write_config(workspace, {"ct_queue": settings})
+    send_all(sqs, queue, [s3_notification(bucket, key) for key in uploaded.keys])
+    first = Daemon(workspace, "first").start()
+    try:
+        assert delete_seen.wait(60), first.tail()
+        first.kill_group()
+    finally:
+        killed.set()
+        first.kill_group()
+    assert first.proc is not None
+    assert first.proc.returncode == -signal.SIGKILL
+    before = workspace.count()
+    assert 0 < before < len(uploaded.ids), "killed after some commits, before the end"
+
+    second = Daemon(workspace, "second").start()
+    try:
+        wait_for(
+            "every event stored and the queue empty",
+            lambda: workspace.count() >= len(uploaded.ids) and queue_depth(sqs, queue) == 0,
+            timeout=90,
+            context=second.tail,
+        )
+        assert second.stop() == 0
+    finally:
+        second.kill_group()
+    ids = stored_ids(workspace.db)
+    assert set(ids) == uploaded.ids
+    assert set(ids.values()) == {1}
+    (stopped,) = second.events("daemon_stopped")
+    assert stopped["duplicates"] >= 20, "the committed, undeleted message came back"

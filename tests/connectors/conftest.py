@@ -1,6 +1,7 @@
 """What connector docs examples need to start: secrets their ``env:`` references
 name, an HTTP endpoint with nothing to read, and for AWS connectors a moto
-server (never real AWS) holding the example's bucket or queue."""
+server (never real AWS) holding the example's bucket or queue, or a LookupEvents
+server."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "aws"))
 
+from lookupserver import lookup_server
 from motoserver import client, fake_aws_credentials, moto_endpoint
 
-__all__ = ["fake_aws_credentials", "moto_endpoint"]
+__all__ = ["fake_aws_credentials", "lookup_server", "moto_endpoint"]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "sources"
 
@@ -57,6 +59,9 @@ def aws_origin(
     if type_name == "cloudtrail_files":
         return
     endpoint = request.getfixturevalue("moto_endpoint")
+    if type_name == "cloudtrail_lookup":  # moto has no LookupEvents
+        monkeypatch.setenv("AWS_ENDPOINT_URL", request.getfixturevalue("lookup_server").endpoint)
+        return
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     page = (DOCS / f"{type_name}.md").read_text()
     for bucket in re.findall(r'^bucket = "([^"]+)"', page, re.M):
