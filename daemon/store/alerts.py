@@ -49,22 +49,6 @@ def upsert(db: sqlite3.Connection, alerts: Sequence[Alert], now_us: int) -> None
     db.executemany(UPSERT, upsert_rows(alerts, now_us))
 
 
-def select(
-    db: sqlite3.Connection,
-    *,
-    since: datetime | None = None,
-    rule: str | None = None,
-    severities: Sequence[str] | None = None,
-    limit: int = 1000,
-    newest_first: bool = False,
-) -> list[Alert]:
-    """Alerts whose last event is at or after ``since``, oldest first unless ``newest_first``."""
-    sql, params = select_query(
-        since=since, rule=rule, severities=severities, limit=limit, newest_first=newest_first
-    )
-    return [decode(row[0]) for row in db.execute(sql, params)]
-
-
 def select_query(
     *,
     since: datetime | None,
@@ -73,7 +57,8 @@ def select_query(
     limit: int,
     newest_first: bool,
 ) -> tuple[str, list[object]]:
-    """The SQL (``?`` parameters) and parameters of ``select``."""
+    """The SQL (``?`` parameters) and parameters of a selection of alerts: those whose
+    last event is at or after ``since``, oldest first unless ``newest_first``."""
     sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
     params: list[object] = [micros(since) if since else 0]
     if rule is not None:
@@ -90,8 +75,3 @@ def select_query(
 
 def decode(doc: bytes) -> Alert:
     return Alert.from_json(orjson.loads(doc))
-
-
-def select_one(db: sqlite3.Connection, alert_id: str) -> Alert | None:
-    row = db.execute("SELECT doc FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-    return None if row is None else decode(row[0])

@@ -11,36 +11,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import orjson
 import psycopg
 import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from daemon.alert import Alert
-from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed
 from daemon.store import codec as codecs
-from daemon.store import pgalerts, pgschema, pgsearch, stored, writing
+from daemon.store import pgalerts, pgschema, pgsearch, writing
 from daemon.store.base import (
-    JSON,
     EventQuery,
     Found,
-    QuarantineEntry,
     Routes,
     StoreUnavailableError,
     WriteResult,
 )
-from daemon.store.keys import event_hash, key_ceiling, key_floor, key_minute, key_time, month_of
+from daemon.store.keys import key_floor, key_minute, month_of
 from daemon.store.pgoutbox import PostgresOutbox, enqueue
+from daemon.store.reads import StoreReads, as_format, bounds, events_between
 from daemon.store.writing import Entry
 
 log = structlog.get_logger()
 
-_COLUMNS = "id, source, codec, doc"
 _INSERT_EVENTS = (
     b"INSERT INTO events (id, eid, source, codec, doc, search)"
     b" SELECT id, eid, source, codec, doc, search::tsvector FROM unnest("
@@ -70,7 +66,7 @@ def connect(dsn: str, *, readonly: bool = False) -> psycopg.Connection:
         given = conninfo_to_dict(dsn).get("options") or ""
         extra["options"] = f"{given} -c default_transaction_read_only=on".strip()
     try:
-        return psycopg.connect(dsn, autocommit=True, **extra)
+        return psycopg.connect(make_conninfo(dsn, **extra), autocommit=True)
     except psycopg.OperationalError as err:
         raise StoreUnavailableError(f"cannot connect to {describe(dsn)}: {err}") from err
 
@@ -84,8 +80,9 @@ def read_dictionary(dsn: str, codec: int) -> bytes:
     return bytes(found[0])
 
 
-class PostgresStore(PostgresOutbox):
-    """Timeline store in one PostgreSQL database (outbox methods from ``PostgresOutbox``)."""
+class PostgresStore(PostgresOutbox, StoreReads):
+    """Timeline store in one PostgreSQL database (outbox methods from ``PostgresOutbox``,
+    reads from ``StoreReads``)."""
 
     def __init__(self, dsn: str, *, retention_days: int, readonly: bool = False) -> None:
         self.dsn = dsn
@@ -297,152 +294,26 @@ class PostgresStore(PostgresOutbox):
             raise LookupError(f"codec {codec} missing from {self.location}")
         return bytes(row[0])
 
-    def checkpoints(self, source: str) -> dict[str, JSON]:
-        rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = %s", (source,))
-        return {key: orjson.loads(value) for key, value in rows}
-
-    def search(self, query: EventQuery) -> list[JSON]:
-        return [found.document for found in self.page(query)]
-
     def page(self, query: EventQuery) -> list[Found]:
-        low = key_floor(query.since) if query.since else 0
-        high = key_ceiling(query.until) if query.until else (1 << 63) - 1
-        if query.after is not None:
-            if query.order == "newest":
-                high = min(high, query.after - 1)
-            else:
-                low = max(low, query.after + 1)
+        low, high = bounds(query)
         direction = "DESC" if query.order == "newest" else "ASC"
         match = pgsearch.query_of(query)
         if match == pgsearch.NOTHING:
             return []
-        sql = f"SELECT {_COLUMNS} FROM events WHERE id BETWEEN %s AND %s"
-        params: list[Any] = [low, high]
-        if match is not None:
-            sql += " AND search @@ %s::tsquery"
-            params.append(match)
-        sql += f" ORDER BY id {direction} LIMIT %s"
-        params.append(query.limit)
-        rows = self._db.execute(sql.encode(), params).fetchall()
-        with cyclic_gc_paused():
-            return [self._found(*row) for row in rows]
-
-    def _found(self, key: int, source: str, codec: int, blob: bytes) -> Found:
-        log_type, doc = stored.read(self._codecs.decompress(codec, blob), key_time(key))
-        return Found(key, source, log_type, doc)
-
-    def event(self, key: int) -> Found | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id = %s".encode(), (key,)
-        ).fetchone()
-        return None if row is None else self._found(*row)
-
-    def histogram(
-        self, since: datetime, until: datetime, bucket_minutes: int
-    ) -> list[tuple[datetime, str, int]]:
+        if match is None:
+            return self._found_all(self._rows(events_between(direction), (low, high, query.limit)))
         rows = self._db.execute(
-            "SELECT minute / %(b)s * %(b)s AS bucket, log_type, sum(count) FROM minute_counts"
-            " WHERE minute BETWEEN %(low)s AND %(high)s GROUP BY bucket, log_type"
-            " ORDER BY bucket, log_type",
-            {
-                "b": bucket_minutes,
-                "low": key_minute(key_floor(since)),
-                "high": key_minute(key_ceiling(until)),
-            },
-        )
-        return [
-            (datetime.fromtimestamp(bucket * 60, UTC), log_type, int(n))
-            for bucket, log_type, n in rows
-        ]
+            f"SELECT id, source, codec, doc FROM events WHERE id BETWEEN %s AND %s"
+            f" AND search @@ %s::tsquery ORDER BY id {direction} LIMIT %s".encode(),
+            (low, high, match, query.limit),
+        ).fetchall()
+        return self._found_all(rows)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._db.execute(as_format(sql), params).fetchall()
 
     def interrupt(self) -> None:
         self._db.cancel_safe()
-
-    def event_by_id(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> JSON | None:
-        found = self.find_event(event_id, since=since, until=until)
-        return found.document if found else None
-
-    def find_event(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> Found | None:
-        low = key_floor(since) if since else 0
-        high = key_ceiling(until) if until else (1 << 63) - 1
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE id BETWEEN %s AND %s AND eid = %s"
-            " ORDER BY id LIMIT 1".encode(),
-            (low, high, event_hash(event_id)),
-        ).fetchone()
-        return self._found(*row) if row else None
-
-    def change_records(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> list[JSON]:
-        low = int(since.timestamp() * 1e6) if since else -(1 << 62)
-        high = int(until.timestamp() * 1e6) if until else 1 << 62
-        rows = self._db.execute(
-            "SELECT record FROM change_records WHERE window_end >= %s AND window_start <= %s"
-            " ORDER BY window_start, id",
-            (low, high),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def change_record(self, change_id: str) -> JSON | None:
-        row = self._db.execute(
-            "SELECT record FROM change_records WHERE id = %s", (change_id,)
-        ).fetchone()
-        return None if row is None else dict(orjson.loads(row[0]))
-
-    def change_history(self, change_id: str) -> list[JSON]:
-        rows = self._db.execute(
-            "SELECT record FROM change_versions WHERE id = %s ORDER BY received_at, revision",
-            (change_id,),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def alerts(
-        self,
-        *,
-        since: datetime | None = None,
-        rule: str | None = None,
-        severities: Sequence[str] | None = None,
-        limit: int = 1000,
-        newest_first: bool = False,
-    ) -> list[Alert]:
-        return pgalerts.select(
-            self._db,
-            since=since,
-            rule=rule,
-            severities=severities,
-            limit=limit,
-            newest_first=newest_first,
-        )
-
-    def alert(self, alert_id: str) -> Alert | None:
-        return pgalerts.select_one(self._db, alert_id)
-
-    def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
-        sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
-        params: list[Any] = []
-        if source is not None:
-            sql += " WHERE source = %s"
-            params.append(source)
-        sql += " ORDER BY id DESC LIMIT %s"
-        params.append(limit)
-        return [
-            QuarantineEntry(
-                id=row[0],
-                at=datetime.fromtimestamp(row[1] / 1e6, UTC),
-                source=row[2],
-                origin=row[3],
-                position=row[4],
-                reason=row[5],
-                raw=bytes(row[6]),
-                raw_size=row[7],
-            )
-            for row in self._db.execute(sql.encode(), params)
-        ]
 
     # -- upkeep --------------------------------------------------------------
 
@@ -469,14 +340,6 @@ class PostgresStore(PostgresOutbox):
         self._months = pgschema.partitions(self._db)
         self.prune_deliveries(now - timedelta(days=self.retention_days))
         return deleted
-
-    def count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM events").fetchone()
-        return int(row[0]) if row else 0
-
-    def quarantine_count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM quarantine").fetchone()
-        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self._db.close()

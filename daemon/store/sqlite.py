@@ -18,26 +18,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 
 from daemon.alert import Alert
-from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Text
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store import schema, stored, writing
-from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, Routes, WriteResult
+from daemon.store import schema, writing
+from daemon.store.base import EventQuery, Found, Routes, WriteResult
 from daemon.store.keys import (
-    event_hash,
-    key_ceiling,
-    key_floor,
     key_minute,
-    key_time,
     month_of,
     month_span,
 )
 from daemon.store.outbox import SqliteOutbox, enqueue
+from daemon.store.reads import StoreReads, bounds, events_between
 from daemon.store.text import TAG_FIELDS, query_words, tag
 from daemon.store.writing import Entry
 
@@ -63,8 +58,9 @@ def read_dictionary(path: Path, codec: int) -> bytes:
     return bytes(found[0])
 
 
-class SqliteStore(SqliteOutbox):
-    """Timeline store in one SQLite file (the outbox methods come from ``SqliteOutbox``)."""
+class SqliteStore(SqliteOutbox, StoreReads):
+    """Timeline store in one SQLite file (outbox methods from ``SqliteOutbox``, reads from
+    ``StoreReads``)."""
 
     def __init__(self, path: Path, *, retention_days: int, readonly: bool = False) -> None:
         self.path = path
@@ -305,159 +301,34 @@ class SqliteStore(SqliteOutbox):
         )
         return {name.removeprefix("fts_") for (name,) in rows}
 
-    def checkpoints(self, source: str) -> dict[str, JSON]:
-        rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
-        return {key: orjson.loads(value) for key, value in rows}
-
-    def search(self, query: EventQuery) -> list[JSON]:
-        return [found.document for found in self.page(query)]
-
     def page(self, query: EventQuery) -> list[Found]:
-        low = key_floor(query.since) if query.since else 0
-        high = key_ceiling(query.until) if query.until else (1 << 63) - 1
-        if query.after is not None:
-            if query.order == "newest":
-                high = min(high, query.after - 1)
-            else:
-                low = max(low, query.after + 1)
+        low, high = bounds(query)
         direction = "DESC" if query.order == "newest" else "ASC"
         match = match_expression(query)
-        rows: list[tuple[int, str, int, bytes]] = []
         if match is None:
-            sql = (
-                "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ?"
-                f" ORDER BY id {direction} LIMIT ?"
-            )
-            rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
-        else:
-            months = sorted(
-                (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
-                reverse=query.order == "newest",
-            )
-            for month in months:
-                sql = (
-                    f"SELECT e.id, e.source, e.codec, e.doc FROM fts_{month} f JOIN events e"
-                    f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
-                    f" ORDER BY f.rowid {direction} LIMIT ?"
-                )
-                params = (match, low, high, query.limit - len(rows))
-                rows.extend(self._db.execute(sql, params))
-                if len(rows) >= query.limit:
-                    break
-        with cyclic_gc_paused():
-            return [self._found(*row) for row in rows]
-
-    def _found(self, key: int, source: str, codec: int, blob: bytes) -> Found:
-        log_type, doc = stored.read(self._codecs.decompress(codec, blob), key_time(key))
-        return Found(key, source, log_type, doc)
-
-    def event(self, key: int) -> Found | None:
-        row = self._db.execute(
-            "SELECT id, source, codec, doc FROM events WHERE id = ?", (key,)
-        ).fetchone()
-        return None if row is None else self._found(*row)
-
-    def histogram(
-        self, since: datetime, until: datetime, bucket_minutes: int
-    ) -> list[tuple[datetime, str, int]]:
-        rows = self._db.execute(
-            "SELECT minute / ?1 * ?1 AS bucket, log_type, sum(count) FROM minute_counts"
-            " WHERE minute BETWEEN ?2 AND ?3 GROUP BY bucket, log_type ORDER BY bucket",
-            (bucket_minutes, key_minute(key_floor(since)), key_minute(key_ceiling(until))),
+            return self._found_all(self._rows(events_between(direction), (low, high, query.limit)))
+        rows: list[tuple[int, str, int, bytes]] = []
+        months = sorted(
+            (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
+            reverse=query.order == "newest",
         )
-        return [
-            (datetime.fromtimestamp(bucket * 60, UTC), log_type, int(n))
-            for bucket, log_type, n in rows
-        ]
+        for month in months:
+            sql = (
+                f"SELECT e.id, e.source, e.codec, e.doc FROM fts_{month} f JOIN events e"
+                f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
+                f" ORDER BY f.rowid {direction} LIMIT ?"
+            )
+            params = (match, low, high, query.limit - len(rows))
+            rows.extend(self._db.execute(sql, params))
+            if len(rows) >= query.limit:
+                break
+        return self._found_all(rows)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._db.execute(sql, params).fetchall()
 
     def interrupt(self) -> None:
         self._db.interrupt()
-
-    def event_by_id(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> JSON | None:
-        found = self.find_event(event_id, since=since, until=until)
-        return found.document if found else None
-
-    def find_event(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> Found | None:
-        low = key_floor(since) if since else 0
-        high = key_ceiling(until) if until else (1 << 63) - 1
-        row = self._db.execute(
-            "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
-            " ORDER BY id LIMIT 1",
-            (low, high, event_hash(event_id)),
-        ).fetchone()
-        return self._found(*row) if row else None
-
-    def change_records(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> list[JSON]:
-        low = int(since.timestamp() * 1e6) if since else -(1 << 62)
-        high = int(until.timestamp() * 1e6) if until else 1 << 62
-        rows = self._db.execute(
-            "SELECT record FROM change_records WHERE window_end >= ? AND window_start <= ?"
-            " ORDER BY window_start, id",
-            (low, high),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def change_record(self, change_id: str) -> JSON | None:
-        row = self._db.execute(
-            "SELECT record FROM change_records WHERE id = ?", (change_id,)
-        ).fetchone()
-        return None if row is None else dict(orjson.loads(row[0]))
-
-    def change_history(self, change_id: str) -> list[JSON]:
-        rows = self._db.execute(
-            "SELECT record FROM change_versions WHERE id = ? ORDER BY received_at, revision",
-            (change_id,),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def alerts(
-        self,
-        *,
-        since: datetime | None = None,
-        rule: str | None = None,
-        severities: Sequence[str] | None = None,
-        limit: int = 1000,
-        newest_first: bool = False,
-    ) -> list[Alert]:
-        return alert_rows.select(
-            self._db,
-            since=since,
-            rule=rule,
-            severities=severities,
-            limit=limit,
-            newest_first=newest_first,
-        )
-
-    def alert(self, alert_id: str) -> Alert | None:
-        return alert_rows.select_one(self._db, alert_id)
-
-    def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
-        sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
-        params: list[Any] = []
-        if source is not None:
-            sql += " WHERE source = ?"
-            params.append(source)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [
-            QuarantineEntry(
-                id=row[0],
-                at=datetime.fromtimestamp(row[1] / 1e6, UTC),
-                source=row[2],
-                origin=row[3],
-                position=row[4],
-                reason=row[5],
-                raw=bytes(row[6]),
-                raw_size=row[7],
-            )
-            for row in self._db.execute(sql, params)
-        ]
 
     # -- upkeep --------------------------------------------------------------
 
@@ -489,14 +360,6 @@ class SqliteStore(SqliteOutbox):
             raise
         self.prune_deliveries(now - timedelta(days=self.retention_days))
         return deleted
-
-    def count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM events").fetchone()
-        return int(row[0])
-
-    def quarantine_count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM quarantine").fetchone()
-        return int(row[0])
 
     def close(self) -> None:
         if self._closed:
