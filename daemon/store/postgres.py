@@ -66,9 +66,14 @@ def connect(dsn: str, *, readonly: bool = False) -> psycopg.Connection:
         given = conninfo_to_dict(dsn).get("options") or ""
         extra["options"] = f"{given} -c default_transaction_read_only=on".strip()
     try:
-        return psycopg.connect(make_conninfo(dsn, **extra), autocommit=True)
+        db = psycopg.connect(make_conninfo(dsn, **extra), autocommit=True)
     except psycopg.OperationalError as err:
         raise StoreUnavailableError(f"cannot connect to {describe(dsn)}: {err}") from err
+    # No server-side prepared statements: a generic plan cannot know whether a
+    # search word is rare or in every event, and picks a scan that is slow for
+    # one of them; each query is planned with its own values instead.
+    db.prepare_threshold = None
+    return db
 
 
 def read_dictionary(dsn: str, codec: int) -> bytes:
@@ -106,6 +111,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
         self._codecs = codecs.Codecs(self._codec_bytes)
         self._samples: list[bytes] = []
+        self._wrote = False
 
     def dictionaries(self) -> Callable[[int], bytes]:
         return partial(read_dictionary, self.dsn)
@@ -158,6 +164,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
             # Forget what the rolled-back transaction made: partitions, dictionaries.
             self._codec, self._samples, self._months = saved
             raise
+        self._wrote = self._wrote or stored > 0
         return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
 
     def _write_rest(
@@ -342,4 +349,9 @@ class PostgresStore(PostgresOutbox, StoreReads):
         return deleted
 
     def close(self) -> None:
+        if self._wrote and not self._db.closed and not self._db.broken:
+            # As SQLite's PRAGMA optimize on close: statistics for the planner now,
+            # not when autovacuum comes by (a sample, so bounded on large tables).
+            self._wrote = False
+            self._db.execute("ANALYZE events")
         self._db.close()
