@@ -10,13 +10,13 @@ delivery worker and each API reader thread open their own.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import psycopg
-import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from daemon.alert import Alert
@@ -34,8 +34,6 @@ from daemon.store.keys import key_floor, key_minute, month_of
 from daemon.store.pgoutbox import PostgresOutbox, enqueue
 from daemon.store.reads import StoreReads, as_format, bounds, events_between
 from daemon.store.writing import Entry
-
-log = structlog.get_logger()
 
 _INSERT_EVENTS = (
     b"INSERT INTO events (id, eid, source, codec, doc, search)"
@@ -93,7 +91,6 @@ class PostgresStore(PostgresOutbox, StoreReads):
         self.dsn = dsn
         self.location = describe(dsn)
         self.retention_days = retention_days
-        self._readonly = readonly
         self._db = connect(dsn, readonly=readonly)
         try:
             if readonly:
@@ -170,7 +167,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
     def _write_rest(
         self,
         batches: Sequence[Processed],
-        minutes: Any,
+        minutes: Counter[tuple[int, str]],
         alerts: Sequence[Alert],
         routes: Routes | None,
         now: int,
