@@ -1,4 +1,4 @@
-"""Opening a store of an older schema backs it up, then migrates it."""
+"""SQLite only: opening a store file of an older schema backs it up, then migrates it."""
 
 from __future__ import annotations
 
