@@ -11,10 +11,12 @@ bench/out/), then, in the same run:
   index, timed from start to exit, with the peak RSS of the whole process
   tree (daemon plus worker processes) sampled from /proc;
 * store size per event, and the median latency of full-text and field queries
-  over the stored events.
+  over the stored events;
+* with ``--store-dsn``, the same backfill and queries into PostgreSQL, each run
+  right after the SQLite one, in a schema of its own that is dropped after.
 
 Prints one JSON object with every figure (medians over --runs) and the ratio
-of backfill to floor.
+of backfill to floor (and of PostgreSQL to SQLite).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import psycopg
 from isal import igzip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +43,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
 
-from daemon.store.base import EventQuery  # noqa: E402
+from daemon.store.base import EventQuery, Store  # noqa: E402
+from daemon.store.postgres import PostgresStore  # noqa: E402
 from daemon.store.sqlite import SqliteStore  # noqa: E402
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -99,7 +103,28 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return own, total
 
 
-def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
+def bench_schema(dsn: str, schema: str, *, create: bool) -> str:
+    """Make (or drop) the schema a PostgreSQL run writes in; returns the DSN that uses it."""
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+        if create:
+            db.execute(f"CREATE SCHEMA {schema}".encode())
+    return f"{dsn} options='-c search_path={schema}'"
+
+
+def schema_bytes(dsn: str) -> int:
+    """Bytes of every table of the schema ``dsn`` uses, indexes and TOAST included."""
+    with psycopg.connect(dsn) as db:
+        row = db.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+        ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def backfill(tree: Path, work: Path, workers: int | None, dsn: str | None) -> dict[str, float]:
+    """One ``auditcorr backfill`` into SQLite, or into PostgreSQL when ``dsn`` is given."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     config = work / "config.toml"
@@ -110,8 +135,10 @@ def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
     ]
     if workers:
         lines.append(f"workers = {workers}")
+    lines += ["[store]"]
+    if dsn:
+        lines += ['type = "postgresql"', 'dsn = "env:AUDITCORR_BENCH_DSN"']
     lines += [
-        "[store]",
         "retention_days = 0",
         "[sources.bench]",
         'type = "cloudtrail_files"',
@@ -123,6 +150,7 @@ def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
         [str(ROOT / ".venv/bin/auditcorr"), "backfill", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "AUDITCORR_BENCH_DSN": dsn or ""},
     )
     peak = peak_main = 0
     done = threading.Event()
@@ -143,8 +171,11 @@ def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"backfill failed ({proc.returncode}): {out.decode()}")
     summary = dict(part.split("=", 1) for part in out.decode().strip().splitlines()[-1].split()[1:])
-    db = work / "state" / "timeline.db"
-    size = sum(p.stat().st_size for p in db.parent.glob("timeline.db*"))
+    if dsn:
+        size = schema_bytes(dsn)
+    else:
+        db = work / "state" / "timeline.db"
+        size = sum(p.stat().st_size for p in db.parent.glob("timeline.db*"))
     return {
         "seconds": seconds,
         "stored": float(summary["stored"]),
@@ -154,9 +185,8 @@ def backfill(tree: Path, work: Path, workers: int | None) -> dict[str, float]:
     }
 
 
-def queries(db: Path, samples: int = 9) -> dict[str, float]:
+def queries(store: Store, samples: int = 9) -> dict[str, float]:
     """Median milliseconds of typical timeline queries (newest 100 first)."""
-    store = SqliteStore(db, retention_days=0, readonly=True)
     probe = store.search(EventQuery(limit=2000))
     user = next(d["user"]["name"] for d in probe if d.get("user", {}).get("name"))
     ip = next(d["source"]["ip"] for d in probe if d.get("source", {}).get("ip"))
@@ -190,22 +220,38 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument(
+        "--store-dsn",
+        default=None,
+        help="also backfill into this PostgreSQL database (in a schema made and dropped here)",
+    )
     args = parser.parse_args()
     tree = dataset(args.out, args.events, args.seed)
     files = log_files(tree)
-    floors, runs = [], []
+    floors, runs, pg_runs = [], [], []
+    schema = f"auditcorr_bench_{os.getpid()}"
+    pg_dsn = None
     for run in range(args.runs):
         seconds, count = floor(files)
         floors.append(count / seconds)
-        result = backfill(tree, args.out / "work", args.workers)
+        result = backfill(tree, args.out / "work", args.workers, None)
         runs.append(result)
-        print(
+        line = (
             f"run {run + 1}: floor {floors[-1]:.0f} ev/s, backfill "
             f"{result['stored'] / result['seconds']:.0f} ev/s,"
-            f" rss {result['peak_rss_mb']:.0f} MB",
-            file=sys.stderr,
+            f" rss {result['peak_rss_mb']:.0f} MB"
         )
-    query_ms = queries(args.out / "work" / "state" / "timeline.db")
+        if args.store_dsn:
+            pg_dsn = bench_schema(args.store_dsn, schema, create=True)
+            pg = backfill(tree, args.out / "work-pg", args.workers, pg_dsn)
+            pg_runs.append(pg)
+            line += f", postgresql {pg['stored'] / pg['seconds']:.0f} ev/s"
+        print(line, file=sys.stderr)
+    sqlite_store = SqliteStore(
+        args.out / "work" / "state" / "timeline.db", retention_days=0, readonly=True
+    )
+    query_ms = queries(sqlite_store)
+    sqlite_store.close()
     rates = [r["stored"] / r["seconds"] for r in runs]
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -222,6 +268,24 @@ def main() -> int:
         "db_bytes_per_event": round(statistics.median(r["db_bytes"] for r in runs) / args.events),
         "query_median_ms": {k: round(v, 2) for k, v in query_ms.items()},
     }
+    if pg_dsn:
+        pg_store = PostgresStore(pg_dsn, retention_days=0, readonly=True)
+        pg_query_ms = queries(pg_store)
+        pg_store.close()
+        bench_schema(args.store_dsn, schema, create=False)
+        pg_rates = [r["stored"] / r["seconds"] for r in pg_runs]
+        report["postgresql"] = {
+            "backfill_events_per_sec": round(statistics.median(pg_rates)),
+            # Each run's own PostgreSQL/SQLite ratio, then their median.
+            "ratio_to_sqlite": round(
+                statistics.median(p / s for p, s in zip(pg_rates, rates, strict=True)), 3
+            ),
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in pg_runs)),
+            "db_bytes_per_event": round(
+                statistics.median(r["db_bytes"] for r in pg_runs) / args.events
+            ),
+            "query_median_ms": {k: round(v, 2) for k, v in pg_query_ms.items()},
+        }
     print(json.dumps(report, indent=2))
     return 0
 

@@ -41,9 +41,15 @@ STATUS_EVERY_SECS = 10.0
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:
     """The one place that knows which store engine the config asks for."""
-    return SqliteStore(
-        config.store_path, retention_days=config.store.retention_days, readonly=readonly
-    )
+    section = config.store
+    if section.type == "postgresql" and section.dsn is not None:
+        # psycopg loads only when the config asks for PostgreSQL.
+        from daemon.store.postgres import PostgresStore
+
+        return PostgresStore(
+            section.dsn.reveal(), retention_days=section.retention_days, readonly=readonly
+        )
+    return SqliteStore(config.store_path, retention_days=section.retention_days, readonly=readonly)
 
 
 def _ingest_settings(config: Config) -> dict[str, Any]:
@@ -149,7 +155,7 @@ async def run_daemon(config: Config) -> Stats:
     log.info(
         "daemon_started",
         config=str(config.path),
-        store=str(store.path),
+        store=store.location,
         sources=sorted(config.sources),
         outputs=sorted(config.outputs),
         workers=pipeline.workers,
@@ -189,6 +195,7 @@ async def _api(
         intake,
         partial(open_store, config, readonly=True),
         config.daemon.zone,
+        readers=config.store.pool_size,
     )
     async with server:
         yield

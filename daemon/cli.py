@@ -23,7 +23,7 @@ from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
 from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.sources_cli import add_sources_command
-from daemon.store.base import EventQuery
+from daemon.store.base import EventQuery, StoreUnavailableError
 from daemon.store.schema import StoreUpgradeError
 from daemon.timeparse import parse_moment
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ConfigError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    except StoreUpgradeError as err:
+    except (StoreUpgradeError, StoreUnavailableError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_FAILED
     return result
@@ -205,10 +205,19 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _store_where(config: Config) -> str:
+    """The store's file, or its database's connection string without the password."""
+    if config.store.type == "postgresql" and config.store.dsn is not None:
+        from daemon.store.postgres import describe
+
+        return describe(config.store.dsn.reveal()).removeprefix("postgresql ")
+    return str(config.store_path)
+
+
 def _check_config(args: argparse.Namespace, config: Config) -> int:
     print(f"{config.path}: valid")
     print(
-        f"  store: {config.store.type} {config.store_path}"
+        f"  store: {config.store.type} {_store_where(config)}"
         f" (retention {config.store.retention_days} days)"
     )
     print(f"  state_dir: {config.daemon.state_dir}  timezone: {config.daemon.timezone}")

@@ -22,13 +22,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from connectors import registry
 from connectors.base import ConfigError
-from connectors.config import ConfigPath, ConnectorConfig, ExistingFile
+from connectors.config import ConfigPath, ConnectorConfig, ExistingFile, Secret, SecretStr
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
 from daemon.timeparse import parse_duration
@@ -62,11 +63,36 @@ class DaemonSection(Section):
 
 
 class StoreSection(Section):
-    type: Literal["sqlite"] = "sqlite"
+    type: Literal["sqlite", "postgresql"] = "sqlite"
     path: ConfigPath | None = None
-    """Default: ``timeline.db`` in ``[daemon].state_dir``."""
+    """SQLite only; default: ``timeline.db`` in ``[daemon].state_dir``."""
+    dsn: SecretStr | None = Field(default=None, validate_default=True)
+    """PostgreSQL only: a libpq connection string or URI (it may hold a password)."""
+    pool_size: int = Field(default=2, ge=1, le=32)
+    """Connections (SQLite: read-only ones) the HTTP API queries the store with."""
     retention_days: int = Field(default=90, ge=0)
     """Events older than this are pruned; 0 keeps everything."""
+
+    @field_validator("path")
+    @classmethod
+    def _path_for_sqlite(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("type") == "postgresql":
+            raise ValueError('only for type = "sqlite"; PostgreSQL is reached through dsn')
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_for_postgresql(cls, value: Secret | None, info: ValidationInfo) -> Secret | None:
+        kind = info.data.get("type")
+        if kind == "postgresql" and value is None:
+            raise ValueError(
+                'required when type = "postgresql": a connection string such as'
+                ' "postgresql://auditcorr@db.example.net/auditcorr", or "env:NAME" /'
+                ' "file:/path" holding one'
+            )
+        if kind == "sqlite" and value is not None:
+            raise ValueError('only for type = "postgresql"; SQLite uses path')
+        return value
 
 
 def _duration(value: str) -> str:
@@ -198,6 +224,7 @@ class Config:
 
     @property
     def store_path(self) -> Path:
+        """Where the SQLite store is (or would be)."""
         return self.store.path or self.daemon.state_dir / "timeline.db"
 
 

@@ -43,12 +43,18 @@ async def diagnose(path: Path) -> list[Check]:
 
 def _host_checks(config: Config) -> list[Check]:
     state = config.daemon.state_dir
-    store, facts = doctor_host.store(config.store_path)
-    checks = [
-        doctor_host.state_dir(state),
-        store,
-        doctor_host.disk_space(config.store_path.parent),
-    ]
+    if config.store.type == "postgresql" and config.store.dsn is not None:
+        from daemon import doctor_pg
+
+        store, facts = doctor_pg.store(config.store.dsn.reveal())
+        checks = [doctor_host.state_dir(state), store]
+    else:
+        store, facts = doctor_host.store(config.store_path)
+        checks = [
+            doctor_host.state_dir(state),
+            store,
+            doctor_host.disk_space(config.store_path.parent),
+        ]
     if config.api is not None:
         checks.append(doctor_host.port_free("api", config.api.listen))
     for name, source in config.sources.items():

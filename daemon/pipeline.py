@@ -37,7 +37,7 @@ from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
 from daemon.rules.engine import RuleEngine
-from daemon.store.base import Routes, Store, WriteResult
+from daemon.store.base import Routes, Store, StoreUnavailableError, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 
 log = structlog.get_logger()
@@ -202,7 +202,7 @@ class Pipeline:
             mp_context=context,
             initializer=init_worker,
             initargs=(
-                str(self.store.path),
+                self.store.dictionaries(),
                 os.getpid(),
                 self.identities,
                 self.rules.paths if self.rules is not None else (),
@@ -425,7 +425,7 @@ class Pipeline:
                 written: WriteResult = await self.call_store(
                     self.store.write, results, alerts, self.routes
                 )
-            except sqlite3.OperationalError as err:
+            except (sqlite3.OperationalError, StoreUnavailableError) as err:
                 log.error("store_write_failed", error=str(err), retry_in_secs=round(delay, 1))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import select
 import signal
-import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -94,12 +94,12 @@ _hit_maker: HitMaker | None = None
 
 
 def init_worker(
-    store_path: str,
+    dictionaries: Callable[[int], bytes],
     daemon_pid: int | None = None,
     identities: IdentityMap | None = None,
     rule_paths: tuple[str, ...] = (),
 ) -> None:
-    """Process-pool initializer: dictionaries are read from the store on demand;
+    """Process-pool initializer: ``dictionaries`` reads them from the store on demand;
     ``identities`` names the person behind each event at ingest; detection rules
     are compiled once here, so matching runs beside decoding."""
     global _codecs, _identities, _hit_maker  # noqa: PLW0603 - per worker process
@@ -109,15 +109,7 @@ def init_worker(
     if daemon_pid is not None:
         _exit_with(daemon_pid)
 
-    def load(codec: int) -> bytes:
-        uri = f"file:{store_path}?mode=ro"
-        with sqlite3.connect(uri, uri=True) as db:
-            found = db.execute("SELECT data FROM codecs WHERE id = ?", (codec,)).fetchone()
-        if found is None:
-            raise LookupError(f"codec {codec} not in store {store_path}")
-        return bytes(found[0])
-
-    _codecs = codecs.Codecs(load)
+    _codecs = codecs.Codecs(dictionaries)
     if rule_paths:
         from daemon.rules.hits import HitMaker
         from daemon.rules.loader import load_rules

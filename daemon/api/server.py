@@ -43,7 +43,6 @@ ROUTES = (
     people.routes,
 )
 """One table per resource; a new resource adds its module here."""
-READER_THREADS = 2
 
 
 def build_app(
@@ -84,11 +83,12 @@ class ApiServer:
         intake: IntakeRouter,
         open_reader: Callable[[], Store],
         zone: ZoneInfo,
+        *,
+        readers: int = 2,
     ) -> None:
+        """``readers``: query threads, each with a connection of its own (``[store].pool_size``)."""
         self.settings = settings
-        self._readers = Readers(
-            open_reader, threads=READER_THREADS, timeout=settings.query_timeout_secs
-        )
+        self._readers = Readers(open_reader, threads=readers, timeout=settings.query_timeout_secs)
         self._app = build_app(settings, pipeline, intake, self._readers, zone)
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         self.url = ""

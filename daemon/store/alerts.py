@@ -15,7 +15,7 @@ import orjson
 
 from daemon.alert import Alert
 
-_UPSERT = (
+UPSERT = (
     "INSERT INTO alerts (id, rule_id, severity, first_seen, last_seen, updated_at, doc)"
     " VALUES (?,?,?,?,?,?,?)"
     " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity,"
@@ -28,35 +28,37 @@ def micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
+def upsert_rows(alerts: Sequence[Alert], now_us: int) -> list[tuple[object, ...]]:
+    """The parameters of ``UPSERT`` for each alert."""
+    return [
+        (
+            alert.id,
+            alert.rule_id,
+            alert.severity,
+            micros(alert.first_seen),
+            micros(alert.last_seen),
+            now_us,
+            orjson.dumps(alert.to_json()),
+        )
+        for alert in alerts
+    ]
+
+
 def upsert(db: sqlite3.Connection, alerts: Sequence[Alert], now_us: int) -> None:
     """Insert new alerts and replace updated ones; call inside the write transaction."""
-    db.executemany(
-        _UPSERT,
-        (
-            (
-                alert.id,
-                alert.rule_id,
-                alert.severity,
-                micros(alert.first_seen),
-                micros(alert.last_seen),
-                now_us,
-                orjson.dumps(alert.to_json()),
-            )
-            for alert in alerts
-        ),
-    )
+    db.executemany(UPSERT, upsert_rows(alerts, now_us))
 
 
-def select(
-    db: sqlite3.Connection,
+def select_query(
     *,
-    since: datetime | None = None,
-    rule: str | None = None,
-    severities: Sequence[str] | None = None,
-    limit: int = 1000,
-    newest_first: bool = False,
-) -> list[Alert]:
-    """Alerts whose last event is at or after ``since``, oldest first unless ``newest_first``."""
+    since: datetime | None,
+    rule: str | None,
+    severities: Sequence[str] | None,
+    limit: int,
+    newest_first: bool,
+) -> tuple[str, list[object]]:
+    """The SQL (``?`` parameters) and parameters of a selection of alerts: those whose
+    last event is at or after ``since``, oldest first unless ``newest_first``."""
     sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
     params: list[object] = [micros(since) if since else 0]
     if rule is not None:
@@ -68,9 +70,8 @@ def select(
     order = "DESC" if newest_first else ""
     sql += f" ORDER BY last_seen {order}, id {order} LIMIT ?"
     params.append(limit)
-    return [Alert.from_json(orjson.loads(row[0])) for row in db.execute(sql, params)]
+    return sql, params
 
 
-def select_one(db: sqlite3.Connection, alert_id: str) -> Alert | None:
-    row = db.execute("SELECT doc FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-    return None if row is None else Alert.from_json(orjson.loads(row[0]))
+def decode(doc: bytes) -> Alert:
+    return Alert.from_json(orjson.loads(doc))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from daemon.alert import Alert
@@ -99,9 +98,17 @@ Routes = Mapping[str, Callable[[Alert], bool]]
 """Per output id: whether the output takes an alert (its routing filter)."""
 
 
+class StoreUnavailableError(Exception):
+    """The store's database cannot be reached now; a write is retried later."""
+
+
 class Store(Protocol):
-    path: Path
-    """Where decoding workers read compression dictionaries from."""
+    location: str
+    """Where the store is, for logs and summaries (never with a password)."""
+
+    def dictionaries(self) -> Callable[[int], bytes]:
+        """A function that reads a compression dictionary by id, for decoding
+        workers in other processes (it pickles)."""
 
     @property
     def codec(self) -> int:

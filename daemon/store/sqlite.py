@@ -12,35 +12,30 @@ import contextlib
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 
 from daemon.alert import Alert
-from daemon.gcpause import cyclic_gc_paused
-from daemon.process import Processed, Row, Text
+from daemon.process import Processed, Text
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store import schema, stored
-from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, Routes, WriteResult
+from daemon.store import schema, writing
+from daemon.store.base import EventQuery, Found, Routes, WriteResult
 from daemon.store.keys import (
-    event_hash,
-    key_ceiling,
-    key_floor,
     key_minute,
-    key_time,
     month_of,
     month_span,
 )
 from daemon.store.outbox import SqliteOutbox, enqueue
-from daemon.store.text import TAG_FIELDS, tag
+from daemon.store.reads import StoreReads, bounds, events_between
+from daemon.store.text import TAG_FIELDS, query_words, tag
+from daemon.store.writing import Entry
 
-_Entry = tuple[str, Row, Text, str]
-"""source id, row, index text, log type"""
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
 _LOOKUP_CHUNK = 500
 
@@ -54,11 +49,22 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-class SqliteStore(SqliteOutbox):
-    """Timeline store in one SQLite file (the outbox methods come from ``SqliteOutbox``)."""
+def read_dictionary(path: Path, codec: int) -> bytes:
+    """A compression dictionary by id (for decoding workers: module level, so it pickles)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        found = db.execute("SELECT data FROM codecs WHERE id = ?", (codec,)).fetchone()
+    if found is None:
+        raise LookupError(f"codec {codec} not in store {path}")
+    return bytes(found[0])
+
+
+class SqliteStore(SqliteOutbox, StoreReads):
+    """Timeline store in one SQLite file (outbox methods from ``SqliteOutbox``, reads from
+    ``StoreReads``)."""
 
     def __init__(self, path: Path, *, retention_days: int, readonly: bool = False) -> None:
         self.path = path
+        self.location = str(path)
         self.retention_days = retention_days
         self._readonly = readonly
         self._closed = False
@@ -89,6 +95,9 @@ class SqliteStore(SqliteOutbox):
         row = self._db.execute("SELECT max(id) FROM codecs").fetchone()
         self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
         self._samples: list[bytes] = []
+
+    def dictionaries(self) -> Callable[[int], bytes]:
+        return partial(read_dictionary, self.path)
 
     def _back_up(self, version: int) -> Path:
         """Copy the store before a schema migration, so the older auditcorr can be restored."""
@@ -126,37 +135,14 @@ class SqliteStore(SqliteOutbox):
         checkpoints, the alerts these events raised or updated, and their outbox rows."""
         db = self._db
         now = _now_us()
-        floor = self._retention_floor()
-        fresh: dict[int, _Entry] = {}
-        collisions: list[_Entry] = []
-        duplicates = expired = 0
-        for batch in batches:
-            source = batch.source
-            for row, text in zip(batch.rows, batch.texts, strict=True):
-                key = row[0]
-                if key < floor:
-                    expired += 1
-                    continue
-                seen = fresh.get(key)
-                if seen is None:
-                    fresh[key] = (source, row, text, batch.log_type)
-                elif seen[1][1] == row[1]:
-                    duplicates += 1
-                else:
-                    collisions.append((source, row, text, batch.log_type))
+        rows = writing.sort_rows(batches, self._retention_floor())
         saved = (self._codec, list(self._samples))
         db.execute("BEGIN IMMEDIATE")
         try:
             # A change record version seen before made its event then.
-            for key in self._book(batches, now):
-                if fresh.pop(key, None) is not None:
-                    duplicates += 1
-            for key, eid in self._existing(list(fresh)):
-                entry = fresh.pop(key)
-                if entry[1][1] == eid:
-                    duplicates += 1
-                else:
-                    collisions.append(entry)
+            rows.drop(self._book(batches, now))
+            rows.settle(self._existing(list(rows.fresh)))
+            fresh = rows.fresh
             db.executemany(
                 _INSERT_EVENT,
                 (
@@ -165,25 +151,21 @@ class SqliteStore(SqliteOutbox):
                 ),
             )
             self._index((key, entry[2]) for key, entry in fresh.items())
-            minutes = Counter((key_minute(key), entry[3]) for key, entry in fresh.items())
+            minutes = writing.minute_counts(fresh.items())
             stored = len(fresh)
-            for entry in collisions:
-                placed = self._probe(entry)
+            for entry in rows.collisions:
+                placed = writing.probe(entry, self._eid_at, self._insert_one)
                 if placed is not None:
                     minutes[key_minute(placed), entry[3]] += 1
                 stored += placed is not None
-                duplicates += placed is None
+                rows.duplicates += placed is None
             self._count_minutes(minutes)
             quarantined = self._quarantine(batches, now)
             db.executemany(
                 "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
                 " ON CONFLICT (source, key) DO UPDATE"
                 " SET value = excluded.value, updated_at = excluded.updated_at",
-                (
-                    (batch.source, cp.key, orjson.dumps(cp.value), now)
-                    for batch in batches
-                    for cp in batch.checkpoints
-                ),
+                writing.checkpoint_rows(batches, now),
             )
             self._learn_codec(batches, now)
             alert_rows.upsert(db, alerts, now)
@@ -197,7 +179,7 @@ class SqliteStore(SqliteOutbox):
             self._codec, self._samples = saved
             self._months = self._fts_months()
             raise
-        return WriteResult(stored, duplicates, quarantined, expired)
+        return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
 
     def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
         """Keep change record versions; returns the event keys of versions already kept."""
@@ -245,23 +227,14 @@ class SqliteStore(SqliteOutbox):
             )
         return found
 
-    def _probe(self, entry: _Entry) -> int | None:
-        """Place an event whose key another event holds: the next free key.
+    def _eid_at(self, key: int) -> int | None:
+        found = self._db.execute("SELECT eid FROM events WHERE id = ?", (key,)).fetchone()
+        return None if found is None else int(found[0])
 
-        Returns the key it was stored under, None when it was stored already.
-        """
-        source, (key, eid, codec, doc), text, _ = entry
-        # The event's own key first: in a re-read it may be the one holding it.
-        key -= 1
-        while True:
-            key += 1
-            found = self._db.execute("SELECT eid FROM events WHERE id = ?", (key,)).fetchone()
-            if found is None:
-                self._db.execute(_INSERT_EVENT, (key, eid, source, codec, doc))
-                self._index([(key, text)])
-                return key
-            if found[0] == eid:
-                return None
+    def _insert_one(self, key: int, entry: Entry) -> None:
+        source, (_, eid, codec, doc), text, _ = entry
+        self._db.execute(_INSERT_EVENT, (key, eid, source, codec, doc))
+        self._index([(key, text)])
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -298,21 +271,13 @@ class SqliteStore(SqliteOutbox):
         self._db.executemany(
             "INSERT OR IGNORE INTO quarantine (at, source, origin, position, reason, raw, raw_size)"
             " VALUES (?,?,?,?,?,?,?)",
-            (
-                (now, batch.source, q.origin, q.position, q.reason, q.raw, q.raw_size)
-                for batch in batches
-                for q in batch.quarantined
-            ),
+            writing.quarantine_rows(batches, now),
         )
         return self._db.total_changes - before
 
     def _learn_codec(self, batches: Sequence[Processed], now: int) -> None:
         """Train a dictionary from the first documents the store sees."""
-        if self._codec != codecs.PLAIN:
-            return
-        for batch in batches:
-            self._samples.extend(batch.samples[: codecs.TRAIN_SAMPLES - len(self._samples)])
-        if len(self._samples) < codecs.TRAIN_SAMPLES:
+        if self._codec != codecs.PLAIN or not writing.collect_samples(self._samples, batches):
             return
         data = codecs.train(self._samples)
         cursor = self._db.execute(
@@ -336,173 +301,39 @@ class SqliteStore(SqliteOutbox):
         )
         return {name.removeprefix("fts_") for (name,) in rows}
 
-    def checkpoints(self, source: str) -> dict[str, JSON]:
-        rows = self._db.execute("SELECT key, value FROM checkpoints WHERE source = ?", (source,))
-        return {key: orjson.loads(value) for key, value in rows}
-
-    def checkpoint_times(self, source: str) -> dict[str, datetime]:
-        rows = self._db.execute(
-            "SELECT key, updated_at FROM checkpoints WHERE source = ?", (source,)
-        )
-        return {key: datetime.fromtimestamp(us / 1e6, UTC) for key, us in rows}
-
-    def search(self, query: EventQuery) -> list[JSON]:
-        return [found.document for found in self.page(query)]
-
     def page(self, query: EventQuery) -> list[Found]:
-        low = key_floor(query.since) if query.since else 0
-        high = key_ceiling(query.until) if query.until else (1 << 63) - 1
-        if query.after is not None:
-            if query.order == "newest":
-                high = min(high, query.after - 1)
-            else:
-                low = max(low, query.after + 1)
+        low, high = bounds(query)
         direction = "DESC" if query.order == "newest" else "ASC"
         match = match_expression(query)
-        rows: list[tuple[int, str, int, bytes]] = []
         if match is None:
-            sql = (
-                "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ?"
-                f" ORDER BY id {direction} LIMIT ?"
-            )
-            rows = self._db.execute(sql, (low, high, query.limit)).fetchall()
-        else:
-            months = sorted(
-                (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
-                reverse=query.order == "newest",
-            )
-            for month in months:
-                sql = (
-                    f"SELECT e.id, e.source, e.codec, e.doc FROM fts_{month} f JOIN events e"
-                    f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
-                    f" ORDER BY f.rowid {direction} LIMIT ?"
-                )
-                params = (match, low, high, query.limit - len(rows))
-                rows.extend(self._db.execute(sql, params))
-                if len(rows) >= query.limit:
-                    break
-        with cyclic_gc_paused():
-            return [self._found(*row) for row in rows]
-
-    def _found(self, key: int, source: str, codec: int, blob: bytes) -> Found:
-        log_type, doc = stored.read(self._codecs.decompress(codec, blob), key_time(key))
-        return Found(key, source, log_type, doc)
-
-    def event(self, key: int) -> Found | None:
-        row = self._db.execute(
-            "SELECT id, source, codec, doc FROM events WHERE id = ?", (key,)
-        ).fetchone()
-        return None if row is None else self._found(*row)
-
-    def histogram(
-        self, since: datetime, until: datetime, bucket_minutes: int
-    ) -> list[tuple[datetime, str, int]]:
-        rows = self._db.execute(
-            "SELECT minute / ?1 * ?1 AS bucket, log_type, sum(count) FROM minute_counts"
-            " WHERE minute BETWEEN ?2 AND ?3 GROUP BY bucket, log_type ORDER BY bucket",
-            (bucket_minutes, key_minute(key_floor(since)), key_minute(key_ceiling(until))),
+            return self._found_all(self._rows(events_between(direction), (low, high, query.limit)))
+        rows: list[tuple[int, str, int, bytes]] = []
+        months = sorted(
+            (m for m in self._fts_months() if month_of(low) <= m <= month_of(high)),
+            reverse=query.order == "newest",
         )
-        return [
-            (datetime.fromtimestamp(bucket * 60, UTC), log_type, int(n))
-            for bucket, log_type, n in rows
-        ]
+        for month in months:
+            sql = (
+                f"SELECT e.id, e.source, e.codec, e.doc FROM fts_{month} f JOIN events e"
+                f" ON e.id = f.rowid WHERE fts_{month} MATCH ? AND f.rowid BETWEEN ? AND ?"
+                f" ORDER BY f.rowid {direction} LIMIT ?"
+            )
+            params = (match, low, high, query.limit - len(rows))
+            rows.extend(self._db.execute(sql, params))
+            if len(rows) >= query.limit:
+                break
+        return self._found_all(rows)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._db.execute(sql, params).fetchall()
 
     def interrupt(self) -> None:
         self._db.interrupt()
 
-    def event_by_id(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> JSON | None:
-        found = self.find_event(event_id, since=since, until=until)
-        return found.document if found else None
-
-    def find_event(
-        self, event_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> Found | None:
-        low = key_floor(since) if since else 0
-        high = key_ceiling(until) if until else (1 << 63) - 1
-        row = self._db.execute(
-            "SELECT id, source, codec, doc FROM events WHERE id BETWEEN ? AND ? AND eid = ?"
-            " ORDER BY id LIMIT 1",
-            (low, high, event_hash(event_id)),
-        ).fetchone()
-        return self._found(*row) if row else None
-
-    def change_records(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> list[JSON]:
-        low = int(since.timestamp() * 1e6) if since else -(1 << 62)
-        high = int(until.timestamp() * 1e6) if until else 1 << 62
-        rows = self._db.execute(
-            "SELECT record FROM change_records WHERE window_end >= ? AND window_start <= ?"
-            " ORDER BY window_start, id",
-            (low, high),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def change_record(self, change_id: str) -> JSON | None:
-        row = self._db.execute(
-            "SELECT record FROM change_records WHERE id = ?", (change_id,)
-        ).fetchone()
-        return None if row is None else dict(orjson.loads(row[0]))
-
-    def change_history(self, change_id: str) -> list[JSON]:
-        rows = self._db.execute(
-            "SELECT record FROM change_versions WHERE id = ? ORDER BY received_at, revision",
-            (change_id,),
-        )
-        return [orjson.loads(record) for (record,) in rows]
-
-    def alerts(
-        self,
-        *,
-        since: datetime | None = None,
-        rule: str | None = None,
-        severities: Sequence[str] | None = None,
-        limit: int = 1000,
-        newest_first: bool = False,
-    ) -> list[Alert]:
-        return alert_rows.select(
-            self._db,
-            since=since,
-            rule=rule,
-            severities=severities,
-            limit=limit,
-            newest_first=newest_first,
-        )
-
-    def alert(self, alert_id: str) -> Alert | None:
-        return alert_rows.select_one(self._db, alert_id)
-
-    def quarantine(self, *, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
-        sql = "SELECT id, at, source, origin, position, reason, raw, raw_size FROM quarantine"
-        params: list[Any] = []
-        if source is not None:
-            sql += " WHERE source = ?"
-            params.append(source)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [
-            QuarantineEntry(
-                id=row[0],
-                at=datetime.fromtimestamp(row[1] / 1e6, UTC),
-                source=row[2],
-                origin=row[3],
-                position=row[4],
-                reason=row[5],
-                raw=bytes(row[6]),
-                raw_size=row[7],
-            )
-            for row in self._db.execute(sql, params)
-        ]
-
     # -- upkeep --------------------------------------------------------------
 
     def _retention_floor(self, now: datetime | None = None) -> int:
-        if self.retention_days <= 0:
-            return 0
-        moment = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
-        return key_floor(moment)
+        return writing.retention_floor(self.retention_days, now)
 
     def prune(self, now: datetime) -> int:
         """Delete expired events and quarantine entries; drop whole expired months of text."""
@@ -529,14 +360,6 @@ class SqliteStore(SqliteOutbox):
             raise
         self.prune_deliveries(now - timedelta(days=self.retention_days))
         return deleted
-
-    def count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM events").fetchone()
-        return int(row[0])
-
-    def quarantine_count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM quarantine").fetchone()
-        return int(row[0])
 
     def close(self) -> None:
         if self._closed:
@@ -565,11 +388,8 @@ def text_expression(text: str) -> str:
     Each word is quoted, so punctuation is literal (``arn:aws:iam::1:role/x``
     becomes a phrase of its parts); a trailing ``*`` asks for a prefix.
     """
-    terms = []
-    # FTS5 strings end at a NUL byte ("unterminated string"); no token holds one.
-    for word in text.replace("\x00", " ").split():
-        prefix = word.endswith("*") and len(word) > 1
-        literal = word.rstrip("*") if prefix else word
-        quoted = '"' + literal.replace('"', '""') + '"'
-        terms.append(quoted + (" *" if prefix else ""))
+    terms = [
+        '"' + literal.replace('"', '""') + '"' + (" *" if prefix else "")
+        for literal, prefix in query_words(text)
+    ]
     return " AND ".join(terms) if terms else '""'

@@ -55,6 +55,16 @@ def tag(field: str, value: str) -> str:
     return found
 
 
+def query_words(text: str) -> list[tuple[str, bool]]:
+    """The words a person typed, each with whether it asks for a prefix (a trailing ``*``)."""
+    words = []
+    # NUL ends an FTS5 string ("unterminated string"); no token holds one.
+    for word in text.replace("\x00", " ").split():
+        prefix = word.endswith("*") and len(word) > 1
+        words.append((word.rstrip("*") if prefix else word, prefix))
+    return words
+
+
 def event_tags(event: AuditEvent, source: str) -> str:
     values = (
         ("dataset", event.dataset),

@@ -203,8 +203,38 @@ SOURCE = '[sources.ct_prod]\ntype = "cloudtrail_files"\npath = "trail"\n'
         pytest.param(
             '[store]\ntype = "postgres"\n',
             "store.type",
-            "store.type: Input should be 'sqlite'",
+            "store.type: Input should be 'sqlite' or 'postgresql'",
             id="unknown-store-type",
+        ),
+        pytest.param(
+            '[store]\ntype = "postgresql"\n',
+            "store.dsn",
+            'store.dsn: required when type = "postgresql"',
+            id="postgresql-without-dsn",
+        ),
+        pytest.param(
+            '[store]\ntype = "postgresql"\ndsn = "env:AUDITCORR_TEST_UNSET_DSN"\n',
+            "store.dsn",
+            "store.dsn: environment variable AUDITCORR_TEST_UNSET_DSN is not set",
+            id="postgresql-dsn-from-a-missing-variable",
+        ),
+        pytest.param(
+            '[store]\ntype = "postgresql"\ndsn = "host=db"\npath = "t.db"\n',
+            "store.path",
+            'store.path: only for type = "sqlite"',
+            id="postgresql-with-a-path",
+        ),
+        pytest.param(
+            '[store]\ndsn = "host=db"\n',
+            "store.dsn",
+            'store.dsn: only for type = "postgresql"',
+            id="sqlite-with-a-dsn",
+        ),
+        pytest.param(
+            "[store]\npool_size = 0\n",
+            "store.pool_size",
+            "store.pool_size: Input should be greater than or equal to 1",
+            id="no-pool",
         ),
         pytest.param(
             '[daemon]\ntimezone = "Mars/Olympus_Mons"\n',
@@ -516,6 +546,28 @@ def test_check_config_summary_hides_secrets(
     assert "vault: secret_probe" in out
     assert "env:AUDITCORR_TEST_TOKEN" in out
     assert "hunter2-value" not in out
+
+
+def test_postgresql_dsn_from_a_file_is_shown_without_its_password(
+    write_config: WriteConfig,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A PostgreSQL store's dsn comes from a file; check-config names the database, not the
+    password."""
+    (config_dir / "dsn").write_text("postgresql://auditcorr:s3cret-pw@db.example.net/timeline\n")
+    path = write_config('[store]\ntype = "postgresql"\ndsn = "file:dsn"\npool_size = 4\n')
+    config = load_config(path)
+    assert config.store.dsn is not None
+    assert config.store.dsn.reveal().endswith("@db.example.net/timeline")
+    assert config.store.pool_size == 4
+    monkeypatch.setattr(cli, "configure", lambda *_args, **_kwargs: None)
+    assert cli.main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "store: postgresql" in out
+    assert "db.example.net" in out
+    assert "s3cret-pw" not in out
 
 
 @pytest.mark.parametrize("reference", ["env:SOME_TOKEN", "file:/run/credentials/x", "inline"])

@@ -154,10 +154,10 @@ def test_unknown_keys_in_a_unix_account_are_errors(tmp_path: Path) -> None:
 def store(tmp_path: Path, people: IdentityMap) -> Iterator[SqliteStore]:
     path = tmp_path / "timeline.db"
     opened = SqliteStore(path, retention_days=0)
-    init_worker(str(path), None, people)
+    init_worker(opened.dictionaries(), None, people)
     yield opened
     opened.close()
-    init_worker(str(path))
+    init_worker(opened.dictionaries())
 
 
 def test_events_get_their_actor_at_ingest(store: SqliteStore) -> None:

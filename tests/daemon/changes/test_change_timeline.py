@@ -36,7 +36,7 @@ def record(**changes: Any) -> dict[str, Any]:
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     path = tmp_path / "timeline.db"
     opened = SqliteStore(path, retention_days=0)
-    init_worker(str(path))
+    init_worker(opened.dictionaries())
     yield opened
     opened.close()
 

@@ -44,7 +44,7 @@ def config(tmp_path: Path) -> Path:
     )
     loaded = load_config(path)
     store = SqliteStore(loaded.store_path, retention_days=0)
-    init_worker(str(store.path), None, loaded.identity.identity_map())
+    init_worker(store.dictionaries(), None, loaded.identity.identity_map())
 
     def put(log_type: str, payload: bytes) -> None:
         batch = RawBatch(log_type, "test", payload)
@@ -54,7 +54,7 @@ def config(tmp_path: Path) -> Path:
     put("change", orjson.dumps(RECORDS))
     put("change", orjson.dumps({**RECORDS[0], "title": "Stop and start the batch host (v2)"}))
     store.close()
-    init_worker(str(store.path))
+    init_worker(store.dictionaries())
     return path
 
 

@@ -1,9 +1,9 @@
-"""The SQLite outbox: routed rows written with the alert, leases, outcomes, manual retries."""
+"""The alert outbox (both engines): routed rows written with the alert, leases, outcomes,
+manual retries."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,24 +15,17 @@ from deliverysupport import make_alert
 from schemasupport import rewind_before
 
 from daemon.alert import Alert
-from daemon.store.base import Routes
+from daemon.store.base import Routes, Store
 from daemon.store.sqlite import SqliteStore
 
 EVERYTHING: Routes = {"chat": lambda alert: True, "siem": lambda alert: True}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0)
-    yield opened
-    opened.close()
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def test_one_row_per_alert_and_routed_output(store: SqliteStore) -> None:
+def test_one_row_per_alert_and_routed_output(store: Store) -> None:
     """Each alert is queued for each output whose route takes it, and only those."""
     routes: Routes = {"chat": lambda a: a.severity == "high", "siem": lambda a: True}
     queued = store.write_alerts([make_alert(1), make_alert(2, severity="low")], routes)
@@ -40,7 +33,7 @@ def test_one_row_per_alert_and_routed_output(store: SqliteStore) -> None:
     assert store.delivery_counts() == {("chat", "pending"): 1, ("siem", "pending"): 2}
 
 
-def test_requeued_alert_refreshes_pending_row_and_leaves_sent_one(store: SqliteStore) -> None:
+def test_requeued_alert_refreshes_pending_row_and_leaves_sent_one(store: Store) -> None:
     """The same alert id again: a pending row gets the new snapshot, a sent one stays sent."""
     alert = make_alert()
     store.write_alerts([alert], EVERYTHING)
@@ -55,7 +48,7 @@ def test_requeued_alert_refreshes_pending_row_and_leaves_sent_one(store: SqliteS
     assert sent.alert["count"] == 1
 
 
-def test_a_failed_write_queues_nothing(store: SqliteStore) -> None:
+def test_a_failed_write_queues_nothing(store: Store) -> None:
     """A route that raises rolls the whole transaction back."""
 
     def broken(alert: Alert) -> bool:
@@ -66,7 +59,7 @@ def test_a_failed_write_queues_nothing(store: SqliteStore) -> None:
     assert store.delivery_counts() == {}
 
 
-def test_leased_rows_are_claimed_once_until_released(store: SqliteStore) -> None:
+def test_leased_rows_are_claimed_once_until_released(store: Store) -> None:
     """A claim leases rows; a second claim skips them; a release (restart) hands them back."""
     store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
     first = store.claim_deliveries("chat", now(), 2)
@@ -77,7 +70,7 @@ def test_leased_rows_are_claimed_once_until_released(store: SqliteStore) -> None
     assert len(store.claim_deliveries("chat", now(), 10)) == 3
 
 
-def test_retry_schedules_and_counts(store: SqliteStore) -> None:
+def test_retry_schedules_and_counts(store: Store) -> None:
     """A retry counts the attempt, keeps the error and is not due before its time."""
     store.write_alerts([make_alert()], {"chat": lambda a: True})
     (row,) = store.claim_deliveries("chat", now(), 1)
@@ -90,7 +83,7 @@ def test_retry_schedules_and_counts(store: SqliteStore) -> None:
     assert again.last_error == "HTTP 500"
 
 
-def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: SqliteStore) -> None:
+def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: Store) -> None:
     """retry_deliveries: one id or every failed row; sent rows are never touched."""
     store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
     rows = store.claim_deliveries("chat", now(), 3)
@@ -106,7 +99,7 @@ def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: SqliteStore) 
 
 
 def test_outbox_table_comes_with_the_migration(tmp_path: Path) -> None:
-    """A store made before the outbox existed gains the table on open, data intact."""
+    """SQLite only: a store made before the outbox existed gains the table on open, data intact."""
     path = tmp_path / "old.db"
     SqliteStore(path, retention_days=0).close()
     rewind_before(path, "outbox")

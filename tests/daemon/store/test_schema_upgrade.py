@@ -1,4 +1,4 @@
-"""Opening a store of an older schema backs it up, then migrates it."""
+"""SQLite only: opening a store file of an older schema backs it up, then migrates it."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _LIMIT = 64 * 1024
 def _fill(path: Path) -> int:
     """A store at the current schema holding the sample events; returns how many."""
     store = SqliteStore(path, retention_days=0)
-    init_worker(str(path))
+    init_worker(store.dictionaries())
     try:
         batch = RawBatch("cloudtrail", "samples", SAMPLES.read_bytes())
         store.write([process(Job("ct", batch, store.codec, Limits()))])

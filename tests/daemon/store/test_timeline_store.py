@@ -1,4 +1,6 @@
-"""The SQLite timeline store: dedup, atomic checkpoints, search, quarantine, retention, codecs.
+"""The timeline store, on SQLite and PostgreSQL: dedup, atomic checkpoints, search,
+quarantine, retention, codecs.  Fixtures (``conftest.py``) run each test on both engines;
+the tests of SQLite internals at the end use a SQLite store of their own.
 
 Events reach the store the way they do in the daemon: a CloudTrail file body
 goes through ``daemon.process.process`` (decode, normalize, encode) and the
@@ -9,7 +11,6 @@ in the same millisecond.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterator
 from copy import deepcopy
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
+from storesupport import Engine, open_for_workers
 
 from connectors.base import Checkpoint, RawBatch
 from daemon.model import AuditEvent
@@ -26,7 +28,7 @@ from daemon.normalize import Limits, cloudtrail
 from daemon.process import SAMPLES_PER_BATCH, Job, Processed, init_worker, process
 from daemon.store import codec as codecs
 from daemon.store import stored
-from daemon.store.base import EventQuery
+from daemon.store.base import EventQuery, Store
 from daemon.store.keys import event_hash, row_key
 from daemon.store.sqlite import SqliteStore
 from daemon.store.text import event_tags, search_text
@@ -66,7 +68,7 @@ def file_body(records: list[JSON]) -> bytes:
 
 
 def run_job(
-    store: SqliteStore,
+    store: Store,
     source: str,
     records: list[JSON] | None = None,
     *,
@@ -104,35 +106,11 @@ def actions(docs: list[JSON]) -> list[str]:
     return [doc["event"]["action"] for doc in docs]
 
 
-def fts_tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'fts_[0-9]*'"
-            " AND name NOT GLOB 'fts_*_*'"
-        )
-        return {name for (name,) in rows}
-
-
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "timeline.db"
-
-
-@pytest.fixture
-def store(store_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(store_path, retention_days=0)
-    init_worker(str(store_path))
-    yield opened
-    # Some tests close it to reopen the file; close() is not idempotent.
-    with contextlib.suppress(sqlite3.ProgrammingError):
-        opened.close()
-
-
-def fill(store: SqliteStore) -> SqliteStore:
+def fill(store: Store) -> Store:
     """Store the samples: October ones read by ``ct_archive``, November ones by ``ct_prod``."""
     store.write(
         [
@@ -144,17 +122,20 @@ def fill(store: SqliteStore) -> SqliteStore:
 
 
 @pytest.fixture(scope="module")
-def timeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
+def timeline_place(engine: Engine) -> str:
+    return engine.place()
+
+
+@pytest.fixture(scope="module")
+def timeline(engine: Engine, timeline_place: str) -> Iterator[Store]:
     """The filled store shared by tests that only read it."""
-    path = tmp_path_factory.mktemp("timeline") / "timeline.db"
-    opened = SqliteStore(path, retention_days=0)
-    init_worker(str(path))
+    opened = open_for_workers(engine, timeline_place)
     yield fill(opened)
     opened.close()
 
 
 @pytest.fixture
-def filled(store: SqliteStore) -> SqliteStore:
+def filled(store: Store) -> Store:
     """A filled store of this test's own, for tests that change it."""
     return fill(store)
 
@@ -162,7 +143,7 @@ def filled(store: SqliteStore) -> SqliteStore:
 # -- dedup ---------------------------------------------------------------------
 
 
-def test_batch_written_twice_is_stored_once(store: SqliteStore) -> None:
+def test_batch_written_twice_is_stored_once(store: Store) -> None:
     """Writing the same processed batch again stores nothing and counts duplicates."""
     batch = run_job(store, "ct_prod", sample_records())
     first = store.write([batch])
@@ -172,7 +153,7 @@ def test_batch_written_twice_is_stored_once(store: SqliteStore) -> None:
     assert store.count() == 8
 
 
-def test_same_events_in_two_batches_are_stored_once(store: SqliteStore) -> None:
+def test_same_events_in_two_batches_are_stored_once(store: Store) -> None:
     """An event read again from another file (or source) is a duplicate, in one write or two."""
     records = sample_records()
     one = run_job(store, "ct_prod", records[:5], origin="a.json.gz")
@@ -184,7 +165,7 @@ def test_same_events_in_two_batches_are_stored_once(store: SqliteStore) -> None:
     assert store.count() == 8
 
 
-def test_repeated_record_inside_one_file_is_stored_once(store: SqliteStore) -> None:
+def test_repeated_record_inside_one_file_is_stored_once(store: Store) -> None:
     """A file that lists the same record twice yields one event."""
     record = by_name("ConsoleLogin")[0]
     result = store.write([run_job(store, "ct_prod", [record, deepcopy(record)])])
@@ -211,7 +192,7 @@ def _pair() -> tuple[AuditEvent, AuditEvent, int]:
     return first, second, row_key(moment, event_hash(first.id))
 
 
-def test_two_events_on_one_key_are_both_stored(store: SqliteStore) -> None:
+def test_two_events_on_one_key_are_both_stored(store: Store) -> None:
     """Different events that share a row key are both kept; re-writing them stores nothing."""
     first, second, key = _pair()
     batch = crafted("syslog_auth", [first, second], key=key)
@@ -228,7 +209,7 @@ def test_two_events_on_one_key_are_both_stored(store: SqliteStore) -> None:
     ]
 
 
-def test_colliding_events_read_again_in_any_order_are_stored_once(store: SqliteStore) -> None:
+def test_colliding_events_read_again_in_any_order_are_stored_once(store: Store) -> None:
     """Two events on one key, stored by separate writes, are repeats when re-read in any order."""
     first, second, key = _pair()
     assert store.write([crafted("syslog_auth", [first], key=key)]).stored == 1
@@ -243,7 +224,7 @@ def test_colliding_events_read_again_in_any_order_are_stored_once(store: SqliteS
 # -- checkpoints and atomicity ---------------------------------------------------
 
 
-def test_checkpoints_are_committed_with_the_events(store: SqliteStore) -> None:
+def test_checkpoints_are_committed_with_the_events(store: Store) -> None:
     """A batch's checkpoints are readable per source after the write; later ones replace them."""
     key = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/11/20/a.json.gz"
     store.write(
@@ -256,7 +237,7 @@ def test_checkpoints_are_committed_with_the_events(store: SqliteStore) -> None:
 
 
 def test_checkpoint_of_an_unreadable_file_is_committed_with_its_quarantine_entry(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     """A payload the source could not read is quarantined and its checkpoint still moves on."""
     checkpoint = Checkpoint("bad.json.gz", {"size": -1, "mtime_ns": -1})
@@ -274,7 +255,7 @@ def test_checkpoint_of_an_unreadable_file_is_committed_with_its_quarantine_entry
 
 
 def test_failed_write_leaves_neither_events_nor_checkpoints(
-    store: SqliteStore, store_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, engine: Engine, place: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that raises midway rolls back its events, index entries and checkpoints."""
     store.write(
@@ -292,7 +273,7 @@ def test_failed_write_leaves_neither_events_nor_checkpoints(
     assert store.checkpoints("ct_prod") == {}
     assert store.checkpoints("ct_archive") == {"oct": {}}
     assert actions(store.search(EventQuery(order="oldest"))) == OCTOBER
-    reader = SqliteStore(store_path, retention_days=0, readonly=True)
+    reader = engine.open(place, readonly=True)
     try:
         assert reader.count() == 2
         assert reader.checkpoints("ct_prod") == {}
@@ -301,7 +282,7 @@ def test_failed_write_leaves_neither_events_nor_checkpoints(
 
 
 def test_batch_is_stored_when_retried_after_a_failed_write(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a rolled-back write (that began a new month) the same batch can be written again."""
     batch = run_job(store, "ct_prod", by_name(*NOVEMBER), checkpoints=[Checkpoint("nov", {})])
@@ -351,12 +332,12 @@ def test_batch_is_stored_when_retried_after_a_failed_write(
         pytest.param(EventQuery(user="nobody"), [], id="no-match"),
     ],
 )
-def test_search_by_field(timeline: SqliteStore, query: EventQuery, expected: list[str]) -> None:
+def test_search_by_field(timeline: Store, query: EventQuery, expected: list[str]) -> None:
     """Each exact-match filter selects its events, newest first, and filters combine with AND."""
     assert actions(timeline.search(query)) == expected
 
 
-def test_search_by_actor_and_host(store: SqliteStore) -> None:
+def test_search_by_actor_and_host(store: Store) -> None:
     """The actor (identity map) and host filters select events that carry those fields."""
     moment = at("2026-11-20T06:00:00")
     sudo = AuditEvent(
@@ -404,12 +385,12 @@ def test_search_by_actor_and_host(store: SqliteStore) -> None:
         pytest.param("*", [], id="lone-star"),
     ],
 )
-def test_search_full_text(timeline: SqliteStore, text: str, expected: list[str]) -> None:
+def test_search_full_text(timeline: Store, text: str, expected: list[str]) -> None:
     """Full-text search: every word must occur, punctuation is literal, ``word*`` is a prefix."""
     assert actions(timeline.search(EventQuery(text=text))) == expected
 
 
-def test_search_text_and_field_filters_combine(timeline: SqliteStore) -> None:
+def test_search_text_and_field_filters_combine(timeline: Store) -> None:
     """Text and field filters together must all hold."""
     query = EventQuery(text="Descr*", source="ct_archive")
     assert actions(timeline.search(query)) == ["DescribeRegions"]
@@ -441,14 +422,14 @@ def test_search_text_and_field_filters_combine(timeline: SqliteStore) -> None:
     ],
 )
 def test_search_time_bounds(
-    timeline: SqliteStore, since: str | None, until: str | None, expected: list[str]
+    timeline: Store, since: str | None, until: str | None, expected: list[str]
 ) -> None:
     """``since`` and ``until`` bound event time, both ends inclusive."""
     query = EventQuery(since=since and at(since), until=until and at(until))
     assert actions(timeline.search(query)) == expected
 
 
-def test_search_time_bounds_apply_to_text_search(timeline: SqliteStore) -> None:
+def test_search_time_bounds_apply_to_text_search(timeline: Store) -> None:
     """Bounds also narrow full-text and field searches, including which months are read."""
     nov = at("2026-11-01T00:00:00")
     assert actions(timeline.search(EventQuery(text="Descr*", since=nov))) == ["DescribeInstances"]
@@ -457,14 +438,14 @@ def test_search_time_bounds_apply_to_text_search(timeline: SqliteStore) -> None:
     assert actions(timeline.search(query)) == ["AttachRolePolicy"]
 
 
-def test_search_order_and_limit(timeline: SqliteStore) -> None:
+def test_search_order_and_limit(timeline: Store) -> None:
     """Newest or oldest first, cut at ``limit``."""
     assert actions(timeline.search(EventQuery(order="oldest"))) == ALL
     assert actions(timeline.search(EventQuery(limit=3))) == NEWEST_FIRST[:3]
     assert actions(timeline.search(EventQuery(limit=3, order="oldest"))) == ALL[:3]
 
 
-def test_search_across_two_months(timeline: SqliteStore) -> None:
+def test_search_across_two_months(timeline: Store) -> None:
     """Text and field searches read October's and November's index in the right order."""
     assert actions(timeline.search(EventQuery(text="Descr*", limit=1))) == ["DescribeInstances"]
     oldest = EventQuery(text="Descr*", limit=1, order="oldest")
@@ -479,17 +460,21 @@ def test_search_across_two_months(timeline: SqliteStore) -> None:
         "CreateUser",
         "StopInstances",
     ]
-    assert fts_tables(timeline.path) == {"fts_202610", "fts_202611"}
 
 
-def test_search_of_an_empty_store(store: SqliteStore) -> None:
+def test_each_month_has_its_own_table(engine: Engine, timeline_place: str) -> None:
+    """Events (PostgreSQL partitions) or their index (SQLite FTS5 tables) are kept by month."""
+    assert engine.months(timeline_place) >= {"202610", "202611"}
+
+
+def test_search_of_an_empty_store(store: Store) -> None:
     """An empty store answers every kind of query with no events (no index tables yet)."""
     assert store.search(EventQuery()) == []
     assert store.search(EventQuery(text="mallory")) == []
     assert store.search(EventQuery(user="alice.smith", limit=1)) == []
 
 
-def test_search_returns_the_ecs_document(timeline: SqliteStore) -> None:
+def test_search_returns_the_ecs_document(timeline: Store) -> None:
     """A hit is the event's full ECS document, original record included."""
     (doc,) = timeline.search(EventQuery(action="ConsoleLogin"))
     record = by_name("ConsoleLogin")[0]
@@ -503,7 +488,7 @@ def test_search_returns_the_ecs_document(timeline: SqliteStore) -> None:
 # -- quarantine ------------------------------------------------------------------
 
 
-def test_bad_records_are_quarantined_once(store: SqliteStore) -> None:
+def test_bad_records_are_quarantined_once(store: Store) -> None:
     """A record without eventID is kept in quarantine with its origin, and not again on re-write."""
     good = by_name("CreateUser")[0]
     bad = {k: v for k, v in by_name("ConsoleLogin")[0].items() if k != "eventID"}
@@ -522,7 +507,7 @@ def test_bad_records_are_quarantined_once(store: SqliteStore) -> None:
     assert entry.raw_size == len(entry.raw)
 
 
-def test_bad_payloads_are_quarantined_once_and_listed_by_source(store: SqliteStore) -> None:
+def test_bad_payloads_are_quarantined_once_and_listed_by_source(store: Store) -> None:
     """Unreadable and undecodable files are listed per source, newest first, never twice."""
     for _ in range(2):
         store.write(
@@ -551,36 +536,38 @@ def test_bad_payloads_are_quarantined_once_and_listed_by_source(store: SqliteSto
 # -- retention -------------------------------------------------------------------
 
 
-def test_prune_deletes_old_events_and_drops_past_months(filled: SqliteStore) -> None:
-    """Events older than retention_days go, and a month wholly past the floor loses its index."""
-    path = filled.path
+def test_prune_deletes_old_events_and_drops_past_months(
+    filled: Store, engine: Engine, place: str
+) -> None:
+    """Events older than retention_days go, and a month wholly past the floor loses its table."""
     filled.close()
-    store = SqliteStore(path, retention_days=30)
+    store = engine.open(place, retention_days=30)
     try:
         assert store.prune(at("2026-12-01T00:00:00")) == 2
         assert store.count() == 6
-        assert fts_tables(path) == {"fts_202611"}
+        months = engine.months(place)
+        assert "202611" in months
+        assert "202610" not in months
         assert actions(store.search(EventQuery(text="Descr*"))) == ["DescribeInstances"]
         assert actions(store.search(EventQuery(order="oldest", limit=1))) == ["CreateUser"]
-        # Half of November is now past the floor: its rows go, its index stays.
+        # Half of November is now past the floor: its rows go, its table stays.
         assert store.prune(at("2026-12-21T00:00:00")) == 5
-        assert fts_tables(path) == {"fts_202611"}
+        assert "202611" in engine.months(place)
         assert actions(store.search(EventQuery())) == ["GetBucketPolicy"]
         assert actions(store.search(EventQuery(text="alice.smith"))) == []
     finally:
         store.close()
 
 
-def test_prune_keeps_everything_without_retention(filled: SqliteStore) -> None:
+def test_prune_keeps_everything_without_retention(filled: Store) -> None:
     """retention_days = 0 keeps every event."""
     assert filled.prune(at("2030-01-01T00:00:00")) == 0
     assert filled.count() == 8
 
 
-def test_write_counts_events_older_than_retention_as_expired(store_path: Path) -> None:
+def test_write_counts_events_older_than_retention_as_expired(engine: Engine, place: str) -> None:
     """An event already past retention when it arrives is counted as expired, not stored."""
-    store = SqliteStore(store_path, retention_days=30)
-    init_worker(str(store_path))
+    store = open_for_workers(engine, place, retention_days=30)
     now = datetime.now(UTC)
     old, recent = deepcopy(by_name("CreateUser", "ConsoleLogin"))
     old["eventTime"] = (now - timedelta(days=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -619,7 +606,7 @@ def _without_ingested(doc: JSON) -> JSON:
 
 
 def test_dictionary_is_trained_and_documents_read_back(
-    store: SqliteStore, store_path: Path
+    store: Store, engine: Engine, place: str
 ) -> None:
     """After TRAIN_SAMPLES sampled documents a dictionary is used, and old and new rows decode."""
     per_batch = 200
@@ -647,7 +634,7 @@ def test_dictionary_is_trained_and_documents_read_back(
     assert {d["event"]["id"]: _without_ingested(d) for d in docs} == expected
 
     store.close()
-    reopened = SqliteStore(store_path, retention_days=0, readonly=True)
+    reopened = engine.open(place, readonly=True)
     try:
         assert reopened.codec == trained
         found = reopened.search(EventQuery(text="mallory", limit=5000))
@@ -655,6 +642,57 @@ def test_dictionary_is_trained_and_documents_read_back(
         assert all(_without_ingested(d) == expected[d["event"]["id"]] for d in found)
     finally:
         reopened.close()
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+def test_reopened_store_keeps_everything(store: Store, engine: Engine, place: str) -> None:
+    """Events, index, checkpoints and quarantine survive closing and reopening the file."""
+    store.write(
+        [
+            run_job(store, "ct_prod", sample_records(), checkpoints=[Checkpoint("f", {"n": 1})]),
+            run_job(store, "ct_prod", payload=b"{", origin="/srv/broken.json"),
+        ]
+    )
+    store.close()
+    reopened = engine.open(place)
+    try:
+        assert reopened.count() == 8
+        assert reopened.checkpoints("ct_prod") == {"f": {"n": 1}}
+        assert [e.origin for e in reopened.quarantine()] == ["/srv/broken.json"]
+        assert actions(reopened.search(EventQuery(text="alice.smith"))) == [
+            "AttachRolePolicy",
+            "CreateUser",
+        ]
+        assert actions(reopened.search(EventQuery(order="oldest"))) == ALL
+        again = reopened.write([run_job(reopened, "ct_prod", sample_records())])
+        assert (again.stored, again.duplicates) == (0, 8)
+    finally:
+        reopened.close()
+
+
+def test_reader_sees_what_the_writer_committed(
+    timeline: Store, engine: Engine, timeline_place: str
+) -> None:
+    """A read-only store opened beside the writer (SQLite: WAL) sees committed events."""
+    reader = engine.open(timeline_place, readonly=True)
+    try:
+        assert reader.count() == 8
+        assert actions(reader.search(EventQuery(user="mallory"))) == ["ConsoleLogin"]
+    finally:
+        reader.close()
+
+
+# -- SQLite internals (SQLite only) ------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    init_worker(opened.dictionaries())
+    yield opened
+    opened.close()
 
 
 class _CommitFails:
@@ -675,10 +713,11 @@ class _CommitFails:
 
 
 def test_dictionary_from_a_failed_write_is_not_used(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When the commit that adds a dictionary fails, no row is compressed with the lost one."""
     monkeypatch.setattr(codecs, "TRAIN_SAMPLES", 200)
+    store = sqlite_store
     batch = run_job(store, "ct_prod", _clones(0, 200))
     monkeypatch.setattr(store, "_db", _CommitFails(store._db))
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
@@ -688,44 +727,6 @@ def test_dictionary_from_a_failed_write_is_not_used(
     later = run_job(store, "ct_prod", _clones(200, 10))
     assert store.write([batch, later]).stored == 210
     assert len(store.search(EventQuery(limit=500))) == 210
-
-
-# -- lifecycle -------------------------------------------------------------------
-
-
-def test_reopened_store_keeps_everything(store: SqliteStore, store_path: Path) -> None:
-    """Events, index, checkpoints and quarantine survive closing and reopening the file."""
-    store.write(
-        [
-            run_job(store, "ct_prod", sample_records(), checkpoints=[Checkpoint("f", {"n": 1})]),
-            run_job(store, "ct_prod", payload=b"{", origin="/srv/broken.json"),
-        ]
-    )
-    store.close()
-    reopened = SqliteStore(store_path, retention_days=0)
-    try:
-        assert reopened.count() == 8
-        assert reopened.checkpoints("ct_prod") == {"f": {"n": 1}}
-        assert [e.origin for e in reopened.quarantine()] == ["/srv/broken.json"]
-        assert actions(reopened.search(EventQuery(text="alice.smith"))) == [
-            "AttachRolePolicy",
-            "CreateUser",
-        ]
-        assert actions(reopened.search(EventQuery(order="oldest"))) == ALL
-        again = reopened.write([run_job(reopened, "ct_prod", sample_records())])
-        assert (again.stored, again.duplicates) == (0, 8)
-    finally:
-        reopened.close()
-
-
-def test_reader_sees_what_the_writer_committed(timeline: SqliteStore) -> None:
-    """A read-only store opened beside the writer (WAL) sees committed events."""
-    reader = SqliteStore(timeline.path, retention_days=0, readonly=True)
-    try:
-        assert reader.count() == 8
-        assert actions(reader.search(EventQuery(user="mallory"))) == ["ConsoleLogin"]
-    finally:
-        reader.close()
 
 
 def test_readonly_store_on_a_missing_path_says_what_to_do(tmp_path: Path) -> None:

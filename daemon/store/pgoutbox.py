@@ -1,0 +1,150 @@
+"""The alert outbox in PostgreSQL: one row per (alert, output) until it is delivered.
+
+The same rows and states as the SQLite outbox (``outbox.py``).  Claiming
+skips rows another connection holds (``FOR UPDATE SKIP LOCKED``), so two
+delivery workers never lease the same row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import orjson
+import psycopg
+
+from daemon.alert import Alert
+from daemon.store.base import Delivery, DeliveryState, Routes
+from daemon.store.outbox import _COLUMNS, _at, _delivery, _us
+
+
+def enqueue(db: psycopg.Connection, alerts: Sequence[Alert], routes: Routes, now_us: int) -> int:
+    """Queue alerts for their routed outputs inside the caller's open transaction.
+
+    As in SQLite: a pending row gets the newer snapshot, a sent or failed one
+    is left alone (the alert id is the receivers' idempotency key).
+    """
+    rows = [
+        (alert.id, output, orjson.dumps(alert.to_json()), now_us, now_us, now_us, now_us)
+        for alert in alerts
+        for output, accepts in routes.items()
+        if accepts(alert)
+    ]
+    if not rows:
+        return 0
+    with db.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO outbox (alert_id, output, alert, state, enqueued_at, budget_from,"
+            " due_at, updated_at) VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s)"
+            " ON CONFLICT (alert_id, output) DO UPDATE"
+            " SET alert = excluded.alert, updated_at = excluded.updated_at"
+            " WHERE outbox.state = 'pending'",
+            rows,
+        )
+        return max(cursor.rowcount, 0)
+
+
+class PostgresOutbox:
+    """Outbox methods of ``PostgresStore`` (mixed in; uses its connection)."""
+
+    _db: psycopg.Connection
+
+    def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        with self._db.transaction(), self._db.cursor() as cursor:
+            cursor.executemany(sql.encode(), rows)
+            return max(cursor.rowcount, 0)
+
+    def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
+        with self._db.transaction():
+            return enqueue(self._db, alerts, routes, time.time_ns() // 1000)
+
+    def claim_deliveries(self, output: str, now: datetime, limit: int) -> list[Delivery]:
+        with self._db.transaction():
+            found = self._db.execute(
+                f"UPDATE outbox SET leased = 1 WHERE id IN (SELECT id FROM outbox"
+                " WHERE output = %s AND state = 'pending' AND due_at <= %s AND leased = 0"
+                " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                f" RETURNING {_COLUMNS}".encode(),
+                (output, _us(now), limit),
+            ).fetchall()
+        # RETURNING keeps no order.
+        return sorted((_delivery(row) for row in found), key=lambda d: (d.due_at, d.id))
+
+    def release_deliveries(self, output: str) -> int:
+        return self._transaction(
+            "UPDATE outbox SET leased = 0 WHERE output = %s AND leased = 1", [(output,)]
+        )
+
+    def next_due(self, output: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT min(due_at) FROM outbox WHERE output = %s AND state = 'pending' AND leased = 0",
+            (output,),
+        ).fetchone()
+        return _at(row[0]) if row and row[0] is not None else None
+
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        self._transaction(
+            "UPDATE outbox SET state = 'sent', leased = 0, attempts = attempts + 1,"
+            " last_error = NULL, updated_at = %s WHERE id = %s",
+            [(_us(now), row_id) for row_id in ids],
+        )
+
+    def mark_retry(self, ids: Sequence[int], due: datetime, error: str, now: datetime) -> None:
+        self._transaction(
+            "UPDATE outbox SET leased = 0, attempts = attempts + 1, due_at = %s,"
+            " last_error = %s, updated_at = %s WHERE id = %s",
+            [(_us(due), error, _us(now), row_id) for row_id in ids],
+        )
+
+    def mark_held(self, ids: Sequence[int], due: datetime, now: datetime) -> None:
+        self._transaction(
+            "UPDATE outbox SET leased = 0, due_at = %s, updated_at = %s WHERE id = %s",
+            [(_us(due), _us(now), row_id) for row_id in ids],
+        )
+
+    def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
+        self._transaction(
+            "UPDATE outbox SET state = 'failed', leased = 0, last_error = %s, updated_at = %s"
+            " WHERE id = %s",
+            [(error, _us(now), row_id) for row_id in ids],
+        )
+
+    def deliveries(
+        self, state: DeliveryState, *, output: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE state = %s"
+        params: list[object] = [state]
+        if output is not None:
+            sql += " AND output = %s"
+            params.append(output)
+        sql += " ORDER BY id LIMIT %s"
+        params.append(limit)
+        return [_delivery(row) for row in self._db.execute(sql.encode(), params)]
+
+    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = %s ORDER BY output".encode(),
+            (alert_id,),
+        )
+        return [_delivery(row) for row in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
+        rows = self._db.execute("SELECT output, state, count(*) FROM outbox GROUP BY 1, 2")
+        return {(output, state): int(count) for output, state, count in rows}
+
+    def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
+        stamp = _us(now)
+        update = (
+            "UPDATE outbox SET state = 'pending', leased = 0, attempts = 0, due_at = %s,"
+            " budget_from = %s, updated_at = %s WHERE state = 'failed'"
+        )
+        if ids is None:
+            return self._transaction(update, [(stamp, stamp, stamp)])
+        return self._transaction(update + " AND id = %s", [(stamp, stamp, stamp, i) for i in ids])
+
+    def prune_deliveries(self, before: datetime) -> int:
+        """Forget sent rows last touched before ``before`` (failed ones stay until retried)."""
+        return self._transaction(
+            "DELETE FROM outbox WHERE state = 'sent' AND updated_at < %s", [(_us(before),)]
+        )

@@ -1,0 +1,354 @@
+"""The timeline store in PostgreSQL, for deployments that outgrow one SQLite file.
+
+The same tables, keys and behaviour as ``SqliteStore``: everything that is not
+SQL (row preparation in the workers, compression, keys, alert shaping, the
+write's sorting of rows) is shared.  Like SQLite, one store object is one
+connection used by one thread at a time: the pipeline's writer thread, the
+delivery worker and each API reader thread open their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from daemon.alert import Alert
+from daemon.process import Processed
+from daemon.store import codec as codecs
+from daemon.store import pgalerts, pgschema, pgsearch, writing
+from daemon.store.base import (
+    EventQuery,
+    Found,
+    Routes,
+    StoreUnavailableError,
+    WriteResult,
+)
+from daemon.store.keys import key_floor, key_minute, month_of
+from daemon.store.pgoutbox import PostgresOutbox, enqueue
+from daemon.store.reads import StoreReads, as_format, bounds, events_between
+from daemon.store.writing import Entry
+
+_INSERT_EVENTS = (
+    b"INSERT INTO events (id, eid, source, codec, doc, search)"
+    b" SELECT id, eid, source, codec, doc, search::tsvector FROM unnest("
+    b"%s::bigint[], %s::bigint[], %s::text[], %s::int[], %s::bytea[], %s::text[])"
+    b" AS t(id, eid, source, codec, doc, search) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def describe(dsn: str) -> str:
+    """The DSN without its password, for logs and summaries."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "postgresql (unparsable dsn)"
+    params.pop("password", None)
+    return "postgresql " + make_conninfo("", **params)
+
+
+def connect(dsn: str, *, readonly: bool = False) -> psycopg.Connection:
+    """A connection in autocommit mode (transactions are explicit); read-only when asked."""
+    extra: dict[str, str] = {"application_name": "auditcorr"}
+    if readonly:
+        given = conninfo_to_dict(dsn).get("options") or ""
+        extra["options"] = f"{given} -c default_transaction_read_only=on".strip()
+    try:
+        db = psycopg.connect(make_conninfo(dsn, **extra), autocommit=True)
+    except psycopg.OperationalError as err:
+        raise StoreUnavailableError(f"cannot connect to {describe(dsn)}: {err}") from err
+    # No server-side prepared statements: a generic plan cannot know whether a
+    # search word is rare or in every event, and picks a scan that is slow for
+    # one of them; each query is planned with its own values instead.
+    db.prepare_threshold = None
+    return db
+
+
+def read_dictionary(dsn: str, codec: int) -> bytes:
+    """A compression dictionary by id (for decoding workers: module level, so it pickles)."""
+    with connect(dsn, readonly=True) as db:
+        found = db.execute("SELECT data FROM codecs WHERE id = %s", (codec,)).fetchone()
+    if found is None:
+        raise LookupError(f"codec {codec} not in store {describe(dsn)}")
+    return bytes(found[0])
+
+
+class PostgresStore(PostgresOutbox, StoreReads):
+    """Timeline store in one PostgreSQL database (outbox methods from ``PostgresOutbox``,
+    reads from ``StoreReads``)."""
+
+    def __init__(self, dsn: str, *, retention_days: int, readonly: bool = False) -> None:
+        self.dsn = dsn
+        self.location = describe(dsn)
+        self.retention_days = retention_days
+        self._db = connect(dsn, readonly=readonly)
+        try:
+            if readonly:
+                if pgschema.version_of(self._db) == 0:
+                    raise FileNotFoundError(
+                        f"no store in {self.location}; run 'auditcorr run' or 'backfill' first"
+                    )
+            else:
+                pgschema.migrate(self._db)
+            self._months = pgschema.partitions(self._db)
+            row = self._db.execute("SELECT max(id) FROM codecs").fetchone()
+        except BaseException:
+            self._db.close()
+            raise
+        self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
+        self._codecs = codecs.Codecs(self._codec_bytes)
+        self._samples: list[bytes] = []
+        self._wrote = False
+
+    def dictionaries(self) -> Callable[[int], bytes]:
+        return partial(read_dictionary, self.dsn)
+
+    # -- writing -------------------------------------------------------------
+
+    @property
+    def codec(self) -> int:
+        return self._codec
+
+    @property
+    def wants_samples(self) -> bool:
+        return self._codec == codecs.PLAIN
+
+    def write(
+        self,
+        batches: Sequence[Processed],
+        alerts: Sequence[Alert] = (),
+        routes: Routes | None = None,
+    ) -> WriteResult:
+        """One transaction: events (deduplicated) with their index text, quarantine,
+        checkpoints, the alerts these events raised or updated, and their outbox rows."""
+        if self._db.broken:
+            self._db = connect(self.dsn)
+        now = _now_us()
+        rows = writing.sort_rows(batches, self._retention_floor())
+        saved = (self._codec, list(self._samples), set(self._months))
+        try:
+            with self._db.transaction():
+                # A change record version seen before made its event then.
+                rows.drop(self._book(batches, now))
+                fresh = rows.fresh
+                self._partitions(fresh)
+                inserted = self._insert(list(fresh.values()))
+                # Keys held already: by the same event (a repeat) or another one.
+                rows.settle(self._existing([key for key in fresh if key not in inserted]))
+                minutes = writing.minute_counts(fresh.items())
+                stored = len(fresh)
+                for entry in rows.collisions:
+                    placed = writing.probe(entry, self._eid_at, self._insert_one)
+                    if placed is not None:
+                        minutes[key_minute(placed), entry[3]] += 1
+                    stored += placed is not None
+                    rows.duplicates += placed is None
+                quarantined = self._write_rest(batches, minutes, alerts, routes, now)
+        except psycopg.OperationalError as err:
+            self._codec, self._samples, self._months = saved
+            raise StoreUnavailableError(f"{self.location}: {err}") from err
+        except BaseException:
+            # Forget what the rolled-back transaction made: partitions, dictionaries.
+            self._codec, self._samples, self._months = saved
+            raise
+        self._wrote = self._wrote or stored > 0
+        return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
+
+    def _write_rest(
+        self,
+        batches: Sequence[Processed],
+        minutes: Counter[tuple[int, str]],
+        alerts: Sequence[Alert],
+        routes: Routes | None,
+        now: int,
+    ) -> int:
+        """Everything of a write but the events, in the same transaction."""
+        with self._db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO minute_counts (minute, log_type, count) VALUES (%s, %s, %s)"
+                " ON CONFLICT (minute, log_type)"
+                " DO UPDATE SET count = minute_counts.count + excluded.count",
+                [(minute, log_type, n) for (minute, log_type), n in minutes.items()],
+            )
+            quarantined = self._quarantine(batches, now)
+            cursor.executemany(
+                "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (source, key) DO UPDATE"
+                " SET value = excluded.value, updated_at = excluded.updated_at",
+                writing.checkpoint_rows(batches, now),
+            )
+        self._learn_codec(batches, now)
+        pgalerts.upsert(self._db, alerts, now)
+        if routes:
+            enqueue(self._db, alerts, routes, now)
+        return quarantined
+
+    def _partitions(self, fresh: dict[int, Entry]) -> None:
+        """Make the monthly partitions the keys of ``fresh`` fall in."""
+        for key in fresh:
+            if month_of(key) not in self._months:
+                self._months.add(pgschema.create_partition(self._db, key))
+
+    def _insert(self, entries: list[Entry]) -> set[int]:
+        """Store events whose keys are free; returns the keys stored."""
+        if not entries:
+            return set()
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        for source, (key, eid, codec, doc), text, _ in entries:
+            for column, value in zip(
+                columns,
+                (key, eid, source, codec, doc, pgsearch.document_vector(text)),
+                strict=True,
+            ):
+                column.append(value)
+        with self._db.cursor() as cursor:
+            cursor.execute(_INSERT_EVENTS, columns)
+            return {row[0] for row in cursor.fetchall()}
+
+    def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
+        if not keys:
+            return []
+        rows = self._db.execute("SELECT id, eid FROM events WHERE id = ANY(%s)", (keys,))
+        return [(int(key), int(eid)) for key, eid in rows]
+
+    def _eid_at(self, key: int) -> int | None:
+        found = self._db.execute("SELECT eid FROM events WHERE id = %s", (key,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def _insert_one(self, key: int, entry: Entry) -> None:
+        if month_of(key) not in self._months:
+            self._months.add(pgschema.create_partition(self._db, key))
+        source, (_, eid, codec, doc), text, log_type = entry
+        self._insert([(source, (key, eid, codec, doc), text, log_type)])
+
+    def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
+        """Keep change record versions; returns the event keys of versions already kept."""
+        repeated = []
+        for batch in batches:
+            for key, entry in batch.changes:
+                added = self._db.execute(
+                    "INSERT INTO change_versions (id, revision, received_at, source, record)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (entry.id, entry.revision, now, batch.source, entry.record),
+                ).rowcount
+                if not added:
+                    repeated.append(key)
+                    continue
+                # The highest version number wins; without numbers, the latest update.
+                self._db.execute(
+                    "INSERT INTO change_records (id, revision, version, updated, window_start,"
+                    " window_end, state, record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,"
+                    " version = excluded.version, updated = excluded.updated,"
+                    " window_start = excluded.window_start, window_end = excluded.window_end,"
+                    " state = excluded.state, record = excluded.record"
+                    " WHERE (coalesce(excluded.version, -1), excluded.updated)"
+                    " >= (coalesce(change_records.version, -1), change_records.updated)",
+                    (
+                        entry.id,
+                        entry.revision,
+                        entry.version,
+                        entry.updated_us,
+                        entry.start_us,
+                        entry.end_us,
+                        entry.state,
+                        entry.record,
+                    ),
+                )
+        return repeated
+
+    def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
+        found = writing.quarantine_rows(batches, now)
+        if not found:
+            return 0
+        with self._db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO quarantine (at, source, origin, position, reason, raw, raw_size)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                found,
+            )
+            return max(cursor.rowcount, 0)
+
+    def _learn_codec(self, batches: Sequence[Processed], now: int) -> None:
+        """Train a dictionary from the first documents the store sees."""
+        if self._codec != codecs.PLAIN or not writing.collect_samples(self._samples, batches):
+            return
+        data = codecs.train(self._samples)
+        row = self._db.execute(
+            "INSERT INTO codecs (created_at, data) VALUES (%s, %s) RETURNING id", (now, data)
+        ).fetchone()
+        self._codec = int(row[0]) if row else codecs.PLAIN
+        self._samples = []
+
+    # -- reading -------------------------------------------------------------
+
+    def _codec_bytes(self, codec: int) -> bytes:
+        row = self._db.execute("SELECT data FROM codecs WHERE id = %s", (codec,)).fetchone()
+        if row is None:
+            raise LookupError(f"codec {codec} missing from {self.location}")
+        return bytes(row[0])
+
+    def page(self, query: EventQuery) -> list[Found]:
+        low, high = bounds(query)
+        direction = "DESC" if query.order == "newest" else "ASC"
+        match = pgsearch.query_of(query)
+        if match == pgsearch.NOTHING:
+            return []
+        if match is None:
+            return self._found_all(self._rows(events_between(direction), (low, high, query.limit)))
+        rows = self._db.execute(
+            f"SELECT id, source, codec, doc FROM events WHERE id BETWEEN %s AND %s"
+            f" AND search @@ %s::tsquery ORDER BY id {direction} LIMIT %s".encode(),
+            (low, high, match, query.limit),
+        ).fetchall()
+        return self._found_all(rows)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._db.execute(as_format(sql), params).fetchall()
+
+    def interrupt(self) -> None:
+        self._db.cancel_safe()
+
+    # -- upkeep --------------------------------------------------------------
+
+    def _retention_floor(self, now: datetime | None = None) -> int:
+        return writing.retention_floor(self.retention_days, now)
+
+    def prune(self, now: datetime) -> int:
+        """Drop the months of events wholly past retention, delete the older part of the
+        month it ends in, and make the partitions of this month and the next ahead."""
+        floor = self._retention_floor(now)
+        if floor == 0:
+            return 0
+        with self._db.transaction():
+            deleted = 0
+            for month in sorted(pgschema.partitions(self._db)):
+                if month < month_of(floor):
+                    deleted += pgschema.drop_partition(self._db, month)
+            deleted += self._db.execute("DELETE FROM events WHERE id < %s", (floor,)).rowcount
+            self._db.execute("DELETE FROM minute_counts WHERE minute < %s", (key_minute(floor),))
+            cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
+            self._db.execute("DELETE FROM quarantine WHERE at < %s", (cutoff_us,))
+            for ahead in (now, now + timedelta(days=32)):
+                pgschema.create_partition(self._db, key_floor(ahead))
+        self._months = pgschema.partitions(self._db)
+        self.prune_deliveries(now - timedelta(days=self.retention_days))
+        return deleted
+
+    def close(self) -> None:
+        if self._wrote and not self._db.closed and not self._db.broken:
+            # As SQLite's PRAGMA optimize on close: statistics for the planner now,
+            # not when autovacuum comes by (a sample, so bounded on large tables).
+            self._wrote = False
+            self._db.execute("ANALYZE events")
+        self._db.close()

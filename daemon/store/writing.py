@@ -1,0 +1,131 @@
+"""What a store write does before and around its SQL, the same for every engine.
+
+Sorting a write's rows into new ones, repeats and expired ones; placing an
+event whose row key another event holds; the rows of minute counts,
+checkpoints and quarantine entries; collecting dictionary samples.  The
+engines differ only in how they run the statements.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from daemon.process import Processed, Row, Text
+from daemon.store import codec as codecs
+from daemon.store.keys import key_floor, key_minute
+
+Entry = tuple[str, Row, Text, str]
+"""source id, row, index text, log type"""
+
+
+@dataclass(slots=True)
+class Sorted:
+    """A write's rows: new by key, those whose key another event took, and the counts."""
+
+    fresh: dict[int, Entry] = field(default_factory=dict)
+    collisions: list[Entry] = field(default_factory=list)
+    duplicates: int = 0
+    expired: int = 0
+
+    def drop(self, keys: Iterable[int]) -> None:
+        """Count the events of ``keys`` as repeats (their change record version was kept)."""
+        for key in keys:
+            if self.fresh.pop(key, None) is not None:
+                self.duplicates += 1
+
+    def settle(self, existing: Iterable[tuple[int, int]]) -> None:
+        """Take out the keys the store holds: a repeat when the same event holds it."""
+        for key, eid in existing:
+            entry = self.fresh.pop(key)
+            if entry[1][1] == eid:
+                self.duplicates += 1
+            else:
+                self.collisions.append(entry)
+
+
+def sort_rows(batches: Sequence[Processed], floor: int) -> Sorted:
+    """Rows of all batches by key; repeats within the write and events past ``floor`` counted."""
+    out = Sorted()
+    for batch in batches:
+        source = batch.source
+        for row, text in zip(batch.rows, batch.texts, strict=True):
+            key = row[0]
+            if key < floor:
+                out.expired += 1
+                continue
+            seen = out.fresh.get(key)
+            if seen is None:
+                out.fresh[key] = (source, row, text, batch.log_type)
+            elif seen[1][1] == row[1]:
+                out.duplicates += 1
+            else:
+                out.collisions.append((source, row, text, batch.log_type))
+    return out
+
+
+def probe(
+    entry: Entry, eid_at: Callable[[int], int | None], insert: Callable[[int, Entry], None]
+) -> int | None:
+    """Place an event whose key another event holds: the next free key.
+
+    ``eid_at`` tells which event holds a key (None: free); ``insert`` stores
+    the entry under a key.  Returns that key, or None when the event was
+    stored already.
+    """
+    key = entry[1][0]
+    eid = entry[1][1]
+    # The event's own key first: in a re-read it may be the one holding it.
+    while True:
+        found = eid_at(key)
+        if found is None:
+            insert(key, entry)
+            return key
+        if found == eid:
+            return None
+        key += 1
+
+
+def minute_counts(placed: Iterable[tuple[int, Entry]]) -> Counter[tuple[int, str]]:
+    """Events per (minute, log type) of the stored ``(key, entry)`` pairs."""
+    return Counter((key_minute(key), entry[3]) for key, entry in placed)
+
+
+def checkpoint_rows(batches: Sequence[Processed], now_us: int) -> list[tuple[str, str, bytes, int]]:
+    """(source, key, value, updated_at) of every checkpoint in the write."""
+    return [
+        (batch.source, cp.key, orjson.dumps(cp.value), now_us)
+        for batch in batches
+        for cp in batch.checkpoints
+    ]
+
+
+QuarantineRow = tuple[int, str, str, int | None, str, bytes, int]
+
+
+def quarantine_rows(batches: Sequence[Processed], now_us: int) -> list[QuarantineRow]:
+    """(at, source, origin, position, reason, raw, raw_size) of every quarantined record."""
+    return [
+        (now_us, batch.source, q.origin, q.position, q.reason, q.raw, q.raw_size)
+        for batch in batches
+        for q in batch.quarantined
+    ]
+
+
+def retention_floor(retention_days: int, now: datetime | None = None) -> int:
+    """The smallest row key retention keeps; 0 keeps everything."""
+    if retention_days <= 0:
+        return 0
+    moment = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    return key_floor(moment)
+
+
+def collect_samples(samples: list[bytes], batches: Sequence[Processed]) -> bool:
+    """Add the batches' training documents to ``samples``; True once there are enough."""
+    for batch in batches:
+        samples.extend(batch.samples[: codecs.TRAIN_SAMPLES - len(samples)])
+    return len(samples) >= codecs.TRAIN_SAMPLES

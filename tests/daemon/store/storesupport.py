@@ -1,0 +1,133 @@
+"""Both store engines behind one small interface, so one suite tests both.
+
+An ``Engine`` makes empty store places and opens stores at them: for SQLite
+a file in a temporary folder, for PostgreSQL a schema of its own in a
+database made for the test module (``auditcorr_test_<random>`` on
+127.0.0.1:5432 as ``postgres``, trust auth) and dropped after it.  Under
+``CI=true`` an unreachable PostgreSQL fails the tests; elsewhere they skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+from pathlib import Path
+from typing import Protocol
+
+import psycopg
+import pytest
+
+from daemon.process import init_worker
+from daemon.store import pgschema
+from daemon.store.base import Store
+from daemon.store.postgres import PostgresStore
+from daemon.store.sqlite import SqliteStore
+
+SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
+ENGINES = ["sqlite", "postgresql"]
+
+
+class Engine(Protocol):
+    name: str
+
+    def place(self) -> str:
+        """A new, empty place for a store."""
+
+    def open(self, place: str, *, retention_days: int = 0, readonly: bool = False) -> Store: ...
+
+    def months(self, place: str) -> set[str]:
+        """Months (``YYYYMM``) the store at ``place`` keeps a table of events or index for."""
+
+
+class SqliteEngine:
+    name = "sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._made = count()
+
+    def place(self) -> str:
+        return str(self._folder / f"store{next(self._made)}" / "timeline.db")
+
+    def open(self, place: str, *, retention_days: int = 0, readonly: bool = False) -> Store:
+        return SqliteStore(Path(place), retention_days=retention_days, readonly=readonly)
+
+    def months(self, place: str) -> set[str]:
+        with sqlite3.connect(place) as db:
+            rows = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'fts_[0-9]*'"
+                " AND name NOT GLOB 'fts_*_*'"
+            )
+            return {name.removeprefix("fts_") for (name,) in rows}
+
+
+class PostgresEngine:
+    name = "postgresql"
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._made = count()
+
+    def place(self) -> str:
+        schema = f"store{next(self._made)}"
+        with psycopg.connect(self.dsn(""), autocommit=True) as db:
+            db.execute(f"CREATE SCHEMA {schema}".encode())
+        return self.dsn(schema)
+
+    def dsn(self, schema: str) -> str:
+        path = f" options='-c search_path={schema}'" if schema else ""
+        return f"{SERVER} dbname={self._database}{path}"
+
+    def open(self, place: str, *, retention_days: int = 0, readonly: bool = False) -> Store:
+        return PostgresStore(place, retention_days=retention_days, readonly=readonly)
+
+    def months(self, place: str) -> set[str]:
+        with psycopg.connect(place, autocommit=True) as db:
+            return pgschema.partitions(db)
+
+
+def server_reachable() -> bool:
+    """True when PostgreSQL answers; under CI a silent server fails the test instead."""
+    try:
+        with psycopg.connect(f"{SERVER} dbname=postgres"):
+            return True
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {err}")
+        return False
+
+
+@contextmanager
+def module_database() -> Iterator[str]:
+    """A fresh database for one test module, dropped after it."""
+    name = f"auditcorr_test_{secrets.token_hex(6)}"
+    with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}".encode())
+    try:
+        yield name
+    finally:
+        with psycopg.connect(f"{SERVER} dbname=postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
+
+
+@contextmanager
+def engine_for(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The engine ``name``; skips (or fails under CI) when its server is not there."""
+    if name == "sqlite":
+        yield SqliteEngine(tmp_path_factory.mktemp("stores"))
+        return
+    if not server_reachable():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with module_database() as database:
+        yield PostgresEngine(database)
+
+
+def open_for_workers(engine: Engine, place: str, *, retention_days: int = 0) -> Store:
+    """A store at ``place``, with this process's decoding reading its dictionaries."""
+    store = engine.open(place, retention_days=retention_days)
+    init_worker(store.dictionaries())
+    return store
