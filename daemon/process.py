@@ -65,6 +65,9 @@ class Processed:
     quarantined: list[Quarantined] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     records: int = 0
+    unparsed: int = 0
+    """Records kept as raw events because their format could not be read
+    (the normalizer's ``labels.parse_error``)."""
     out_of_range: int = 0
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
@@ -218,6 +221,8 @@ def process(job: Job) -> Processed:
                 Quarantined(batch.origin, position, reason, _truncate(raw), len(raw))
             )
             continue
+        if "parse_error" in event.labels:
+            out.unparsed += 1
         eid = event_hash(event.id)
         key = row_key(event.timestamp, eid)
         if entry is not None:
