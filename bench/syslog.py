@@ -15,6 +15,10 @@ In the same run:
   (--udp-rates) for --udp-seconds each; the highest rate whose loss stays
   under 0.1 % is reported.
 
+The built-in rule pack is off unless --rules: the figure issue 4 asks for is
+the ingest path (parse, normalize, store); --rules adds detection in the
+workers, correlation and the alerts the bench mix raises.
+
 Prints one JSON object with the medians over --runs and the ratio to rsyslog.
 """
 
@@ -82,8 +86,12 @@ def count_events(db: Path) -> int:
 
 
 @contextlib.contextmanager
-def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, Path]]:
-    """``auditcorr run`` with one listener; yields its port and the store path."""
+def daemon(work: Path, source: str, workers: int | None, rules: bool) -> Iterator[tuple[int, Path]]:
+    """``auditcorr run`` with one listener; yields its port and the store path.
+
+    Without ``rules`` the built-in rule pack is off: the figure is then the
+    ingest path alone (parse, normalize, store), as issue 4 asks.
+    """
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     kind = source.split("_")[1]
@@ -92,6 +100,7 @@ def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, 
         f'[daemon]\nstate_dir = "{work / "state"}"\nlog_format = "json"\n'
         + (f"workers = {workers}\n" if workers else "")
         + "\n[store]\nretention_days = 0\n\n"
+        + ("" if rules else "[rules]\nbuiltin = false\n\n")
         + f'[sources.bench]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
     )
     log = (work / "daemon.log").open("wb")
@@ -145,8 +154,8 @@ def send_for(port: int, seconds: float) -> tuple[int, float]:
     return sent, began
 
 
-def tcp_run(work: Path, seconds: float, workers: int | None) -> dict[str, float]:
-    with daemon(work, "syslog_tcp", workers) as (port, db):
+def tcp_run(work: Path, seconds: float, workers: int | None, rules: bool) -> dict[str, float]:
+    with daemon(work, "syslog_tcp", workers, rules) as (port, db):
         sent, began = send_for(port, seconds)
         sending = time.monotonic() - began
         stored_at = wait_stored(db, sent)
@@ -199,11 +208,13 @@ def rsyslog_run(work: Path, count: int) -> dict[str, float]:
     return {"msgs_per_sec": round(count / elapsed), "lines": lines}
 
 
-def udp_run(work: Path, rates: list[int], seconds: float, workers: int | None) -> dict[str, object]:
+def udp_run(
+    work: Path, rates: list[int], seconds: float, workers: int | None, rules: bool
+) -> dict[str, object]:
     """Loss at each rate; the highest rate with loss under 0.1 %."""
     results: dict[str, float] = {}
     best = 0
-    with daemon(work, "syslog_udp", workers) as (port, db):
+    with daemon(work, "syslog_udp", workers, rules) as (port, db):
         total = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for rate in rates:
@@ -240,11 +251,16 @@ def main() -> int:
     parser.add_argument("--udp-rates", default="1000,2000,5000,10000,20000,30000,40000")
     parser.add_argument("--udp-seconds", type=float, default=5)
     parser.add_argument("--skip-udp", action="store_true")
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="run the built-in rule pack too (detection in the workers, correlation, alerts)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
     tcp, rsyslog = [], []
     for run in range(args.runs):
-        result = tcp_run(work / f"tcp{run}", args.seconds, args.workers)
+        result = tcp_run(work / f"tcp{run}", args.seconds, args.workers, args.rules)
         print(json.dumps({"run": run, "tcp": result}), file=sys.stderr)
         if result["lost"]:
             raise SystemExit(f"lost {result['lost']} messages")
@@ -256,6 +272,7 @@ def main() -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}",
         "seconds": args.seconds,
         "runs": args.runs,
+        "rules": args.rules,
         "tcp_msgs_per_sec_median": statistics.median(tcp),
         "tcp_runs": tcp,
         "rsyslog_msgs_per_sec_median": statistics.median(rsyslog),
@@ -264,7 +281,7 @@ def main() -> int:
     }
     if not args.skip_udp:
         rates = [int(r) for r in args.udp_rates.split(",")]
-        summary["udp"] = udp_run(work / "udp", rates, args.udp_seconds, args.workers)
+        summary["udp"] = udp_run(work / "udp", rates, args.udp_seconds, args.workers, args.rules)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2))
     return 0
