@@ -8,7 +8,9 @@ In the same run:
   writes newline-framed RFC 3164 lines (sshd, sudo, su, systemd, cron) as
   fast as the connection takes them for --seconds; then the bench waits until
   the store holds every message sent.  messages/s = sent / (first send to
-  last stored), zero loss checked by count;
+  last stored), zero loss checked by count; the CPU time the daemon and its
+  workers used per message is reported beside it (it depends far less than the
+  rate on what else the machine runs);
 * rsyslog: ``rsyslogd`` (imtcp -> omfile) receiving the same number of
   messages, the same bytes, into a file: the C reference;
 * udp: ``auditcorr run`` with a ``syslog_udp`` listener, fed at fixed rates
@@ -121,7 +123,7 @@ def daemon(work: Path, source: str, workers: int | None, rules: bool) -> Iterato
             for line in (work / "daemon.log").read_text(errors="replace").splitlines():
                 if '"listening"' in line:
                     port = int(json.loads(line)["port"])
-        yield port, work / "state" / "timeline.db"
+        yield port, work / "state" / "timeline.db", proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -130,6 +132,20 @@ def daemon(work: Path, source: str, workers: int | None, rules: bool) -> Iterato
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def group_cpu_secs(group: int) -> float:
+    """CPU time used so far by the live processes of a process group: a cost per
+    message that, unlike the rate, hardly depends on what else the machine runs."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp; then utime and stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_stored(db: Path, expected: int, timeout: float = 300) -> float:
@@ -155,17 +171,20 @@ def send_for(port: int, seconds: float) -> tuple[int, float]:
 
 
 def tcp_run(work: Path, seconds: float, workers: int | None, rules: bool) -> dict[str, float]:
-    with daemon(work, "syslog_tcp", workers, rules) as (port, db):
+    with daemon(work, "syslog_tcp", workers, rules) as (port, db, group):
+        cpu = group_cpu_secs(group)
         sent, began = send_for(port, seconds)
         sending = time.monotonic() - began
         stored_at = wait_stored(db, sent)
         stored = count_events(db)
+        cpu = group_cpu_secs(group) - cpu
     return {
         "sent": sent,
         "stored": stored,
         "lost": sent - stored,
         "send_secs": round(sending, 1),
         "msgs_per_sec": round(sent / (stored_at - began)),
+        "cpu_us_per_msg": round(cpu / sent * 1e6, 1),
     }
 
 
@@ -214,7 +233,7 @@ def udp_run(
     """Loss at each rate; the highest rate with loss under 0.1 %."""
     results: dict[str, float] = {}
     best = 0
-    with daemon(work, "syslog_udp", workers, rules) as (port, db):
+    with daemon(work, "syslog_udp", workers, rules) as (port, db, _):
         total = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for rate in rates:
@@ -258,13 +277,14 @@ def main() -> int:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
-    tcp, rsyslog = [], []
+    tcp, rsyslog, cpu = [], [], []
     for run in range(args.runs):
         result = tcp_run(work / f"tcp{run}", args.seconds, args.workers, args.rules)
         print(json.dumps({"run": run, "tcp": result}), file=sys.stderr)
         if result["lost"]:
             raise SystemExit(f"lost {result['lost']} messages")
         tcp.append(result["msgs_per_sec"])
+        cpu.append(result["cpu_us_per_msg"])
         reference = rsyslog_run(work / f"rsyslog{run}", int(result["sent"]))
         print(json.dumps({"run": run, "rsyslog": reference}), file=sys.stderr)
         rsyslog.append(reference["msgs_per_sec"])
@@ -278,6 +298,7 @@ def main() -> int:
         "rsyslog_msgs_per_sec_median": statistics.median(rsyslog),
         "rsyslog_runs": rsyslog,
         "ratio_to_rsyslog": round(statistics.median(tcp) / statistics.median(rsyslog), 3),
+        "tcp_cpu_us_per_msg_median": statistics.median(cpu),
     }
     if not args.skip_udp:
         rates = [int(r) for r in args.udp_rates.split(",")]
