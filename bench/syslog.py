@@ -88,8 +88,11 @@ def count_events(db: Path) -> int:
 
 
 @contextlib.contextmanager
-def daemon(work: Path, source: str, workers: int | None, rules: bool) -> Iterator[tuple[int, Path]]:
-    """``auditcorr run`` with one listener; yields its port and the store path.
+def daemon(
+    work: Path, source: str, workers: int | None, rules: bool
+) -> Iterator[tuple[int, Path, int]]:
+    """``auditcorr run`` with one listener; yields its port, the store path and its
+    process group (the daemon and its workers).
 
     Without ``rules`` the built-in rule pack is off: the figure is then the
     ingest path alone (parse, normalize, store), as issue 4 asks.
