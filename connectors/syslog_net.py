@@ -21,7 +21,7 @@ import asyncio
 import os
 import socket
 import ssl
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import structlog
@@ -153,7 +153,10 @@ class _Listener(Source):
 
     def stats(self) -> dict[str, object]:
         return {
-            "peers": {peer: asdict(counters) for peer, counters in self.peers.items()},
+            "peers": {
+                peer: {counted: getattr(counters, counted) for counted in self.per_peer}
+                for peer, counters in self.peers.items()
+            },
             "rejected_connections": self.rejected_connections,
         }
 
