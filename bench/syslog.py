@@ -8,12 +8,18 @@ In the same run:
   writes newline-framed RFC 3164 lines (sshd, sudo, su, systemd, cron) as
   fast as the connection takes them for --seconds; then the bench waits until
   the store holds every message sent.  messages/s = sent / (first send to
-  last stored), zero loss checked by count;
+  last stored), zero loss checked by count; the CPU time the daemon and its
+  workers used per message is reported beside it (it depends far less than the
+  rate on what else the machine runs);
 * rsyslog: ``rsyslogd`` (imtcp -> omfile) receiving the same number of
   messages, the same bytes, into a file: the C reference;
 * udp: ``auditcorr run`` with a ``syslog_udp`` listener, fed at fixed rates
   (--udp-rates) for --udp-seconds each; the highest rate whose loss stays
   under 0.1 % is reported.
+
+The built-in rule pack is off unless --rules: the figure issue 4 asks for is
+the ingest path (parse, normalize, store); --rules adds detection in the
+workers, correlation and the alerts the bench mix raises.
 
 Prints one JSON object with the medians over --runs and the ratio to rsyslog.
 """
@@ -82,8 +88,15 @@ def count_events(db: Path) -> int:
 
 
 @contextlib.contextmanager
-def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, Path]]:
-    """``auditcorr run`` with one listener; yields its port and the store path."""
+def daemon(
+    work: Path, source: str, workers: int | None, rules: bool
+) -> Iterator[tuple[int, Path, int]]:
+    """``auditcorr run`` with one listener; yields its port, the store path and its
+    process group (the daemon and its workers).
+
+    Without ``rules`` the built-in rule pack is off: the figure is then the
+    ingest path alone (parse, normalize, store), as issue 4 asks.
+    """
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     kind = source.split("_")[1]
@@ -92,6 +105,7 @@ def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, 
         f'[daemon]\nstate_dir = "{work / "state"}"\nlog_format = "json"\n'
         + (f"workers = {workers}\n" if workers else "")
         + "\n[store]\nretention_days = 0\n\n"
+        + ("" if rules else "[rules]\nbuiltin = false\n\n")
         + f'[sources.bench]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
     )
     log = (work / "daemon.log").open("wb")
@@ -112,7 +126,7 @@ def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, 
             for line in (work / "daemon.log").read_text(errors="replace").splitlines():
                 if '"listening"' in line:
                     port = int(json.loads(line)["port"])
-        yield port, work / "state" / "timeline.db"
+        yield port, work / "state" / "timeline.db", proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -121,6 +135,20 @@ def daemon(work: Path, source: str, workers: int | None) -> Iterator[tuple[int, 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def group_cpu_secs(group: int) -> float:
+    """CPU time used so far by the live processes of a process group: a cost per
+    message that, unlike the rate, hardly depends on what else the machine runs."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp; then utime and stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_stored(db: Path, expected: int, timeout: float = 300) -> float:
@@ -145,18 +173,21 @@ def send_for(port: int, seconds: float) -> tuple[int, float]:
     return sent, began
 
 
-def tcp_run(work: Path, seconds: float, workers: int | None) -> dict[str, float]:
-    with daemon(work, "syslog_tcp", workers) as (port, db):
+def tcp_run(work: Path, seconds: float, workers: int | None, rules: bool) -> dict[str, float]:
+    with daemon(work, "syslog_tcp", workers, rules) as (port, db, group):
+        cpu = group_cpu_secs(group)
         sent, began = send_for(port, seconds)
         sending = time.monotonic() - began
         stored_at = wait_stored(db, sent)
         stored = count_events(db)
+        cpu = group_cpu_secs(group) - cpu
     return {
         "sent": sent,
         "stored": stored,
         "lost": sent - stored,
         "send_secs": round(sending, 1),
         "msgs_per_sec": round(sent / (stored_at - began)),
+        "cpu_us_per_msg": round(cpu / sent * 1e6, 1),
     }
 
 
@@ -199,11 +230,13 @@ def rsyslog_run(work: Path, count: int) -> dict[str, float]:
     return {"msgs_per_sec": round(count / elapsed), "lines": lines}
 
 
-def udp_run(work: Path, rates: list[int], seconds: float, workers: int | None) -> dict[str, object]:
+def udp_run(
+    work: Path, rates: list[int], seconds: float, workers: int | None, rules: bool
+) -> dict[str, object]:
     """Loss at each rate; the highest rate with loss under 0.1 %."""
     results: dict[str, float] = {}
     best = 0
-    with daemon(work, "syslog_udp", workers) as (port, db):
+    with daemon(work, "syslog_udp", workers, rules) as (port, db, _):
         total = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for rate in rates:
@@ -240,15 +273,21 @@ def main() -> int:
     parser.add_argument("--udp-rates", default="1000,2000,5000,10000,20000,30000,40000")
     parser.add_argument("--udp-seconds", type=float, default=5)
     parser.add_argument("--skip-udp", action="store_true")
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="run the built-in rule pack too (detection in the workers, correlation, alerts)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
-    tcp, rsyslog = [], []
+    tcp, rsyslog, cpu = [], [], []
     for run in range(args.runs):
-        result = tcp_run(work / f"tcp{run}", args.seconds, args.workers)
+        result = tcp_run(work / f"tcp{run}", args.seconds, args.workers, args.rules)
         print(json.dumps({"run": run, "tcp": result}), file=sys.stderr)
         if result["lost"]:
             raise SystemExit(f"lost {result['lost']} messages")
         tcp.append(result["msgs_per_sec"])
+        cpu.append(result["cpu_us_per_msg"])
         reference = rsyslog_run(work / f"rsyslog{run}", int(result["sent"]))
         print(json.dumps({"run": run, "rsyslog": reference}), file=sys.stderr)
         rsyslog.append(reference["msgs_per_sec"])
@@ -256,15 +295,17 @@ def main() -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}",
         "seconds": args.seconds,
         "runs": args.runs,
+        "rules": args.rules,
         "tcp_msgs_per_sec_median": statistics.median(tcp),
         "tcp_runs": tcp,
         "rsyslog_msgs_per_sec_median": statistics.median(rsyslog),
         "rsyslog_runs": rsyslog,
         "ratio_to_rsyslog": round(statistics.median(tcp) / statistics.median(rsyslog), 3),
+        "tcp_cpu_us_per_msg_median": statistics.median(cpu),
     }
     if not args.skip_udp:
         rates = [int(r) for r in args.udp_rates.split(",")]
-        summary["udp"] = udp_run(work / "udp", rates, args.udp_seconds, args.workers)
+        summary["udp"] = udp_run(work / "udp", rates, args.udp_seconds, args.workers, args.rules)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2))
     return 0

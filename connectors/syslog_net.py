@@ -10,8 +10,8 @@ flagged (``labels.truncated``); the rest of it is skipped.
 The listeners acknowledge nothing upstream, so they never wait for a batch to
 be committed; when the pipeline is full they stop reading their sockets (TCP
 backpressure) or, for UDP, drop what does not fit and count it.  Per-peer
-counters and the kernel's UDP drop count are logged every ``stats_interval_secs``
-(event ``listener_stats``).
+counters and the kernel's UDP drop count are on ``/metrics`` (``metrics``) and
+logged every ``stats_interval_secs`` (event ``listener_stats``).
 """
 
 from __future__ import annotations
@@ -21,20 +21,21 @@ import asyncio
 import os
 import socket
 import ssl
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import structlog
 from pydantic import Field, field_validator
 
-from connectors.base import ConfigError, Emit, Source, SourceContext
+from connectors.base import ConfigError, Emit, Metric, Source, SourceContext
 from connectors.config import ConfigPath, ConnectorConfig
 from connectors.syslog_batch import ESCAPED_NEWLINE, Batcher, BatchSettings
 
 log = structlog.get_logger()
 
-MAX_PEERS_COUNTED = 10_000
-"""Peers with counters of their own; the rest are counted under ``other``."""
+MAX_PEERS_COUNTED = 256
+"""Peers with counters of their own; the rest are counted under ``other``
+(each peer is a handful of series on ``/metrics``)."""
 _READ_BYTES = 256 * 1024
 
 
@@ -95,10 +96,24 @@ class PeerCounters:
     bytes: int = 0
     truncated: int = 0
     dropped: int = 0
+    connections: int = 0
+    """Connections accepted (TCP, TLS)."""
+
+
+_PEER_METRICS = {
+    "messages": ("syslog_messages_total", "Syslog messages received"),
+    "bytes": ("syslog_received_bytes_total", "Bytes received by the syslog listener"),
+    "truncated": ("syslog_messages_truncated_total", "Messages cut to max_message_bytes"),
+    "dropped": ("syslog_messages_dropped_total", "Messages dropped: the pipeline was full"),
+    "connections": ("syslog_connections_total", "Connections accepted"),
+}
+"""Counter attribute -> metric name and help: one series per peer."""
 
 
 class _Listener(Source):
     config: _ListenerSettings
+    per_peer: ClassVar[tuple[str, ...]] = ("messages", "bytes", "truncated")
+    """The ``PeerCounters`` this transport can count, published per peer."""
 
     def __init__(self, config: _ListenerSettings, context: SourceContext) -> None:
         super().__init__(config, context)
@@ -138,9 +153,21 @@ class _Listener(Source):
 
     def stats(self) -> dict[str, object]:
         return {
-            "peers": {peer: asdict(counters) for peer, counters in self.peers.items()},
+            "peers": {
+                peer: {counted: getattr(counters, counted) for counted in self.per_peer}
+                for peer, counters in self.peers.items()
+            },
             "rejected_connections": self.rejected_connections,
         }
+
+    def metrics(self) -> list[Metric]:
+        """The per-peer counters (at most ``MAX_PEERS_COUNTED`` peers, then ``other``)."""
+        return [
+            Metric(name, getattr(counters, attribute), {"peer": peer}, help_text)
+            for attribute in self.per_peer
+            for name, help_text in (_PEER_METRICS[attribute],)
+            for peer, counters in self.peers.items()
+        ]
 
     async def _report(self) -> None:
         try:
@@ -160,6 +187,7 @@ class SyslogUdpSource(_Listener):
 
     config_model = SyslogUdpConfig
     config: SyslogUdpConfig
+    per_peer = (*_Listener.per_peer, "dropped")
 
     def __init__(self, config: SyslogUdpConfig, context: SourceContext) -> None:
         super().__init__(config, context)
@@ -197,6 +225,8 @@ class SyslogUdpSource(_Listener):
     def kernel_drops(self) -> int | None:
         """Datagrams the kernel dropped on this socket (its receive buffer was full);
         the last count read once the socket is closed, None where /proc does not say."""
+        if not self._inode:  # not bound yet
+            return self._drops
         for table in ("/proc/net/udp", "/proc/net/udp6"):
             try:
                 with open(table) as rows:
@@ -212,6 +242,19 @@ class SyslogUdpSource(_Listener):
 
     def stats(self) -> dict[str, object]:
         return {**super().stats(), "kernel_drops": self.kernel_drops()}
+
+    def metrics(self) -> list[Metric]:
+        drops = self.kernel_drops()
+        if drops is None:
+            return super().metrics()
+        return [
+            *super().metrics(),
+            Metric(
+                "syslog_udp_kernel_drops_total",
+                drops,
+                help="Datagrams the kernel dropped: the socket's receive buffer was full",
+            ),
+        ]
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -245,6 +288,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class SyslogTcpSource(_Listener):
     config_model: ClassVar[type[ConnectorConfig]] = SyslogTcpConfig
     config: SyslogTcpConfig
+    per_peer = (*_Listener.per_peer, "connections")
 
     def __init__(self, config: SyslogTcpConfig, context: SourceContext) -> None:
         super().__init__(config, context)
@@ -253,6 +297,17 @@ class SyslogTcpSource(_Listener):
 
     def _tls(self) -> ssl.SSLContext | None:
         return None
+
+    def metrics(self) -> list[Metric]:
+        return [
+            *super().metrics(),
+            Metric("syslog_connections_open", self._open, help="Connections open", kind="gauge"),
+            Metric(
+                "syslog_connections_rejected_total",
+                self.rejected_connections,
+                help="Connections closed at once: max_connections were open",
+            ),
+        ]
 
     async def _serve(self, host: str, port: int, batcher: Batcher) -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -285,6 +340,7 @@ class SyslogTcpSource(_Listener):
         self._writers.add(writer)
         framer = Framer(self.config.max_message_bytes)
         counters = self.counters(peer)
+        counters.connections += 1
         try:
             while chunk := await reader.read(_READ_BYTES):
                 counters.bytes += len(chunk)

@@ -66,6 +66,7 @@ _DONE = None
 class Counters:
     payloads: int = 0
     records: int = 0
+    unparsed: int = 0
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
@@ -74,6 +75,7 @@ class Counters:
     def add(self, result: Processed) -> None:
         self.payloads += 1
         self.records += result.records
+        self.unparsed += result.unparsed
         self.quarantined += len(result.quarantined)
         self.failed_payloads += result.payload_failed
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
+from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
 from daemon.normalize import BookEntry, Limits, module_for
@@ -35,7 +36,11 @@ QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
 
 SAMPLES_PER_BATCH = 50
-"""Stored records sent back for dictionary training while the store has none."""
+"""Stored records sent back for dictionary training while the store has none..."""
+SAMPLES_SHARE = 20
+"""...or one in this many records of a larger batch: a listener's batches hold
+thousands of short records, and every batch stored before the dictionary is
+compressed without one (several times larger, and slower to compress)."""
 
 Row = tuple[int, int, int, bytes]
 """key, eid, codec, compressed stored record (see store/stored.py)"""
@@ -65,6 +70,9 @@ class Processed:
     quarantined: list[Quarantined] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     records: int = 0
+    unparsed: int = 0
+    """Records kept as raw events because their format could not be read
+    (the normalizer's ``labels.parse_error``)."""
     out_of_range: int = 0
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
@@ -157,7 +165,17 @@ def failed(job: Job, reason: str) -> Processed:
 
 
 def process(job: Job) -> Processed:
-    """Decode, normalize and encode one batch; never raises for bad input."""
+    """Decode, normalize and encode one batch; never raises for bad input.
+
+    The cyclic garbage collector is paused meanwhile: a batch makes a few
+    objects per record and no cycles, and the collector would otherwise walk
+    the batch's records again and again (see daemon/gcpause.py).
+    """
+    with cyclic_gc_paused():
+        return _process(job)
+
+
+def _process(job: Job) -> Processed:
     if _codecs is None:  # pragma: no cover - the pool initializer sets it
         raise RuntimeError("init_worker was not called")
     batch = job.batch
@@ -195,6 +213,7 @@ def process(job: Job) -> Processed:
     texts = out.texts
     source = job.source
     book = getattr(normalizer, "book_entry", None)
+    samples = max(SAMPLES_PER_BATCH, len(records) // SAMPLES_SHARE)
     for position, record in enumerate(records):
         out.records += 1
         try:
@@ -218,6 +237,8 @@ def process(job: Job) -> Processed:
                 Quarantined(batch.origin, position, reason, _truncate(raw), len(raw))
             )
             continue
+        if "parse_error" in event.labels:
+            out.unparsed += 1
         eid = event_hash(event.id)
         key = row_key(event.timestamp, eid)
         if entry is not None:
@@ -230,7 +251,7 @@ def process(job: Job) -> Processed:
             continue
         if _hit_maker is not None:
             out.hits.extend(_hit_maker.hits(event.to_document(), source))
-        if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
+        if job.want_samples and len(out.samples) < samples:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))
         texts.append((search_text(event), event_tags(event, source)))

@@ -70,6 +70,7 @@ def exposition(
     per_source = [(name, stats.source(name)) for name in pipeline.configs]
     counters = (
         ("records_read", "Records read by the source", "records"),
+        ("records_unparsed", "Records kept raw: their format could not be read", "unparsed"),
         ("events_stored", "Events stored (new, not duplicates)", "stored"),
         ("events_duplicate", "Events already in the store", "duplicates"),
         ("events_quarantined", "Records and payloads kept in quarantine", "quarantined"),

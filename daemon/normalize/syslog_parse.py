@@ -28,7 +28,18 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|z|[+-]\d\d:?\d\d)?"
 )
 _BSD_STAMP = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? ")
-_TAG = re.compile(r"([^\s\[\]:]{1,128})(?:\[([^\]\s]{0,32})\])?: ?")
+
+
+def _tag(name: str) -> str:
+    """``TAG[PID]:`` with the tag and the pid as named groups."""
+    return rf"(?P<{name}>[^\s\[\]:]{{1,128}})(?:\[(?P<{name}_pid>[^\]\s]{{0,32}})\])?: ?"
+
+
+# The first word after the stamp is the host unless it is already the tag.
+_HOST_TAG = rf"(?:{_tag('tag')}|(?P<host>[^ ]*) (?:{_tag('hosttag')})?)?"
+_BSD_HEAD = re.compile(rf"(?P<stamp>{_BSD_STAMP.pattern}){_HOST_TAG}")
+"""Stamp, host and tag of a BSD line in one match."""
+_AFTER_STAMP = re.compile(_HOST_TAG)
 _SD_ID = re.compile(r'\[([^\s=\]"]{1,32})')
 _SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"', re.DOTALL)
 _SD_UNESCAPE = re.compile(r'\\(["\\\]])')
@@ -179,37 +190,37 @@ def _structured_data(text: str, pos: int, into: dict[str, dict[str, str]]) -> in
 
 def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
     """RFC 3164 and its relatives: ``[<PRI>]STAMP [HOST] TAG[PID]: MSG``."""
-    stamp = _BSD_STAMP.match(text)
-    if stamp is not None:
-        out.timestamp = _bsd_time(stamp[0], _hour(received), tz)
-        pos = stamp.end()
+    head = _BSD_HEAD.match(text)
+    if head is not None:
+        out.timestamp = _bsd_time(head["stamp"], _hour(received), tz)
+        _host_and_tag(head, text, out)
     elif (dpkg := _DPKG_LOG.match(text)) is not None:
         # /var/log/dpkg.log: "2026-11-27 12:00:00 install nginx:amd64 <none> 1.2"
         out.timestamp, _ = _timestamp_3339(f"{dpkg[1]}T{dpkg[2]}", 0, tz)
         out.appname = "dpkg"
         out.message = text[dpkg.end() :]
-        return
     elif text[:1].isdigit():
         out.timestamp, pos = _timestamp_3339(text, 0, tz)
         if text[pos : pos + 1] != " ":
             raise _UnreadableError("timestamp not followed by a space")
-        pos += 1
+        found = _AFTER_STAMP.match(text, pos + 1)
+        assert found is not None  # the pattern is optional: it always matches
+        _host_and_tag(found, text, out)
     else:
         raise _UnreadableError("no valid timestamp")
-    tag = _TAG.match(text, pos)
-    if tag is None:
-        # The first word is the host unless it is already the tag.
-        end = text.find(" ", pos)
-        if end < 0:
-            raise _UnreadableError("line ends after the timestamp")
-        out.hostname = text[pos:end] or None
-        pos = end + 1
-        tag = _TAG.match(text, pos)
-    if tag is not None:
-        out.appname = tag[1]
-        out.procid = tag[2] or None
-        pos = tag.end()
-    out.message = text[pos:].lstrip(" ")
+
+
+def _host_and_tag(found: re.Match[str], text: str, out: Parsed) -> None:
+    """Host, tag and message from a match of ``_HOST_TAG`` right after the stamp."""
+    if found["tag"] is not None:
+        out.appname, procid = found["tag"], found["tag_pid"]
+    elif found["host"] is not None:
+        out.hostname = found["host"] or None
+        out.appname, procid = found["hosttag"], found["hosttag_pid"]
+    else:
+        raise _UnreadableError("line ends after the timestamp")
+    out.procid = procid or None
+    out.message = text[found.end() :].lstrip(" ")
 
 
 @lru_cache(maxsize=256)

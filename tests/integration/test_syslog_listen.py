@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from apisupport import ApiDaemon
 from itsupport import Daemon, Workspace, wait_for
 from syslogsupport import need, ports, write_config
 
@@ -126,3 +127,59 @@ def test_identical_lines_stay_distinct_and_bad_lines_are_kept(
     stats = [e for e in daemon.events("listener_stats") if e["source"] == "tcp_in"]
     assert stats[-1]["peers"]["127.0.0.1"]["messages"] == 5
     assert stats[-1]["peers"]["127.0.0.1"]["truncated"] == 1
+
+
+def _sample(text: str, series: str) -> float | None:
+    """The value of one series in a Prometheus text exposition, None if absent."""
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == series:
+            return float(value)
+    return None
+
+
+def test_listener_counters_are_on_metrics(workspace: Workspace, daemons: StartDaemon) -> None:
+    """/metrics of the running daemon counts logger's messages, bytes, truncations,
+    connections and unparsed lines per listener and peer, and the kernel's UDP drops."""
+    write_config(
+        workspace,
+        {
+            "udp_in": {"type": "syslog_udp", "listen": "udp:127.0.0.1:0"},
+            "tcp_in": {"type": "syslog_tcp", "listen": "tcp:127.0.0.1:0", "max_message_bytes": 600},
+        },
+    )
+    with workspace.config.open("a") as config:
+        config.write('\n[api]\nlisten = "127.0.0.1:0"\n')
+    daemon = daemons(workspace, "daemon")
+    port = ports(daemon, 2)
+    api = ApiDaemon(daemon)
+    logger(port["udp_in"], "-d", "--rfc3164", "-t", "sshd", ACCEPTED)
+    logger(port["udp_in"], "-d", "--rfc5424", "-t", "sshd", FAILED)
+    logger(port["tcp_in"], "-T", "--rfc3164", "-t", "sshd", FAILED)
+    logger(port["tcp_in"], "-T", "--rfc3164", "-t", "app", "x" * 1000)
+    with socket.create_connection(("127.0.0.1", port["tcp_in"])) as conn:
+        conn.sendall(b"this is not syslog\n")
+    _wait_events(workspace, daemon, 5)
+
+    def metrics() -> str | None:
+        text = api.get("/metrics").body.decode()
+        unparsed = _sample(text, 'auditcorr_records_unparsed_total{source="tcp_in"}')
+        return text if unparsed == 1 else None
+
+    text: str = wait_for("the counts on /metrics", metrics, timeout=20, context=daemon.tail)
+    udp = 'source="udp_in",peer="127.0.0.1"'
+    tcp = 'source="tcp_in",peer="127.0.0.1"'
+    assert _sample(text, f"auditcorr_syslog_messages_total{{{udp}}}") == 2
+    assert _sample(text, f"auditcorr_syslog_messages_total{{{tcp}}}") == 3
+    assert _sample(text, f"auditcorr_syslog_messages_truncated_total{{{tcp}}}") == 1
+    assert _sample(text, f"auditcorr_syslog_messages_truncated_total{{{udp}}}") == 0
+    assert _sample(text, f"auditcorr_syslog_messages_dropped_total{{{udp}}}") == 0
+    assert _sample(text, f"auditcorr_syslog_connections_total{{{tcp}}}") == 3
+    assert _sample(text, f"auditcorr_syslog_connections_total{{{udp}}}") is None
+    assert (_sample(text, f"auditcorr_syslog_received_bytes_total{{{tcp}}}") or 0) > 1000
+    assert _sample(text, 'auditcorr_syslog_udp_kernel_drops_total{source="udp_in"}') == 0
+    assert _sample(text, 'auditcorr_syslog_connections_open{source="tcp_in"}') == 0
+    assert _sample(text, 'auditcorr_syslog_connections_rejected_total{source="tcp_in"}') == 0
+    assert _sample(text, 'auditcorr_records_unparsed_total{source="udp_in"}') == 0
+    assert text.count("# TYPE auditcorr_syslog_messages_total counter") == 1
+    assert daemon.stop() == 0

@@ -25,7 +25,14 @@ from storesupport import Engine, open_for_workers
 from connectors.base import Checkpoint, RawBatch
 from daemon.model import AuditEvent
 from daemon.normalize import Limits, cloudtrail
-from daemon.process import SAMPLES_PER_BATCH, Job, Processed, init_worker, process
+from daemon.process import (
+    SAMPLES_PER_BATCH,
+    SAMPLES_SHARE,
+    Job,
+    Processed,
+    init_worker,
+    process,
+)
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.base import EventQuery, Store
@@ -613,7 +620,7 @@ def test_dictionary_is_trained_and_documents_read_back(
     records: list[JSON] = []
     batches = 0
     while store.codec == codecs.PLAIN:
-        sampled = batches * min(per_batch, SAMPLES_PER_BATCH)
+        sampled = batches * min(per_batch, max(SAMPLES_PER_BATCH, per_batch // SAMPLES_SHARE))
         assert sampled <= codecs.TRAIN_SAMPLES, "no dictionary after enough samples"
         chunk = _clones(len(records), per_batch)
         records += chunk
