@@ -147,7 +147,7 @@ async def receivers(arrivals: Arrivals, mqtt_port: int) -> AsyncIterator[str]:
             await client.subscribe("bench/#", qos=1)
             ready.set()
             async for message in client.messages:
-                arrivals.add("mqtt", message.payload)  # type: ignore[arg-type]
+                arrivals.add("mqtt", message.payload)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
