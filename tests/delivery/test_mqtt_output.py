@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import aiomqtt
 import orjson
 import pytest
-from deliverysupport import Mosquitto, delivering, make_alert, queue, wait_until
+from deliverysupport import Mosquitto, delivering, free_port, make_alert, queue, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from connectors.mqtt import MqttConfig
+from connectors.base import OutputContext
+from connectors.mqtt import MqttConfig, MqttOutput
 from daemon.store.sqlite import SqliteStore
 
 
@@ -122,3 +123,30 @@ def test_endpoint_scheme_is_checked() -> None:
     """An http:// endpoint for MQTT names the forms it accepts."""
     with pytest.raises(ValueError, match="mqtt://host:1883"):
         MqttConfig.model_validate({"type": "mqtt", "endpoint": "http://broker:1883"})
+
+
+async def test_checks_connect_to_the_broker_and_publish_nothing(
+    mosquitto: Mosquitto, subscriber: aiomqtt.Client
+) -> None:
+    """doctor's mqtt checks connect and disconnect; the subscriber gets no message."""
+    config = MqttConfig.model_validate(
+        {"type": "mqtt", "endpoint": f"mqtt://127.0.0.1:{mosquitto.port}", "client_id": "doctor"}
+    )
+    resolved, connected = await MqttOutput(config, OutputContext("broker")).checks()
+    assert resolved.ok, resolved
+    assert connected.ok, connected
+    assert connected.name == f"MQTT connect to 127.0.0.1:{mosquitto.port}"
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await anext(aiter(subscriber.messages))
+
+
+async def test_checks_report_a_broker_that_is_not_there() -> None:
+    """A refused connection is a failed check naming the broker, with a hint."""
+    config = MqttConfig.model_validate(
+        {"type": "mqtt", "endpoint": f"mqtt://127.0.0.1:{free_port()}"}
+    )
+    resolved, connected = await MqttOutput(config, OutputContext("broker")).checks()
+    assert resolved.ok
+    assert not connected.ok
+    assert "receiver running" in (connected.hint or ""), connected
