@@ -4,9 +4,9 @@
     python bench/alerts.py --alerts 2000 --rates 100,200 --baseline ../main
 
 For each rate, ``auditcorr run`` is started on a fresh state directory with a
-``syslog_tcp`` source, one Sigma rule that alerts on every accepted SSH login
-(grouped by user, and every injected login has its own user, so each event
-raises its own alert) and two outputs: a ``webhook`` to a local aiohttp
+``syslog_tcp`` source, the example rule ``examples/rules/ssh_login_accepted.yml``
+(an alert per accepted SSH login and user; every injected login has its own
+user, so each event raises its own alert) and two outputs: a ``webhook`` to a local aiohttp
 receiver and ``mqtt`` (QoS 1) to a mosquitto the bench starts on a free port,
 with a subscriber.  Logins are written to the TCP source at a steady rate;
 latency runs from writing the line to the receiver or subscriber getting
@@ -48,18 +48,8 @@ SETTLE_SECS = 60.0
 WARM_UP = 10
 """Alerts sent and received before measuring (not counted)."""
 
-RULE = """\
-title: Benchmark login
-name: bench_login
-level: high
-logsource: {product: linux, service: sshd}
-group-by: [user.name]
-detection:
-  accepted:
-    event.action: ssh_login
-    event.outcome: success
-  condition: accepted
-"""
+RULE = ROOT / "examples" / "rules" / "ssh_login_accepted.yml"
+"""Alerts on every accepted SSH login, one alert per user."""
 
 
 class Arrivals:
@@ -95,8 +85,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def config(folder: Path, url: str, mqtt_port: int, batch_ms: int) -> Path:
-    rules = folder / "rules.yml"
-    rules.write_text(RULE)
     path = folder / "config.toml"
     path.write_text(
         f"""
@@ -115,7 +103,7 @@ batch_max_ms = {batch_ms}
 
 [rules]
 builtin = false
-paths = ["{rules}"]
+paths = ["{RULE}"]
 
 [outputs.webhook]
 type = "webhook"

@@ -23,24 +23,12 @@ pytestmark = pytest.mark.integration
 
 StartDaemon = Callable[[Workspace, str], Daemon]
 
-RULE = """\
-title: SSH login accepted
-name: login_accepted
-level: high
-logsource: {product: linux, service: sshd}
-group-by: [user.name]
-detection:
-  accepted:
-    event.action: ssh_login
-    event.outcome: success
-  condition: accepted
-"""
+RULE = REPO / "examples" / "rules" / "ssh_login_accepted.yml"
+"""One alert per accepted SSH login and user."""
 
 
 def write_config(workspace: Workspace, outputs: dict[str, str]) -> None:
     """A syslog TCP listener, one rule alerting per user, and webhook outputs by endpoint."""
-    rules = workspace.root / "rules.yml"
-    rules.write_text(RULE)
     lines = [
         "[daemon]",
         f"state_dir = {toml_value(workspace.state)}",
@@ -54,7 +42,7 @@ def write_config(workspace: Workspace, outputs: dict[str, str]) -> None:
         "batch_max_ms = 10",
         "[rules]",
         "builtin = false",
-        f"paths = [{toml_value(rules)}]",
+        f"paths = [{toml_value(RULE)}]",
     ]
     for name, endpoint in outputs.items():
         lines += [
