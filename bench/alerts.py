@@ -177,7 +177,13 @@ async def daemon(path: Path, tree: Path) -> AsyncIterator[int]:
             if proc.returncode is not None:
                 break
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"the daemon did not start:\n{log.read_text()[-2000:]}")
+        raise RuntimeError("the daemon did not start")
+    except BaseException:
+        tail = [
+            line for line in log.read_text(errors="replace").splitlines() if "alert" not in line
+        ]
+        print("daemon log (end):", *tail[-15:], sep="\n", file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         await proc.wait()
