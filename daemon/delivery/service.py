@@ -105,7 +105,8 @@ class DeliveryService:
                 stopped[name] = task = self._tasks.pop(name)
                 task.cancel()
                 self.workers.pop(name, None)
-                log.info("output_stopped", output=name, reason="config changed")
+                change = "changed" if name in fresh else "removed"
+                log.info("output_config_changed", output=name, change=change)
         self.outputs = fresh
         if self._group is None:
             return
