@@ -281,3 +281,12 @@ class Output(_Lifecycle, abc.ABC):
     @abc.abstractmethod
     async def send(self, notification: Notification) -> None:
         """Deliver once; return only when the channel accepted it."""
+
+    async def checks(self) -> list[Check]:
+        """What ``auditcorr doctor`` should verify for this output; none by default.
+
+        The contract of ``Source.checks()``: a fresh instance, never entered;
+        only look — resolve, connect, handshake, log in — and never send an
+        alert; an unreachable channel is a failed ``Check`` with a hint.
+        """
+        return []

@@ -9,13 +9,21 @@ restarting between two is then harmless.
 from __future__ import annotations
 
 import ssl
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from pydantic import field_validator
 
-from connectors.base import AuthError, Notification, Output, PermanentError, TransientError
+from connectors import reach
+from connectors.base import (
+    AuthError,
+    Check,
+    Notification,
+    Output,
+    PermanentError,
+    TransientError,
+)
 from connectors.config import ExistingFile
 from connectors.endpoint import LoginConfig
 from connectors.messages.mail import email_message
@@ -49,9 +57,62 @@ class EmailOutput(Output):
     config_model = EmailConfig
     config: EmailConfig
 
-    async def send(self, notification: Notification) -> None:
+    def _connection(self) -> dict[str, Any]:
+        """How to reach and log in to the server (aiosmtplib keywords)."""
         config = self.config
         target = config.target
+        implicit = target.scheme == "smtps"
+        return {
+            "hostname": target.host,
+            "port": target.port,
+            "username": config.username,
+            "password": config.password.reveal() if config.password else None,
+            "use_tls": implicit,
+            "start_tls": None if implicit else (True if config.starttls else None),
+            "tls_context": reach.tls_context(config.ca_file),
+            "timeout": config.timeout_secs,
+        }
+
+    async def checks(self) -> list[Check]:
+        """Connect, EHLO, STARTTLS and log in as configured, then QUIT: no mail is sent."""
+        target = self.config.target
+        resolved = await reach.resolve(target.host, target.port)
+        if not resolved.ok:
+            return [resolved]
+        settings = self._connection()
+        username, password = settings.pop("username"), settings.pop("password")
+        name = f"SMTP session with {target.host}:{target.port}"
+        steps = ["EHLO"]
+        client = aiosmtplib.SMTP(**settings)
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            if client.get_transport_info("ssl_object") is not None:
+                steps.append("TLS")
+            if username is not None:
+                await client.login(username, password)
+                steps.append(f"login as {username}")
+            await client.quit()
+        except aiosmtplib.SMTPAuthenticationError as err:
+            hint = "check 'username' and 'password'"
+            return [resolved, Check(name, False, f"login refused: {err}", hint)]
+        except aiosmtplib.SMTPConnectError as err:
+            cause = err.__cause__ or err
+            failed = reach.unreachable(f"{target.host}:{target.port}", cause)
+            return [resolved, Check(name, False, str(err), failed.hint)]
+        except (aiosmtplib.SMTPException, OSError) as err:
+            cause = err.__cause__ or err
+            if isinstance(cause, ssl.SSLError):
+                return [resolved, Check(name, False, str(cause), reach.tls_hint(cause))]
+            hint = "the server answered unexpectedly; check the scheme and 'starttls'"
+            return [resolved, Check(name, False, str(err), hint)]
+        finally:
+            client.close()
+        return [resolved, Check(name, True, ", ".join(steps) + " ok; no mail sent")]
+
+    async def send(self, notification: Notification) -> None:
+        config = self.config
         message = email_message(
             notification,
             ZoneInfo(self.context.timezone),
@@ -59,20 +120,8 @@ class EmailOutput(Output):
             recipients=config.recipients,
             link=config.alert_url,
         )
-        implicit = target.scheme == "smtps"
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=target.host,
-                port=target.port,
-                username=config.username,
-                password=config.password.reveal() if config.password else None,
-                use_tls=implicit,
-                start_tls=None if implicit else (True if config.starttls else None),
-                tls_context=context,
-                timeout=config.timeout_secs,
-            )
+            await aiosmtplib.send(message, **self._connection())
         except aiosmtplib.SMTPAuthenticationError as err:
             raise AuthError(f"SMTP: {err}") from err
         except aiosmtplib.SMTPResponseException as err:

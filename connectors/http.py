@@ -8,18 +8,20 @@ daemon's retry loop.
 from __future__ import annotations
 
 import abc
-import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
 from pydantic import Field
 
+from connectors import reach
 from connectors.base import (
     AuthError,
+    Check,
     Notification,
     Output,
     PermanentError,
@@ -77,9 +79,7 @@ class HttpOutput(Output):
     _session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
-        context = ssl.create_default_context(
-            cafile=str(self.config.ca_file) if self.config.ca_file else None
-        )
+        context = reach.tls_context(self.config.ca_file)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=context, limit=self.config.concurrency),
             headers={"User-Agent": USER_AGENT, **self.config.headers},
@@ -93,6 +93,16 @@ class HttpOutput(Output):
     @abc.abstractmethod
     def request(self, notification: Notification) -> tuple[bytes, dict[str, str]]:
         """The JSON body and the headers of one notification."""
+
+    async def checks(self) -> list[Check]:
+        """DNS, TCP connect and, for https, the TLS handshake with ``ca_file``; no request."""
+        # The URL's path and query often carry the token: only host and port are named.
+        parts = urlsplit(self.config.endpoint.reveal())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return [Check("endpoint", False, "not an http(s) URL", "use https://host/path")]
+        tls = reach.tls_context(self.config.ca_file) if parts.scheme == "https" else None
+        port = parts.port or (443 if tls else 80)
+        return await reach.connect(parts.hostname, port, tls)
 
     async def send(self, notification: Notification) -> None:
         assert self._session is not None, "send() outside 'async with'"

@@ -18,7 +18,8 @@ import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from connectors.base import Notification, Output, OutputContext, TransientError
+from connectors import reach
+from connectors.base import Check, Notification, Output, OutputContext, TransientError
 from connectors.config import ExistingFile
 from connectors.endpoint import LoginConfig
 from connectors.messages.facts import worst_severity
@@ -58,27 +59,47 @@ class MqttOutput(Output):
         self._stack = AsyncExitStack()
         self._connecting = asyncio.Lock()
 
+    def _new_client(self) -> aiomqtt.Client:
+        target = self.config.target
+        tls = reach.tls_context(self.config.ca_file) if target.scheme == "mqtts" else None
+        return aiomqtt.Client(
+            target.host,
+            target.port,
+            username=self.config.username,
+            password=self.config.password.reveal() if self.config.password else None,
+            identifier=self.config.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            tls_context=tls,
+            timeout=self.config.timeout_secs,
+        )
+
     async def _connect(self) -> aiomqtt.Client:
         async with self._connecting:
-            if self._client is not None:
-                return self._client
-            target = self.config.target
-            tls = None
-            if target.scheme == "mqtts":
-                ca = str(self.config.ca_file) if self.config.ca_file else None
-                tls = ssl.create_default_context(cafile=ca)
-            client = aiomqtt.Client(
-                target.host,
-                target.port,
-                username=self.config.username,
-                password=self.config.password.reveal() if self.config.password else None,
-                identifier=self.config.client_id,
-                protocol=aiomqtt.ProtocolVersion.V5,
-                tls_context=tls,
-                timeout=self.config.timeout_secs,
-            )
-            self._client = await self._stack.enter_async_context(client)
+            if self._client is None:
+                self._client = await self._stack.enter_async_context(self._new_client())
             return self._client
+
+    async def checks(self) -> list[Check]:
+        """Connect to the broker with the configured login and TLS, then disconnect."""
+        target = self.config.target
+        resolved = await reach.resolve(target.host, target.port)
+        if not resolved.ok:
+            return [resolved]
+        name = f"MQTT connect to {target.host}:{target.port}"
+        login = f" as {self.config.username}" if self.config.username else ""
+        try:
+            async with self._new_client():
+                pass
+        except aiomqtt.MqttCodeError as err:
+            hint = "check 'username' and 'password', and the broker's ACL for this client"
+            return [resolved, Check(name, False, f"refused by the broker: {err}", hint)]
+        except aiomqtt.MqttError as err:
+            cause = err.__cause__ or err.__context__
+            if isinstance(cause, ssl.SSLError):
+                return [resolved, Check(name, False, str(cause), reach.tls_hint(cause))]
+            failed = reach.unreachable(f"{target.host}:{target.port}", cause or err)
+            return [resolved, Check(name, False, str(err), failed.hint)]
+        return [resolved, Check(name, True, f"connected{login} and disconnected")]
 
     async def aclose(self) -> None:
         self._client = None

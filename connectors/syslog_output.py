@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from connectors.base import Notification, Output, OutputContext, TransientError
+from connectors import reach
+from connectors.base import Check, Notification, Output, OutputContext, TransientError
 from connectors.config import ExistingFile
 from connectors.endpoint import Endpoint, EndpointConfig
 from connectors.messages.facts import facts
@@ -74,12 +75,23 @@ class SyslogOutput(Output):
                 async with asyncio.timeout(CLOSE_SECS):
                     await writer.wait_closed()
 
+    def _tls(self, target: Endpoint) -> ssl.SSLContext | None:
+        return reach.tls_context(self.config.ca_file) if target.scheme == "tls" else None
+
+    async def checks(self) -> list[Check]:
+        """TCP and TLS: connect (and handshake), send nothing.  UDP: resolve only."""
+        target = self.config.target
+        if target.scheme != "udp":
+            return await reach.connect(target.host, target.port, self._tls(target))
+        resolved = await reach.resolve(target.host, target.port)
+        if not resolved.ok:
+            return [resolved]
+        note = "UDP has no connection to test: the name resolves, delivery is not confirmed"
+        return [resolved, Check(f"udp {target.host}:{target.port}", True, note)]
+
     async def _stream(self, target: Endpoint) -> asyncio.StreamWriter:
         if self._writer is None or self._writer.is_closing():
-            context = None
-            if target.scheme == "tls":
-                ca = str(self.config.ca_file) if self.config.ca_file else None
-                context = ssl.create_default_context(cafile=ca)
+            context = self._tls(target)
             _, self._writer = await asyncio.open_connection(target.host, target.port, ssl=context)
         return self._writer
 

@@ -1,8 +1,8 @@
 """The daemon's life: open the store, run the pipeline, react to signals.
 
 SIGTERM and SIGINT stop the sources, drain what was read into the store and
-return; SIGHUP re-reads the config and restarts the sources whose section
-changed (a broken new config is logged and the running one kept).
+return; SIGHUP re-reads the config and restarts the sources and outputs whose
+section changed (a broken new config is logged and the running one kept).
 """
 
 from __future__ import annotations
@@ -109,18 +109,19 @@ async def run_daemon(config: Config) -> Stats:
         from daemon.api.intake import IntakeRouter
 
         intake = IntakeRouter()
+    # Deliveries use a connection of their own: a long timeline write does not hold them up.
+    outbox = open_store(config)
+    delivery = DeliveryService(outbox, config.outputs, timezone=config.daemon.timezone)
     pipeline = Pipeline(
         store,
         config.sources,
         mode="follow",
         rules=rules,
         routes=routes(config.outputs),
+        on_alerts_queued=delivery.wake,
         intake=intake,
         **_ingest_settings(config),
     )
-    # Deliveries use a connection of their own: a long timeline write does not hold them up.
-    outbox = open_store(config)
-    delivery = DeliveryService(outbox, config.outputs, timezone=config.daemon.timezone)
     current = config
 
     notifier = Notifier()
@@ -141,11 +142,16 @@ async def run_daemon(config: Config) -> Stats:
             return
         if fresh.store != current.store or fresh.daemon != current.daemon:
             log.warning("config_restart_needed", sections="daemon/store changes apply on restart")
-        if fresh.outputs != current.outputs:
-            log.warning("config_restart_needed", sections="output changes apply on restart")
         current = fresh
         pipeline.reconfigure(fresh.sources)
-        log.info("config_reloaded", path=str(fresh.path), sources=len(fresh.sources))
+        pipeline.routes = routes(fresh.outputs)
+        delivery.reconfigure(fresh.outputs)
+        log.info(
+            "config_reloaded",
+            path=str(fresh.path),
+            sources=len(fresh.sources),
+            outputs=len(fresh.outputs),
+        )
 
     handlers: dict[signal.Signals, Callable[[], None]] = {
         signal.SIGTERM: partial(stop, "SIGTERM"),

@@ -1,8 +1,9 @@
 """``auditcorr doctor``: check everything a config needs and print a checklist.
 
 The host checks live in ``doctor_host``; each source adds its own through
-``Source.checks()`` (credentials, permissions, reachability), so a connector's
-knowledge stays in its module.
+``Source.checks()`` (credentials, permissions, reachability) and each output
+through ``Output.checks()`` (resolve, connect, TLS, log in; never an alert),
+so a connector's knowledge stays in its module.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from connectors import registry
-from connectors.base import Check, Source, SourceContext
+from connectors.base import Check, Output, OutputContext, Source, SourceContext
 from connectors.config import ConnectorConfig
 from daemon import doctor_host
 from daemon.config import Config, ConfigFileError, load_config
@@ -38,6 +39,8 @@ async def diagnose(path: Path) -> list[Check]:
     checks += await asyncio.to_thread(_host_checks, config)
     for name, source in config.sources.items():
         checks += await _source_checks(name, source)
+    for name, output in config.outputs.items():
+        checks += await _output_checks(name, output, config.daemon.timezone)
     return checks
 
 
@@ -70,16 +73,24 @@ def _host_checks(config: Config) -> list[Check]:
 async def _source_checks(name: str, config: ConnectorConfig) -> list[Check]:
     where = f"sources.{name}"
     source: Source = registry.load(registry.SOURCES, config.type)(config, SourceContext(name, {}))
-    return [
-        Check(f"{where}: {check.name}", check.ok, check.detail, check.hint)
-        for check in await _guarded(where, source.checks())
-    ]
+    return await _guarded(where, source.checks())
+
+
+async def _output_checks(name: str, config: ConnectorConfig, timezone: str) -> list[Check]:
+    where = f"outputs.{name}"
+    context = OutputContext(name, timezone)
+    output: Output = registry.load(registry.OUTPUTS, config.type)(config, context)
+    return await _guarded(where, output.checks())
 
 
 async def _guarded(where: str, checks: Awaitable[list[Check]]) -> list[Check]:
-    """A connector's checks, with a time limit; a crash in them is one failed check."""
+    """A connector's checks named after it, with a time limit; a crash in them is one
+    failed check."""
     try:
-        return await asyncio.wait_for(checks, CONNECTOR_CHECK_SECS)
+        found = await asyncio.wait_for(checks, CONNECTOR_CHECK_SECS)
+        return [
+            Check(f"{where}: {check.name}", check.ok, check.detail, check.hint) for check in found
+        ]
     except TimeoutError:
         return [Check(where, False, f"checks took over {CONNECTOR_CHECK_SECS:.0f}s", None)]
     except Exception as err:  # noqa: BLE001 - one connector's fault must not hide the rest

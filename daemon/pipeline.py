@@ -43,10 +43,13 @@ from daemon.store.keys import key_ceiling, key_floor, key_time
 log = structlog.get_logger()
 
 WRITE_ROWS = 10_000
-"""Rows gathered into one store transaction at most."""
-WRITE_WAIT_SECS = 0.5
-"""How long the writer waits to fill a transaction: each commit flushes a
-full-text segment, so many small commits cost far more than a few large ones."""
+"""Rows gathered into one store transaction at most.
+
+The writer commits group-wise: a transaction takes every batch queued (or
+being decoded) when it starts, and no more.  A lone event is committed at
+once; under load, batches pile up while the previous commit runs, so bulk
+reads still get large transactions (each commit flushes a full-text
+segment, so many small commits would cost far more than a few large ones)."""
 RAW_QUEUE = 4
 IN_FLIGHT = 16
 """Batches between the processor and the writer, most of them already decoded."""
@@ -134,11 +137,14 @@ class Pipeline:
         factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
         rules: RuleEngine | None = None,
         routes: Routes | None = None,
+        on_alerts_queued: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
         self.routes = routes
         """Which outputs take which alert: alerts are queued with the events that raise them."""
+        self._on_alerts_queued = on_alerts_queued
+        """Called after a commit that queued alerts (wakes the delivery service)."""
         self.identities = identities
         self.intake = intake
         """The daemon's HTTP server, handed to push sources (``changes_http``)."""
@@ -366,14 +372,11 @@ class Pipeline:
             pending = [item]
             results = [await item[0]]
             rows = len(results[0].rows)
-            deadline = time.monotonic() + WRITE_WAIT_SECS
-            # Gather more into the same transaction, for a short while.
+            # Group commit: take what is queued now, never wait for more.
             while rows < WRITE_ROWS:
                 try:
-                    more = await asyncio.wait_for(
-                        self._inflight.get(), max(deadline - time.monotonic(), 0)
-                    )
-                except TimeoutError:
+                    more = self._inflight.get_nowait()
+                except asyncio.QueueEmpty:
                     break
                 if more is _DONE:
                     finished = True
@@ -434,6 +437,8 @@ class Pipeline:
             else:
                 self.stats.store_writes += 1
                 self.stats.store_write_secs += time.monotonic() - started
+                if alerts and self._on_alerts_queued is not None:
+                    self._on_alerts_queued()
                 return written
 
     def _count(self, results: list[Processed], written: WriteResult) -> None:

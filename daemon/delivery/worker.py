@@ -1,6 +1,8 @@
-"""One output's delivery loop: lease due outbox rows, send, record the outcome.
+"""One output's sends: rows the delivery service leased go out, outcomes go back.
 
-At most ``concurrency`` sends are in flight.  A failed send is retried with
+The worker never touches the store: the service leases rows for every output
+and records what became of them in one transaction per round.  At most
+``concurrency`` sends are in flight.  A failed send is retried with
 exponential backoff and full jitter (or after the peer's ``Retry-After``);
 past ``max_age_secs`` the row is marked failed and kept for ``auditcorr
 alerts retry``.  Quiet hours hold rows until they end, then send them as one
@@ -10,13 +12,12 @@ digest; over the rate limit, waiting rows go out as one summary.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -24,15 +25,13 @@ import structlog
 from connectors.base import AuthError, Notification, Output, PermanentError, ThrottledError
 from connectors.config import OutputConfig
 from daemon.delivery.routing import RateLimit, holds_in_quiet_hours, quiet_until
-from daemon.store.base import Delivery, Store
+from daemon.store.base import Delivery, Outcome
 
 log = structlog.get_logger()
 
-StoreCall = Callable[..., Awaitable[Any]]
-"""Runs a store method off the event loop (in the store's thread)."""
+Record = Callable[[Outcome], None]
+"""Hands an outcome to the service, which stores it with its next round."""
 
-POLL_SECS = 1.0
-"""Longest wait before looking for due rows when nobody woke the worker."""
 GROUP_MAX = 200
 """Rows leased beyond the free send slots, so a digest or summary can take them."""
 AUTH_BACKOFF_SECS = 60.0
@@ -89,16 +88,19 @@ def _was_held(row: Delivery) -> bool:
     return row.attempts == 0 and row.due_at > row.enqueued_at
 
 
+def _ids(rows: Sequence[Delivery]) -> tuple[int, ...]:
+    return tuple(row.id for row in rows)
+
+
 class OutputWorker:
-    """Delivers one output's outbox rows until cancelled."""
+    """Sends one output's leased rows until cancelled."""
 
     def __init__(
         self,
         name: str,
         config: OutputConfig,
         output: Output,
-        store: Store,
-        call: StoreCall,
+        record: Record,
         *,
         zone: ZoneInfo,
         backoff: Backoff,
@@ -108,94 +110,70 @@ class OutputWorker:
         self.config = config
         self.output = output
         self.stats = DeliveryStats()
-        self._store = store
-        self._call = call
+        self._record = record
         self._zone = zone
         self._backoff = backoff
         self._clock = clock
         self._rate = RateLimit(config.max_messages_per_minute)
         self._busy = 0
-        self._changed = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
         self._log = log.bind(component_kind="output", component_type=config.type, component_id=name)
 
-    def wake(self) -> None:
-        """New rows may be due: look now instead of at the next poll."""
-        self._changed.set()
+    @property
+    def free(self) -> int:
+        """Send slots open now (none before ``run`` started)."""
+        return self.config.concurrency - self._busy if self._group is not None else 0
 
     async def run(self) -> None:
-        released = await self._call(self._store.release_deliveries, self.name)
-        if released:
-            self._log.info("deliveries_resumed", count=released)
+        """Hold the sends ``take`` starts; cancellation stops them (their rows stay pending)."""
         try:
             async with asyncio.TaskGroup() as group:
-                while True:
-                    self._changed.clear()
-                    free = self.config.concurrency - self._busy
-                    sent_any = False
-                    if free > 0:
-                        sent_any = await self._round(group, free)
-                    if not sent_any or free <= 0:
-                        await self._wait()
+                self._group = group
+                await asyncio.get_running_loop().create_future()
         finally:
+            self._group = None
             self._log.info("output_stopped", **asdict(self.stats))
 
-    async def _wait(self) -> None:
-        timeout = POLL_SECS
-        if self._busy < self.config.concurrency:
-            due = await self._call(self._store.next_due, self.name)
-            if due is not None:
-                timeout = min(timeout, max((due - self._clock()).total_seconds(), 0.0))
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-        # cancellation that arrives as the event is set, and shutdown would hang
-        # (https://github.com/python/cpython/issues/86296).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
-
-    async def _round(self, group: asyncio.TaskGroup, free: int) -> bool:
-        """Lease due rows and start sending them; False when none were due."""
-        now = self._clock()
-        rows: list[Delivery] = await self._call(
-            self._store.claim_deliveries, self.name, now, free + GROUP_MAX
-        )
+    def take(self, rows: list[Delivery], now: datetime) -> None:
+        """Start sending leased ``rows``; what cannot go now is handed back as held."""
+        group = self._group
+        assert group is not None, "take() before run()"
+        rows = self._expire(rows, now)
+        rows = self._hold_for_quiet_hours(rows, now)
         if not rows:
-            return False
-        rows = await self._expire(rows, now)
-        rows = await self._hold_for_quiet_hours(rows, now)
-        messages, spare = self._plan(rows, free)
+            return
+        messages, spare = self._plan(rows, self.free)
         if not messages:
             due = now + timedelta(seconds=self._rate.wait_secs())
-            await self._call(self._store.mark_held, [row.id for row in spare], due, now)
-        elif spare:
+            self._record(Outcome(_ids(spare), "held", now, due))
+        else:
             # No free slot for them: back to the queue as they were.
             for due in {row.due_at for row in spare}:
-                ids = [row.id for row in spare if row.due_at == due]
-                await self._call(self._store.mark_held, ids, due, now)
+                self._record(Outcome(_ids([r for r in spare if r.due_at == due]), "held", now, due))
         for message in messages:
             self._busy += 1
             self._rate.take()
             group.create_task(self._deliver(message), name=f"deliver:{self.name}")
-        return bool(messages)
 
-    async def _expire(self, rows: list[Delivery], now: datetime) -> list[Delivery]:
+    def _expire(self, rows: list[Delivery], now: datetime) -> list[Delivery]:
         budget = timedelta(seconds=self.config.max_age_secs)
         expired = [row for row in rows if now - row.budget_from >= budget]
         if expired:
             last = next((row.last_error for row in expired if row.last_error), None)
             reason = f"not delivered within max_age_secs={self.config.max_age_secs:g}"
             error = f"{reason}; last error: {last}" if last else reason
-            await self._call(self._store.mark_failed, [row.id for row in expired], error, now)
+            self._record(Outcome(_ids(expired), "failed", now, error=error))
             self.stats.failed += len(expired)
             self._log.error("alert_delivery_given_up", count=len(expired), reason=error)
         return [row for row in rows if now - row.budget_from < budget]
 
-    async def _hold_for_quiet_hours(self, rows: list[Delivery], now: datetime) -> list[Delivery]:
+    def _hold_for_quiet_hours(self, rows: list[Delivery], now: datetime) -> list[Delivery]:
         until = quiet_until(self.config, now, self._zone)
         if until is None:
             return rows
         held = [row for row in rows if holds_in_quiet_hours(self.config, row.alert["severity"])]
         if held:
-            await self._call(self._store.mark_held, [row.id for row in held], until, now)
+            self._record(Outcome(_ids(held), "held", now, until))
             self._log.info("alerts_held", count=len(held), reason="quiet hours", until=str(until))
         return [row for row in rows if row not in held]
 
@@ -234,20 +212,19 @@ class OutputWorker:
         return local.hour * 60 + local.minute == span[1]
 
     async def _deliver(self, message: _Message) -> None:
-        ids = [row.id for row in message.rows]
+        ids = _ids(message.rows)
         notification = message.notification
         try:
             async with asyncio.timeout(self.config.timeout_secs):
                 await self.output.send(notification)
         except PermanentError as err:
-            now = self._clock()
-            await self._call(self._store.mark_failed, ids, _describe(err), now)
+            self._record(Outcome(ids, "failed", self._clock(), error=_describe(err)))
             self.stats.failed += len(ids)
             self._log.error("alert_delivery_rejected", count=len(ids), error=_describe(err))
         except Exception as err:  # noqa: BLE001 - every other failure is retried
-            await self._retry(message, err)
+            self._retry(message, err)
         else:
-            await self._call(self._store.mark_sent, ids, self._clock())
+            self._record(Outcome(ids, "sent", self._clock()))
             self.stats.delivered += len(ids)
             self.stats.messages += 1
             self.stats.grouped += len(ids) if notification.kind != "alert" else 0
@@ -256,9 +233,8 @@ class OutputWorker:
             )
         finally:
             self._busy -= 1
-            self._changed.set()
 
-    async def _retry(self, message: _Message, err: Exception) -> None:
+    def _retry(self, message: _Message, err: Exception) -> None:
         if isinstance(err, ThrottledError) and err.retry_after_secs is not None:
             wait = err.retry_after_secs
         elif isinstance(err, AuthError):
@@ -266,10 +242,8 @@ class OutputWorker:
         else:
             wait = self._backoff.delay(message.attempts)
         now = self._clock()
-        ids = [row.id for row in message.rows]
-        await self._call(
-            self._store.mark_retry, ids, now + timedelta(seconds=wait), _describe(err), now
-        )
+        ids = _ids(message.rows)
+        self._record(Outcome(ids, "retry", now, now + timedelta(seconds=wait), _describe(err)))
         self.stats.retried += len(ids)
         event = "alert_delivery_refused" if isinstance(err, AuthError) else "alert_delivery_failed"
         self._log.warning(

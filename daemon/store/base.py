@@ -94,6 +94,30 @@ class Delivery:
     last_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of leased outbox rows; recorded with the next lease, in one transaction.
+
+    ``sent`` and ``failed`` end the rows; ``retry`` counts an attempt and makes
+    them due again at ``due``; ``held`` lifts the lease without counting one
+    (quiet hours, rate limit, no free send slot).
+    """
+
+    ids: tuple[int, ...]
+    state: Literal["sent", "retry", "held", "failed"]
+    at: datetime
+    due: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRound:
+    """What one round leased, per output, and when the next unleased row of those falls due."""
+
+    leased: dict[str, list[Delivery]]
+    next_due: datetime | None
+
+
 Routes = Mapping[str, Callable[[Alert], bool]]
 """Per output id: whether the output takes an alert (its routing filter)."""
 
@@ -214,24 +238,14 @@ class Store(Protocol):
         refreshes its pending row; a sent or failed one is left alone.
         """
 
-    def claim_deliveries(self, output: str, now: datetime, limit: int) -> list[Delivery]:
-        """Lease up to ``limit`` pending rows of ``output`` due by ``now``, oldest first."""
+    def delivery_round(
+        self, outcomes: Sequence[Outcome], wants: Mapping[str, int], now: datetime
+    ) -> DeliveryRound:
+        """Record ``outcomes``, then lease up to ``wants[output]`` pending rows of each
+        output due by ``now`` (oldest first), all in one transaction."""
 
     def release_deliveries(self, output: str) -> int:
         """Lift every lease of ``output`` (leases do not outlive a daemon)."""
-
-    def next_due(self, output: str) -> datetime | None:
-        """When the earliest unleased pending row of ``output`` falls due."""
-
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...
-
-    def mark_retry(self, ids: Sequence[int], due: datetime, error: str, now: datetime) -> None:
-        """Count an attempt and lift the lease; the rows are due again at ``due``."""
-
-    def mark_held(self, ids: Sequence[int], due: datetime, now: datetime) -> None:
-        """Lift the lease without counting an attempt (quiet hours, rate limit)."""
-
-    def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None: ...
 
     def deliveries(
         self, state: DeliveryState, *, output: str | None = None, limit: int = 100

@@ -1,17 +1,18 @@
 """The alert outbox in SQLite: one row per (alert, output) until it is delivered.
 
 Rows are written in the transaction that stores the alert (``enqueue``), so an
-alert is never raised without its deliveries queued.  A delivery worker leases
-due rows, sends them and marks the outcome; leases live only as long as the
-daemon (one SQLite daemon per store), so a restart lifts them and pending rows
-resume.  Sent rows are kept as a record until retention prunes them.
+alert is never raised without its deliveries queued.  Each delivery round
+records the outcomes of earlier sends and leases the due rows of every output
+in one transaction; leases live only as long as the daemon (one SQLite daemon
+per store), so a restart lifts them and pending rows resume.  Sent rows are
+kept as a record until retention prunes them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, DeliveryState, Routes
+from daemon.store.base import Delivery, DeliveryRound, DeliveryState, Outcome, Routes
 
 _COLUMNS = (
     "id, alert_id, output, alert, state, enqueued_at, budget_from, due_at, attempts, last_error"
@@ -86,53 +87,41 @@ class SqliteOutbox:
         with self._write_transaction() as db:
             return enqueue(db, alerts, routes, time.time_ns() // 1000)
 
-    def claim_deliveries(self, output: str, now: datetime, limit: int) -> list[Delivery]:
+    def delivery_round(
+        self, outcomes: Sequence[Outcome], wants: Mapping[str, int], now: datetime
+    ) -> DeliveryRound:
         with self._write_transaction() as db:
+            for outcome in outcomes:
+                _record(db, outcome)
+            wanted = [(output, limit) for output, limit in wants.items() if limit > 0]
+            if not wanted:
+                return DeliveryRound({}, None)
+            # One query for every output: each part uses the (output, state, due_at) index.
+            part = (
+                f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox WHERE output = ?"
+                " AND state = 'pending' AND due_at <= ? AND leased = 0 ORDER BY due_at, id LIMIT ?)"
+            )
+            stamp = _us(now)
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE output = ? AND state = 'pending'"
-                " AND due_at <= ? AND leased = 0 ORDER BY due_at, id LIMIT ?",
-                (output, _us(now), limit),
+                " UNION ALL ".join([part] * len(wanted)),
+                [value for output, limit in wanted for value in (output, stamp, limit)],
             ).fetchall()
             db.executemany("UPDATE outbox SET leased = 1 WHERE id = ?", ((r[0],) for r in found))
-        return [_delivery(row) for row in found]
+            marks = ", ".join("?" * len(wanted))
+            (due,) = db.execute(
+                "SELECT min(due_at) FROM outbox WHERE state = 'pending' AND leased = 0"
+                f" AND output IN ({marks})",
+                [output for output, _ in wanted],
+            ).fetchone()
+        leased: dict[str, list[Delivery]] = {}
+        for row in found:
+            delivery = _delivery(row)
+            leased.setdefault(delivery.output, []).append(delivery)
+        return DeliveryRound(leased, _at(due) if due is not None else None)
 
     def release_deliveries(self, output: str) -> int:
         return self._transaction(
             "UPDATE outbox SET leased = 0 WHERE output = ? AND leased = 1", [(output,)]
-        )
-
-    def next_due(self, output: str) -> datetime | None:
-        row = self._db.execute(
-            "SELECT min(due_at) FROM outbox WHERE output = ? AND state = 'pending' AND leased = 0",
-            (output,),
-        ).fetchone()
-        return _at(row[0]) if row and row[0] is not None else None
-
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET state = 'sent', leased = 0, attempts = attempts + 1,"
-            " last_error = NULL, updated_at = ? WHERE id = ?",
-            [(_us(now), row_id) for row_id in ids],
-        )
-
-    def mark_retry(self, ids: Sequence[int], due: datetime, error: str, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET leased = 0, attempts = attempts + 1, due_at = ?, last_error = ?,"
-            " updated_at = ? WHERE id = ?",
-            [(_us(due), error, _us(now), row_id) for row_id in ids],
-        )
-
-    def mark_held(self, ids: Sequence[int], due: datetime, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET leased = 0, due_at = ?, updated_at = ? WHERE id = ?",
-            [(_us(due), _us(now), row_id) for row_id in ids],
-        )
-
-    def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET state = 'failed', leased = 0, last_error = ?, updated_at = ?"
-            " WHERE id = ?",
-            [(error, _us(now), row_id) for row_id in ids],
         )
 
     def deliveries(
@@ -172,6 +161,29 @@ class SqliteOutbox:
         return self._transaction(
             "DELETE FROM outbox WHERE state = 'sent' AND updated_at < ?", [(_us(before),)]
         )
+
+
+OUTCOME_SQL = {
+    # Named parameters: :id, :at, :due, :error (see outcome_rows).
+    "sent": "UPDATE outbox SET state = 'sent', leased = 0, attempts = attempts + 1,"
+    " last_error = NULL, updated_at = :at WHERE id = :id",
+    "retry": "UPDATE outbox SET leased = 0, attempts = attempts + 1, due_at = :due,"
+    " last_error = :error, updated_at = :at WHERE id = :id",
+    "held": "UPDATE outbox SET leased = 0, due_at = :due, updated_at = :at WHERE id = :id",
+    "failed": "UPDATE outbox SET state = 'failed', leased = 0, last_error = :error,"
+    " updated_at = :at WHERE id = :id",
+}
+
+
+def outcome_rows(outcome: Outcome) -> list[dict[str, Any]]:
+    """The named parameters of ``OUTCOME_SQL[outcome.state]``, one set per row."""
+    at = _us(outcome.at)
+    due = _us(outcome.due) if outcome.due is not None else at
+    return [{"id": row_id, "at": at, "due": due, "error": outcome.error} for row_id in outcome.ids]
+
+
+def _record(db: sqlite3.Connection, outcome: Outcome) -> None:
+    db.executemany(OUTCOME_SQL[outcome.state], outcome_rows(outcome))
 
 
 def _delivery(row: Any) -> Delivery:

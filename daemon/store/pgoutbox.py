@@ -1,22 +1,28 @@
 """The alert outbox in PostgreSQL: one row per (alert, output) until it is delivered.
 
-The same rows and states as the SQLite outbox (``outbox.py``).  Claiming
-skips rows another connection holds (``FOR UPDATE SKIP LOCKED``), so two
+The same rows and states as the SQLite outbox (``outbox.py``).  A round's
+lease skips rows another connection holds (``FOR UPDATE SKIP LOCKED``), so two
 delivery workers never lease the same row.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import orjson
 import psycopg
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, DeliveryState, Routes
-from daemon.store.outbox import _COLUMNS, _at, _delivery, _us
+from daemon.store.base import Delivery, DeliveryRound, DeliveryState, Outcome, Routes
+from daemon.store.outbox import _COLUMNS, OUTCOME_SQL, _at, _delivery, _us, outcome_rows
+
+_PG_OUTCOME_SQL = {
+    state: re.sub(r":(\w+)", r"%(\1)s", sql).encode() for state, sql in OUTCOME_SQL.items()
+}
+"""The SQLite outcome statements with psycopg's named parameters."""
 
 
 def enqueue(db: psycopg.Connection, alerts: Sequence[Alert], routes: Routes, now_us: int) -> int:
@@ -59,55 +65,37 @@ class PostgresOutbox:
         with self._db.transaction():
             return enqueue(self._db, alerts, routes, time.time_ns() // 1000)
 
-    def claim_deliveries(self, output: str, now: datetime, limit: int) -> list[Delivery]:
-        with self._db.transaction():
-            found = self._db.execute(
-                f"UPDATE outbox SET leased = 1 WHERE id IN (SELECT id FROM outbox"
-                " WHERE output = %s AND state = 'pending' AND due_at <= %s AND leased = 0"
-                " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_COLUMNS}".encode(),
-                (output, _us(now), limit),
-            ).fetchall()
-        # RETURNING keeps no order.
-        return sorted((_delivery(row) for row in found), key=lambda d: (d.due_at, d.id))
+    def delivery_round(
+        self, outcomes: Sequence[Outcome], wants: Mapping[str, int], now: datetime
+    ) -> DeliveryRound:
+        wanted = [(output, limit) for output, limit in wants.items() if limit > 0]
+        leased: dict[str, list[Delivery]] = {}
+        with self._db.transaction(), self._db.cursor() as cursor:
+            for outcome in outcomes:
+                cursor.executemany(_PG_OUTCOME_SQL[outcome.state], outcome_rows(outcome))
+            if not wanted:
+                return DeliveryRound({}, None)
+            for output, limit in wanted:
+                found = cursor.execute(
+                    f"UPDATE outbox SET leased = 1 WHERE id IN (SELECT id FROM outbox"
+                    " WHERE output = %s AND state = 'pending' AND due_at <= %s AND leased = 0"
+                    " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                    f" RETURNING {_COLUMNS}".encode(),
+                    (output, _us(now), limit),
+                ).fetchall()
+                if found:
+                    # RETURNING keeps no order.
+                    leased[output] = sorted(map(_delivery, found), key=lambda d: (d.due_at, d.id))
+            (due,) = cursor.execute(
+                "SELECT min(due_at) FROM outbox WHERE state = 'pending' AND leased = 0"
+                " AND output = ANY(%s)",
+                ([output for output, _ in wanted],),
+            ).fetchone() or (None,)
+        return DeliveryRound(leased, _at(due) if due is not None else None)
 
     def release_deliveries(self, output: str) -> int:
         return self._transaction(
             "UPDATE outbox SET leased = 0 WHERE output = %s AND leased = 1", [(output,)]
-        )
-
-    def next_due(self, output: str) -> datetime | None:
-        row = self._db.execute(
-            "SELECT min(due_at) FROM outbox WHERE output = %s AND state = 'pending' AND leased = 0",
-            (output,),
-        ).fetchone()
-        return _at(row[0]) if row and row[0] is not None else None
-
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET state = 'sent', leased = 0, attempts = attempts + 1,"
-            " last_error = NULL, updated_at = %s WHERE id = %s",
-            [(_us(now), row_id) for row_id in ids],
-        )
-
-    def mark_retry(self, ids: Sequence[int], due: datetime, error: str, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET leased = 0, attempts = attempts + 1, due_at = %s,"
-            " last_error = %s, updated_at = %s WHERE id = %s",
-            [(_us(due), error, _us(now), row_id) for row_id in ids],
-        )
-
-    def mark_held(self, ids: Sequence[int], due: datetime, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET leased = 0, due_at = %s, updated_at = %s WHERE id = %s",
-            [(_us(due), _us(now), row_id) for row_id in ids],
-        )
-
-    def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
-        self._transaction(
-            "UPDATE outbox SET state = 'failed', leased = 0, last_error = %s, updated_at = %s"
-            " WHERE id = %s",
-            [(error, _us(now), row_id) for row_id in ids],
         )
 
     def deliveries(

@@ -1,4 +1,5 @@
-"""Source supervision: a failing source is restarted; a backfill gives up and says so."""
+"""Source supervision (a failing source is restarted, a backfill gives up and says so) and
+the writer's group commit."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from connectors.config import ConnectorConfig
 from daemon.app import outcome_of_backfill
 from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline
 from daemon.process import Processed
+from daemon.rules.engine import RuleEngine
 from daemon.store.base import EventQuery, WriteResult
 from daemon.store.sqlite import SqliteStore
 
@@ -124,4 +126,59 @@ async def test_a_busy_store_is_retried_and_nothing_is_lost(
         assert pipeline.stats.stored == 1
         assert store.count() == 1
     finally:
+        store.close()
+
+
+async def test_a_lone_event_is_committed_at_once_and_its_alert_wakes_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: nothing else queued, so the writer commits without waiting to fill a
+    transaction; the commit that queued the alert calls ``on_alerts_queued``."""
+    waits: list[float] = []
+    measured = asyncio.Event()
+
+    class OneLogin(Source):
+        config_model = FlakyConfig
+
+        async def run(self, emit: Emit) -> None:
+            loop = asyncio.get_running_loop()
+            # A first batch starts the decoding process; the second is the one timed.
+            await (await emit(RawBatch("cloudtrail", "one://", orjson.dumps({"Records": []}))))
+            login = {
+                **RECORD,
+                "additionalEventData": {"MFAUsed": "No"},
+                "responseElements": {"ConsoleLogin": "Success"},
+            }
+            started = loop.time()
+            await (await emit(RawBatch("cloudtrail", "one://", orjson.dumps({"Records": [login]}))))
+            waits.append(loop.time() - started)
+            measured.set()
+            await asyncio.Event().wait()
+
+    module = types.ModuleType(MODULE)
+    module.OneLogin = OneLogin  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, MODULE, module)
+    monkeypatch.setitem(registry.SOURCES, "flaky", f"{MODULE}:OneLogin")
+    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    woken = asyncio.Event()
+    pipeline = Pipeline(
+        store,
+        {"one": FlakyConfig(fail_times=0)},
+        rules=RuleEngine.load(["builtin"]),
+        routes={"chat": lambda alert: True},
+        on_alerts_queued=woken.set,
+        workers=1,
+    )
+    running = asyncio.create_task(pipeline.run())
+    try:
+        async with asyncio.timeout(60):
+            await woken.wait()
+            await measured.wait()
+        (delivery,) = store.deliveries("pending")
+        assert delivery.alert["rule"]["id"] == "console_login_without_mfa"
+        # The writer used to wait WRITE_WAIT_SECS = 0.5 s for more before committing.
+        assert waits[0] < 0.4, waits
+    finally:
+        pipeline.stop()
+        await asyncio.wait_for(running, 30)
         store.close()

@@ -15,7 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 from deliverysupport import delivering, free_port, make_alert, queue, wait_until
 
-from connectors.email_output import EmailConfig
+from connectors.base import OutputContext
+from connectors.email_output import EmailConfig, EmailOutput
 from daemon.store.sqlite import SqliteStore
 
 
@@ -123,3 +124,42 @@ async def test_implicit_tls_with_login(
     (mail,) = inbox.mails
     assert mail["To"] == "soc@example.org"
     assert mail["Message-ID"] == f"<{second.id}@auditcorr>"
+
+
+def _mail(endpoint: str, **extra: object) -> EmailOutput:
+    config = EmailConfig.model_validate(
+        {
+            "type": "email",
+            "endpoint": endpoint,
+            "sender": "auditcorr@example.org",
+            "recipients": ["soc@example.org"],
+            **extra,
+        }
+    )
+    return EmailOutput(config, OutputContext("mail"))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_checks_log_in_over_tls_and_send_no_mail(
+    smtps: tuple[int, Inbox], certificate: tuple[Path, Path]
+) -> None:
+    """doctor's email checks: TLS with the CA file, login; a wrong password fails with a hint."""
+    port, inbox = smtps
+    settings = {"username": "ops", "ca_file": str(certificate[0])}
+    resolved, session = await _mail(f"smtps://127.0.0.1:{port}", **settings, password="pw").checks()
+    assert resolved.ok, resolved
+    assert session.ok, session
+    assert session.detail == "EHLO, TLS, login as ops ok; no mail sent"
+    _, refused = await _mail(f"smtps://127.0.0.1:{port}", **settings, password="nope").checks()
+    assert not refused.ok
+    assert refused.hint == "check 'username' and 'password'"
+    assert inbox.mails == []
+
+
+async def test_checks_report_a_mail_server_that_is_not_there() -> None:
+    """A refused port is a failed check naming the server, with a hint."""
+    resolved, session = await _mail(f"smtp://127.0.0.1:{free_port()}").checks()
+    assert resolved.ok
+    assert not session.ok
+    assert session.name.startswith("SMTP session with 127.0.0.1:")
+    assert "receiver running" in (session.hint or ""), session

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from deliverysupport import delivering, free_port, make_alert, queue, wait_until
 
-from connectors.syslog_output import SyslogConfig
+from connectors.base import OutputContext
+from connectors.syslog_output import SyslogConfig, SyslogOutput
 from daemon.store.sqlite import SqliteStore
 
 
@@ -182,3 +183,33 @@ async def test_receiver_down_then_up_delivers(store: SqliteStore) -> None:
         async with stream_receiver(port=port) as (_, got):
             await wait_until(lambda: got.messages)
     assert len(got.messages) == 1
+
+
+def _syslog(endpoint: str) -> SyslogOutput:
+    config = SyslogConfig.model_validate({"type": "syslog", "endpoint": endpoint})
+    return SyslogOutput(config, OutputContext("siem"))
+
+
+async def test_checks_connect_over_tcp_and_send_nothing() -> None:
+    """doctor's syslog checks: a TCP connect to the SIEM, no message; a refused port fails."""
+    async with stream_receiver() as (port, got):
+        resolved, connected = await _syslog(f"tcp://127.0.0.1:{port}").checks()
+        await asyncio.sleep(0.1)
+    assert resolved.ok, resolved
+    assert connected.ok, connected
+    assert got.messages == []
+    _, refused = await _syslog(f"tcp://127.0.0.1:{free_port()}").checks()
+    assert not refused.ok
+    assert refused.name.startswith("connect 127.0.0.1:")
+    assert "receiver running" in (refused.hint or "")
+
+
+async def test_checks_over_udp_only_resolve_and_say_so() -> None:
+    """UDP has no handshake: the check resolves the name and says delivery is unconfirmed."""
+    resolved, note = await _syslog("udp://localhost:514").checks()
+    assert resolved.ok
+    assert note.ok
+    assert "not confirmed" in note.detail
+    (unknown,) = await _syslog("udp://no-such-host.invalid:514").checks()
+    assert not unknown.ok
+    assert "host name" in (unknown.hint or "")

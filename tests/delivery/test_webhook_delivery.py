@@ -11,6 +11,7 @@ import pytest
 from deliverysupport import (
     Receiver,
     delivering,
+    free_port,
     hang,
     make_alert,
     queue,
@@ -18,7 +19,8 @@ from deliverysupport import (
     wait_until,
 )
 
-from connectors.webhook import WebhookConfig
+from connectors.base import OutputContext
+from connectors.webhook import WebhookConfig, WebhookOutput
 from daemon.store.sqlite import SqliteStore
 
 
@@ -177,3 +179,35 @@ async def test_https_receiver_is_verified_against_the_ca_file(
         async with delivering(store, trusted):
             await receiver.wait_for(1)
             await wait_until(lambda: store.deliveries("sent"))
+
+
+def _output(config: WebhookConfig) -> WebhookOutput:
+    return WebhookOutput(config, OutputContext("hook"))
+
+
+async def test_checks_reach_an_https_receiver_with_its_ca_and_send_nothing(
+    certificate: tuple[Path, Path],
+) -> None:
+    """doctor's webhook checks: resolve, connect, TLS verified with ca_file; no request made."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    async with Receiver(tls=context) as receiver:
+        (config,) = webhook(receiver, ca_file=str(certificate[0])).values()
+        checks = await _output(config).checks()
+        untrusted = await _output(next(iter(webhook(receiver).values()))).checks()
+        assert receiver.requests == []
+    assert [c.ok for c in checks] == [True, True, True], checks
+    assert checks[2].name == "TLS handshake with 127.0.0.1"
+    assert [c.ok for c in untrusted] == [True, True, False], untrusted
+    assert "ca_file" in (untrusted[2].hint or "")
+
+
+async def test_checks_report_a_refused_port_with_a_hint() -> None:
+    """Nothing listening: the connect check fails and says what to look at."""
+    config = WebhookConfig.model_validate(
+        {"type": "webhook", "endpoint": f"http://127.0.0.1:{free_port()}/hook"}
+    )
+    resolved, connected = await _output(config).checks()
+    assert resolved.ok
+    assert not connected.ok
+    assert "receiver running" in (connected.hint or "")

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 from deliverysupport import Receiver, hang, make_alert, wait_until
 
 from daemon.alert import Alert
+from daemon.store.base import Outcome
 from daemon.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.integration
@@ -47,8 +48,10 @@ def fill(workspace: Workspace, alerts: list[Alert], *, failed: int = 0) -> Sqlit
     """Queue ``alerts`` for the ``hook`` output; the first ``failed`` of them end failed."""
     store = SqliteStore(workspace.db, retention_days=0)
     store.write_alerts(alerts, {"hook": lambda alert: True})
-    rows = store.claim_deliveries("hook", datetime.now(UTC), failed)
-    store.mark_failed([row.id for row in rows], "HTTP 500: broken", datetime.now(UTC))
+    now = datetime.now(UTC)
+    rows = store.delivery_round([], {"hook": failed}, now).leased.get("hook", [])
+    gave_up = Outcome(tuple(row.id for row in rows), "failed", now, error="HTTP 500: broken")
+    store.delivery_round([gave_up], {}, now)
     store.release_deliveries("hook")
     return store
 

@@ -74,3 +74,26 @@ def test_problems_found_are_explained(workspace: Workspace) -> None:
     assert "not readable" in lines[source]
     assert lines[source + 1].startswith("    hint: give the service user read access")
     assert _marks(result.stdout)["store writable"] == "✓"
+
+
+def test_outputs_are_reached_without_sending(workspace: Workspace) -> None:
+    """Each output is named with its reachability; a refused one fails with a hint."""
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        up, down = listening.getsockname()[1], closed.getsockname()[1]
+        workspace.write_config()
+        with workspace.config.open("a") as config:
+            config.write(
+                f'\n[outputs.siem]\ntype = "syslog"\nendpoint = "tcp://127.0.0.1:{up}"\n'
+                f'\n[outputs.hook]\ntype = "webhook"\nendpoint = "http://127.0.0.1:{down}/x"\n'
+            )
+        result = workspace.cli("doctor")
+    assert result.returncode == 1, str(result)
+    lines = result.stdout.splitlines()
+    assert f"✓ outputs.siem: connect 127.0.0.1:{up}: TCP connection opened" in lines, str(result)
+    hook = next(i for i, line in enumerate(lines) if line.startswith("✗ outputs.hook: connect"))
+    assert lines[hook + 1] == (
+        "    hint: nothing listens there: is the receiver running, and is the port right?"
+    )

@@ -15,7 +15,7 @@ from deliverysupport import make_alert
 from schemasupport import rewind_before
 
 from daemon.alert import Alert
-from daemon.store.base import Routes, Store
+from daemon.store.base import Delivery, Outcome, Routes, Store
 from daemon.store.sqlite import SqliteStore
 
 EVERYTHING: Routes = {"chat": lambda alert: True, "siem": lambda alert: True}
@@ -23,6 +23,14 @@ EVERYTHING: Routes = {"chat": lambda alert: True, "siem": lambda alert: True}
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def lease(store: Store, output: str, at: datetime, limit: int) -> list[Delivery]:
+    return store.delivery_round([], {output: limit}, at).leased.get(output, [])
+
+
+def record(store: Store, *outcomes: Outcome) -> None:
+    assert store.delivery_round(outcomes, {}, now()).leased == {}
 
 
 def test_one_row_per_alert_and_routed_output(store: Store) -> None:
@@ -37,8 +45,8 @@ def test_requeued_alert_refreshes_pending_row_and_leaves_sent_one(store: Store) 
     """The same alert id again: a pending row gets the new snapshot, a sent one stays sent."""
     alert = make_alert()
     store.write_alerts([alert], EVERYTHING)
-    (chat,) = store.claim_deliveries("chat", now(), 10)
-    store.mark_sent([chat.id], now())
+    (chat,) = lease(store, "chat", now(), 10)
+    record(store, Outcome((chat.id,), "sent", now()))
     alert.count = 5
     store.write_alerts([alert], EVERYTHING)
     (siem,) = store.deliveries("pending")
@@ -60,25 +68,52 @@ def test_a_failed_write_queues_nothing(store: Store) -> None:
 
 
 def test_leased_rows_are_claimed_once_until_released(store: Store) -> None:
-    """A claim leases rows; a second claim skips them; a release (restart) hands them back."""
+    """A round leases rows; the next skips them; a release (restart) hands them back."""
     store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
-    first = store.claim_deliveries("chat", now(), 2)
+    first = lease(store, "chat", now(), 2)
     assert len(first) == 2
-    assert len(store.claim_deliveries("chat", now(), 10)) == 1
-    assert store.claim_deliveries("chat", now(), 10) == []
+    assert len(lease(store, "chat", now(), 10)) == 1
+    assert lease(store, "chat", now(), 10) == []
     assert store.release_deliveries("chat") == 3
-    assert len(store.claim_deliveries("chat", now(), 10)) == 3
+    assert len(lease(store, "chat", now(), 10)) == 3
+
+
+def test_one_round_leases_for_every_output_and_records_outcomes_first(
+    store: Store,
+) -> None:
+    """Outcomes are stored before the lease: a row handed back as held is leased again."""
+    store.write_alerts([make_alert(n) for n in range(3)], EVERYTHING)
+    first = store.delivery_round([], {"chat": 2, "siem": 1}, now())
+    assert {name: len(rows) for name, rows in first.leased.items()} == {"chat": 2, "siem": 1}
+    assert first.next_due is not None  # the third chat row is due and unleased
+    chat = first.leased["chat"]
+    at = now()
+    second = store.delivery_round(
+        [Outcome((chat[0].id,), "sent", at), Outcome((chat[1].id,), "held", at, at)],
+        {"chat": 10, "siem": 10},
+        at,
+    )
+    (third,) = (
+        row.id
+        for row in store.deliveries("pending", output="chat")
+        if row.id not in {chat[0].id, chat[1].id}
+    )
+    assert sorted(row.id for row in second.leased["chat"]) == sorted([chat[1].id, third])
+    assert len(second.leased["siem"]) == 2
+    assert second.next_due is None
+    assert store.delivery_counts()[("chat", "sent")] == 1
 
 
 def test_retry_schedules_and_counts(store: Store) -> None:
     """A retry counts the attempt, keeps the error and is not due before its time."""
     store.write_alerts([make_alert()], {"chat": lambda a: True})
-    (row,) = store.claim_deliveries("chat", now(), 1)
+    (row,) = lease(store, "chat", now(), 1)
     later = now() + timedelta(minutes=5)
-    store.mark_retry([row.id], later, "HTTP 500", now())
-    assert store.claim_deliveries("chat", now(), 1) == []
-    assert store.next_due("chat") == pytest.approx(later, abs=timedelta(milliseconds=1))
-    (again,) = store.claim_deliveries("chat", later, 1)
+    record(store, Outcome((row.id,), "retry", now(), later, "HTTP 500"))
+    nothing = store.delivery_round([], {"chat": 1}, now())
+    assert nothing.leased == {}
+    assert nothing.next_due == pytest.approx(later, abs=timedelta(milliseconds=1))
+    (again,) = lease(store, "chat", later, 1)
     assert again.attempts == 1
     assert again.last_error == "HTTP 500"
 
@@ -86,9 +121,12 @@ def test_retry_schedules_and_counts(store: Store) -> None:
 def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: Store) -> None:
     """retry_deliveries: one id or every failed row; sent rows are never touched."""
     store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
-    rows = store.claim_deliveries("chat", now(), 3)
-    store.mark_failed([rows[0].id, rows[1].id], "gave up", now())
-    store.mark_sent([rows[2].id], now())
+    rows = lease(store, "chat", now(), 3)
+    record(
+        store,
+        Outcome((rows[0].id, rows[1].id), "failed", now(), error="gave up"),
+        Outcome((rows[2].id,), "sent", now()),
+    )
     assert store.retry_deliveries([rows[0].id], now()) == 1
     assert store.retry_deliveries(None, now()) == 1
     assert store.retry_deliveries(None, now()) == 0
