@@ -60,7 +60,64 @@ def enqueue(db: sqlite3.Connection, alerts: Sequence[Alert], routes: Routes, now
     return db.total_changes - before
 
 
-class SqliteOutbox:
+class OutboxQueries:
+    """The outbox statements both engines share, written with ``?`` parameters.
+
+    Mixed into each engine's outbox, which runs them through its ``_rows``
+    and ``_transaction``.
+    """
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        raise NotImplementedError
+
+    def release_deliveries(self, output: str) -> int:
+        return self._transaction(
+            "UPDATE outbox SET leased = 0 WHERE output = ? AND leased = 1", [(output,)]
+        )
+
+    def deliveries(
+        self, state: DeliveryState, *, output: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE state = ?"
+        params: list[object] = [state]
+        if output is not None:
+            sql += " AND output = ?"
+            params.append(output)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return [_delivery(row) for row in self._rows(sql, params)]
+
+    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = ? ORDER BY output", (alert_id,)
+        )
+        return [_delivery(row) for row in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
+        rows = self._rows("SELECT output, state, count(*) FROM outbox GROUP BY 1, 2")
+        return {(output, state): int(count) for output, state, count in rows}
+
+    def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
+        stamp = _us(now)
+        update = (
+            "UPDATE outbox SET state = 'pending', leased = 0, attempts = 0, due_at = ?,"
+            " budget_from = ?, updated_at = ? WHERE state = 'failed'"
+        )
+        if ids is None:
+            return self._transaction(update, [(stamp, stamp, stamp)])
+        return self._transaction(update + " AND id = ?", [(stamp, stamp, stamp, i) for i in ids])
+
+    def prune_deliveries(self, before: datetime) -> int:
+        """Forget sent rows last touched before ``before`` (failed ones stay until retried)."""
+        return self._transaction(
+            "DELETE FROM outbox WHERE state = 'sent' AND updated_at < ?", [(_us(before),)]
+        )
+
+
+class SqliteOutbox(OutboxQueries):
     """Outbox methods of ``SqliteStore`` (mixed in; uses its connection)."""
 
     _db: sqlite3.Connection
@@ -118,49 +175,6 @@ class SqliteOutbox:
             delivery = _delivery(row)
             leased.setdefault(delivery.output, []).append(delivery)
         return DeliveryRound(leased, _at(due) if due is not None else None)
-
-    def release_deliveries(self, output: str) -> int:
-        return self._transaction(
-            "UPDATE outbox SET leased = 0 WHERE output = ? AND leased = 1", [(output,)]
-        )
-
-    def deliveries(
-        self, state: DeliveryState, *, output: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
-        sql = f"SELECT {_COLUMNS} FROM outbox WHERE state = ?"
-        params: list[object] = [state]
-        if output is not None:
-            sql += " AND output = ?"
-            params.append(output)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(limit)
-        return [_delivery(row) for row in self._db.execute(sql, params)]
-
-    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = ? ORDER BY output", (alert_id,)
-        )
-        return [_delivery(row) for row in rows]
-
-    def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
-        rows = self._db.execute("SELECT output, state, count(*) FROM outbox GROUP BY 1, 2")
-        return {(output, state): count for output, state, count in rows}
-
-    def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
-        stamp = _us(now)
-        update = (
-            "UPDATE outbox SET state = 'pending', leased = 0, attempts = 0, due_at = ?,"
-            " budget_from = ?, updated_at = ? WHERE state = 'failed'"
-        )
-        if ids is None:
-            return self._transaction(update, [(stamp, stamp, stamp)])
-        return self._transaction(update + " AND id = ?", [(stamp, stamp, stamp, i) for i in ids])
-
-    def prune_deliveries(self, before: datetime) -> int:
-        """Forget sent rows last touched before ``before`` (failed ones stay until retried)."""
-        return self._transaction(
-            "DELETE FROM outbox WHERE state = 'sent' AND updated_at < ?", [(_us(before),)]
-        )
 
 
 OUTCOME_SQL = {

@@ -16,8 +16,17 @@ import orjson
 import psycopg
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, DeliveryRound, DeliveryState, Outcome, Routes
-from daemon.store.outbox import _COLUMNS, OUTCOME_SQL, _at, _delivery, _us, outcome_rows
+from daemon.store.base import Delivery, DeliveryRound, Outcome, Routes
+from daemon.store.outbox import (
+    _COLUMNS,
+    OUTCOME_SQL,
+    OutboxQueries,
+    _at,
+    _delivery,
+    _us,
+    outcome_rows,
+)
+from daemon.store.reads import as_format
 
 _PG_OUTCOME_SQL = {
     state: re.sub(r":(\w+)", r"%(\1)s", sql).encode() for state, sql in OUTCOME_SQL.items()
@@ -51,14 +60,14 @@ def enqueue(db: psycopg.Connection, alerts: Sequence[Alert], routes: Routes, now
         return max(cursor.rowcount, 0)
 
 
-class PostgresOutbox:
+class PostgresOutbox(OutboxQueries):
     """Outbox methods of ``PostgresStore`` (mixed in; uses its connection)."""
 
     _db: psycopg.Connection
 
     def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
         with self._db.transaction(), self._db.cursor() as cursor:
-            cursor.executemany(sql.encode(), rows)
+            cursor.executemany(as_format(sql), rows)
             return max(cursor.rowcount, 0)
 
     def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
@@ -92,47 +101,3 @@ class PostgresOutbox:
                 ([output for output, _ in wanted],),
             ).fetchone() or (None,)
         return DeliveryRound(leased, _at(due) if due is not None else None)
-
-    def release_deliveries(self, output: str) -> int:
-        return self._transaction(
-            "UPDATE outbox SET leased = 0 WHERE output = %s AND leased = 1", [(output,)]
-        )
-
-    def deliveries(
-        self, state: DeliveryState, *, output: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
-        sql = f"SELECT {_COLUMNS} FROM outbox WHERE state = %s"
-        params: list[object] = [state]
-        if output is not None:
-            sql += " AND output = %s"
-            params.append(output)
-        sql += " ORDER BY id LIMIT %s"
-        params.append(limit)
-        return [_delivery(row) for row in self._db.execute(sql.encode(), params)]
-
-    def alert_deliveries(self, alert_id: str) -> list[Delivery]:
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE alert_id = %s ORDER BY output".encode(),
-            (alert_id,),
-        )
-        return [_delivery(row) for row in rows]
-
-    def delivery_counts(self) -> dict[tuple[str, DeliveryState], int]:
-        rows = self._db.execute("SELECT output, state, count(*) FROM outbox GROUP BY 1, 2")
-        return {(output, state): int(count) for output, state, count in rows}
-
-    def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
-        stamp = _us(now)
-        update = (
-            "UPDATE outbox SET state = 'pending', leased = 0, attempts = 0, due_at = %s,"
-            " budget_from = %s, updated_at = %s WHERE state = 'failed'"
-        )
-        if ids is None:
-            return self._transaction(update, [(stamp, stamp, stamp)])
-        return self._transaction(update + " AND id = %s", [(stamp, stamp, stamp, i) for i in ids])
-
-    def prune_deliveries(self, before: datetime) -> int:
-        """Forget sent rows last touched before ``before`` (failed ones stay until retried)."""
-        return self._transaction(
-            "DELETE FROM outbox WHERE state = 'sent' AND updated_at < %s", [(_us(before),)]
-        )
