@@ -21,6 +21,7 @@ from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
+from daemon.migrate_store import add_migrate_command
 from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.sources_cli import add_sources_command
 from daemon.store.base import EventQuery, StoreUnavailableError
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     add_sources_command(command)
     add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
+    add_migrate_command(commands)
     export = command(
         "export", _export, "write the timeline (or what the filters select) to a file, oldest first"
     )
