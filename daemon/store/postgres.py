@@ -321,6 +321,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         except BaseException:
             self._months = saved
             raise
+        self._wrote = self._wrote or bool(events)
 
     # -- reading -------------------------------------------------------------
 
