@@ -45,13 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = load_config(Path(args.config))
         except ConfigFileError as err:
-            print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
-            for problem in err.errors:
-                print(f"  {problem}", file=sys.stderr)
-            return EXIT_CONFIG
+            return _config_problems(err)
     configure(getattr(args, "log_format", None) or (config.daemon.log_format if config else "auto"))
     try:
         result: int = args.handler(args, config)
+    except ConfigFileError as err:
+        # A command that reads configs of its own (migrate-store --from/--to).
+        return _config_problems(err)
     except KeyboardInterrupt:
         return 130
     except (ValueError, FileNotFoundError, ConfigError) as err:
@@ -61,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_FAILED
     return result
+
+
+def _config_problems(err: ConfigFileError) -> int:
+    print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
+    for problem in err.errors:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _parser() -> argparse.ArgumentParser:

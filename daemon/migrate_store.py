@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from daemon.config import ConfigFileError, load_config
+from daemon.config import load_config
 from daemon.store import codec as codecs
 from daemon.store import stored, transfer
 from daemon.store.base import EventQuery, Found, Store
@@ -30,7 +30,6 @@ from daemon.store.writing import Entry
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
-EXIT_CONFIG: Final = 2
 DEFAULT_BATCH: Final = 2000
 PROGRESS_EVERY_SECS: Final = 5.0
 SAMPLE_EVENTS: Final = 50
@@ -263,14 +262,8 @@ def _migrate(args: argparse.Namespace, _config: None) -> int:
 
     if args.batch < 1:
         raise ValueError("--batch must be at least 1")
-    try:
-        source_config = load_config(Path(args.source))
-        target_config = load_config(Path(args.target))
-    except ConfigFileError as err:
-        print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
-        for problem in err.errors:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+    source_config = load_config(Path(args.source))
+    target_config = load_config(Path(args.target))
     _warn_if_in_use(source_config.store_path if source_config.store.type == "sqlite" else None)
     source = open_store(source_config, readonly=True)
     try:

@@ -28,7 +28,7 @@ from itsupport import (
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 
-from storesupport import SERVER, module_database, server_reachable
+from storesupport import fresh_dsn
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +39,8 @@ STOP = "76684f96-6619-473e-81be-3b98445e93d6"
 @pytest.fixture
 def dsn() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for the target store."""
-    if not server_reachable():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    with module_database() as database:
-        yield f"{SERVER} dbname={database}"
+    with fresh_dsn() as found:
+        yield found
 
 
 def target_config(workspace: Workspace, dsn: str, name: str = "postgresql.toml") -> Path:
