@@ -288,12 +288,12 @@ def _run(source: Store, target: Store, args: argparse.Namespace) -> int:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_FAILED
     progress.print()
-    checks = verify(source, target)
-    failed = [check for check in checks if not check.ok]
     print(
         f"copied {copied} events in {time.monotonic() - progress.started:.1f}s"
         f" ({progress.rate():.0f} events/s)"
     )
+    checks = verify(source, target)
+    failed = [check for check in checks if not check.ok]
     samples = [check for check in checks if check.name.startswith("events of")]
     for check in checks:
         if check not in samples or not check.ok:
@@ -306,7 +306,7 @@ def _run(source: Store, target: Store, args: argparse.Namespace) -> int:
     if failed:
         print(
             f"auditcorr: {len(failed)} check(s) differ; was a daemon writing to the source?"
-            " Stop it and run again with --resume",
+            " Stop it, empty the target and copy again",
             file=sys.stderr,
         )
         return EXIT_FAILED
