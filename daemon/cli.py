@@ -21,6 +21,7 @@ from daemon import __version__
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
+from daemon.migrate_store import add_migrate_command
 from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.sources_cli import add_sources_command
 from daemon.store.base import EventQuery, StoreUnavailableError
@@ -44,13 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = load_config(Path(args.config))
         except ConfigFileError as err:
-            print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
-            for problem in err.errors:
-                print(f"  {problem}", file=sys.stderr)
-            return EXIT_CONFIG
+            return _config_problems(err)
     configure(getattr(args, "log_format", None) or (config.daemon.log_format if config else "auto"))
     try:
         result: int = args.handler(args, config)
+    except ConfigFileError as err:
+        # A command that reads configs of its own (migrate-store --from/--to).
+        return _config_problems(err)
     except KeyboardInterrupt:
         return 130
     except (ValueError, FileNotFoundError, ConfigError) as err:
@@ -60,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_FAILED
     return result
+
+
+def _config_problems(err: ConfigFileError) -> int:
+    print(f"{err.path}: {len(err.errors)} problem(s) found", file=sys.stderr)
+    for problem in err.errors:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     add_sources_command(command)
     add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
+    add_migrate_command(commands)
     export = command(
         "export", _export, "write the timeline (or what the filters select) to a file, oldest first"
     )

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 from daemon.alert import Alert
 from daemon.process import Processed
+from daemon.store.transfer import Statement, Table
+from daemon.store.writing import Entry
 
 JSON = dict[str, Any]
 
@@ -259,3 +261,15 @@ class Store(Protocol):
 
     def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
         """Failed rows (all when ``ids`` is None) back to pending, due now, fresh budget."""
+
+    # -- copying a store to another (daemon/migrate_store.py) -----------------
+
+    def export_rows(self, table: Table, position: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows of ``table`` in key order, from ``position``: the last id
+        read for a numbered table, the rows read so far for the others."""
+
+    def table_count(self, table: Table) -> int: ...
+
+    def import_rows(self, statements: Sequence[Statement], events: Sequence[Entry]) -> None:
+        """One transaction of a copy: ``events`` as stored elsewhere (same keys, codecs and
+        documents) with their index rebuilt from their index text, then ``statements``."""

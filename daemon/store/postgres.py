@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from daemon.alert import Alert
 from daemon.process import Processed
 from daemon.store import codec as codecs
-from daemon.store import pgalerts, pgschema, pgsearch, writing
+from daemon.store import pgalerts, pgschema, pgsearch, transfer, writing
 from daemon.store.base import (
     EventQuery,
     Found,
@@ -41,6 +41,9 @@ _INSERT_EVENTS = (
     b"%s::bigint[], %s::bigint[], %s::text[], %s::int[], %s::bytea[], %s::text[])"
     b" AS t(id, eid, source, codec, doc, search) ON CONFLICT DO NOTHING RETURNING id"
 )
+
+_NUMBERED = ("codecs", "quarantine", "outbox")
+"""Tables whose ids come from a sequence."""
 
 
 def _now_us() -> int:
@@ -289,6 +292,36 @@ class PostgresStore(PostgresOutbox, StoreReads):
         ).fetchone()
         self._codec = int(row[0]) if row else codecs.PLAIN
         self._samples = []
+
+    def import_rows(
+        self, statements: Sequence[transfer.Statement], events: Sequence[Entry]
+    ) -> None:
+        """One transaction of a store copy: ``events`` as they were stored elsewhere (same
+        keys, codecs and documents) with their index, then ``statements``.
+
+        Rows keep their ids, so the id sequences move past the ids copied."""
+        saved = set(self._months)
+        try:
+            with self._db.transaction(), self._db.cursor() as cursor:
+                self._partitions({entry[1][0]: entry for entry in events})
+                self._insert(list(events))
+                transfer.run(
+                    lambda sql: cursor.execute(as_format(sql)),
+                    lambda sql, rows: cursor.executemany(as_format(sql), rows),
+                    statements,
+                )
+                for table in _NUMBERED:
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                        f" coalesce(max(id), 0) + 1, false) FROM {table}".encode()
+                    )
+        except psycopg.OperationalError as err:
+            self._months = saved
+            raise StoreUnavailableError(f"{self.location}: {err}") from err
+        except BaseException:
+            self._months = saved
+            raise
+        self._wrote = self._wrote or bool(events)
 
     # -- reading -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry
 from daemon.store.keys import event_hash, key_ceiling, key_floor, key_minute, key_time
+from daemon.store.transfer import Table
 
 _EVENT_COLUMNS = "id, source, codec, doc"
 
@@ -195,4 +196,17 @@ class StoreReads:
 
     def quarantine_count(self) -> int:
         row = self._first("SELECT count(*) FROM quarantine")
+        return int(row[0]) if row else 0
+
+    # -- copying the store (daemon/migrate_store.py) -------------------------
+
+    def export_rows(self, table: Table, position: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows of ``table`` in key order, from ``position``: the last id
+        read for a numbered table, the rows read so far for the others."""
+        params = (position, limit) if table.numbered else (limit, position)
+        return [tuple(row) for row in self._rows(table.select(), params)]
+
+    def table_count(self, table: Table) -> int:
+        """Rows in ``table``."""
+        row = self._first(f"SELECT count(*) FROM {table.name}")
         return int(row[0]) if row else 0

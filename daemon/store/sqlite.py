@@ -24,7 +24,7 @@ from daemon.alert import Alert
 from daemon.process import Processed, Text
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store import schema, writing
+from daemon.store import schema, transfer, writing
 from daemon.store.base import EventQuery, Found, Routes, WriteResult
 from daemon.store.keys import (
     key_minute,
@@ -285,6 +285,27 @@ class SqliteStore(SqliteOutbox, StoreReads):
         )
         self._codec = int(cursor.lastrowid or 0)
         self._samples = []
+
+    def import_rows(
+        self, statements: Sequence[transfer.Statement], events: Sequence[Entry]
+    ) -> None:
+        """One transaction of a store copy: ``events`` as they were stored elsewhere (same
+        keys, codecs and documents) with their index, then ``statements``."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                _INSERT_EVENT,
+                ((key, eid, source, codec, doc) for source, (key, eid, codec, doc), _, _ in events),
+            )
+            self._index((entry[1][0], entry[2]) for entry in events)
+            transfer.run(db.execute, db.executemany, statements)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._months = self._fts_months()
+            raise
 
     # -- reading -------------------------------------------------------------
 

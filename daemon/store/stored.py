@@ -18,6 +18,7 @@ import orjson
 from connectors.base import NormalizationError
 from daemon.model import AuditEvent, format_timestamp, parse_timestamp
 from daemon.normalize import module_for
+from daemon.store.text import event_tags, search_text, tag
 
 JSON = dict[str, Any]
 
@@ -52,9 +53,34 @@ def read(data: bytes, event_time: datetime) -> tuple[str, JSON]:
     return stored["log_type"], _document(stored, event_time)
 
 
+def index_of(data: bytes, source: str) -> tuple[str, tuple[str, str]]:
+    """The log type and index text (text, tags) of a stored record, as ingest made them.
+
+    A store copied to another engine rebuilds its index from these.  A record
+    the current normalizer rejects keeps only its source tag, as it is shown
+    without normalized fields.
+    """
+    stored = orjson.loads(data)
+    log_type: str = stored["log_type"]
+    try:
+        event = _event(stored)
+    except NormalizationError:
+        return log_type, ("", tag("source", source))
+    return log_type, (search_text(event), event_tags(event, source))
+
+
+def _event(stored: JSON) -> AuditEvent:
+    """The normalized event of a stored record, with what ingest added."""
+    event: AuditEvent = module_for(stored["log_type"]).normalize(stored["original"])
+    event.ingested = parse_timestamp(stored["ingested"])
+    event.actor = stored.get("actor", event.actor)
+    event.labels = stored.get("labels", event.labels)
+    return event
+
+
 def _document(stored: JSON, event_time: datetime) -> JSON:
     try:
-        event: AuditEvent = module_for(stored["log_type"]).normalize(stored["original"])
+        event = _event(stored)
     except NormalizationError as err:
         return {
             "@timestamp": format_timestamp(event_time),
@@ -62,7 +88,4 @@ def _document(stored: JSON, event_time: datetime) -> JSON:
             "labels": {"normalization_error": err.reason},
             "original": stored["original"],
         }
-    event.ingested = parse_timestamp(stored["ingested"])
-    event.actor = stored.get("actor", event.actor)
-    event.labels = stored.get("labels", event.labels)
     return event.to_document()

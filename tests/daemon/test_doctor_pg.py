@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "store"))
 
-from storesupport import SERVER, module_database, server_reachable
+from storesupport import fresh_dsn
 
 from daemon import doctor_pg
 from daemon.store import pgschema
@@ -20,10 +20,8 @@ from daemon.store.postgres import PostgresStore
 
 @pytest.fixture
 def dsn() -> Iterator[str]:
-    if not server_reachable():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    with module_database() as database:
-        yield f"{SERVER} dbname={database}"
+    with fresh_dsn() as found:
+        yield found
 
 
 def test_empty_database_passes_and_is_left_empty(dsn: str) -> None:

@@ -115,6 +115,16 @@ def module_database() -> Iterator[str]:
 
 
 @contextmanager
+def fresh_dsn() -> Iterator[str]:
+    """The DSN of a fresh, empty database, dropped after; skips (fails under CI) without
+    a server."""
+    if not server_reachable():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with module_database() as database:
+        yield f"{SERVER} dbname={database}"
+
+
+@contextmanager
 def engine_for(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The engine ``name``; skips (or fails under CI) when its server is not there."""
     if name == "sqlite":
