@@ -37,6 +37,7 @@ from daemon.rules.compile import (
     literal_values,
 )
 from daemon.rules.logsource import Source, UnsupportedLogsourceError, source_for
+from daemon.rules.prefilter import Needle, needles
 
 DEFAULT_GROUP_BY: Final = ("user.name",)
 """What repeats of one detection rule are grouped by, unless it says ``group-by``."""
@@ -75,6 +76,8 @@ class DetectionRule:
     match: Predicate
     index_values: frozenset[str] | None
     """Literal values of the source's index field the rule needs, None: any."""
+    needles: frozenset[Needle] | None
+    """Texts one of which an event must hold to match (``prefilter.py``), None: unknown."""
     group_by: tuple[str, ...]
     alerts: bool
     """False for a rule only a correlation uses (Sigma's ``generate``)."""
@@ -240,6 +243,7 @@ def _detection(rule: SigmaRule, *, alerts: bool) -> DetectionRule:
         source=source,
         match=match,
         index_values=index,
+        needles=needles(tree, source),
         group_by=_group_by(rule.custom_attributes, DEFAULT_GROUP_BY),
         alerts=alerts,
     )
