@@ -236,7 +236,7 @@ def process(job: Job) -> Processed:
         ):
             out.out_of_range += 1
             continue
-        if _hit_maker is not None:
+        if _hit_maker is not None and _hit_maker.covers(event.dataset):
             out.hits.extend(_hit_maker.hits(event.to_document(), source))
         if job.want_samples and len(out.samples) < SAMPLES_PER_BATCH:
             out.samples.append(doc)
