@@ -60,13 +60,7 @@ def needles(node: ConditionItem | Any, source: Source) -> frozenset[Needle] | No
         found = [part for arg in node.args if (part := needles(arg, source)) is not None]
         return max(found, key=_selectivity, default=None)
     if isinstance(node, ConditionOR):
-        union: set[Needle] = set()
-        for arg in node.args:
-            part = needles(arg, source)
-            if part is None:
-                return None
-            union |= part
-        return frozenset(union)
+        return _union(needles(arg, source) for arg in node.args)
     if isinstance(node, ConditionFieldEqualsValueExpression):
         paths = tuple(source.paths(node.field))
         # Every event the rule is tried on has one of its datasets: no filter there.
@@ -76,19 +70,23 @@ def needles(node: ConditionItem | Any, source: Source) -> frozenset[Needle] | No
     return None
 
 
+def _union(parts: Iterable[frozenset[Needle] | None]) -> frozenset[Needle] | None:
+    """The needles of alternatives: all of theirs, None when one alternative has none."""
+    union: set[Needle] = set()
+    for part in parts:
+        if part is None:
+            return None
+        union |= part
+    return frozenset(union)
+
+
 def _selectivity(found: frozenset[Needle]) -> tuple[int, int]:
     return min(len(text) for _, text in found), -len(found)
 
 
 def _value_needles(paths: Paths, value: Any) -> frozenset[Needle] | None:
     if isinstance(value, SigmaExpansion):
-        union: set[Needle] = set()
-        for item in value.values:
-            part = _value_needles(paths, item)
-            if part is None:
-                return None
-            union |= part
-        return frozenset(union)
+        return _union(_value_needles(paths, item) for item in value.values)
     if not isinstance(value, SigmaString) or value.contains_placeholder():
         return None
     texts = [fold(part) for part in value.s if isinstance(part, str) and part.isascii()]

@@ -23,9 +23,9 @@ import structlog
 from daemon.alert import Alert
 from daemon.gcpause import cyclic_gc_paused
 from daemon.process import Processed, Row, Text
+from daemon.store import alert_events, schema, stored
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store import schema, stored
 from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry, Routes, WriteResult
 from daemon.store.keys import (
     event_hash,
@@ -187,6 +187,7 @@ class SqliteStore(SqliteOutbox):
             )
             self._learn_codec(batches, now)
             alert_rows.upsert(db, alerts, now)
+            self._alert_events(alerts)
             if routes:
                 enqueue(db, alerts, routes, now)
             db.execute("COMMIT")
@@ -198,6 +199,16 @@ class SqliteStore(SqliteOutbox):
             self._months = self._fts_months()
             raise
         return WriteResult(stored, duplicates, quarantined, expired)
+
+    def _alert_events(self, alerts: Sequence[Alert]) -> None:
+        """Each alert as it stands now, an event on the timeline (not counted as read)."""
+        compress = self._codecs.compressor(self._codec).compress
+        minutes: Counter[tuple[int, str]] = Counter()
+        for entry in alert_events.entries(alerts, self._codec, compress):
+            placed = self._probe(entry)
+            if placed is not None:
+                minutes[key_minute(placed), entry[3]] += 1
+        self._count_minutes(minutes)
 
     def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
         """Keep change record versions; returns the event keys of versions already kept."""
