@@ -40,6 +40,8 @@ Needle = tuple[Paths, str]
 # their ASCII letter already.)
 _ASCII_FOLDS: Final = str.maketrans({"\u0131": "i", "\u017f": "s"})
 _DATASET: Final[Paths] = (("event", "dataset"),)
+_SEEN_MAX: Final = 65536
+"""Field texts whose outcome is remembered at most (then forgotten all at once)."""
 
 
 def fold(text: str) -> str:
@@ -95,20 +97,28 @@ def _value_needles(paths: Paths, value: Any) -> frozenset[Needle] | None:
 
 
 def _texts(value: Any) -> Iterable[str]:
-    """The folded texts a field's value compares as (each element of a list)."""
+    """The texts a field's value compares as (each element of a list)."""
     if isinstance(value, list):
-        return [fold(text) for item in value if (text := as_text(item)) is not None]
+        return [text for item in value if (text := as_text(item)) is not None]
     text = as_text(value)
-    return () if text is None else (fold(text),)
+    return () if text is None else (text,)
 
 
 class Prefilter:
-    """Rules (by position) behind their needles, grouped by field."""
+    """Rules (by position) behind their needles, grouped by field.
+
+    What a field's text lets through is remembered: audit logs repeat the same
+    executables, event sources, error codes and program messages, so most
+    texts are looked up, not searched for every needle again.
+    """
 
     def __init__(self) -> None:
         self._fields: dict[Paths, tuple[Callable[[Doc], Any], dict[str, list[int]]]] = {}
+        self._seen: dict[tuple[int, str], tuple[int, ...]] = {}
+        """(field number, text) -> the positions that text lets through."""
 
     def add(self, position: int, found: frozenset[Needle]) -> None:
+        self._seen.clear()
         for paths, text in found:
             _, by_text = self._fields.setdefault(paths, (getter(list(paths)), {}))
             by_text.setdefault(text, []).append(position)
@@ -116,9 +126,20 @@ class Prefilter:
     def candidates(self, doc: Doc) -> set[int]:
         """The positions of the rules one of whose needles the document holds."""
         found: set[int] = set()
-        for get, by_text in self._fields.values():
+        seen = self._seen
+        for number, (get, by_text) in enumerate(self._fields.values()):
             for text in _texts(get(doc)):
-                for needle, positions in by_text.items():
-                    if needle in text:
-                        found.update(positions)
+                passed = seen.get((number, text))
+                if passed is None:
+                    folded = fold(text)
+                    passed = tuple(
+                        position
+                        for needle, positions in by_text.items()
+                        if needle in folded
+                        for position in positions
+                    )
+                    if len(seen) >= _SEEN_MAX:
+                        seen.clear()
+                    seen[number, text] = passed
+                found.update(passed)
         return found
