@@ -146,7 +146,7 @@ def backfill(tree: Path, work: Path, rules: list[str] | None) -> float:
     config.write_text("\n".join(lines) + "\n")
     began = time.perf_counter()
     done = subprocess.run(
-        [str(ROOT / ".venv/bin/auditcorr"), "backfill", "--config", str(config)],
+        [sys.executable, "-m", "daemon.cli", "backfill", "--config", str(config)],
         capture_output=True,
         check=False,
     )

@@ -508,16 +508,20 @@ def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:
         user = doc.get("user", {})
         cloud = doc.get("cloud", {})
         who = doc.get("actor") or user.get("name") or "-"
-        origin = {"aws.cloudtrail": "cloudtrail"}.get(
+        origin = {"aws.cloudtrail": "cloudtrail", "auditcorr.alert": "alert"}.get(
             event.get("dataset", ""), event.get("dataset", "-")
         )
+        action, outcome = event.get("action", "-"), event.get("outcome", "-")
+        if event.get("kind") == "alert":  # an alert's entry: which rule, how severe
+            action = doc.get("rule", {}).get("id", action)
+            outcome = doc.get("labels", {}).get("severity", outcome)
         where = "/".join(
             filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")])
         ) or doc.get("host", {}).get("name", "-")
         source = doc.get("source", {})
         line = (
             f"{moment:%Y-%m-%d %H:%M:%S}  {origin[:10]:10}  {who[:24]:24}  "
-            f"{str(event.get('action', '-'))[:28]:28}  {str(event.get('outcome', '-'))[:7]:7}  "
+            f"{str(action)[:28]:28}  {str(outcome)[:7]:7}  "
             f"{str(source.get('ip') or source.get('address') or '-')[:15]:15}  {where}"
         )
         print(line[:width])

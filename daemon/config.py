@@ -32,6 +32,7 @@ from connectors.base import ConfigError
 from connectors.config import ConfigPath, ConnectorConfig, ExistingFile, Secret, SecretStr
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
+from daemon.store.alert_events import SOURCE as ALERT_SOURCE
 from daemon.timeparse import parse_duration
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -298,6 +299,16 @@ def _connectors(
             errors.append(
                 ConfigError(
                     where, "ids are lower-case snake_case", hint="e.g. ct_prod, bastion_auth"
+                )
+            )
+            continue
+        if kind == "sources" and name == ALERT_SOURCE:
+            errors.append(
+                ConfigError(
+                    where,
+                    f"the source id {name!r} is reserved:"
+                    " alerts on the timeline are stored under it",
+                    hint="choose another id, e.g. rule_files",
                 )
             )
             continue

@@ -249,7 +249,7 @@ def _process(job: Job) -> Processed:
         ):
             out.out_of_range += 1
             continue
-        if _hit_maker is not None:
+        if _hit_maker is not None and _hit_maker.covers(event.dataset):
             out.hits.extend(_hit_maker.hits(event.to_document(), source))
         if job.want_samples and len(out.samples) < samples:
             out.samples.append(doc)

@@ -161,7 +161,7 @@ def _interval(text: str) -> int:
 @routes.get("/api/v1/histogram")
 @needs("reader")
 async def histogram(request: web.Request) -> web.Response:
-    """Events per interval, split into cloud, on-prem and change lanes."""
+    """Events per interval, split into cloud, on-prem, change and alert lanes."""
     zone = request.app[ZONE]
     until = params.moment(request, "until", zone) or datetime.now(UTC)
     since = params.moment(request, "since", zone) or until - DEFAULT_SPAN

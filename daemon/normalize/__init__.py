@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 LOG_TYPES: dict[str, str] = {
+    "alert": "daemon.normalize.alert",
     "auditd": "daemon.normalize.auditd",
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",

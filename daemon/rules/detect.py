@@ -1,9 +1,11 @@
 """Which detection rules match one event, found through an index.
 
-Rules are grouped by ``event.dataset``, and within a dataset whose rules are
-keyed on a field (CloudTrail's ``eventName``) by the literal values they need,
-so an event is tried only against the few rules that could match it: the
-cost per event grows with the rules that share its name, not with the pack.
+Rules are grouped by ``event.dataset``.  Within a dataset, a rule keyed on a
+field (CloudTrail's ``eventName``) is tried only on events with one of the
+literal values it needs; a rule that needs some literal text in some field
+(SigmaHQ's linux rules) only on events that hold it (``prefilter.py``); the
+rest on every event.  The cost per event grows with the rules that could match
+it, not with the pack.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 
 from daemon.rules.compile import Doc, as_text, getter
 from daemon.rules.loader import DetectionRule
+from daemon.rules.prefilter import Prefilter
 
 
 @dataclass(slots=True)
 class _Bucket:
-    keyed: dict[str, list[DetectionRule]] = field(default_factory=lambda: defaultdict(list))
-    always: list[DetectionRule] = field(default_factory=list)
+    keyed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    filtered: Prefilter = field(default_factory=Prefilter)
+    always: list[int] = field(default_factory=list)
     key: Callable[[Doc], Any] | None = None
     """Reads the index field (``eventName``) of an event of this dataset."""
 
@@ -31,27 +35,44 @@ class Detector:
     def __init__(self, rules: list[DetectionRule]) -> None:
         self.rules = rules
         self._buckets: dict[str, _Bucket] = {}
-        for rule in rules:
+        for position, rule in enumerate(rules):
             for dataset in rule.source.datasets:
                 bucket = self._buckets.setdefault(dataset, _Bucket())
                 index_field = rule.source.index_field
                 if index_field is not None and bucket.key is None:
                     bucket.key = getter(rule.source.paths(index_field))
-                if rule.index_values is None:
-                    bucket.always.append(rule)
-                else:
+                if rule.index_values is not None:
                     for value in rule.index_values:
-                        bucket.keyed[value].append(rule)
+                        bucket.keyed[value].append(position)
+                elif rule.needles is not None:
+                    bucket.filtered.add(position, rule.needles)
+                else:
+                    bucket.always.append(position)
+
+    def covers(self, dataset: str) -> bool:
+        """Whether any rule looks at events of this dataset."""
+        return dataset in self._buckets
 
     def match(self, doc: Doc) -> list[DetectionRule]:
+        """The rules the document matches, in the order they were loaded."""
         event = doc.get("event")
         dataset = event.get("dataset") if isinstance(event, dict) else None
         bucket = self._buckets.get(dataset) if isinstance(dataset, str) else None
         if bucket is None:
             return []
-        found = [rule for rule in bucket.always if rule.match(doc)]
+        rules = self.rules
+        found = [position for position in bucket.always if rules[position].match(doc)]
+        found.extend(
+            position for position in bucket.filtered.candidates(doc) if rules[position].match(doc)
+        )
         if bucket.key is not None:
             key = as_text(bucket.key(doc))
             if key is not None:
-                found.extend(rule for rule in bucket.keyed.get(key.lower(), ()) if rule.match(doc))
-        return found
+                found.extend(
+                    position
+                    for position in bucket.keyed.get(key.lower(), ())
+                    if rules[position].match(doc)
+                )
+        if len(found) > 1:
+            found.sort()
+        return [rules[position] for position in found]

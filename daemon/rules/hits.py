@@ -73,6 +73,10 @@ class HitMaker:
             for rule in loaded.detections
         }
 
+    def covers(self, dataset: str) -> bool:
+        """Whether any rule looks at this dataset: events of others need no document."""
+        return self.detector.covers(dataset)
+
     def hits(self, doc: Doc, source: str) -> list[Hit]:
         rules = self.detector.match(doc)
         if not rules:

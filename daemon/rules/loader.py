@@ -37,10 +37,14 @@ from daemon.rules.compile import (
     literal_values,
 )
 from daemon.rules.logsource import Source, UnsupportedLogsourceError, source_for
+from daemon.rules.prefilter import Needle, needles
 
 DEFAULT_GROUP_BY: Final = ("user.name",)
 """What repeats of one detection rule are grouped by, unless it says ``group-by``."""
 CORRELATION_TYPES: Final = ("event_count", "value_count", "temporal", "temporal_ordered")
+_YAML_LOADER: Final = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+"""libyaml's parser when PyYAML has it: the pure-Python one was most of the
+time it took to load SigmaHQ's rules, which each decoding worker does at start."""
 TRIGGERING: Final = (
     SigmaCorrelationConditionOperator.GT,
     SigmaCorrelationConditionOperator.GTE,
@@ -75,6 +79,8 @@ class DetectionRule:
     match: Predicate
     index_values: frozenset[str] | None
     """Literal values of the source's index field the rule needs, None: any."""
+    needles: frozenset[Needle] | None
+    """Texts one of which an event must hold to match (``prefilter.py``), None: unknown."""
     group_by: tuple[str, ...]
     alerts: bool
     """False for a rule only a correlation uses (Sigma's ``generate``)."""
@@ -143,8 +149,10 @@ def load_rules(paths: Iterable[str | Path]) -> Loaded:
     for path in rule_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(
-                text, source=SigmaRuleLocation(path), resolve_references=False
+            collection = SigmaCollection.from_dicts(
+                list(yaml.load_all(text, Loader=_YAML_LOADER)),
+                source=SigmaRuleLocation(path),
+                resolve_references=False,
             )
         except (OSError, UnicodeDecodeError, SigmaError, yaml.YAMLError) as err:
             raise RuleLoadError(f"{path}: {err}") from err
@@ -240,6 +248,7 @@ def _detection(rule: SigmaRule, *, alerts: bool) -> DetectionRule:
         source=source,
         match=match,
         index_values=index,
+        needles=needles(tree, source),
         group_by=_group_by(rule.custom_attributes, DEFAULT_GROUP_BY),
         alerts=alerts,
     )

@@ -21,8 +21,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from daemon.alert import Alert
 from daemon.process import Processed
+from daemon.store import alert_events, pgalerts, pgschema, pgsearch, transfer, writing
 from daemon.store import codec as codecs
-from daemon.store import pgalerts, pgschema, pgsearch, transfer, writing
 from daemon.store.base import (
     EventQuery,
     Found,
@@ -156,6 +156,10 @@ class PostgresStore(PostgresOutbox, StoreReads):
                         minutes[key_minute(placed), entry[3]] += 1
                     stored += placed is not None
                     rows.duplicates += placed is None
+                compress = self._codecs.compressor(self._codec).compress
+                minutes += alert_events.place(
+                    alerts, self._codec, compress, self._eid_at, self._insert_one
+                )
                 quarantined = self._write_rest(batches, minutes, alerts, routes, now)
         except psycopg.OperationalError as err:
             self._codec, self._samples, self._months = saved

@@ -22,9 +22,9 @@ import structlog
 
 from daemon.alert import Alert
 from daemon.process import Processed, Text
+from daemon.store import alert_events, schema, transfer, writing
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store import schema, transfer, writing
 from daemon.store.base import EventQuery, Found, Routes, WriteResult
 from daemon.store.keys import (
     key_minute,
@@ -169,6 +169,10 @@ class SqliteStore(SqliteOutbox, StoreReads):
             )
             self._learn_codec(batches, now)
             alert_rows.upsert(db, alerts, now)
+            compress = self._codecs.compressor(self._codec).compress
+            self._count_minutes(
+                alert_events.place(alerts, self._codec, compress, self._eid_at, self._insert_one)
+            )
             if routes:
                 enqueue(db, alerts, routes, now)
             db.execute("COMMIT")

@@ -315,6 +315,13 @@ SOURCE = '[sources.ct_prod]\ntype = "cloudtrail_files"\npath = "trail"\n'
             "sources.CT-Prod: ids are lower-case snake_case (hint: e.g. ct_prod, bastion_auth)",
             id="bad-source-id",
         ),
+        pytest.param(
+            '[sources.rules]\ntype = "cloudtrail_files"\npath = "trail"\n',
+            "sources.rules",
+            "sources.rules: the source id 'rules' is reserved: alerts on the timeline are stored"
+            " under it (hint: choose another id, e.g. rule_files)",
+            id="reserved-source-id",
+        ),
     ],
 )
 def test_each_problem_names_its_key_path(

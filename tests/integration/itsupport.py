@@ -28,6 +28,9 @@ from typing import Any
 import orjson
 import pytest
 
+from daemon.normalize.alert import DATASET as ALERT_DATASET
+from daemon.store.alert_events import SOURCE as ALERT_SOURCE
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 ORG = "o-test1234ab"
@@ -292,6 +295,10 @@ class Workspace:
         assert result.returncode == 0, str(result)
         return [orjson.loads(line) for line in result.stdout.splitlines()]
 
+    def events_read(self, *args: str) -> list[dict[str, Any]]:
+        """The timeline's events read from sources: the alerts' own entries left out."""
+        return [doc for doc in self.timeline(*args) if not is_alert_entry(doc)]
+
     def timeline_ids(self, *args: str) -> list[str]:
         return [doc["event"]["id"] for doc in self.timeline(*args)]
 
@@ -300,12 +307,21 @@ class Workspace:
 
 
 def count_events(db: Path, table: str = "events") -> int:
-    """Rows in ``table`` through a read-only connection beside the writer; 0 before it exists."""
+    """Rows in ``table`` through a read-only connection beside the writer; 0 before it exists.
+
+    Of ``events``, the events read from sources: the alerts' own timeline entries
+    (source ``rules``) are left out.
+    """
     if not db.exists():
         return 0
+    sql = f"SELECT count(*) FROM {table}"
+    params: tuple[str, ...] = ()
+    if table == "events":
+        sql += " WHERE source != ?"
+        params = (ALERT_SOURCE,)
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
-            return int(c.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            return int(c.execute(sql, params).fetchone()[0])
     except sqlite3.OperationalError as err:
         if "no such table" in str(err):
             return 0
@@ -439,6 +455,27 @@ def stored_documents(db: Path, limit: int = 10_000_000) -> list[dict[str, Any]]:
         store.close()
 
 
+def is_alert_entry(doc: dict[str, Any]) -> bool:
+    """An alert's own entry on the timeline (raised or updated), not an event read."""
+    return bool(doc["event"]["dataset"] == ALERT_DATASET)
+
+
 def stored_ids(db: Path) -> Counter[str]:
-    """How often each ``event.id`` is stored."""
-    return Counter(doc["event"]["id"] for doc in stored_documents(db))
+    """How often each ``event.id`` of the events read from sources is stored."""
+    return Counter(doc["event"]["id"] for doc in stored_documents(db) if not is_alert_entry(doc))
+
+
+def alert_entry_ids(db: Path) -> Counter[str]:
+    """How often each alert entry (``<alert id>-<count>``) is stored."""
+    return Counter(doc["event"]["id"] for doc in stored_documents(db) if is_alert_entry(doc))
+
+
+def alerts_as_they_stand(db: Path) -> Counter[str]:
+    """The entry id each stored alert has at its count now: what a backfill writes."""
+    from daemon.store.sqlite import SqliteStore
+
+    store = SqliteStore(db, retention_days=0, readonly=True)
+    try:
+        return Counter(f"{alert.id}-{alert.count}" for alert in store.alerts(limit=1_000_000))
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apisupport import TOKENS, ApiDaemon, outward_address, serve_demo
@@ -37,14 +38,29 @@ def all_pages(api: ApiDaemon, query: str) -> list[dict[str, object]]:
     raise AssertionError("pagination did not end")
 
 
+def alert_entries(api: ApiDaemon, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts' entries among listed events; every alert has one at its count now."""
+    entries = [e for e in events if e["lane"] == "alert"]
+    assert all(e["source"] == "rules" and e["log_type"] == "alert" for e in entries)
+    alerts = api.get("/api/v1/alerts?limit=1000").json()["alerts"]
+    assert alerts, "the demo raises alerts"
+    listed = {e["document"]["event"]["id"] for e in entries}
+    assert {f"{a['id']}-{a['count']}" for a in alerts} <= listed
+    return entries
+
+
 def test_pages_walk_the_whole_timeline_once_in_order(api: ApiDaemon) -> None:
-    """Following next_cursor lists every event exactly once, newest first by default."""
+    """Following next_cursor lists every event exactly once, newest first by default:
+    the demo's events and the entries of the alerts they raised."""
     events = all_pages(api, "limit=100")
     ids = [e["id"] for e in events]
-    assert len(ids) == DEMO_EVENTS == len(set(ids))
-    times = [e["document"]["@timestamp"] for e in events]  # type: ignore[index]
+    assert len(ids) == len(set(ids))
+    times = [e["document"]["@timestamp"] for e in events]
     assert times == sorted(times, reverse=True)
-    assert all(e["lane"] == "cloud" and e["source"] == "demo" for e in events)
+    read = [e for e in events if e["lane"] == "cloud"]
+    assert len(read) == DEMO_EVENTS
+    assert all(e["source"] == "demo" for e in read)
+    assert len(read) + len(alert_entries(api, events)) == len(events)
     assert "original" not in events[0]["document"]  # type: ignore[operator]
     oldest = all_pages(api, "limit=150&order=oldest")
     assert [e["id"] for e in oldest] == ids[::-1]
@@ -99,7 +115,8 @@ def test_bad_parameters_are_400_naming_the_parameter(api: ApiDaemon) -> None:
 
 
 def test_histogram_counts_every_event_by_lane(api: ApiDaemon) -> None:
-    """Buckets over the demo day add up to every event, all in the cloud lane."""
+    """Buckets over the demo day add up to every event: the trail in the cloud lane, the
+    alerts' entries in the alert lane."""
     data = api.get(
         "/api/v1/histogram?since=2026-11-20T00:00:00Z&until=2026-11-20T23:59:59Z&interval=1h"
     ).json()
@@ -107,10 +124,13 @@ def test_histogram_counts_every_event_by_lane(api: ApiDaemon) -> None:
     assert len(data["buckets"]) == 24
     assert sum(b["cloud"] for b in data["buckets"]) == DEMO_EVENTS
     assert sum(b["onprem"] + b["change"] for b in data["buckets"]) == 0
+    entries = alert_entries(api, all_pages(api, "limit=500"))
+    assert sum(b["alert"] for b in data["buckets"]) == len(entries)
     two = data["buckets"][2]
     assert two["start"] == "2026-11-20T02:00:00Z"
     in_hour = all_pages(api, "limit=500&since=2026-11-20T02:00:00Z&until=2026-11-20T02:59:59.999Z")
-    assert two["cloud"] == len(in_hour)
+    assert two["cloud"] == sum(e["lane"] == "cloud" for e in in_hour)
+    assert two["alert"] == sum(e["lane"] == "alert" for e in in_hour) > 0
     assert api.get("/api/v1/histogram?since=2026-11-21&until=2026-11-20").status == 400
     assert api.get("/api/v1/histogram?since=2020-01-01&until=2026-01-01&interval=1m").status == 400
 

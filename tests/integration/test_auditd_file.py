@@ -36,7 +36,7 @@ def test_backfill_then_follow(workspace: Workspace, daemons: StartDaemon) -> Non
             b"msg='cwd=\"/\" cmd=7573657264656C206D616C6C6F7279 terminal=pts/0 res=success'\n"
         )
     wait_for("the new event", lambda: workspace.count() >= 6, timeout=30, context=daemon.tail)
-    docs = workspace.timeline()
+    docs = workspace.events_read()
     assert len(docs) == 6
     [cmd] = [d for d in docs if d["event"]["action"] == "user_cmd"]
     assert cmd["process"]["command_line"] == "userdel mallory"

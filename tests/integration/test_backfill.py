@@ -21,13 +21,19 @@ from itsupport import (
     DAY_DIR,
     ORG,
     Workspace,
+    alert_entry_ids,
+    alerts_as_they_stand,
     generate,
+    is_alert_entry,
     log_name,
     put_file,
     records_file,
+    stored_documents,
     stored_ids,
     write_tree,
 )
+
+from daemon.model import parse_timestamp
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +73,16 @@ def test_backfill_stores_every_event_once_and_checkpoints_files(
     assert summary["quarantined"] == 0
     assert summary["seconds"] > 0
     assert stored_ids(workspace.db) == Counter(tree.ids)
+    entries = alert_entry_ids(workspace.db)
+    assert entries, "the built-in rules raise alerts on ctgen's activity"
+    assert entries == alerts_as_they_stand(workspace.db), "a backfill writes each alert once"
 
     second = workspace.backfill()
     assert second.returncode == 0, str(second)
     assert second.summary["stored"] == 0, str(second)
     assert second.summary["files"] == 0, "checkpointed files were read again\n" + str(second)
     assert workspace.count() == 3000
+    assert alert_entry_ids(workspace.db) == entries, "nothing read again, no alert entry added"
 
 
 def test_backfill_since_until_restrict_what_is_stored(
@@ -352,23 +362,32 @@ def _pick(values: Counter[str], low: int = 5) -> str:
 
 
 def test_timeline_json_prints_one_ecs_document_per_line(recent: Recent) -> None:
-    """timeline --json prints ECS documents, one per line, newest first, 50 by default."""
+    """timeline --json prints ECS documents, one per line, newest first, 50 by default:
+    the events read and, among them, the entries of the alerts they raised."""
     result = recent.workspace.cli("timeline", "--json")
     assert result.returncode == 0, str(result)
     lines = result.stdout.splitlines()
     assert len(lines) == 50, str(result)
     docs = [orjson.loads(line) for line in lines]
+    standing = alerts_as_they_stand(recent.workspace.db)
     for doc in docs:
         assert doc["@timestamp"].endswith("Z")
-        assert doc["event"]["id"] in recent.by_id
-        assert doc["event"]["dataset"] == "aws.cloudtrail"
+        if is_alert_entry(doc):
+            assert doc["event"]["kind"] == "alert"
+            assert doc["event"]["id"] in standing
+        else:
+            assert doc["event"]["id"] in recent.by_id
+            assert doc["event"]["dataset"] == "aws.cloudtrail"
     times = [doc["@timestamp"] for doc in docs]
     assert times == sorted(times, reverse=True)
-    newest = sorted((r["eventTime"] for r in recent.records), reverse=True)[:50]
-    assert times == newest
+    read = [doc["@timestamp"] for doc in docs if not is_alert_entry(doc)]
+    assert read == sorted((r["eventTime"] for r in recent.records), reverse=True)[: len(read)]
 
     everything = recent.workspace.timeline()
-    assert Counter(doc["event"]["id"] for doc in everything) == Counter(recent.by_id.keys())
+    events = Counter(doc["event"]["id"] for doc in everything if not is_alert_entry(doc))
+    assert events == Counter(recent.by_id.keys())
+    entries = Counter(doc["event"]["id"] for doc in everything if is_alert_entry(doc))
+    assert entries == standing, "a backfill's alerts are on the timeline once, as they stand"
 
 
 def test_timeline_table_without_a_terminal(recent: Recent) -> None:
@@ -382,15 +401,25 @@ def test_timeline_table_without_a_terminal(recent: Recent) -> None:
     assert len(rows) == 20
     assert "\x1b[" not in result.stdout, "colour codes without a terminal"
     assert all(len(line) <= 160 for line in lines)
-    oldest = sorted(recent.records, key=lambda r: r["eventTime"])[:20]
-    expected_times = [r["eventTime"].replace("T", " ").removesuffix("Z") for r in oldest]
+    entries = [doc for doc in stored_documents(recent.workspace.db) if is_alert_entry(doc)]
+    times = sorted([r["eventTime"] for r in recent.records] + [d["@timestamp"] for d in entries])
+    expected_times = [t.replace("T", " ").removesuffix("Z") for t in times[:20]]
     assert [row[:19] for row in rows] == expected_times
-    for row in rows:
-        assert " cloudtrail " in row
+    listed = recent.workspace.timeline("--limit", "20", "--oldest-first")
+    for row, doc in zip(rows, listed, strict=True):
+        assert (" alert " if is_alert_entry(doc) else " cloudtrail ") in row, row
 
 
 def _ids(recent: Recent, *args: str) -> Counter[str]:
     return Counter(recent.workspace.timeline_ids(*args))
+
+
+def test_timeline_dataset_filter_takes_or_leaves_the_alerts(recent: Recent) -> None:
+    """--dataset auditcorr.alert lists the alerts' entries only; a source's dataset, no alert."""
+    standing = alerts_as_they_stand(recent.workspace.db)
+    assert _ids(recent, "--dataset", "auditcorr.alert") == standing
+    assert _ids(recent, "--dataset", "aws.cloudtrail") == Counter(recent.by_id.keys())
+    assert _ids(recent, "--source", "rules") == standing
 
 
 def test_timeline_filters_by_user(recent: Recent) -> None:
@@ -447,9 +476,16 @@ def test_timeline_full_text_query(recent: Recent) -> None:
 def test_timeline_relative_since_and_until(recent: Recent) -> None:
     """--since 2h / --until 1h are ages before now, measured when the command runs."""
     before = datetime.now(UTC)
-    found = _ids(recent, "--since", "2h", "--until", "1h")
+    docs = recent.workspace.timeline("--since", "2h", "--until", "1h")
     after = datetime.now(UTC)
+    found = Counter(doc["event"]["id"] for doc in docs if not is_alert_entry(doc))
     assert max(found.values(), default=1) == 1
+    for doc in filter(is_alert_entry, docs):
+        assert (
+            before - timedelta(hours=2)
+            <= parse_timestamp(doc["@timestamp"])
+            <= after - timedelta(hours=1)
+        )
     times = {i: event_time(r) for i, r in recent.by_id.items()}
     surely = {
         i

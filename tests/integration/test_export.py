@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
 from apisupport import DEMO
-from itsupport import Workspace
+from itsupport import Workspace, alerts_as_they_stand, is_alert_entry
 
 from daemon import cli, export
 
@@ -39,16 +40,37 @@ def run_export(demo: Workspace, *args: str) -> Path:
 
 
 def test_ndjson_holds_every_event_once_oldest_first(demo: Workspace) -> None:
-    """Across several pages every event is written exactly once, in time order."""
+    """Across several pages every event is written exactly once, in time order: the demo's
+    events and, as a backfill leaves them, one entry per alert."""
     docs = [
         orjson.loads(line)
         for line in run_export(demo, "--format", "ndjson").read_bytes().splitlines()
     ]
     ids = [doc["event"]["id"] for doc in docs]
-    assert len(ids) == DEMO_EVENTS == len(set(ids))
+    assert len(ids) == len(set(ids))
+    assert sum(not is_alert_entry(doc) for doc in docs) == DEMO_EVENTS
+    entries = Counter(doc["event"]["id"] for doc in docs if is_alert_entry(doc))
+    assert entries == alerts_as_they_stand(demo.db)
     times = [doc["@timestamp"] for doc in docs]
     assert times == sorted(times)
     assert sorted(ids) == sorted(demo.timeline_ids())
+
+
+def test_an_alert_exports_as_an_ecs_alert_event(demo: Workspace) -> None:
+    """An alert's entry is an ECS document of kind alert, naming its rule and its alert."""
+    lines = run_export(demo, "--format", "ecs-bulk", "--dataset", "auditcorr.alert")
+    pairs = lines.read_bytes().splitlines()
+    docs = [orjson.loads(line) for line in pairs[1::2]]
+    (tampering,) = [doc for doc in docs if doc["rule"]["id"] == "cloudtrail_tampering"]
+    assert tampering["event"]["kind"] == "alert"
+    assert tampering["event"]["action"] == "alert_raised"
+    assert tampering["event"]["severity"] >= 3
+    assert tampering["labels"]["severity"] in {"high", "critical"}
+    assert tampering["message"] == tampering["rule"]["name"]
+    assert tampering["actor"] == "mallory" or tampering["related"]["user"] == ["mallory"]
+    alert_id = tampering["labels"]["alert_id"]
+    assert tampering["event"]["reference"] == f"/api/v1/alerts/{alert_id}"
+    assert tampering["original"]["evidence"][0]["event.action"] == "StopLogging"
 
 
 def test_csv_has_a_header_and_a_row_per_filtered_event(demo: Workspace) -> None:

@@ -61,7 +61,7 @@ def test_backfill_follow_and_resume_from_the_cursor(
     again = daemons(workspace, "again")
     wait_for("35 entries", lambda: workspace.count() >= 35, timeout=30, context=again.tail)
     time.sleep(0.5)
-    docs = workspace.timeline()
+    docs = workspace.events_read()
     names = Counter(d["user"]["name"] for d in docs)
     assert len(names) == 35
     assert max(names.values()) == 1

@@ -52,7 +52,7 @@ def logrotate(workspace: Workspace, log: Path, mode: str) -> None:
 
 
 def users(workspace: Workspace) -> Counter[str]:
-    return Counter(d["user"]["name"] for d in workspace.timeline())
+    return Counter(d["user"]["name"] for d in workspace.events_read())
 
 
 def _config(workspace: Workspace, log: Path) -> None:

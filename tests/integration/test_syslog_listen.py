@@ -41,7 +41,7 @@ def _listeners(
 
 def _wait_events(workspace: Workspace, daemon: Daemon, n: int) -> list[dict[str, Any]]:
     wait_for(f"{n} events", lambda: workspace.count() >= n, timeout=30, context=daemon.tail)
-    return workspace.timeline()
+    return workspace.events_read()
 
 
 def test_logger_rfc5424_and_rfc3164_over_udp_and_tcp(

@@ -73,7 +73,7 @@ def test_rsyslog_relay_with_octet_counting(workspace: Workspace, daemons: StartD
         wait_for(
             f"{n} relayed events", lambda: workspace.count() >= n, timeout=60, context=daemon.tail
         )
-    docs = workspace.timeline()
+    docs = workspace.events_read()
     assert len(docs) == n
     assert {d["user"]["name"] for d in docs} == {f"user{i}" for i in range(n)}
     sample = next(d for d in docs if d["user"]["name"] == "user7")

@@ -81,7 +81,7 @@ def test_tls_listener_with_client_certificates(workspace: Workspace, daemons: St
         # Without a client certificate the handshake (or the first read) fails.
         send(port["mtls_in"], pki, frame(line.replace("alice", "mallory")), client_cert=False)
     wait_for("3 events", lambda: workspace.count() >= 3, timeout=30, context=daemon.tail)
-    docs = workspace.timeline()
+    docs = workspace.events_read()
     assert sorted(d["user"]["name"] for d in docs) == ["alice", "bob", "carol"]
     assert all(d["event"]["action"] == "su" for d in docs)
     assert daemon.stop() == 0

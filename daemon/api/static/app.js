@@ -113,6 +113,7 @@ function badgeText(item) {
     return ["AWS", cloud.account && cloud.account.id, cloud.region].filter(Boolean).join(" ");
   }
   if (item.lane === "change") return "change";
+  if (item.lane === "alert") return `alert ${(doc.labels && doc.labels.severity) || ""}`.trim();
   return (doc.host && doc.host.name) || item.source;
 }
 
@@ -146,7 +147,9 @@ function renderEvent(item) {
   if (doc.actor) who.append(link(doc.actor, "actor", doc.actor));
   else if (user) who.append(link(user, "user", user));
   else who.textContent = "–";
-  row.querySelector(".action").textContent = event.action || doc.message || "–";
+  // An alert's entry reads as its rule's title; an event as its action.
+  const headline = item.lane === "alert" ? doc.message : event.action || doc.message;
+  row.querySelector(".action").textContent = headline || "–";
   row.querySelector(".action").title = doc.message || event.action || "";
   const outcome = row.querySelector(".outcome");
   outcome.textContent = event.outcome || "";
@@ -230,7 +233,7 @@ async function poll() {
 
 // -- histogram -------------------------------------------------------------------
 
-const LANES = ["cloud", "onprem", "change"];
+const LANES = ["cloud", "onprem", "change", "alert"];
 let histogramSpan = null;
 
 async function loadHistogram(newest) {
