@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from itsupport import EXAMPLES, Workspace, copy_demo_trail, toml_value
+from itsupport import EXAMPLES, Workspace, copy_demo_trail, is_alert_entry, toml_value
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 
@@ -68,7 +68,8 @@ path = {toml_value(workspace.data / "trail")}
     assert second.returncode == 0, str(second)
     assert "stored=0" in second.stdout, str(second)
 
-    ids = Counter(workspace.timeline_ids())
+    timeline = workspace.timeline()
+    ids = Counter(doc["event"]["id"] for doc in timeline if not is_alert_entry(doc))
     assert set(ids) == expected
     assert set(ids.values()) == {1}
     assert not workspace.db.exists()
@@ -78,3 +79,7 @@ path = {toml_value(workspace.data / "trail")}
     raised = [orjson.loads(line)["id"] for line in alerts.stdout.splitlines()]
     assert raised, "the demo trail raises alerts with the built-in rules"
     assert len(raised) == len(set(raised))
+    # Each alert is on the timeline once, as it stands after the first backfill.
+    entries = Counter(doc["labels"]["alert_id"] for doc in timeline if is_alert_entry(doc))
+    assert set(entries) == set(raised)
+    assert set(entries.values()) == {1}
