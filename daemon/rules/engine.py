@@ -36,8 +36,11 @@ REBUILD_SOURCE: Final = "\x00timeline"
 """The source name of hits replayed from the store at start."""
 REBUILD_LIMIT: Final = 200_000
 """Events read back at most to rebuild correlation windows at start."""
-MAX_BACKFILL_HITS: Final = 2_000_000
-"""Hits a backfill holds for ordering; past it they are correlated as they come."""
+MAX_BACKFILL_HITS: Final = 100_000
+"""Hits a backfill holds for ordering (bounded memory: a hit weighs about a
+kilobyte).  When full, the held hits are correlated in event-time order and
+holding starts over: sources are read roughly in time order, so chunks in
+order and ``allowed_lateness`` within a chunk's edges give the live result."""
 
 
 @dataclass(slots=True)
@@ -72,17 +75,22 @@ class RuleEngine:
     def alerts_for(self, results: Sequence[Processed]) -> list[Alert]:
         """Alerts raised or updated by a batch about to be written (runs in the writer thread)."""
         hits = [hit for result in results for hit in result.hits]
-        if self.ordered and len(self._held) + len(hits) <= MAX_BACKFILL_HITS:
+        if self.ordered:
             self._held.extend(hits)
-            return []
+            if len(self._held) < MAX_BACKFILL_HITS:
+                return []
+            hits = self._release()
         pending = [orjson.loads(entry.record) for result in results for _, entry in result.changes]
         return self.correlator.feed(self.approvals.judge(hits, pending))
 
     def finish(self) -> list[Alert]:
         """What a backfill's held hits raise, correlated in event-time order."""
+        return self.correlator.feed(self.approvals.judge(self._release()))
+
+    def _release(self) -> list[Hit]:
         held, self._held = self._held, []
         held.sort(key=lambda hit: hit.timestamp)
-        return self.correlator.feed(self.approvals.judge(held))
+        return held
 
     def rebuild(self, store: Store) -> list[Alert]:
         """Restore correlation state from the timeline after a restart.

@@ -162,3 +162,23 @@ def test_without_any_record_every_change_is_unapproved() -> None:
     rules = engine([], ordered=False)
     (alert,) = rules.alerts_for([batch(alice("StopInstances"))])
     assert alert.context == {"nearest": []}
+
+
+def test_a_backfill_past_its_hit_limit_correlates_in_chunks_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Held hits are bounded: when the limit is reached they are correlated in order and
+    holding starts over, and the alert ends as it would with everything held."""
+    cancelled = [{**RECORD, "state": "cancelled"}]
+    batches = [batch(alice("StopInstances")), batch(alice("StartInstances"))]
+
+    whole = engine(cancelled, ordered=True)
+    assert [whole.alerts_for([b]) for b in batches] == [[], []]
+    (expected,) = whole.finish()
+
+    monkeypatch.setattr("daemon.rules.engine.MAX_BACKFILL_HITS", 1)
+    chunked = engine(cancelled, ordered=True)
+    raised = [(alert.id, alert.count) for b in batches for alert in chunked.alerts_for([b])]
+    assert chunked.finish() == []
+    assert expected.count == 2
+    assert raised == [(expected.id, 1), (expected.id, 2)]
