@@ -123,7 +123,9 @@ def schema_bytes(dsn: str) -> int:
     return int(row[0] or 0) if row else 0
 
 
-def backfill(tree: Path, work: Path, workers: int | None, dsn: str | None) -> dict[str, float]:
+def backfill(
+    tree: Path, work: Path, workers: int | None, dsn: str | None = None
+) -> dict[str, float]:
     """One ``auditcorr backfill`` into SQLite, or into PostgreSQL when ``dsn`` is given."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
