@@ -234,7 +234,7 @@ class Config:
     identity: IdentitySection
     api: ApiSection | None
     """None when the config has no ``[api]`` section: no HTTP server."""
-    cluster: ClusterSection = ClusterSection()
+    cluster: ClusterSection
 
     @property
     def store_path(self) -> Path:

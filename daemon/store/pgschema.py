@@ -110,6 +110,31 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (minute, log_type)
     );
     """,
+    # 2: several daemons on one store (daemon/cluster): the commit-order feed
+    # the correlator reads, its place in it, the members' heartbeats, and
+    # outbox leases that name their holder and expire.
+    """
+    CREATE TABLE ingest_feed (
+        seq bigserial PRIMARY KEY,
+        member text NOT NULL,
+        at bigint NOT NULL,
+        entry bytea NOT NULL
+    );
+    CREATE TABLE cluster_state (
+        name text PRIMARY KEY,
+        position bigint NOT NULL
+    );
+    CREATE TABLE members (
+        member text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        started bigint NOT NULL,
+        last_seen bigint NOT NULL,
+        is_leader boolean NOT NULL,
+        sources bytea NOT NULL
+    );
+    ALTER TABLE outbox ADD COLUMN leased_by text, ADD COLUMN lease_until bigint;
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time
