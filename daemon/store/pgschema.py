@@ -138,6 +138,7 @@ MIGRATIONS: list[str] = [
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time
+_PARTITION_LOCK = 0x61756470  # "audp": one daemon makes a month's partition at a time
 _PARTITION = "events_"
 
 
@@ -185,6 +186,9 @@ def partitions(db: psycopg.Connection) -> set[str]:
 def create_partition(db: psycopg.Connection, key: int) -> str:
     """Make the partition of the month that holds row key ``key``; returns the month."""
     month, low, high = month_span(key)
+    # IF NOT EXISTS is no guard against another daemon creating the same month
+    # at the same moment: they take turns (until the caller's commit).
+    db.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {_PARTITION}{month} PARTITION OF events"
         f" FOR VALUES FROM ({low}) TO ({high + 1})"
