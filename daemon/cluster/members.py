@@ -54,20 +54,23 @@ async def heartbeat(
         try:
             async with await session.connect(dsn) as db:
                 while True:
-                    await _beat(db, member, started, leading(), newest())
+                    await write_heartbeat(db, member, started, is_leader=leading(), newest=newest())
                     await asyncio.sleep(every_secs)
         except (psycopg.OperationalError, StoreUnavailableError) as err:
             log.error("heartbeat_failed", member=member, error=str(err))
             await asyncio.sleep(every_secs)
 
 
-async def _beat(
+async def write_heartbeat(
     db: psycopg.AsyncConnection,
     member: str,
     started: int,
+    *,
     is_leader: bool,
     newest: dict[str, datetime | None],
 ) -> None:
+    """This member's row as it stands now: leadership, and each source's newest event
+    and last checkpoint."""
     cursor = await db.execute(
         "SELECT source, max(updated_at) FROM checkpoints WHERE source = ANY(%s) GROUP BY source",
         (list(newest),),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import ChainMap, Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 from motoserver import client, fake_aws_credentials, moto_endpoint
 from queues import new_queue, queue_depth, s3_notification, send_all
 from storesupport import fresh_dsn
+from test_cloudtrail_s3_cli import write_config
 from test_demo_story import STORY_ALERTS, UNAPPROVED_RULE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -36,21 +37,29 @@ __all__ = ["fake_aws_credentials", "moto_endpoint"]
 DEMO = EXAMPLES / "demo"
 FAILOVER_SECS = 6
 HOSTS: dict[str, dict[str, dict[str, Any]]] = {
-    "bastion": {"bastion01": {"type": "syslog_file", "path": DEMO / "hosts/bastion01/syslog"}},
+    "bastion": {
+        "bastion01": {
+            "type": "syslog_file",
+            "path": DEMO / "hosts/bastion01/syslog",
+            "start": "beginning",
+        }
+    },
     "web": {
-        "web01": {"type": "syslog_file", "path": DEMO / "hosts/web01/syslog"},
+        "web01": {"type": "syslog_file", "path": DEMO / "hosts/web01/syslog", "start": "beginning"},
         "web01_dpkg": {
             "type": "syslog_file",
             "path": DEMO / "hosts/web01/dpkg.log",
             "host": "web01",
+            "start": "beginning",
         },
     },
     "db": {
-        "db01": {"type": "syslog_file", "path": DEMO / "hosts/db01/syslog"},
+        "db01": {"type": "syslog_file", "path": DEMO / "hosts/db01/syslog", "start": "beginning"},
         "db01_audit": {
             "type": "auditd_file",
             "path": DEMO / "hosts/db01/audit.log",
             "host": "db01",
+            "start": "beginning",
         },
     },
 }
@@ -65,30 +74,27 @@ def dsn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield found
 
 
-def _config(workspace: Workspace, member: str, sources: dict[str, dict[str, Any]]) -> None:
-    lines = [
-        "[daemon]",
-        f"state_dir = {toml_value(workspace.state)}",
-        "workers = 1",
-        "[store]",
-        'type = "postgresql"',
-        'dsn = "env:AUDITCORR_TEST_DSN"',
-        "retention_days = 0",
-        "[rules]",
-        # Members read in no particular order: a day's lateness keeps the story's
-        # windows open whichever member's file comes first.
-        'allowed_lateness = "2d"',
-        "[cluster]",
-        "enabled = true",
-        f"member = {toml_value(member)}",
-        f"failover_secs = {FAILOVER_SECS}",
-    ]
-    for name, settings in sources.items():
-        lines.append(f"[sources.{name}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
-        if settings["type"] != "cloudtrail_sqs":
-            lines.append('start = "beginning"')
-    workspace.config.write_text("\n".join(lines) + "\n")
+def _member_config(workspace: Workspace, member: str, sources: dict[str, Any]) -> None:
+    """A member's config: the one-daemon config on the shared store, with ``[cluster]``."""
+    write_config(workspace, sources)
+    cluster = "\n".join(
+        [
+            "[rules]",
+            # Members read in no particular order: two days of lateness keep the
+            # story's windows open whichever member's file comes first.
+            'allowed_lateness = "2d"',
+            "[cluster]",
+            "enabled = true",
+            f"member = {toml_value(member)}",
+            f"failover_secs = {FAILOVER_SECS}",
+            "[store]",
+            'type = "postgresql"',
+            'dsn = "env:AUDITCORR_TEST_DSN"',
+            "",
+        ]
+    )
+    text = workspace.config.read_text()
+    workspace.config.write_text(text.replace("[store]\n", cluster, 1))
 
 
 def _upload_demo_trail(s3: Any, bucket: str) -> list[str]:
@@ -103,22 +109,8 @@ def _upload_demo_trail(s3: Any, bucket: str) -> list[str]:
 def _reference(tmp_path: Path) -> Workspace:
     """The same files backfilled by one daemon into SQLite: the events to expect."""
     workspace = Workspace(tmp_path / "reference")
-    lines = [
-        "[daemon]",
-        f"state_dir = {toml_value(workspace.state)}",
-        "workers = 1",
-        "[store]",
-        "retention_days = 0",
-        "[sources.trail]",
-        'type = "cloudtrail_files"',
-        f"path = {toml_value(DEMO / 'AWSLogs')}",
-    ]
-    for sources in HOSTS.values():
-        for name, settings in sources.items():
-            lines.append(f"[sources.{name}]")
-            lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
-            lines.append('start = "beginning"')
-    workspace.config.write_text("\n".join(lines) + "\n")
+    trail = {"type": "cloudtrail_files", "path": DEMO / "AWSLogs"}
+    write_config(workspace, {"trail": trail, **dict(ChainMap(*HOSTS.values()))})
     result = workspace.backfill()
     assert result.returncode == 0, str(result)
     return workspace
@@ -176,7 +168,7 @@ def test_three_daemons_work_as_one_and_survive_losing_the_leader(
     }
     workspaces = {name: Workspace(tmp_path / name) for name in HOSTS}
     for name, workspace in workspaces.items():
-        _config(workspace, name, {"ct_queue": shared, **HOSTS[name]})
+        _member_config(workspace, name, {"ct_queue": shared, **HOSTS[name]})
     daemons = {name: Daemon(workspace, name) for name, workspace in workspaces.items()}
     viewer = workspaces["bastion"]
     try:
