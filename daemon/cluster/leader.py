@@ -24,7 +24,7 @@ import structlog
 from daemon.alert import Alert
 from daemon.cluster import entries, session
 from daemon.rules.engine import RuleEngine
-from daemon.store.base import Routes, StoreUnavailableError
+from daemon.store.base import Routes
 from daemon.store.pgfeed import CHANNEL
 from daemon.store.postgres import PostgresStore
 
@@ -78,8 +78,15 @@ class Leader:
                         await self._lead(db)
                     finally:
                         self.leading = False
-            except (psycopg.OperationalError, StoreUnavailableError) as err:
-                log.error("leadership_lost", member=self.member, error=str(err))
+            except Exception as err:  # noqa: BLE001 - a failed round must not stop ingestion
+                # The session is closed, so the lock is free: this member or
+                # another one takes it and rebuilds the state from the store.
+                log.error(
+                    "leadership_lost",
+                    member=self.member,
+                    error=str(err),
+                    error_type=type(err).__name__,
+                )
                 await asyncio.sleep(self._retry_secs)
 
     async def _lead(self, db: psycopg.AsyncConnection) -> None:

@@ -21,7 +21,6 @@ import structlog
 
 from connectors.base import JSON
 from daemon.cluster import session
-from daemon.store.base import StoreUnavailableError
 
 log = structlog.get_logger()
 
@@ -56,8 +55,10 @@ async def heartbeat(
                 while True:
                     await write_heartbeat(db, member, started, is_leader=leading(), newest=newest())
                     await asyncio.sleep(every_secs)
-        except (psycopg.OperationalError, StoreUnavailableError) as err:
-            log.error("heartbeat_failed", member=member, error=str(err))
+        except Exception as err:  # noqa: BLE001 - a missed heartbeat must not stop ingestion
+            log.error(
+                "heartbeat_failed", member=member, error=str(err), error_type=type(err).__name__
+            )
             await asyncio.sleep(every_secs)
 
 
