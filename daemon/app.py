@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.delivery.routing import routes
 from daemon.delivery.service import DeliveryService
@@ -39,15 +40,21 @@ PRUNE_EVERY_SECS = 3600.0
 STATUS_EVERY_SECS = 10.0
 
 
-def open_store(config: Config, *, readonly: bool = False) -> Store:
-    """The one place that knows which store engine the config asks for."""
+def open_store(config: Config, *, readonly: bool = False, feeds: bool = False) -> Store:
+    """The one place that knows which store engine the config asks for.
+
+    ``feeds``: the pipeline's store in a cluster, whose writes feed the correlator."""
     section = config.store
     if section.type == "postgresql" and section.dsn is not None:
         # psycopg loads only when the config asks for PostgreSQL.
         from daemon.store.postgres import PostgresStore
 
         return PostgresStore(
-            section.dsn.reveal(), retention_days=section.retention_days, readonly=readonly
+            section.dsn.reveal(),
+            retention_days=section.retention_days,
+            readonly=readonly,
+            member=config.member,
+            feeds=feeds,
         )
     return SqliteStore(config.store_path, retention_days=section.retention_days, readonly=readonly)
 
@@ -98,7 +105,8 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
-    store = open_store(config)
+    clustered = config.cluster.enabled
+    store = open_store(config, feeds=clustered)
     try:
         rules = rules_of(config, store, ordered=False)
     except BaseException:
@@ -120,6 +128,7 @@ async def run_daemon(config: Config) -> Stats:
         routes=routes(config.outputs),
         on_alerts_queued=delivery.wake,
         intake=intake,
+        correlate=not clustered,
         **_ingest_settings(config),
     )
     current = config
@@ -165,6 +174,7 @@ async def run_daemon(config: Config) -> Stats:
         sources=sorted(config.sources),
         outputs=sorted(config.outputs),
         workers=pipeline.workers,
+        member=config.member if clustered else None,
     )
     try:
         with _signals(handlers):
@@ -175,6 +185,8 @@ async def run_daemon(config: Config) -> Stats:
                     # Cancelled sends stay in the outbox and go out after the next start.
                     group.create_task(delivery.run(), name="delivery"),
                 ]
+                if clustered:
+                    helpers += _cluster_tasks(group, lambda: current, pipeline, delivery.wake)
                 stats = await pipeline.run()
                 for task in helpers:
                     task.cancel()
@@ -183,6 +195,51 @@ async def run_daemon(config: Config) -> Stats:
         store.close()
     log.info("daemon_stopped", stored=stats.stored, duplicates=stats.duplicates)
     return stats
+
+
+def _cluster_tasks(
+    group: asyncio.TaskGroup,
+    current: Callable[[], Config],
+    pipeline: Pipeline,
+    wake_delivery: Callable[[], None],
+) -> list[asyncio.Task[None]]:
+    """A cluster member's own tasks: contending for the correlator, and its heartbeat."""
+    from daemon.cluster.leader import Leader
+    from daemon.cluster.members import heartbeat, heartbeat_secs
+    from daemon.store.postgres import PostgresStore
+
+    config = current()
+    dsn = config.store.dsn.reveal() if config.store.dsn is not None else ""
+
+    def open_own() -> PostgresStore:
+        return PostgresStore(dsn, retention_days=config.store.retention_days, member=config.member)
+
+    def alerts_raised(alerts: list[Alert]) -> None:
+        pipeline.stats.alerts += len(alerts)
+        wake_delivery()
+
+    leader = Leader(
+        dsn,
+        config.member,
+        config.cluster.failover_secs,
+        open_store=open_own,
+        rules_for=lambda store: rules_of(config, store, ordered=False),
+        routes=lambda: routes(current().outputs),
+        on_alerts=alerts_raised,
+    )
+    return [
+        group.create_task(leader.run(), name="cluster-leader"),
+        group.create_task(
+            heartbeat(
+                dsn,
+                config.member,
+                heartbeat_secs(config.cluster.failover_secs),
+                lambda: leader.leading,
+                lambda: {name: per.newest for name, per in pipeline.stats.sources.items()},
+            ),
+            name="cluster-heartbeat",
+        ),
+    ]
 
 
 @asynccontextmanager

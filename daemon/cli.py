@@ -18,6 +18,7 @@ import orjson
 
 from connectors.base import ConfigError
 from daemon import __version__
+from daemon.cluster.status_cli import add_cluster_command
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.deliveries_cli import add_delivery_arguments
 from daemon.logs import configure
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     digests.add_argument("--until", help="ISO 8601 time or age like 1h (default: now)")
     digests.add_argument("--log-format", choices=["auto", "json", "console"])
     add_sources_command(command)
+    add_cluster_command(command)
     add_delivery_arguments(add_alerts_command(command))
     add_rules_commands(commands)
     add_migrate_command(commands)

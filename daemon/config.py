@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import socket
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -201,6 +202,16 @@ class ApiSection(Section):
         return host.strip("[]"), int(port)
 
 
+class ClusterSection(Section):
+    """Several daemons on one PostgreSQL store working as one (docs/scale.md)."""
+
+    enabled: bool = False
+    member: str | None = Field(default=None, min_length=1, max_length=200)
+    """This daemon's name among the members; default: host name and state directory."""
+    failover_secs: float = Field(default=15.0, ge=3.0, le=600.0)
+    """How soon another member takes over the correlator from a leader that stopped."""
+
+
 class TopLevel(Section):
     daemon: DaemonSection
     store: StoreSection = StoreSection()
@@ -209,6 +220,7 @@ class TopLevel(Section):
     rules: RulesSection = RulesSection()
     identity: IdentitySection = IdentitySection()
     api: ApiSection | None = None
+    cluster: ClusterSection = ClusterSection()
 
 
 @dataclass(frozen=True)
@@ -222,11 +234,17 @@ class Config:
     identity: IdentitySection
     api: ApiSection | None
     """None when the config has no ``[api]`` section: no HTTP server."""
+    cluster: ClusterSection
 
     @property
     def store_path(self) -> Path:
         """Where the SQLite store is (or would be)."""
         return self.store.path or self.daemon.state_dir / "timeline.db"
+
+    @property
+    def member(self) -> str:
+        """This daemon's name in a cluster: stable across restarts, so it finds its own leases."""
+        return self.cluster.member or f"{socket.gethostname()}:{self.daemon.state_dir}"
 
 
 class ConfigFileError(Exception):
@@ -264,6 +282,14 @@ def load_config(path: Path) -> Config:
     # so one run of check-config lists everything.
     sources = _connectors("sources", _tables(data, "sources"), registry.SOURCES, context, errors)
     outputs = _connectors("outputs", _tables(data, "outputs"), registry.OUTPUTS, context, errors)
+    if top is not None and top.cluster.enabled and top.store.type != "postgresql":
+        errors.append(
+            ConfigError(
+                "cluster.enabled",
+                "several daemons share one timeline only in a PostgreSQL store",
+                hint='set [store] type = "postgresql" and dsn, or enabled = false',
+            )
+        )
     if errors or top is None:
         raise ConfigFileError(path, errors)
     return Config(
@@ -275,6 +301,7 @@ def load_config(path: Path) -> Config:
         rules=top.rules,
         identity=top.identity,
         api=top.api,
+        cluster=top.cluster,
     )
 
 

@@ -138,9 +138,12 @@ class Pipeline:
         rules: RuleEngine | None = None,
         routes: Routes | None = None,
         on_alerts_queued: Callable[[], None] | None = None,
+        correlate: bool = True,
     ) -> None:
         self.store = store
         self.rules = rules
+        self.correlates = correlate
+        """False in a cluster: workers still find hits, the elected leader correlates them."""
         self.routes = routes
         """Which outputs take which alert: alerts are queued with the events that raise them."""
         self._on_alerts_queued = on_alerts_queued
@@ -185,14 +188,14 @@ class Pipeline:
         """Run until ``stop()`` (follow mode) or until every source is caught up."""
         self._pool = self._new_pool()
         try:
-            if self.rules is not None and self.mode == "follow":
+            if self.rules is not None and self.correlates and self.mode == "follow":
                 await self._write_alerts(await self.call_store(self.rules.rebuild, self.store))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._process(), name="processor")
                 group.create_task(self._write(), name="writer")
                 await self._run_sources()
                 await self._raw.put(_DONE)
-            if self.rules is not None:
+            if self.rules is not None and self.correlates:
                 await self._write_alerts(await self.call_store(self.rules.finish))
         finally:
             if self._pool is not None:
@@ -416,7 +419,7 @@ class Pipeline:
         if alerts is None:
             alerts = (
                 await self.call_store(self.rules.alerts_for, results)
-                if self.rules is not None
+                if self.rules is not None and self.correlates
                 else []
             )
         if alerts:

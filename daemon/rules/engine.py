@@ -22,6 +22,7 @@ from typing import Final
 
 import orjson
 
+from connectors.base import JSON
 from daemon.alert import Alert
 from daemon.model import parse_timestamp
 from daemon.process import Processed
@@ -81,6 +82,11 @@ class RuleEngine:
                 return []
             hits = self._release()
         pending = [orjson.loads(entry.record) for result in results for _, entry in result.changes]
+        return self.correlate(hits, pending)
+
+    def correlate(self, hits: list[Hit], pending: Sequence[JSON] = ()) -> list[Alert]:
+        """Alerts raised or updated by hits, changes judged with ``pending`` records
+        besides the stored ones (a cluster's leader reads both from the feed)."""
         return self.correlator.feed(self.approvals.judge(hits, pending))
 
     def finish(self) -> list[Alert]:

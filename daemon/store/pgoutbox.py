@@ -2,7 +2,10 @@
 
 The same rows and states as the SQLite outbox (``outbox.py``).  A round's
 lease skips rows another connection holds (``FOR UPDATE SKIP LOCKED``), so two
-delivery workers never lease the same row.
+delivery workers never lease the same row.  Several daemons share one outbox,
+so a lease names its holder (``leased_by``, the cluster member) and expires
+(``lease_until``): a daemon lifts only its own leases when it starts, and rows
+leased by one that died go out again once their lease runs out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from daemon.store.outbox import (
     outcome_rows,
 )
 from daemon.store.reads import as_format
+
+LEASE_SECS = 300
+"""How long a leased delivery is held for its holder: longer than any send takes."""
 
 _PG_OUTCOME_SQL = {
     state: re.sub(r":(\w+)", r"%(\1)s", sql).encode() for state, sql in OUTCOME_SQL.items()
@@ -64,6 +70,7 @@ class PostgresOutbox(OutboxQueries):
     """Outbox methods of ``PostgresStore`` (mixed in; uses its connection)."""
 
     _db: psycopg.Connection
+    member: str
 
     def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
         with self._db.transaction(), self._db.cursor() as cursor:
@@ -84,13 +91,22 @@ class PostgresOutbox(OutboxQueries):
                 cursor.executemany(_PG_OUTCOME_SQL[outcome.state], outcome_rows(outcome))
             if not wanted:
                 return DeliveryRound({}, None)
+            now_us = _us(now)
             for output, limit in wanted:
                 found = cursor.execute(
-                    f"UPDATE outbox SET leased = 1 WHERE id IN (SELECT id FROM outbox"
-                    " WHERE output = %s AND state = 'pending' AND due_at <= %s AND leased = 0"
+                    "UPDATE outbox SET leased = 1, leased_by = %s, lease_until = %s"
+                    " WHERE id IN (SELECT id FROM outbox WHERE output = %s AND state = 'pending'"
+                    " AND due_at <= %s AND (leased = 0 OR lease_until < %s)"
                     " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
                     f" RETURNING {_COLUMNS}".encode(),
-                    (output, _us(now), limit),
+                    (
+                        self.member,
+                        now_us + LEASE_SECS * 1_000_000,
+                        output,
+                        now_us,
+                        now_us,
+                        limit,
+                    ),
                 ).fetchall()
                 if found:
                     # RETURNING keeps no order.
@@ -101,3 +117,11 @@ class PostgresOutbox(OutboxQueries):
                 ([output for output, _ in wanted],),
             ).fetchone() or (None,)
         return DeliveryRound(leased, _at(due) if due is not None else None)
+
+    def release_deliveries(self, output: str) -> int:
+        """Lift this member's leases (and ones from before leases had holders)."""
+        return self._transaction(
+            "UPDATE outbox SET leased = 0 WHERE output = ? AND leased = 1"
+            " AND (leased_by = ? OR leased_by IS NULL)",
+            [(output, self.member)],
+        )

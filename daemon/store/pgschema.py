@@ -110,9 +110,35 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (minute, log_type)
     );
     """,
+    # 2: several daemons on one store (daemon/cluster): the commit-order feed
+    # the correlator reads, its place in it, the members' heartbeats, and
+    # outbox leases that name their holder and expire.
+    """
+    CREATE TABLE ingest_feed (
+        seq bigserial PRIMARY KEY,
+        member text NOT NULL,
+        at bigint NOT NULL,
+        entry bytea NOT NULL
+    );
+    CREATE TABLE cluster_state (
+        name text PRIMARY KEY,
+        position bigint NOT NULL
+    );
+    CREATE TABLE members (
+        member text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        started bigint NOT NULL,
+        last_seen bigint NOT NULL,
+        is_leader boolean NOT NULL,
+        sources bytea NOT NULL
+    );
+    ALTER TABLE outbox ADD COLUMN leased_by text, ADD COLUMN lease_until bigint;
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time
+_PARTITION_LOCK = 0x61756470  # "audp": one daemon makes a month's partition at a time
 _PARTITION = "events_"
 
 
@@ -160,6 +186,9 @@ def partitions(db: psycopg.Connection) -> set[str]:
 def create_partition(db: psycopg.Connection, key: int) -> str:
     """Make the partition of the month that holds row key ``key``; returns the month."""
     month, low, high = month_span(key)
+    # IF NOT EXISTS is no guard against another daemon creating the same month
+    # at the same moment: they take turns (until the caller's commit).
+    db.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {_PARTITION}{month} PARTITION OF events"
         f" FOR VALUES FROM ({low}) TO ({high + 1})"

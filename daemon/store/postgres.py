@@ -21,7 +21,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from daemon.alert import Alert
 from daemon.process import Processed
-from daemon.store import alert_events, pgalerts, pgschema, pgsearch, transfer, writing
+from daemon.store import (
+    alert_events,
+    pgalerts,
+    pgfeed,
+    pgschema,
+    pgsearch,
+    transfer,
+    writing,
+)
 from daemon.store import codec as codecs
 from daemon.store.base import (
     EventQuery,
@@ -90,8 +98,20 @@ class PostgresStore(PostgresOutbox, StoreReads):
     """Timeline store in one PostgreSQL database (outbox methods from ``PostgresOutbox``,
     reads from ``StoreReads``)."""
 
-    def __init__(self, dsn: str, *, retention_days: int, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        retention_days: int,
+        readonly: bool = False,
+        member: str = "",
+        feeds: bool = False,
+    ) -> None:
         self.dsn = dsn
+        self.member = member
+        """Who holds this connection's outbox leases (the cluster member name)."""
+        self.feeds = feeds
+        """Whether writes append their hits to the cluster's feed (``pgfeed``)."""
         self.location = describe(dsn)
         self.retention_days = retention_days
         self._db = connect(dsn, readonly=readonly)
@@ -131,9 +151,14 @@ class PostgresStore(PostgresOutbox, StoreReads):
         batches: Sequence[Processed],
         alerts: Sequence[Alert] = (),
         routes: Routes | None = None,
+        *,
+        position: int | None = None,
     ) -> WriteResult:
         """One transaction: events (deduplicated) with their index text, quarantine,
-        checkpoints, the alerts these events raised or updated, and their outbox rows."""
+        checkpoints, the alerts these events raised or updated, and their outbox rows.
+
+        In a cluster, the hits go last to the feed; the correlator's writes
+        pass the feed ``position`` their alerts take it to."""
         if self._db.broken:
             self._db = connect(self.dsn)
         now = _now_us()
@@ -161,6 +186,10 @@ class PostgresStore(PostgresOutbox, StoreReads):
                     alerts, self._codec, compress, self._eid_at, self._insert_one
                 )
                 quarantined = self._write_rest(batches, minutes, alerts, routes, now)
+                if position is not None:
+                    pgfeed.save_position(self._db, position)
+                if self.feeds:
+                    pgfeed.append(self._db, batches, self.member)
         except psycopg.OperationalError as err:
             self._codec, self._samples, self._months = saved
             raise StoreUnavailableError(f"{self.location}: {err}") from err
@@ -355,6 +384,20 @@ class PostgresStore(PostgresOutbox, StoreReads):
 
     def interrupt(self) -> None:
         self._db.cancel_safe()
+
+    # -- cluster -------------------------------------------------------------
+
+    def feed_position(self) -> int:
+        """Where the cluster's correlator got to in the feed."""
+        return pgfeed.position(self._db)
+
+    def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
+        """Feed rows past ``position`` (sequence number, entry)."""
+        return pgfeed.after(self._db, position, limit)
+
+    def prune_feed(self) -> int:
+        """Drop the feed rows the correlator is done with."""
+        return pgfeed.prune(self._db)
 
     # -- upkeep --------------------------------------------------------------
 

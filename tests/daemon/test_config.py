@@ -82,6 +82,9 @@ def test_defaults(write_config: WriteConfig) -> None:
     assert config.api is None  # no [api] section: no HTTP server
     assert config.sources == {}
     assert config.outputs == {}
+    assert not config.cluster.enabled
+    assert config.cluster.failover_secs == 15.0
+    assert config.member.endswith(f":{config.daemon.state_dir}")
 
 
 def test_default_state_dir_is_relative_to_the_config_file(
@@ -229,6 +232,19 @@ SOURCE = '[sources.ct_prod]\ntype = "cloudtrail_files"\npath = "trail"\n'
             "store.dsn",
             'store.dsn: only for type = "postgresql"',
             id="sqlite-with-a-dsn",
+        ),
+        pytest.param(
+            "[cluster]\nenabled = true\n",
+            "cluster.enabled",
+            "cluster.enabled: several daemons share one timeline only in a PostgreSQL store"
+            ' (hint: set [store] type = "postgresql"',
+            id="cluster-on-sqlite",
+        ),
+        pytest.param(
+            "[cluster]\nfailover_secs = 1\n",
+            "cluster.failover_secs",
+            "cluster.failover_secs: Input should be greater than or equal to 3",
+            id="cluster-failover-too-short",
         ),
         pytest.param(
             "[store]\npool_size = 0\n",

@@ -1,0 +1,1 @@
+"""Several daemons on one PostgreSQL store working as one (docs/scale.md)."""
