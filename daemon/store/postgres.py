@@ -434,7 +434,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         return deleted
 
     def close(self) -> None:
-        if self._wrote and not self._conn.closed and not self._conn.broken:
+        if self._wrote and not self._conn.closed:
             # As SQLite's PRAGMA optimize on close: statistics for the planner now,
             # not when autovacuum comes by (a sample, so bounded on large tables).
             self._wrote = False

@@ -21,8 +21,6 @@ class TcpProxy:
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = 0
-        self.connections = 0
-        """Connections accepted and forwarded so far."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -69,7 +67,6 @@ class TcpProxy:
         except OSError:
             client.transport.abort()
             return
-        self.connections += 1
         with self._held(client, server):
             async with asyncio.TaskGroup() as group:
                 group.create_task(_pipe(client_in, server))
