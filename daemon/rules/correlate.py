@@ -9,7 +9,9 @@ them, and hits older than it by more than ``allowed_lateness`` are too late
 to correlate (they still raise their own detection alerts).  State older
 than watermark - lateness - timespan is dropped, so memory stays bounded;
 after a restart it is rebuilt by feeding the hits of that stretch of the
-timeline again, which yields the same alert ids (see ``alert_id``).
+timeline again, which yields the same alert ids (see ``alert_id``).  A hit
+fed twice (same rule, same evidence id: a cluster's new leader replays feed
+rows its rebuild already read) is held once, so no window counts it twice.
 
 Repeats of an alert (same rule and group) within ``suppress_for`` of its
 last event update that alert — count, last seen, evidence — instead of
@@ -47,8 +49,15 @@ class _Group:
     hits: list[Hit] = field(default_factory=list)
     rules: Counter[str] = field(default_factory=Counter)
     """Hits per rule: a temporal correlation missing a rule needs no window search."""
+    held: set[tuple[str, str]] = field(default_factory=set)
+    """(rule, evidence id) of every hit held: a replayed event is held once."""
 
     def add(self, hit: Hit) -> None:
+        """Hold ``hit``, unless the group holds it already (a replay, e.g. after a failover)."""
+        key = (hit.rule, hit.evidence.id)
+        if key in self.held:
+            return
+        self.held.add(key)
         at = bisect.bisect_right(self.times, hit.timestamp)
         self.times.insert(at, hit.timestamp)
         self.hits.insert(at, hit)
@@ -65,6 +74,7 @@ class _Group:
 
     def _forget(self, hits: list[Hit]) -> None:
         self.rules.subtract(hit.rule for hit in hits)
+        self.held.difference_update((hit.rule, hit.evidence.id) for hit in hits)
         self.rules += Counter()  # drops rules whose count reached zero
 
 
@@ -170,7 +180,7 @@ class Correlator:
             group[name] = value
         key = (corr.info.id, _key(group))
         bucket = self._groups.setdefault(key, _Group())
-        bucket.add(hit)
+        bucket.add(hit)  # a replayed event is counted once per window
         known = self._open.get(key)
         if known is not None and self._within_suppression(known.alert, hit.timestamp):
             return self._update(known, [hit])

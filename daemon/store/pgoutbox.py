@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
@@ -69,8 +70,13 @@ def enqueue(db: psycopg.Connection, alerts: Sequence[Alert], routes: Routes, now
 class PostgresOutbox(OutboxQueries):
     """Outbox methods of ``PostgresStore`` (mixed in; uses its connection)."""
 
-    _db: psycopg.Connection
     member: str
+
+    if TYPE_CHECKING:
+
+        @property
+        def _db(self) -> psycopg.Connection:
+            """The store's connection, reopened when broken (``PostgresStore._db``)."""
 
     def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
         with self._db.transaction(), self._db.cursor() as cursor:

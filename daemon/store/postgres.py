@@ -114,7 +114,8 @@ class PostgresStore(PostgresOutbox, StoreReads):
         """Whether writes append their hits to the cluster's feed (``pgfeed``)."""
         self.location = describe(dsn)
         self.retention_days = retention_days
-        self._db = connect(dsn, readonly=readonly)
+        self._readonly = readonly
+        self._conn = connect(dsn, readonly=readonly)
         try:
             if readonly:
                 if pgschema.version_of(self._db) == 0:
@@ -126,12 +127,21 @@ class PostgresStore(PostgresOutbox, StoreReads):
             self._months = pgschema.partitions(self._db)
             row = self._db.execute("SELECT max(id) FROM codecs").fetchone()
         except BaseException:
-            self._db.close()
+            self._conn.close()
             raise
         self._codec = int(row[0]) if row and row[0] is not None else codecs.PLAIN
         self._codecs = codecs.Codecs(self._codec_bytes)
         self._samples: list[bytes] = []
         self._wrote = False
+
+    @property
+    def _db(self) -> psycopg.Connection:
+        """The connection, opened again once the last one broke: a database that went
+        away and came back is used again without a restart (a failed open raises
+        ``StoreUnavailableError``, which writers retry)."""
+        if self._conn.closed:
+            self._conn = connect(self.dsn, readonly=self._readonly)
+        return self._conn
 
     def dictionaries(self) -> Callable[[int], bytes]:
         return partial(read_dictionary, self.dsn)
@@ -159,8 +169,6 @@ class PostgresStore(PostgresOutbox, StoreReads):
 
         In a cluster, the hits go last to the feed; the correlator's writes
         pass the feed ``position`` their alerts take it to."""
-        if self._db.broken:
-            self._db = connect(self.dsn)
         now = _now_us()
         rows = writing.sort_rows(batches, self._retention_floor())
         saved = (self._codec, list(self._samples), set(self._months))
@@ -383,7 +391,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         return self._db.execute(as_format(sql), params).fetchall()
 
     def interrupt(self) -> None:
-        self._db.cancel_safe()
+        self._conn.cancel_safe()
 
     # -- cluster -------------------------------------------------------------
 
@@ -426,9 +434,9 @@ class PostgresStore(PostgresOutbox, StoreReads):
         return deleted
 
     def close(self) -> None:
-        if self._wrote and not self._db.closed and not self._db.broken:
+        if self._wrote and not self._conn.closed:
             # As SQLite's PRAGMA optimize on close: statistics for the planner now,
             # not when autovacuum comes by (a sample, so bounded on large tables).
             self._wrote = False
-            self._db.execute("ANALYZE events")
-        self._db.close()
+            self._conn.execute("ANALYZE events")
+        self._conn.close()

@@ -3,11 +3,13 @@
 Each daemon reads its own host's files from the demo story and shares the
 demo's CloudTrail files through the queue.  Together they store every event
 once, one of them correlates, the story's alerts are raised once each, and
-when the leader is killed mid-stream another member takes over.
+when the leader is killed mid-stream another member takes over.  A member
+whose database goes away for a while keeps receiving and catches up.
 """
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 import uuid
@@ -20,6 +22,9 @@ import orjson
 import psycopg
 import pytest
 from itsupport import EXAMPLES, Daemon, Workspace, toml_value, wait_for
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from syslogsupport import ports
+from tcpproxy import TcpProxy
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "aws"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
@@ -238,3 +243,84 @@ def test_three_daemons_work_as_one_and_survive_losing_the_leader(
     assert set(alerts) >= STORY_ALERTS
     assert all(alerts[key] == 1 for key in STORY_ALERTS), alerts
     assert alerts == _alert_keys(reference)
+
+
+OUTAGE_SECS = 10
+
+
+def _syslog_lines(tag: str, count: int) -> bytes:
+    """``count`` RFC 5424 lines, each naming itself ``{tag}-{n}``, stamped now."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return b"".join(
+        f"<38>1 {now} app01 probe - - - message {tag}-{n}\n".encode() for n in range(count)
+    )
+
+
+def test_member_rides_out_a_database_outage(dsn: str, tmp_path: Path) -> None:
+    """The database cut for OUTAGE_SECS: the member keeps receiving, stores every
+    message once when the database is back, and leads again."""
+    params = conninfo_to_dict(dsn)
+    proxy = TcpProxy((str(params["host"]), int(params["port"]))).start()
+    proxied = make_conninfo(dsn, host="127.0.0.1", port=str(proxy.port))
+    workspace = Workspace(tmp_path / "solo")
+    _member_config(
+        workspace, "solo", {"tcp_in": {"type": "syslog_tcp", "listen": "tcp:127.0.0.1:0"}}
+    )
+    daemon = Daemon(workspace, "solo", {"AUDITCORR_TEST_DSN": proxied})
+    sent: list[str] = []
+
+    def send(conn: socket.socket, tag: str, count: int) -> None:
+        conn.sendall(_syslog_lines(tag, count))
+        sent.extend(f"{tag}-{n}" for n in range(count))
+
+    def stored() -> Counter[str]:
+        return Counter(doc["message"].rpartition(" ")[2] for doc in workspace.events_read())
+
+    try:
+        daemon.start().wait_started(timeout=60)
+        wait_for("the member to lead", lambda: _leader(workspace) == "solo", timeout=30)
+        with socket.create_connection(("127.0.0.1", ports(daemon, 1)["tcp_in"])) as conn:
+            send(conn, "before", 20)
+            wait_for("the first messages", lambda: len(stored()) == 20, timeout=30)
+            proxy.cut()
+            cut_at = time.monotonic()
+            send(conn, "during", 30)
+            wait_for(
+                "a failed store write",
+                lambda: daemon.events("store_write_failed"),
+                timeout=OUTAGE_SECS,
+                context=daemon.tail,
+            )
+            time.sleep(max(0.0, OUTAGE_SECS - (time.monotonic() - cut_at)))
+            assert daemon.alive(), daemon.tail()
+            assert daemon.events("leadership_lost"), daemon.tail()
+            gained = len(daemon.events("leadership_gained"))
+            proxy.restore()
+            send(conn, "after", 20)
+            wait_for(
+                "every message stored",
+                lambda: len(stored()) == len(sent),
+                timeout=60,
+                interval=0.5,
+                context=daemon.tail,
+            )
+        wait_for(
+            "leadership regained and the correlator caught up",
+            lambda: (
+                len(daemon.events("leadership_gained")) > gained
+                and _leader(workspace) == "solo"
+                and _caught_up(dsn)
+            ),
+            timeout=30,
+            interval=0.5,
+            context=daemon.tail,
+        )
+        assert stored() == Counter(sent)
+        # The outbox's own connection is back too: its rounds stopped failing.
+        failed = len(daemon.events("outbox_round_failed"))
+        time.sleep(3)
+        assert len(daemon.events("outbox_round_failed")) == failed, daemon.tail()
+        assert daemon.stop(timeout=30) == 0
+    finally:
+        daemon.kill_group()
+        proxy.close()

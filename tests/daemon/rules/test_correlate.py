@@ -171,6 +171,19 @@ def test_same_event_twice_counts_once(tmp_path: Path) -> None:
     assert same.count == alert.count == 5
 
 
+def test_replayed_events_do_not_complete_a_window(tmp_path: Path) -> None:
+    maker = rules(tmp_path, BRUTE)
+    correlator = Correlator(maker_rules(tmp_path))
+    docs = [ssh(minutes(m), "failure") for m in range(5)]
+    assert feed(correlator, maker, docs[:3]) == []
+    # A new leader rebuilt from the timeline, then replays the same feed rows.
+    assert feed(correlator, maker, docs[:3]) == []
+    assert feed(correlator, maker, docs[1:2]) == []
+    (alert,) = feed(correlator, maker, docs[3:])
+    assert alert.count == 5
+    assert [e.id for e in alert.evidence] == [d["event"]["id"] for d in docs]
+
+
 def test_value_count(tmp_path: Path) -> None:
     maker = rules(
         tmp_path,
