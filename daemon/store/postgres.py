@@ -175,7 +175,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         try:
             with self._db.transaction():
                 # A change record version seen before made its event then.
-                rows.drop(self._book(batches, now))
+                rows.drop(writing.book(batches, now, self._count_rows))
                 fresh = rows.fresh
                 self._partitions(fresh)
                 inserted = self._insert(list(fresh.values()))
@@ -275,42 +275,6 @@ class PostgresStore(PostgresOutbox, StoreReads):
         source, (_, eid, codec, doc), text, log_type = entry
         self._insert([(source, (key, eid, codec, doc), text, log_type)])
 
-    def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
-        """Keep change record versions; returns the event keys of versions already kept."""
-        repeated = []
-        for batch in batches:
-            for key, entry in batch.changes:
-                added = self._db.execute(
-                    "INSERT INTO change_versions (id, revision, received_at, source, record)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (entry.id, entry.revision, now, batch.source, entry.record),
-                ).rowcount
-                if not added:
-                    repeated.append(key)
-                    continue
-                # The highest version number wins; without numbers, the latest update.
-                self._db.execute(
-                    "INSERT INTO change_records (id, revision, version, updated, window_start,"
-                    " window_end, state, record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,"
-                    " version = excluded.version, updated = excluded.updated,"
-                    " window_start = excluded.window_start, window_end = excluded.window_end,"
-                    " state = excluded.state, record = excluded.record"
-                    " WHERE (coalesce(excluded.version, -1), excluded.updated)"
-                    " >= (coalesce(change_records.version, -1), change_records.updated)",
-                    (
-                        entry.id,
-                        entry.revision,
-                        entry.version,
-                        entry.updated_us,
-                        entry.start_us,
-                        entry.end_us,
-                        entry.state,
-                        entry.record,
-                    ),
-                )
-        return repeated
-
     def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
         found = writing.quarantine_rows(batches, now)
         if not found:
@@ -386,6 +350,9 @@ class PostgresStore(PostgresOutbox, StoreReads):
             (low, high, match, query.limit),
         ).fetchall()
         return self._found_all(rows)
+
+    def _count_rows(self, sql: str, params: Sequence[Any]) -> int:
+        return max(self._db.execute(as_format(sql), params).rowcount, 0)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._db.execute(as_format(sql), params).fetchall()

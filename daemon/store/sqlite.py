@@ -140,7 +140,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         db.execute("BEGIN IMMEDIATE")
         try:
             # A change record version seen before made its event then.
-            rows.drop(self._book(batches, now))
+            rows.drop(writing.book(batches, now, self._count_rows))
             rows.settle(self._existing(list(rows.fresh)))
             fresh = rows.fresh
             db.executemany(
@@ -184,42 +184,6 @@ class SqliteStore(SqliteOutbox, StoreReads):
             self._months = self._fts_months()
             raise
         return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
-
-    def _book(self, batches: Sequence[Processed], now: int) -> list[int]:
-        """Keep change record versions; returns the event keys of versions already kept."""
-        repeated = []
-        for batch in batches:
-            for key, entry in batch.changes:
-                added = self._db.execute(
-                    "INSERT OR IGNORE INTO change_versions"
-                    " (id, revision, received_at, source, record) VALUES (?,?,?,?,?)",
-                    (entry.id, entry.revision, now, batch.source, entry.record),
-                ).rowcount
-                if not added:
-                    repeated.append(key)
-                    continue
-                # The highest version number wins; without numbers, the latest update.
-                self._db.execute(
-                    "INSERT INTO change_records (id, revision, version, updated, window_start,"
-                    " window_end, state, record) VALUES (?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,"
-                    " version = excluded.version, updated = excluded.updated,"
-                    " window_start = excluded.window_start, window_end = excluded.window_end,"
-                    " state = excluded.state, record = excluded.record"
-                    " WHERE (ifnull(excluded.version, -1), excluded.updated)"
-                    " >= (ifnull(change_records.version, -1), change_records.updated)",
-                    (
-                        entry.id,
-                        entry.revision,
-                        entry.version,
-                        entry.updated_us,
-                        entry.start_us,
-                        entry.end_us,
-                        entry.state,
-                        entry.record,
-                    ),
-                )
-        return repeated
 
     def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []
@@ -348,6 +312,9 @@ class SqliteStore(SqliteOutbox, StoreReads):
             if len(rows) >= query.limit:
                 break
         return self._found_all(rows)
+
+    def _count_rows(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self._db.execute(sql, params).rowcount)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._db.execute(sql, params).fetchall()

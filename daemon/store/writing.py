@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -88,6 +89,55 @@ def probe(
         if found == eid:
             return None
         key += 1
+
+
+_KEEP_VERSION = (
+    "INSERT INTO change_versions (id, revision, received_at, source, record)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_KEEP_RECORD = (
+    "INSERT INTO change_records (id, revision, version, updated, window_start,"
+    " window_end, state, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,"
+    " version = excluded.version, updated = excluded.updated,"
+    " window_start = excluded.window_start, window_end = excluded.window_end,"
+    " state = excluded.state, record = excluded.record"
+    " WHERE (coalesce(excluded.version, -1), excluded.updated)"
+    " >= (coalesce(change_records.version, -1), change_records.updated)"
+)
+
+
+def book(
+    batches: Sequence[Processed], now_us: int, execute: Callable[[str, Sequence[Any]], int]
+) -> list[int]:
+    """Keep change record versions; returns the event keys of versions already kept.
+
+    ``execute`` runs one statement with ``?`` parameters in the write's
+    transaction and returns how many rows it changed.  The highest version
+    number wins; without numbers, the latest update.
+    """
+    repeated = []
+    for batch in batches:
+        for key, entry in batch.changes:
+            if not execute(
+                _KEEP_VERSION, (entry.id, entry.revision, now_us, batch.source, entry.record)
+            ):
+                repeated.append(key)
+                continue
+            execute(
+                _KEEP_RECORD,
+                (
+                    entry.id,
+                    entry.revision,
+                    entry.version,
+                    entry.updated_us,
+                    entry.start_us,
+                    entry.end_us,
+                    entry.state,
+                    entry.record,
+                ),
+            )
+    return repeated
 
 
 def minute_counts(placed: Iterable[tuple[int, Entry]]) -> Counter[tuple[int, str]]:
