@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,12 +11,15 @@ from typing import Any
 import orjson
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+
+from storesupport import ENGINES, Engine, engine_for, open_for_workers
+
 from connectors.base import RawBatch
 from daemon.normalize import Limits
-from daemon.process import Job, Processed, init_worker, process
-from daemon.store.base import EventQuery
+from daemon.process import Job, Processed, process
+from daemon.store.base import EventQuery, Store
 from daemon.store.keys import key_ceiling, key_floor
-from daemon.store.sqlite import SqliteStore
 
 
 def record(**changes: Any) -> dict[str, Any]:
@@ -32,25 +36,32 @@ def record(**changes: Any) -> dict[str, Any]:
     return base
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """Change records are kept alike by both store engines."""
+    with engine_for(request.param, tmp_path_factory) as found:
+        yield found
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    path = tmp_path / "timeline.db"
-    opened = SqliteStore(path, retention_days=0)
-    init_worker(opened.dictionaries())
+def store(engine: Engine) -> Iterator[Store]:
+    opened = open_for_workers(engine, engine.place())
     yield opened
     opened.close()
 
 
-def run(store: SqliteStore, payload: Any, *, zone: str = "UTC") -> Processed:
+def run(store: Store, payload: Any, *, zone: str = "UTC") -> Processed:
     batch = RawBatch("change", "changes/chg.json", orjson.dumps(payload))
     return process(Job("changes", batch, store.codec, Limits(timezone=zone)))
 
 
-def timeline(store: SqliteStore) -> list[dict[str, Any]]:
+def timeline(store: Store) -> list[dict[str, Any]]:
     return store.search(EventQuery(dataset="change", order="oldest", limit=50))
 
 
-def test_an_approved_record_makes_a_version_and_its_window_events(store: SqliteStore) -> None:
+def test_an_approved_record_makes_a_version_and_its_window_events(store: Store) -> None:
     """The version and the window's opening and closing appear, at their times."""
     written = store.write([run(store, record(updated="2026-11-19T12:00:00Z"))])
     assert written.stored == 3
@@ -67,7 +78,7 @@ def test_an_approved_record_makes_a_version_and_its_window_events(store: SqliteS
     assert docs[0]["event"]["dataset"] == "change"
 
 
-def test_times_without_a_zone_use_the_daemon_time_zone(store: SqliteStore) -> None:
+def test_times_without_a_zone_use_the_daemon_time_zone(store: Store) -> None:
     """09:00 in Tokyo is 00:00 UTC."""
     store.write([run(store, record(), zone="Asia/Tokyo")])
     opened = [d for d in timeline(store) if d["event"]["action"] == "change_window_opened"]
@@ -76,13 +87,13 @@ def test_times_without_a_zone_use_the_daemon_time_zone(store: SqliteStore) -> No
     assert current["window"] == {"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T00:30:00Z"}
 
 
-def test_a_draft_has_no_window_events(store: SqliteStore) -> None:
+def test_a_draft_has_no_window_events(store: Store) -> None:
     """Only records that authorize work open a window on the timeline."""
     store.write([run(store, record(state="draft"))])
     assert [d["event"]["action"] for d in timeline(store)] == ["change_recorded"]
 
 
-def test_rereading_a_record_stores_nothing_twice(store: SqliteStore) -> None:
+def test_rereading_a_record_stores_nothing_twice(store: Store) -> None:
     """The same content read again (another ingest time) is a duplicate."""
     store.write([run(store, [record()])])
     again = store.write([run(store, [record()])])
@@ -92,7 +103,7 @@ def test_rereading_a_record_stores_nothing_twice(store: SqliteStore) -> None:
     assert len(store.change_history("CHG0031001")) == 1
 
 
-def test_a_new_version_replaces_the_current_one_and_keeps_history(store: SqliteStore) -> None:
+def test_a_new_version_replaces_the_current_one_and_keeps_history(store: Store) -> None:
     """History holds every version; the current one is the latest."""
     store.write([run(store, record(updated="2026-11-19T12:00:00Z"))])
     store.write([run(store, record(state="completed", updated="2026-11-20T09:40:00Z"))])
@@ -107,7 +118,7 @@ def test_a_new_version_replaces_the_current_one_and_keeps_history(store: SqliteS
     assert actions.count("change_recorded") == 3
 
 
-def test_version_numbers_win_over_update_times(store: SqliteStore) -> None:
+def test_version_numbers_win_over_update_times(store: Store) -> None:
     """A record with a higher version number stays current even if updated earlier."""
     store.write([run(store, record(version=5, state="approved", updated="2026-11-19T12:00Z"))])
     store.write([run(store, record(version=4, state="requested", updated="2026-11-19T13:00Z"))])
@@ -115,7 +126,7 @@ def test_version_numbers_win_over_update_times(store: SqliteStore) -> None:
     assert current["state"] == "approved"
 
 
-def test_records_are_found_by_window(store: SqliteStore) -> None:
+def test_records_are_found_by_window(store: Store) -> None:
     """The coverage query reads only records whose window overlaps its range."""
     store.write(
         [
@@ -136,7 +147,7 @@ def test_records_are_found_by_window(store: SqliteStore) -> None:
     assert [r["id"] for r in store.change_records()] == ["CHG0031001", "CHG2"]
 
 
-def test_a_bad_record_is_quarantined_and_the_others_kept(store: SqliteStore) -> None:
+def test_a_bad_record_is_quarantined_and_the_others_kept(store: Store) -> None:
     """Missing id, missing window, end before start, unknown state: each quarantined
     with its reason; the good record in the same file still lands."""
     bad = [
@@ -155,7 +166,7 @@ def test_a_bad_record_is_quarantined_and_the_others_kept(store: SqliteStore) -> 
     assert [r["id"] for r in store.change_records()] == ["CHG6"]
 
 
-def test_a_payload_that_is_not_json_is_quarantined_whole(store: SqliteStore) -> None:
+def test_a_payload_that_is_not_json_is_quarantined_whole(store: Store) -> None:
     """Garbage in a change file is kept for inspection, never fatal."""
     batch = RawBatch("change", "changes/broken.json", b"{not json")
     written = store.write([process(Job("changes", batch, store.codec, Limits()))])
@@ -164,7 +175,7 @@ def test_a_payload_that_is_not_json_is_quarantined_whole(store: SqliteStore) -> 
 
 
 def test_a_ranged_backfill_keeps_the_record_and_only_ranges_its_events(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     """backfill --since/--until drops events outside the range, never the record itself."""
     batch = RawBatch("change", "changes/chg.json", orjson.dumps(record()))
