@@ -1,19 +1,12 @@
-"""Change records on the timeline and in the store's change book."""
+"""Change records on the timeline and in the store's change book, on both engines
+(the ``store`` fixture comes from ``storesupport`` through this folder's conftest)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-
-from storesupport import ENGINES, Engine, engine_for, open_for_workers
 
 from connectors.base import RawBatch
 from daemon.normalize import Limits
@@ -34,22 +27,6 @@ def record(**changes: Any) -> dict[str, Any]:
     }
     base.update(changes)
     return base
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    """Change records are kept alike by both store engines."""
-    with engine_for(request.param, tmp_path_factory) as found:
-        yield found
-
-
-@pytest.fixture
-def store(engine: Engine) -> Iterator[Store]:
-    opened = open_for_workers(engine, engine.place())
-    yield opened
-    opened.close()
 
 
 def run(store: Store, payload: Any, *, zone: str = "UTC") -> Processed:

@@ -141,3 +141,29 @@ def open_for_workers(engine: Engine, place: str, *, retention_days: int = 0) -> 
     store = engine.open(place, retention_days=retention_days)
     init_worker(store.dictionaries())
     return store
+
+
+# -- fixtures (imported by conftest.py, and by test modules elsewhere) ----------
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """One engine per test module and parameter (PostgreSQL: one database for the module)."""
+    with engine_for(request.param, tmp_path_factory) as found:
+        yield found
+
+
+@pytest.fixture
+def place(engine: Engine) -> str:
+    """Where this test's own store lives: a fresh file or schema."""
+    return engine.place()
+
+
+@pytest.fixture
+def store(engine: Engine, place: str) -> Iterator[Store]:
+    """An empty store of this test's own, on each engine."""
+    opened = open_for_workers(engine, place)
+    yield opened
+    opened.close()
