@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deliverysupport import Mosquitto, Receiver, need
+from deliverysupport import Mosquitto, Receiver, TrustedCa, need
 
 from daemon.store.sqlite import SqliteStore
 
@@ -65,3 +66,23 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture(scope="session")
+def trusted_ca(tmp_path_factory: pytest.TempPathFactory) -> TrustedCa:
+    """A private CA (trustme) with a server certificate for 127.0.0.1, and a second CA that
+    signed nothing here: the wrong ``ca_file`` for a client."""
+    folder = tmp_path_factory.mktemp("ca")
+    ca, stranger = trustme.CA(), trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    files = TrustedCa(
+        ca_file=folder / "ca.pem",
+        other_ca_file=folder / "other-ca.pem",
+        cert_file=folder / "server.pem",
+        key_file=folder / "server.key",
+    )
+    ca.cert_pem.write_to_path(str(files.ca_file))
+    stranger.cert_pem.write_to_path(str(files.other_ca_file))
+    issued.cert_chain_pems[0].write_to_path(str(files.cert_file))
+    issued.private_key_pem.write_to_path(str(files.key_file))
+    return files

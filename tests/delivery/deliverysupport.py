@@ -44,7 +44,7 @@ def make_alert(
 ) -> Alert:
     start = T0 + timedelta(minutes=n)
     return Alert(
-        id=alert_id(rule, f"group-{n}", start),
+        id=alert_id(rule, {"group": str(n)}, start, f"ev-{n}"),
         rule_id=rule,
         title=title,
         severity=severity,
@@ -191,6 +191,23 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class TrustedCa:
+    """PEM files of a private CA: its certificate, a server certificate and key it issued for
+    127.0.0.1, and another CA's certificate (the wrong one to trust)."""
+
+    ca_file: Path
+    other_ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """The TLS context of a server presenting the issued certificate."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
 def need(program: str) -> str:
