@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -213,6 +214,23 @@ unix = ["alice"]
 """
         + extra
     )
+
+
+def backfilled_demo(root: Path) -> tuple[Workspace, CliResult]:
+    """A copy of the repository's config.toml and examples/ under ``root``, as a user
+    has them after ``make run``: backfilled, the API on a free port."""
+    workspace = Workspace(root)
+    shutil.copytree(EXAMPLES / "demo", workspace.root / "examples" / "demo")
+    shutil.copytree(EXAMPLES / "changes", workspace.root / "examples" / "changes")
+    text = (REPO / "config.toml").read_text()
+    assert tomllib.loads(text)["daemon"]["state_dir"] == "state", "the bundled state_dir moved"
+    text = text.replace('state_dir = "state"', f'state_dir = "{workspace.state}"', 1).replace(
+        'listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"', 1
+    )
+    workspace.config.write_text(text)
+    result = workspace.backfill()
+    assert result.returncode == 0, str(result)
+    return workspace, result
 
 
 def auditcorr(*args: str, cwd: Path, timeout: float = 180) -> CliResult:

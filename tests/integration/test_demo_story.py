@@ -3,13 +3,11 @@ raises the story's alerts, on both sides, and nothing else."""
 
 from __future__ import annotations
 
-import shutil
-import tomllib
 from typing import Any
 
 import orjson
 import pytest
-from itsupport import EXAMPLES, REPO, Workspace, auditcorr
+from itsupport import Workspace, auditcorr, backfilled_demo
 
 pytestmark = pytest.mark.integration
 
@@ -70,16 +68,7 @@ dpkg, systemd) are covered and must not appear."""
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A copy of the repository's config.toml and examples/, backfilled once."""
-    workspace = Workspace(tmp_path_factory.mktemp("demo"))
-    shutil.copytree(EXAMPLES / "demo", workspace.root / "examples" / "demo")
-    shutil.copytree(EXAMPLES / "changes", workspace.root / "examples" / "changes")
-    text = (REPO / "config.toml").read_text()
-    assert tomllib.loads(text)["daemon"]["state_dir"] == "state", "the bundled state_dir moved"
-    text = text.replace('state_dir = "state"', f'state_dir = "{workspace.state}"', 1).replace(
-        'listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"', 1
-    )
-    workspace.config.write_text(text)
-    result = workspace.backfill()
+    workspace, result = backfilled_demo(tmp_path_factory.mktemp("demo"))
     assert result.returncode == 0, str(result)
     return workspace
 
