@@ -460,12 +460,12 @@ class Pipeline:
                     per.newest = newest
             for item in result.quarantined:
                 self._log_quarantined(result.source, item)
-        # Per-source stored/duplicate split is approximate when batches of
-        # several sources share a transaction; totals are exact.
-        if len({r.source for r in results}) == 1 and results:
-            per = stats.source(results[0].source)
-            per.stored += written.stored
-            per.duplicates += written.duplicates
+        # One transaction carries the batches of several sources: the store
+        # tells each one's share.
+        for source, count in written.stored_by_source.items():
+            stats.source(source).stored += count
+        for source, count in written.duplicates_by_source.items():
+            stats.source(source).duplicates += count
 
     def _log_quarantined(self, source: str, item: Any) -> None:
         start, logged, suppressed = self._quarantine_window

@@ -8,14 +8,14 @@ single writer thread and queries in worker threads, never on the event loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from daemon.alert import Alert
 from daemon.process import Processed
 from daemon.store.transfer import Statement, Table
-from daemon.store.writing import Entry
+from daemon.store.writing import Entry, Sorted
 
 JSON = dict[str, Any]
 
@@ -57,10 +57,29 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
+    """What one store write did: totals, and each source's share of them."""
+
     stored: int
     duplicates: int
     quarantined: int
     expired: int
+    stored_by_source: Mapping[str, int] = field(default_factory=dict)
+    """Events stored, by the id of the source that read them."""
+    duplicates_by_source: Mapping[str, int] = field(default_factory=dict)
+    """Events the store held already, by source."""
+
+    @classmethod
+    def of(cls, rows: Sorted, quarantined: int) -> WriteResult:
+        """The result of a write whose events ``rows`` sorted and placed."""
+        stored = rows.stored()
+        return cls(
+            stored=stored.total(),
+            duplicates=rows.duplicates.total(),
+            quarantined=quarantined,
+            expired=rows.expired,
+            stored_by_source=dict(stored),
+            duplicates_by_source=dict(rows.duplicates),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,13 +182,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 # Keys held already: by the same event (a repeat) or another one.
                 rows.settle(self._existing([key for key in fresh if key not in inserted]))
                 minutes = writing.minute_counts(fresh.items())
-                stored = len(fresh)
-                for entry in rows.collisions:
-                    placed = writing.probe(entry, self._eid_at, self._insert_one)
-                    if placed is not None:
-                        minutes[key_minute(placed), entry[3]] += 1
-                    stored += placed is not None
-                    rows.duplicates += placed is None
+                minutes += rows.place_collisions(self._eid_at, self._insert_one)
                 compress = self._codecs.compressor(self._codec).compress
                 minutes += alert_events.place(
                     alerts, self._codec, compress, self._eid_at, self._insert_one
@@ -205,8 +199,9 @@ class PostgresStore(PostgresOutbox, StoreReads):
             # Forget what the rolled-back transaction made: partitions, dictionaries.
             self._codec, self._samples, self._months = saved
             raise
-        self._wrote = self._wrote or stored > 0
-        return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
+        written = WriteResult.of(rows, quarantined)
+        self._wrote = self._wrote or written.stored > 0
+        return written
 
     def _write_rest(
         self,

@@ -152,13 +152,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
             )
             self._index((key, entry[2]) for key, entry in fresh.items())
             minutes = writing.minute_counts(fresh.items())
-            stored = len(fresh)
-            for entry in rows.collisions:
-                placed = writing.probe(entry, self._eid_at, self._insert_one)
-                if placed is not None:
-                    minutes[key_minute(placed), entry[3]] += 1
-                stored += placed is not None
-                rows.duplicates += placed is None
+            minutes += rows.place_collisions(self._eid_at, self._insert_one)
             self._count_minutes(minutes)
             quarantined = self._quarantine(batches, now)
             db.executemany(
@@ -183,7 +177,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
             self._codec, self._samples = saved
             self._months = self._fts_months()
             raise
-        return WriteResult(stored, rows.duplicates, quarantined, rows.expired)
+        return WriteResult.of(rows, quarantined)
 
     def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []

@@ -26,27 +26,53 @@ Entry = tuple[str, Row, Text, str]
 
 @dataclass(slots=True)
 class Sorted:
-    """A write's rows: new by key, those whose key another event took, and the counts."""
+    """A write's rows: new by key, those whose key another event took, and the counts.
+
+    Repeats and stored events are counted by source, because one transaction
+    carries the batches of several sources and each source's counts must be its own.
+    """
 
     fresh: dict[int, Entry] = field(default_factory=dict)
     collisions: list[Entry] = field(default_factory=list)
-    duplicates: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)
+    placed: Counter[str] = field(default_factory=Counter)
+    """Events of ``collisions`` stored under another key, by source."""
     expired: int = 0
 
     def drop(self, keys: Iterable[int]) -> None:
         """Count the events of ``keys`` as repeats (their change record version was kept)."""
         for key in keys:
-            if self.fresh.pop(key, None) is not None:
-                self.duplicates += 1
+            entry = self.fresh.pop(key, None)
+            if entry is not None:
+                self.duplicates[entry[0]] += 1
 
     def settle(self, existing: Iterable[tuple[int, int]]) -> None:
         """Take out the keys the store holds: a repeat when the same event holds it."""
         for key, eid in existing:
             entry = self.fresh.pop(key)
             if entry[1][1] == eid:
-                self.duplicates += 1
+                self.duplicates[entry[0]] += 1
             else:
                 self.collisions.append(entry)
+
+    def place_collisions(
+        self, eid_at: Callable[[int], int | None], insert: Callable[[int, Entry], None]
+    ) -> Counter[tuple[int, str]]:
+        """Store each event whose key another event holds (see ``probe``); returns the
+        minute counts of those stored."""
+        minutes: Counter[tuple[int, str]] = Counter()
+        for entry in self.collisions:
+            key = probe(entry, eid_at, insert)
+            if key is None:
+                self.duplicates[entry[0]] += 1
+            else:
+                self.placed[entry[0]] += 1
+                minutes[key_minute(key), entry[3]] += 1
+        return minutes
+
+    def stored(self) -> Counter[str]:
+        """Events stored by source, once the write placed its collisions."""
+        return Counter(entry[0] for entry in self.fresh.values()) + self.placed
 
 
 def sort_rows(batches: Sequence[Processed], floor: int) -> Sorted:
@@ -63,7 +89,7 @@ def sort_rows(batches: Sequence[Processed], floor: int) -> Sorted:
             if seen is None:
                 out.fresh[key] = (source, row, text, batch.log_type)
             elif seen[1][1] == row[1]:
-                out.duplicates += 1
+                out.duplicates[source] += 1
             else:
                 out.collisions.append((source, row, text, batch.log_type))
     return out

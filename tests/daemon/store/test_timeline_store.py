@@ -172,6 +172,32 @@ def test_same_events_in_two_batches_are_stored_once(store: Store) -> None:
     assert store.count() == 8
 
 
+def test_a_write_of_several_sources_counts_each_source_apart(store: Store) -> None:
+    """One transaction with two sources' batches tells each source's stored events and repeats."""
+    records = sample_records()
+    one = run_job(store, "ct_prod", records[:5], origin="a.json.gz")
+    two = run_job(store, "ct_org", records[3:], origin="b.json.gz")
+    result = store.write([one, two])
+    assert result.stored_by_source == {"ct_prod": 5, "ct_org": 3}
+    assert result.duplicates_by_source == {"ct_org": 2}
+    again = store.write(
+        [run_job(store, "ct_org", records[:2]), run_job(store, "ct_prod", records[5:])]
+    )
+    assert again.stored_by_source == {}
+    assert again.duplicates_by_source == {"ct_org": 2, "ct_prod": 3}
+
+
+def test_colliding_events_of_two_sources_are_counted_for_each(store: Store) -> None:
+    """An event placed past a key another source's event took counts for its own source."""
+    first, second, key = _pair()
+    result = store.write(
+        [crafted("syslog_auth", [first], key=key), crafted("syslog_web", [second], key=key)]
+    )
+    assert result.stored_by_source == {"syslog_auth": 1, "syslog_web": 1}
+    again = store.write([crafted("syslog_web", [second], key=key)])
+    assert (again.stored_by_source, again.duplicates_by_source) == ({}, {"syslog_web": 1})
+
+
 def test_repeated_record_inside_one_file_is_stored_once(store: Store) -> None:
     """A file that lists the same record twice yields one event."""
     record = by_name("ConsoleLogin")[0]
