@@ -1,8 +1,9 @@
 """What ``auditcorr doctor`` checks on the host: directories, store, disk, ports, clock.
 
 Every check only looks: nothing is written but a temporary file in the state
-directory, removed at once, and the store is opened immutable, so a doctor run
-as root never leaves root-owned files beside the service's store.
+directory, removed at once, and the store is read without making SQLite's -wal and
+-shm files (see ``read_store``), so a doctor run as root never leaves root-owned
+files beside the service's store.
 """
 
 from __future__ import annotations
@@ -60,15 +61,23 @@ def state_dir(path: Path) -> Check:
 
 @dataclass(frozen=True)
 class StoreFacts:
-    """What an immutable read of the store tells: its schema and its newest write."""
+    """What a read of the store tells: its schema and its newest write."""
 
     version: int
     last_write: datetime | None
 
 
 def read_store(path: Path) -> StoreFacts:
-    """Schema version and the newest checkpoint write; raises sqlite3.Error."""
-    uri = f"file:{path}?mode=ro&immutable=1"
+    """Schema version and the newest checkpoint write; raises sqlite3.Error.
+
+    A running daemon's recent writes, the schema among them, sit in the -wal
+    file until a checkpoint: the store is read through it whenever it is there.
+    Without a -wal and -shm file the store file holds everything, and it is
+    read immutable, because a plain read-only open would create them (owned by
+    whoever runs doctor).
+    """
+    wal = [Path(f"{path}-{suffix}").exists() for suffix in ("wal", "shm")]
+    uri = f"file:{path}?mode=ro" + ("" if all(wal) else "&immutable=1")
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         version = schema.version_of(db)
         row = None

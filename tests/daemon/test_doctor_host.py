@@ -78,6 +78,39 @@ def test_store_at_current_schema_passes(tmp_path: Path) -> None:
     assert f"schema {facts.version}" in check.detail
 
 
+def test_store_held_open_by_the_daemon_is_read_through_its_wal(tmp_path: Path) -> None:
+    """A store a running daemon holds open, its schema and checkpoints still only in the
+    -wal file, reports the schema and newest write the daemon sees."""
+    path = tmp_path / "timeline.db"
+    daemon = SqliteStore(path, retention_days=0)
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as writer:
+            writer.execute("PRAGMA wal_autocheckpoint = 0")
+            writer.execute(
+                "INSERT INTO checkpoints VALUES ('ct', 'k', x'7b7d', ?)",
+                (int(NOW.timestamp() * 1e6),),
+            )
+            writer.commit()
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as c:
+            assert schema.version_of(c) == 0, "the test needs the schema still in the -wal"
+        check, facts = doctor_host.store(path)
+    finally:
+        daemon.close()
+    assert check.ok, check
+    assert facts == doctor_host.StoreFacts(len(schema.MIGRATIONS), NOW)
+    assert "upgraded" not in check.detail
+
+
+def test_store_of_a_stopped_daemon_is_read_without_making_files(tmp_path: Path) -> None:
+    """Reading a closed store makes no -wal or -shm file beside it."""
+    path = tmp_path / "timeline.db"
+    SqliteStore(path, retention_days=0).close()
+    before = sorted(tmp_path.iterdir())
+    check, _ = doctor_host.store(path)
+    assert check.ok, check
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_store_of_a_newer_auditcorr_fails(tmp_path: Path) -> None:
     """A store from a newer release is refused, as the daemon would refuse it."""
     path = tmp_path / "timeline.db"
