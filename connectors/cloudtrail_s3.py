@@ -44,7 +44,7 @@ from connectors.cloudtrail_keys import (
     stamp,
     stamp_of,
 )
-from connectors.cloudtrail_reconcile import Reconciliation, settled_before, unread
+from connectors.cloudtrail_reconcile import RETRY_FOR, Reconciliation, settled_before, unread
 from connectors.config import ConnectorConfig, ExistingFile
 from connectors.s3objects import ObjectGoneError, list_folders, list_keys, read_object
 
@@ -167,9 +167,10 @@ class CloudtrailS3Source(AwsSource):
         """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""
         self._reconciled: dict[str, Reconciliation] = {}
         if self._reconciling:
+            now = datetime.now(UTC)
             for key, value in self.context.checkpoints.items():
                 if key.startswith(DIGEST_KEY) and "reconciliation" in value:
-                    saved = Reconciliation.from_json(value["reconciliation"])
+                    saved = Reconciliation.from_json(value["reconciliation"], now)
                     self._reconciled[key.removeprefix(DIGEST_KEY)] = saved
 
     @property
@@ -291,11 +292,21 @@ class CloudtrailS3Source(AwsSource):
     ) -> None:
         """Fetch the files ``check``'s digests list that the source did not read."""
         assert stream.read is not None
+        now = datetime.now(UTC)
         counts.add_listed(
-            check.digests, check.listed, unread(check.listed, stream.read, stream.tracked)
+            check.digests, check.listed, unread(check.listed, stream.read, stream.tracked), now
         )
+        due = counts.to_fetch(now)
+        if due.given_up:
+            self._log.warning(
+                "missing_files_given_up",
+                stream=stream.key,
+                count=len(due.given_up),
+                keys=due.given_up,
+                reason=f"listed by a digest, not in the bucket for {RETRY_FOR.days} days",
+            )
         fetched = 0
-        for key in counts.to_fetch(datetime.now(UTC)):
+        for key in due.fetch:
             try:
                 payload: bytes | PermanentError = await self.call(
                     read_object,

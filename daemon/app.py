@@ -380,11 +380,15 @@ class _ProgressBar:
 
 
 def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
-    """Exit status and summary: failing when a source failed or nothing at all could be read."""
+    """Exit status and summary: failing when a source failed or nothing at all could be read.
+
+    Payloads without records (a digest check that found nothing wrong, an empty log
+    file) are no failure: only quarantine with nothing usable beside it is.
+    """
     if stats.failed_sources:
         return 1, f"source(s) failed: {', '.join(stats.failed_sources)}; see the log"
     usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired
-    if stats.payloads and not usable:
+    if stats.quarantined and not usable:
         return (
             1,
             "nothing could be read: every file or record was quarantined;"

@@ -1,11 +1,12 @@
-"""Reconciliation on moto: a file the listing skipped is fetched because a digest lists it."""
+"""Reconciliation: a file the listing skipped is fetched because a digest lists it (on moto),
+and a listed file missing from the bucket is looked for a week, then given up loudly."""
 
 from __future__ import annotations
 
 import gzip
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ import orjson
 import pytest
 from digests import SINCE, write_digests, write_public_key
 from motoserver import client
+from structlog.testing import capture_logs
 from trail import Collector, run_source, upload_trail
 
 from connectors.base import SourceContext
 from connectors.cloudtrail_keys import parse_key
+from connectors.cloudtrail_reconcile import RETRY_FOR, Reconciliation
 from connectors.cloudtrail_s3 import CloudtrailS3Config, CloudtrailS3Source
 
 
@@ -89,7 +92,10 @@ async def test_a_file_delivered_past_the_lookback_is_fetched(
         assert found["digests"] == len(digests.keys[stream])
         assert found["listed"] == len([k for k in uploaded.keys if stream_of(k) == stream])
         assert found["fetched"] == (stream == stream_of(late))
-        assert found["missing"] == ([deleted] if stream == stream_of(deleted) else [])
+        assert [m["key"] for m in found["missing"]] == (
+            [deleted] if stream == stream_of(deleted) else []
+        )
+        assert found["given_up"] == 0
     published = {
         (m.name, f"{m.labels['account']}/{m.labels['region']}"): m.value for m in source.metrics()
     }
@@ -99,9 +105,25 @@ async def test_a_file_delivered_past_the_lookback_is_fetched(
         uploaded.keys
     )
 
+    # A week after it was first found missing, the deleted file is given up, loudly.
+    saved = {**first.checkpoints(), **second.checkpoints()}
+    gone = f"digest:{stream_of(deleted)}"
+    (entry,) = saved[gone]["reconciliation"]["missing"]
+    entry["since"] = (datetime.fromisoformat(entry["since"]) - RETRY_FOR).isoformat()
     third = Collector()
-    await run_source(s3_source(config, {**first.checkpoints(), **second.checkpoints()}), third)
+    later = s3_source(config, saved)
+    with capture_logs() as logs:
+        await run_source(later, third)
     assert event_ids(third) == {}, "nothing fetched twice"
+    (given_up,) = [e for e in logs if e["event"] == "missing_files_given_up"]
+    assert (given_up["log_level"], given_up["keys"]) == ("warning", [deleted])
+    after = third.checkpoints()[gone]["reconciliation"]
+    assert (after["missing"], after["given_up"]) == ([], 1)
+    published = {
+        (m.name, f"{m.labels['account']}/{m.labels['region']}"): m.value for m in later.metrics()
+    }
+    assert published["cloudtrail_files_given_up_total", stream_of(deleted)] == 1
+    assert published["cloudtrail_files_missing", stream_of(deleted)] == 0
 
 
 @pytest.mark.integration
@@ -156,5 +178,46 @@ def test_backfill_fetches_the_missed_file_and_sources_shows_the_counts(
     assert lines[0] == f"ct_org (cloudtrail_s3): {len(by_key)} checkpoints"
     (line,) = [line for line in lines if line.startswith(f"  digest:{stream}  ")]
     assert "reconciliation=(digests=" in line
-    assert "fetched=1 missing=[0])" in line
+    assert "fetched=1 missing=[0] given_up=0)" in line
     assert line.endswith(" ago)")
+
+
+KEY = (
+    "AWSLogs/o-test1234ab/111111111111/CloudTrail/us-east-1/2020/01/02/"
+    "111111111111_CloudTrail_us-east-1_20200102T0300Z_abcdefghijklmnop.json.gz"
+)
+FOUND = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)
+
+
+def test_a_missing_file_is_looked_for_a_week_from_when_it_was_first_found_missing() -> None:
+    """However old its delivery, a missing file is fetched until RETRY_FOR after it was first
+    found missing (listing it again does not restart that), then given up and counted."""
+    counts = Reconciliation()
+    counts.add_listed(1, [KEY], [KEY], FOUND)
+    counts.add_listed(1, [KEY], [KEY], FOUND + timedelta(days=3))
+    last = FOUND + RETRY_FOR - timedelta(seconds=1)
+    assert counts.to_fetch(last) == ([KEY], [])
+    assert counts.to_fetch(last + timedelta(seconds=1)) == ([], [KEY])
+    assert (counts.missing, counts.given_up, counts.listed) == ({}, 1, 2)
+    assert counts.to_fetch(last + timedelta(days=30)) == ([], []), "given up once"
+    published = {m.name: m.value for m in counts.metrics("111111111111", "us-east-1")}
+    assert published["cloudtrail_files_given_up_total"] == 1
+    assert published["cloudtrail_files_missing"] == 0
+
+
+def test_the_checkpoint_keeps_when_each_file_was_first_found_missing() -> None:
+    """The JSON a digest checkpoint holds gives back the same counts and times."""
+    counts = Reconciliation(digests=3, listed=17, fetched=1, given_up=2)
+    counts.add_listed(1, [KEY], [KEY], FOUND)
+    saved = orjson.loads(orjson.dumps(counts.as_json()))
+    assert saved["missing"] == [{"key": KEY, "since": "2026-12-31T23:59:30Z"}]
+    assert Reconciliation.from_json(saved, FOUND + timedelta(days=5)) == counts
+
+
+def test_an_old_checkpoint_with_a_plain_list_counts_its_keys_missing_from_load() -> None:
+    """A checkpoint written before the times were kept loads; its keys get a week from then."""
+    loaded = Reconciliation.from_json(
+        {"digests": 3, "listed": 17, "fetched": 1, "missing": [KEY]}, FOUND
+    )
+    assert loaded == Reconciliation(3, 17, 1, {KEY: FOUND}, 0)
+    assert loaded.to_fetch(FOUND + RETRY_FOR - timedelta(minutes=1)).fetch == [KEY]

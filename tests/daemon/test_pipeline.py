@@ -18,7 +18,7 @@ from connectors import registry
 from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
 from daemon.app import outcome_of_backfill
-from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline
+from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline, Stats
 from daemon.process import Processed
 from daemon.rules.engine import RuleEngine
 from daemon.store.base import EventQuery, WriteResult
@@ -103,6 +103,15 @@ async def test_a_backfill_gives_up_on_a_source_that_keeps_failing(
         assert "flaky" in reason
     finally:
         store.close()
+
+
+def test_a_backfill_of_payloads_without_records_succeeds() -> None:
+    """Payloads holding no records (a clean digest check, an empty log file) are no failure;
+    quarantine with nothing usable beside it is."""
+    assert outcome_of_backfill(Stats(payloads=6)) == (0, "ok")
+    status, reason = outcome_of_backfill(Stats(payloads=6, records=2, quarantined=2))
+    assert status == 1
+    assert "nothing could be read" in reason
 
 
 async def test_a_busy_store_is_retried_and_nothing_is_lost(
