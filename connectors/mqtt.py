@@ -15,17 +15,31 @@ from typing import Literal
 
 import aiomqtt
 import orjson
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from connectors import reach
-from connectors.base import Check, Notification, Output, OutputContext, TransientError
+from connectors.base import (
+    AuthError,
+    Check,
+    Notification,
+    Output,
+    OutputContext,
+    TransientError,
+)
 from connectors.config import ExistingFile
 from connectors.endpoint import LoginConfig
 from connectors.messages.facts import worst_severity
 from connectors.webhook import document
 
 PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+REFUSED = frozenset({4, 5, 134, 135, 138, 140})
+"""CONNACK codes that refuse the client itself, not the moment, so retrying soon is futile:
+MQTT 3.1.1's bad user name or password (4) and not authorised (5); MQTT 5's bad user name
+or password (134), not authorised (135), banned (138)
+and bad authentication method (140)."""
 
 
 class MqttConfig(LoginConfig):
@@ -131,4 +145,15 @@ class MqttOutput(Output):
                 )
         except aiomqtt.MqttError as err:
             await self.aclose()
+            if isinstance(err, MqttConnectError) and _code(err) in REFUSED:
+                raise AuthError(f"MQTT broker refused this client: {err}") from err
             raise TransientError(f"MQTT: {err}") from err
+
+
+def _code(err: MqttConnectError) -> int | None:
+    """The CONNACK code as a number (paho gives a ReasonCode for MQTT 5, an int before).
+
+    Only a refused connect is asked: other errors carry paho's own client codes, where 4
+    means "not connected", not a refused login.
+    """
+    return err.rc if isinstance(err.rc, int) or err.rc is None else err.rc.value

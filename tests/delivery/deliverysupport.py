@@ -222,21 +222,49 @@ def need(program: str) -> str:
     return found
 
 
-class Mosquitto:
-    """A real broker on an ephemeral port; ``stop``/``start`` make an outage."""
+def password_file(workdir: Path, users: Mapping[str, str]) -> Path:
+    """A mosquitto password file holding ``users``, written by ``mosquitto_passwd -b``."""
+    tool = need("mosquitto_passwd")
+    path = workdir / "mosquitto.passwd"
+    path.touch(mode=0o600)
+    for name, password in users.items():
+        subprocess.run([tool, "-b", str(path), name, password], check=True, capture_output=True)
+    return path
 
-    def __init__(self, workdir: Path) -> None:
+
+class Mosquitto:
+    """A real broker on an ephemeral port; ``stop``/``start`` make an outage.
+
+    With ``tls`` the listener speaks only TLS, with the CA's server certificate; with
+    ``users`` (name -> password) it takes only those logins, from a password file made by
+    ``mosquitto_passwd``, and refuses anonymous clients.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tls: TrustedCa | None = None,
+        users: Mapping[str, str] | None = None,
+    ) -> None:
         self.binary = need("mosquitto")
         self.port = free_port()
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
             # Run as the test's user (as root it would switch to "mosquitto" and
             # could not write its state into the test's private directory).
-            f"user {getpass.getuser()}\n"
+            f"user {getpass.getuser()}",
             # Sessions survive a restart, so a subscriber misses nothing sent while it was away.
-            f"persistence true\npersistence_location {workdir}/\n"
-        )
+            f"persistence true\npersistence_location {workdir}/",
+        ]
+        if tls is not None:
+            lines += [f"certfile {tls.cert_file}", f"keyfile {tls.key_file}"]
+        if users:
+            lines += ["allow_anonymous false", f"password_file {password_file(workdir, users)}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
