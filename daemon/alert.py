@@ -8,6 +8,7 @@ what the store keeps, so every consumer reads the same thing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -23,9 +24,13 @@ SEVERITIES: tuple[Severity, ...] = ("informational", "low", "medium", "high", "c
 Environment = Literal["cloud", "on-prem", "hybrid"]
 
 
-def alert_id(rule_id: str, group_key: str, window_start: datetime) -> str:
-    """Deterministic, so a replay or a second daemon makes the same id."""
-    seed = f"{rule_id}\x1f{group_key}\x1f{format_timestamp(window_start)}"
+def alert_id(rule_id: str, group: Mapping[str, str], first_at: datetime, first_id: str) -> str:
+    """A pure function of the rule, the group-by values (sorted by name) and the first
+    evidence (event time and id), so a replay, a second daemon, a cluster's new leader
+    or another order of the same hits makes the same id: the idempotency key of delivery.
+    """
+    values = "\x1e".join(f"{name}={group[name]}" for name in sorted(group))
+    seed = f"{rule_id}\x1f{values}\x1f{format_timestamp(first_at)}\x1f{first_id}"
     return hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
 
 

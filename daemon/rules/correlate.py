@@ -9,7 +9,10 @@ them, and hits older than it by more than ``allowed_lateness`` are too late
 to correlate (they still raise their own detection alerts).  State older
 than watermark - lateness - timespan is dropped, so memory stays bounded;
 after a restart it is rebuilt by feeding the hits of that stretch of the
-timeline again, which yields the same alert ids (see ``alert_id``).  A hit
+timeline again, which yields the same alert ids (see ``alert_id``), and
+reports only the alerts those hits change.  Hits are kept in one order (event
+time, then evidence id), so hits fed in event-time order make the same windows,
+alerts and ids however they were batched and whatever order equal times came in.  A hit
 fed twice (same rule, same evidence id: a cluster's new leader replays feed
 rows its rebuild already read) is held once, so no window counts it twice.
 
@@ -43,7 +46,7 @@ PRUNE_EVERY: Final = 1024
 
 @dataclass(slots=True)
 class _Group:
-    """The hits of one correlation group, sorted by event time."""
+    """The hits of one correlation group, sorted by ``Hit.order``."""
 
     times: list[datetime] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
@@ -58,7 +61,7 @@ class _Group:
         if key in self.held:
             return
         self.held.add(key)
-        at = bisect.bisect_right(self.times, hit.timestamp)
+        at = bisect.bisect_right(self.hits, hit.order(), key=Hit.order)
         self.times.insert(at, hit.timestamp)
         self.hits.insert(at, hit)
         self.rules[hit.rule] += 1
@@ -117,7 +120,11 @@ class Correlator:
             self._open[key] = _Open(alert, {item.id for item in alert.evidence})
 
     def feed(self, hits: Iterable[Hit]) -> list[Alert]:
-        """Alerts raised or updated by these hits, each once, in the order first touched."""
+        """Alerts raised or updated by these hits, each once, in the order first touched.
+
+        An alert these hits do not change (events it already counts, fed again
+        after a restart) is not among them.
+        """
         touched: dict[str, Alert] = {}
         for hit in hits:
             newest = self._newest.get(hit.source)
@@ -127,7 +134,8 @@ class Correlator:
             if detection is not None and detection.alerts:
                 group = {name: hit.values.get(name, "") for name in detection.group_by}
                 alert = self._raise(detection.info, group, [hit])
-                touched[alert.id] = alert
+                if alert is not None:
+                    touched[alert.id] = alert
             watermark = self.watermark
             if watermark is not None and hit.timestamp < watermark - self.allowed_lateness:
                 self.late += 1
@@ -192,20 +200,21 @@ class Correlator:
     def _within_suppression(self, alert: Alert, moment: datetime) -> bool:
         return alert.first_seen - self.suppress_for <= moment <= alert.last_seen + self.suppress_for
 
-    def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert:
+    def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert | None:
+        """The alert ``hits`` raise or update; None when it counts them all already."""
         key = (info.id, _key(group))
         known = self._open.get(key)
-        first = min(hit.timestamp for hit in hits)
-        if known is not None and self._within_suppression(known.alert, first):
+        first = min(hits, key=Hit.order).evidence
+        if known is not None and self._within_suppression(known.alert, first.timestamp):
             return self._update(known, hits)
         alert = Alert(
-            id=alert_id(info.id, _key(group), first),
+            id=alert_id(info.id, group, first.timestamp, first.id),
             rule_id=info.id,
             title=info.title,
             severity=info.level,
             environment="cloud",  # set from the evidence below
-            first_seen=first,
-            last_seen=first,
+            first_seen=first.timestamp,
+            last_seen=first.timestamp,
             count=0,
             tags=[tag for tag in info.tags if tag.startswith("attack.")],
             description=info.description,
@@ -214,28 +223,36 @@ class Correlator:
         opened = self._open[key] = _Open(alert, set())
         return self._update(opened, hits)
 
-    def _update(self, opened: _Open, hits: list[Hit]) -> Alert:
+    def _update(self, opened: _Open, hits: list[Hit]) -> Alert | None:
+        """The alert with the hits it does not count yet; None when there are none."""
         alert = opened.alert
+        changed = False
         for hit in hits:
             evidence = hit.evidence
             if evidence.id in opened.seen:
                 continue  # the same event again (a re-read): counted once
+            changed = True
             opened.seen.add(evidence.id)
             alert.count += 1
             alert.first_seen = min(alert.first_seen, evidence.timestamp)
             alert.last_seen = max(alert.last_seen, evidence.timestamp)
             for actor in hit.actors:
-                if len(alert.actors) < MAX_ACTORS and actor not in alert.actors:
-                    alert.actors.append(actor)
+                if actor not in alert.actors:
+                    bisect.insort(alert.actors, actor)
+                    del alert.actors[MAX_ACTORS:]
             if len(alert.evidence) < MAX_EVIDENCE:
-                bisect.insort(alert.evidence, evidence, key=lambda item: item.timestamp)
+                bisect.insort(alert.evidence, evidence, key=_evidence_order)
                 for name, items in (hit.context or {}).items():
                     alert.context.setdefault(name, []).extend(items)
             if alert.count == 1:
                 alert.environment = _environment([evidence])
             elif alert.environment != _environment([evidence]):
                 alert.environment = "hybrid"
-        return alert
+        return alert if changed else None
+
+
+def _evidence_order(item: Evidence) -> tuple[datetime, str]:
+    return (item.timestamp, item.id)
 
 
 def _key(group: dict[str, str]) -> str:

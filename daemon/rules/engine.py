@@ -95,7 +95,7 @@ class RuleEngine:
 
     def _release(self) -> list[Hit]:
         held, self._held = self._held, []
-        held.sort(key=lambda hit: hit.timestamp)
+        held.sort(key=Hit.order)
         return held
 
     def rebuild(self, store: Store) -> list[Alert]:
@@ -113,7 +113,9 @@ class RuleEngine:
         correlator = self.correlator
         reach = max((corr.timespan for corr in self.loaded.correlations), default=0.0)
         since = end - correlator.allowed_lateness - timedelta(seconds=reach)
-        correlator.remember(store.alerts(since=since - correlator.suppress_for))
+        correlator.remember(
+            store.alerts(since=since - correlator.suppress_for, limit=REBUILD_LIMIT)
+        )
         docs = store.search(EventQuery(since=since, order="oldest", limit=REBUILD_LIMIT))
         alerts = correlator.feed(self.approvals.judge(_hits(maker, docs)))
         correlator.forget_source(REBUILD_SOURCE)

@@ -40,6 +40,11 @@ class Hit:
     def timestamp(self) -> datetime:
         return self.evidence.timestamp
 
+    def order(self) -> tuple[datetime, str, str]:
+        """Event time, then evidence id and rule: hits sorted by this take one order
+        whatever order they arrived in, so the same hits make the same windows and ids."""
+        return (self.evidence.timestamp, self.evidence.id, self.rule)
+
 
 def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
     """Detection rule id -> the fields its hits must carry."""

@@ -81,7 +81,7 @@ def run_files(
                 continue
             run.events += 1
             hits.extend(maker.hits(doc, OFFLINE_SOURCE))
-    hits.sort(key=lambda hit: hit.timestamp)
+    hits.sort(key=Hit.order)
     run.hits = len(hits)
     correlator = Correlator(loaded, suppress_for=suppress_for)
     final = {alert.id: alert for alert in correlator.feed(hits)}

@@ -26,7 +26,7 @@ ALL_RULES = [BUILTIN, str(SIGMA / "aws"), str(SIGMA / "linux")]
 
 def unapproved() -> Alert:
     return Alert(
-        id=alert_id("unapproved_change", "actor=alice", T0),
+        id=alert_id("unapproved_change", {"actor": "alice"}, T0, "ev-1"),
         rule_id="unapproved_change",
         title="Change without an approved change record",
         severity="medium",
