@@ -58,7 +58,11 @@ def select_query(
     newest_first: bool,
 ) -> tuple[str, list[object]]:
     """The SQL (``?`` parameters) and parameters of a selection of alerts: those whose
-    last event is at or after ``since``, oldest first unless ``newest_first``."""
+    last event is at or after ``since``.
+
+    Oldest first is by the alert's first event, so a listing reads as the story
+    happened; ``newest_first`` is by the last event, so the alerts still growing
+    come on top."""
     sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
     params: list[object] = [micros(since) if since else 0]
     if rule is not None:
@@ -67,8 +71,8 @@ def select_query(
     if severities is not None:
         sql += f" AND severity IN ({','.join('?' * len(severities))})"
         params.extend(severities)
-    order = "DESC" if newest_first else ""
-    sql += f" ORDER BY last_seen {order}, id {order} LIMIT ?"
+    sql += " ORDER BY last_seen DESC, id DESC" if newest_first else " ORDER BY first_seen, id"
+    sql += " LIMIT ?"
     params.append(limit)
     return sql, params
 

@@ -190,7 +190,8 @@ class Store(Protocol):
         newest_first: bool = False,
     ) -> list[Alert]:
         """Stored alerts whose last event is at or after ``since`` (and whose severity is
-        one of ``severities`` when given), oldest first unless ``newest_first``."""
+        one of ``severities`` when given): by their first event, oldest first, or with
+        ``newest_first`` by their last event, newest first."""
 
     def alert(self, alert_id: str) -> Alert | None: ...
 

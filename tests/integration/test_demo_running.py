@@ -92,3 +92,12 @@ def test_doctor_reads_the_store_the_daemon_holds_open(demo: ApiDaemon) -> None:
     line = next(x for x in result.stdout.splitlines() if "store writable" in x)
     assert f"(schema {len(schema.MIGRATIONS)})" in line, result.stdout
     assert "upgraded" not in line
+
+
+def test_alerts_are_listed_in_the_order_they_began(demo: ApiDaemon) -> None:
+    """``auditcorr alerts`` lists oldest first by each alert's first event, the time it prints."""
+    result = demo.workspace.cli("alerts")
+    assert result.returncode == 0, str(result)
+    times = [line[:19] for line in result.stdout.splitlines()[:-1]]
+    assert len(times) > 1, result.stdout
+    assert times == sorted(times)
