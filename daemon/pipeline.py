@@ -105,6 +105,8 @@ class Stats(Counters):
     store_write_secs: float = 0.0
     """Time spent in store transactions, for the mean store latency."""
     sources: dict[str, SourceStats] = field(default_factory=dict)
+    unrecognized: dict[str, int] = field(default_factory=dict)
+    """Messages of known programs that no form matched, by program."""
     failed_sources: list[str] = field(default_factory=list)
     """Sources a backfill gave up on after repeated failures."""
 
@@ -454,6 +456,8 @@ class Pipeline:
             stats.add(result)
             per.add(result)
             stats.out_of_range += result.out_of_range
+            for program, count in result.unrecognized.items():
+                stats.unrecognized[program] = stats.unrecognized.get(program, 0) + count
             if result.rows:
                 newest = key_time(max(row[0] for row in result.rows))
                 if per.newest is None or newest > per.newest:

@@ -23,7 +23,7 @@ from connectors.base import Checkpoint, NormalizationError, RawBatch
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
-from daemon.normalize import BookEntry, Limits, module_for
+from daemon.normalize import UNRECOGNIZED, BookEntry, Limits, module_for
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
@@ -73,6 +73,9 @@ class Processed:
     unparsed: int = 0
     """Records kept as raw events because their format could not be read
     (the normalizer's ``labels.parse_error``)."""
+    unrecognized: dict[str, int] = field(default_factory=dict)
+    """Events whose message their program's normalizer did not understand, by
+    ``process.name`` (the ``UNRECOGNIZED`` label)."""
     out_of_range: int = 0
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
@@ -239,6 +242,9 @@ def _process(job: Job) -> Processed:
             continue
         if "parse_error" in event.labels:
             out.unparsed += 1
+        elif UNRECOGNIZED in event.labels:
+            program = str(event.fields.get("process.name", ""))
+            out.unrecognized[program] = out.unrecognized.get(program, 0) + 1
         eid = event_hash(event.id)
         key = row_key(event.timestamp, eid)
         if entry is not None:

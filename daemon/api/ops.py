@@ -82,6 +82,13 @@ def exposition(
         yield f"# TYPE auditcorr_{name}_total counter"
         for source, per in per_source:
             yield f'auditcorr_{name}_total{{source="{_label(source)}"}} {getattr(per, attribute)}'
+    yield (
+        "# HELP auditcorr_messages_unrecognized_total Messages of known programs"
+        " (sshd, PAM, su, sudo, ...) that no form matched, by program."
+    )
+    yield "# TYPE auditcorr_messages_unrecognized_total counter"
+    for program, count in sorted(stats.unrecognized.items()):
+        yield f'auditcorr_messages_unrecognized_total{{program="{_label(program)}"}} {count}'
     yield "# HELP auditcorr_source_lag_seconds Now minus the event time of the newest stored event."
     yield "# TYPE auditcorr_source_lag_seconds gauge"
     for source, per in per_source:

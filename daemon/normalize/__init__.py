@@ -14,6 +14,10 @@ A log type's module offers two functions, looked up through ``LOG_TYPES``:
 ``book_entry(record: Any) -> BookEntry | None`` (optional)
     The change record a decoded record carries, which the store keeps in its
     change book in the same transaction as the record's event.
+
+An event whose program the normalizer knows but whose message it does not
+carries the label ``UNRECOGNIZED``; the pipeline counts those per
+``process.name`` for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
+
+UNRECOGNIZED = "unrecognized"
+"""The label of an event whose message no form of its program matched."""
 
 LOG_TYPES: dict[str, str] = {
     "alert": "daemon.normalize.alert",

@@ -12,11 +12,11 @@ import re
 from typing import Final
 
 from daemon.model import AuditEvent
-from daemon.normalize import auth
+from daemon.normalize import UNRECOGNIZED, auth
 from daemon.normalize.auth import Handler
 from daemon.normalize.fill import canonical_ip, set_action, target, user
 
-__all__ = ["AUTH_PROGRAMS", "UNRECOGNIZED", "canonical_ip", "classify", "dataset_of"]
+__all__ = ["AUTH_PROGRAMS", "canonical_ip", "classify", "dataset_of"]
 
 AUTH_PROGRAMS: Final = frozenset(
     {
@@ -39,10 +39,6 @@ AUTH_PROGRAMS: Final = frozenset(
         "login",
     }
 )
-
-UNRECOGNIZED: Final = "unrecognized"
-"""The label of a ``system.auth`` message no form matched: counted per program on
-``/metrics`` and searchable on the timeline, so what is not understood yet shows."""
 
 _SOLARIS_ID = re.compile(r"\[ID \d+ [\w.]+\] ")
 """Solaris syslog's message id before the text: ``[ID 800047 auth.notice] ``."""
@@ -74,6 +70,8 @@ def classify(program: str | None, message: str, event: AuditEvent) -> None:
     else:
         return
     if not understood and event.dataset == "system.auth":
+        # Counted per program on /metrics, searchable on the timeline: what is
+        # not understood yet shows.
         event.labels[UNRECOGNIZED] = "true"
 
 
