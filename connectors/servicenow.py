@@ -184,7 +184,7 @@ class ServicenowSource(Source):
         try:
             async with self._session.get(self._origin, params=params) as response:
                 if response.status in (401, 403):
-                    raise AuthError(f"ServiceNow refused the credentials: HTTP {response.status}")
+                    raise AuthError(await self._refusal(response))
                 if response.status == 429 or response.status >= 500:
                     raise TransientError(f"ServiceNow answered HTTP {response.status}")
                 if response.status != 200:
@@ -196,6 +196,23 @@ class ServicenowSource(Source):
         if not isinstance(result, list):
             raise PermanentError("ServiceNow answer has no 'result' list")
         return [row for row in result if isinstance(row, dict)]
+
+    async def _refusal(self, response: aiohttp.ClientResponse) -> str:
+        """What was refused, with ServiceNow's reason: the login (401) or the table (403).
+
+        Names the credentials by user or by where the token comes from, never the secret.
+        """
+        config = self.config
+        if config.token is not None:
+            who = f"the bearer token ({config.token.reference})"
+        else:
+            who = f"user {config.username!r}"
+        if response.status == 401:
+            text = f"ServiceNow refused {who}: HTTP 401"
+        else:
+            text = f"ServiceNow denied {who} read access to table {config.table!r}: HTTP 403"
+        reason = await _error_message(response)
+        return f"{text} {reason}" if reason else text
 
     def record(self, row: dict[str, Any]) -> dict[str, Any]:
         """One change_request row in the change record's JSON form (not yet validated)."""
@@ -234,6 +251,18 @@ class ServicenowSource(Source):
             base = self.config.endpoint.rstrip("/")
             record["url"] = f"{base}/nav_to.do?uri={self.config.table}.do?sys_id={sys_id}"
         return record
+
+
+async def _error_message(response: aiohttp.ClientResponse) -> str | None:
+    """``error.message`` of a Table API error answer (``{"error": {"message": ...}}``),
+    read from at most 4 KiB of the body; None when the body is not such an answer."""
+    try:
+        body = json.loads(await response.content.read(4096))
+    except (ValueError, aiohttp.ClientError, TimeoutError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message[:200] if isinstance(message, str) and message else None
 
 
 def _value(row: dict[str, Any], column: str, *, display: bool = False) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from connectors.base import AuthError, RawBatch, SourceContext
 from connectors.config import Secret
@@ -46,24 +47,34 @@ def row(
     }
 
 
+def failure(status: int, message: str, detail: str) -> web.Response:
+    """An error answer in the Table API's format."""
+    body = {"error": {"message": message, "detail": detail}, "status": "failure"}
+    return web.json_response(body, status=status)
+
+
 @dataclass
 class FakeServicenow:
     rows: list[dict[str, Any]]
     requests: list[dict[str, str]] = field(default_factory=list)
+    token: str | None = None
+    """When set, only ``Authorization: Bearer <token>`` is let in; else Basic USER:PASSWORD."""
+    readable: bool = True
+    """False: the login is good but lacks the table's read role (HTTP 403)."""
+    authorizations: list[str] = field(default_factory=list)
+    """The Authorization header of every request, as sent."""
 
     async def table(self, request: web.Request) -> web.Response:
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        if request.headers.get("Authorization") != expected:
-            return web.json_response(
-                {
-                    "error": {
-                        "message": "User Not Authenticated",
-                        "detail": "Required to provide Auth information",
-                    },
-                    "status": "failure",
-                },
-                status=401,
-            )
+        sent = request.headers.get("Authorization", "")
+        self.authorizations.append(sent)
+        if self.token is not None:
+            expected = f"Bearer {self.token}"
+        else:
+            expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if sent != expected:
+            return failure(401, "User Not Authenticated", "Required to provide Auth information")
+        if not self.readable:
+            return failure(403, "User Not Authorized", "ACL restricts the table")
         query = dict(request.query)
         self.requests.append(query)
         found = re.search(r"sys_updated_on>=([0-9: -]+)", query.get("sysparm_query", ""))
@@ -190,6 +201,7 @@ async def test_rows_of_one_second_across_pages_are_not_lost(
 
 
 async def test_a_custom_mapping_and_state_table(servicenow: tuple[FakeServicenow, str]) -> None:
+    """Configured fields, states and query replace the defaults in the mapping and request."""
     fake, url = servicenow
     cfg = config(
         url,
@@ -211,12 +223,89 @@ async def test_a_custom_mapping_and_state_table(servicenow: tuple[FakeServicenow
 
 
 async def test_wrong_credentials_are_an_auth_error(servicenow: tuple[FakeServicenow, str]) -> None:
+    """A refused password is an AuthError naming the user and ServiceNow's reason."""
     _, url = servicenow
-    with pytest.raises(AuthError, match="HTTP 401"):
+    with pytest.raises(AuthError) as refused:
         await backfill(config(url, password=Secret("wrong", "inline")))
+    assert (
+        str(refused.value) == "ServiceNow refused user 'auditcorr': HTTP 401 User Not Authenticated"
+    )
+
+
+def token_config(url: str) -> ServicenowConfig:
+    """The source logging in with the bearer token in SNOW_TOKEN, as ``env:SNOW_TOKEN``."""
+    return ServicenowConfig.model_validate(
+        {"type": "servicenow", "endpoint": url, "token": "env:SNOW_TOKEN", "page_size": 2}
+    )
+
+
+async def test_the_bearer_token_from_env_is_sent(
+    servicenow: tuple[FakeServicenow, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """token = "env:NAME": every request carries ``Authorization: Bearer`` and the value."""
+    fake, url = servicenow
+    fake.token = "oauth-access-token"
+    monkeypatch.setenv("SNOW_TOKEN", "oauth-access-token")
+    assert len(records(await backfill(token_config(url)))) == 5
+    assert set(fake.authorizations) == {"Bearer oauth-access-token"}
+    assert len(fake.authorizations) == 3
+
+
+async def test_a_wrong_token_is_an_auth_error_that_names_where_it_came_from(
+    servicenow: tuple[FakeServicenow, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 for the token is an AuthError naming its env: reference, never its value."""
+    fake, url = servicenow
+    fake.token = "oauth-access-token"
+    monkeypatch.setenv("SNOW_TOKEN", "expired-token")
+    with pytest.raises(AuthError) as refused:
+        await backfill(token_config(url))
+    assert str(refused.value) == (
+        "ServiceNow refused the bearer token (env:SNOW_TOKEN): HTTP 401 User Not Authenticated"
+    )
+    assert fake.authorizations == ["Bearer expired-token"]
+
+
+async def test_a_login_without_the_read_role_is_an_auth_error_naming_the_table(
+    servicenow: tuple[FakeServicenow, str],
+) -> None:
+    """A 403 (login good, table not readable) is an AuthError that says which table."""
+    fake, url = servicenow
+    fake.readable = False
+    with pytest.raises(AuthError) as denied:
+        await backfill(config(url))
+    assert str(denied.value) == (
+        "ServiceNow denied user 'auditcorr' read access to table 'change_request':"
+        " HTTP 403 User Not Authorized"
+    )
+
+
+async def test_a_refused_token_is_logged_as_an_auth_failure_without_the_secret(
+    servicenow: tuple[FakeServicenow, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through the real pipeline: each attempt logs source_failed with error_type AuthError
+    and the reason, the backfill gives up on the source, and the token shows in no log."""
+    fake, url = servicenow
+    fake.token = "oauth-access-token"
+    monkeypatch.setenv("SNOW_TOKEN", "expired-token")
+    store = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    try:
+        with capture_logs() as logs:
+            await Pipeline(store, {"snow": token_config(url)}, mode="backfill", workers=1).run()
+    finally:
+        store.close()
+    failed = [entry for entry in logs if entry["event"] == "source_failed"]
+    assert len(failed) == len(fake.authorizations) >= 2
+    assert {(entry["error_type"], entry["log_level"]) for entry in failed} == {
+        ("AuthError", "error")
+    }
+    assert "refused the bearer token (env:SNOW_TOKEN): HTTP 401" in failed[0]["error"]
+    assert any(entry["event"] == "source_given_up" for entry in logs)
+    assert "expired-token" not in repr(logs)
 
 
 def test_credentials_are_required() -> None:
+    """A config with neither a login nor a token is refused at load."""
     with pytest.raises(ValueError, match="username and password, or token"):
         ServicenowConfig.model_validate(
             {"type": "servicenow", "endpoint": "https://x.service-now.com"}
