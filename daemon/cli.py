@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_CONFIG
     config: Config | None = None
-    if getattr(args, "needs_config", True):
+    if getattr(args, "needs_config", True) or (
+        getattr(args, "checks_config", False) and args.config is not None
+    ):
         try:
             config = load_config(Path(args.config))
         except ConfigFileError as err:
@@ -176,7 +178,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_token.add_argument("--stdin", action="store_true", help="hash a token read from stdin")
     hash_token.set_defaults(handler=_hash_token, needs_config=False)
+    for leaf in leaf_parsers(parser):
+        if "--config" not in leaf._option_string_actions:
+            _config_checked_when_given(leaf)
     return parser
+
+
+def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of the commands that run (``rules list``, not ``rules``)."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        return [parser]
+    return [
+        leaf for group in groups for sub in group.choices.values() for leaf in leaf_parsers(sub)
+    ]
+
+
+def _config_checked_when_given(sub: argparse.ArgumentParser) -> None:
+    """``--config`` for a command that needs no config file: every command takes it, so an
+    operator can pass it everywhere; given, the file is read and checked as by the others."""
+    sub.add_argument(
+        "--config",
+        "-c",
+        help="config file: this command needs none, but checks the one given like every command",
+    )
+    sub.set_defaults(checks_config=True)
 
 
 def _filter_arguments(sub: argparse.ArgumentParser) -> None:
