@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testdata import CORPORA, SAMPLES, input_file
 
 from connectors import log_file
 from connectors.base import RawBatch, SourceContext
 from daemon.normalize import Limits, auditd
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "auditd" / "reassembly"
+LOGS = [SAMPLES / "auditd" / "commands.log", CORPORA / "auditd" / "reassembly" / "normal.log"]
+"""Our own sample, and go-libaudit's: events of several records each, under 1200 bytes."""
 
 
 def _read_all(path: Path) -> list[RawBatch]:
@@ -30,14 +32,13 @@ def _read_all(path: Path) -> list[RawBatch]:
     return emitted
 
 
+@pytest.mark.parametrize("sample", LOGS, ids=["ours", "go-libaudit"])
 def test_audit_events_are_not_split_between_payloads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sample = SAMPLE / "normal.log"
-    if not sample.is_file():
-        pytest.skip(f"no auditd samples in {SAMPLE}")
+    """Payloads read in small pieces end at event boundaries: the same events as one read."""
     path = tmp_path / "audit.log"
-    path.write_bytes(sample.read_bytes())
+    path.write_bytes(input_file(sample).read_bytes())
     whole = _read_all(path)
     monkeypatch.setattr(log_file, "READ_BYTES", 1200)  # more than any one event
     small = _read_all(path)

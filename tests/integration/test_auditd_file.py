@@ -8,19 +8,20 @@ from pathlib import Path
 import pytest
 from itsupport import Daemon, Workspace, wait_for
 from syslogsupport import write_config
+from testdata import CORPORA, SAMPLES, input_file
 
 pytestmark = pytest.mark.integration
 
 StartDaemon = Callable[[Workspace, str], Daemon]
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "auditd" / "reassembly"
+LOGS = [SAMPLES / "auditd" / "commands.log", CORPORA / "auditd" / "reassembly" / "normal.log"]
+"""Our own audit log and go-libaudit's, five events each."""
 
 
-def test_backfill_then_follow(workspace: Workspace, daemons: StartDaemon) -> None:
-    sample = SAMPLE / "normal.log"
-    if not sample.is_file():
-        pytest.skip(f"no auditd samples in {SAMPLE}")
+@pytest.mark.parametrize("sample", LOGS, ids=["ours", "go-libaudit"])
+def test_backfill_then_follow(sample: Path, workspace: Workspace, daemons: StartDaemon) -> None:
+    """Backfill stores the log's events; the running daemon then stores a line appended to it."""
     log = workspace.data / "audit.log"
-    log.write_bytes(sample.read_bytes())
+    log.write_bytes(input_file(sample).read_bytes())
     write_config(
         workspace,
         {"audit": {"type": "auditd_file", "path": log, "start": "beginning", "host": "db-1"}},

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
+import re
+from itertools import groupby, zip_longest
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from testdata import CORPORA, SAMPLES, corpus, corpus_files, input_file
 
 from connectors.syslog_batch import header
 from daemon.model import AuditEvent, parse_timestamp
 from daemon.normalize import Limits, auditd
 from daemon.store import stored
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "auditd"
-"""The external samples (MANIFEST.tsv there says where each comes from)."""
-LOGS = sorted(SAMPLES.glob("auparse/*.log"))
+COMMANDS = SAMPLES / "auditd" / "commands.log"
+"""Our own sample: five events, four of them execve with their SYSCALL, CWD, PATH, PROCTITLE."""
+SERIAL = re.compile(rb"msg=audit\(([0-9.]+:[0-9]+)\)")
 
 
 def events(data: bytes) -> list[AuditEvent]:
@@ -42,16 +44,16 @@ def flat(event: AuditEvent) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module", params=[p.name for p in LOGS] or ["missing"])
+@pytest.fixture(
+    scope="module",
+    params=corpus_files("auditd/auparse", "*.log"),
+    ids=lambda path: path.name,
+)
 def sample(
     request: pytest.FixtureRequest,
 ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
-    """The golden records of one sample log, and our events by serial."""
-    if not LOGS:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no auditd samples in {SAMPLES}")
-        pytest.skip(f"no auditd samples in {SAMPLES}")
-    path = SAMPLES / "auparse" / request.param
+    """The golden records of one of go-libaudit's sample logs, and our events by serial."""
+    path = corpus(request.param)
     golden = json.loads(path.with_suffix(".log.golden").read_text())
     by_sequence = {}
     for event in events(path.read_bytes()):
@@ -87,18 +89,50 @@ def test_execve_arguments_and_commands_are_decoded(
             assert by_sequence[entry["sequence"]]["process.command_line"] == data["cmd"]
 
 
-def test_syscall_and_execve_of_one_serial_are_one_event() -> None:
-    found = events((SAMPLES / "reassembly" / "out_of_order.log").read_bytes())
-    execs = [flat(e) for e in found if e.action == "execve"]
-    assert execs
-    for doc in execs:
+@pytest.mark.parametrize(
+    ("log", "execs"),
+    [(COMMANDS, 4), (CORPORA / "auditd" / "reassembly" / "out_of_order.log", 2)],
+    ids=["ours", "go-libaudit-out-of-order"],
+)
+def test_syscall_and_execve_of_one_serial_are_one_event(log: Path, execs: int) -> None:
+    """The SYSCALL, EXECVE, CWD and PATH records of one execve make one event with its args."""
+    found = events(input_file(log).read_bytes())
+    docs = [flat(e) for e in found if e.action == "execve"]
+    assert len(docs) == execs
+    for doc in docs:
         assert doc["auditd.log.record_type"] == "EXECVE"
-        assert doc["process.args"][0] == doc["process.name"] or doc["process.args"]
+        assert doc["process.args"][0] == doc["process.name"]
+        assert doc["process.command_line"] == " ".join(doc["process.args"])
         assert doc["auditd.log.key"] == "user_commands"
         assert doc["auditd.log.syscall"] == "59"
         assert doc["event.category"] == ["process"]
         assert doc["event.outcome"] == "success"
     assert len({e.id for e in found}) == len(found)
+
+
+def test_records_of_events_taken_in_turns_make_the_same_events() -> None:
+    """Neighbouring events' records interleaved, as auditd writes them under load: same events."""
+    groups = [
+        list(records)
+        for _, records in groupby(
+            COMMANDS.read_bytes().splitlines(keepends=True), key=lambda line: SERIAL.search(line)[1]
+        )
+    ]
+    mixed = [
+        line
+        for first, second in zip_longest(groups[::2], groups[1::2], fillvalue=[])
+        for pair in zip_longest(first, second)
+        for line in pair
+        if line is not None
+    ]
+    assert mixed != [line for group in groups for line in group], "nothing was interleaved"
+    ordered = events(COMMANDS.read_bytes())
+    assert len(ordered) == 5
+    assert [e.to_document() for e in events(b"".join(mixed))] == [e.to_document() for e in ordered]
+    sh = flat(ordered[2])
+    assert sh["process.args"] == ["sh", "-c", "ls -l /var/lib/postgresql"], "hex args decoded"
+    assert sh["process.working_directory"] == "/root"
+    assert sh["user.audit.name"] == "alice"
 
 
 def test_user_space_records() -> None:

@@ -5,26 +5,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import gzip
-import os
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testdata import corpus
 
 from connectors.base import NormalizationError
 from daemon.model import AuditEvent
 from daemon.normalize import Limits, cloudtrail
 
-# The workplace's shared sample data sits beside the repository (../shared/data).
-PANTHER = (
-    Path(__file__).resolve().parents[3].parent / "shared/data/cloudtrail/panther-rule-tests.jsonl"
-)
 LIMITS = Limits()
 
 
@@ -753,13 +748,10 @@ def test_unusable_records_are_rejected(rec: Any, reason: str) -> None:
 
 def panther_events() -> list[dict[str, Any]]:
     """The ``event`` of every Panther rule test case (real and redacted CloudTrail)."""
-    with PANTHER.open("rb") as lines:
+    with corpus("cloudtrail/panther-rule-tests.jsonl").open("rb") as lines:
         return [orjson.loads(line)["event"] for line in lines]
 
 
-@pytest.mark.skipif(
-    not PANTHER.exists() and os.environ.get("CI") != "true", reason=f"{PANTHER} not present"
-)
 def test_panther_corpus_normalizes_or_names_the_missing_field() -> None:
     """All 455 Panther cases normalize, or fail only on a missing/unusable eventID/eventTime."""
     events = panther_events()

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from testdata import RULE_PACKS, rule_pack
 
 from connectors.base import NormalizationError
 from daemon.alert import Alert, Evidence, alert_id
 from daemon.normalize import alert as alert_log
-from daemon.rules import BUILTIN
 from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import HitMaker
 from daemon.rules.loader import load_rules
@@ -20,8 +20,6 @@ from daemon.store.base import EventQuery, Store
 from daemon.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 20, 9, 14, 5, tzinfo=UTC)
-SIGMA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sigma"
-ALL_RULES = [BUILTIN, str(SIGMA / "aws"), str(SIGMA / "linux")]
 
 
 def unapproved() -> Alert:
@@ -98,20 +96,24 @@ def lookalike() -> Alert:
     )
 
 
-def test_an_alert_entry_matches_no_rule_of_any_pack() -> None:
-    """The built-in pack and every SigmaHQ aws and linux rule leave the alert dataset alone."""
-    maker = HitMaker(load_rules(ALL_RULES))
+@pytest.mark.parametrize("name", RULE_PACKS)
+def test_an_alert_entry_matches_no_rule_of_any_pack(name: str) -> None:
+    """No rule of the pack, built-in or SigmaHQ aws and linux, looks at the alert dataset."""
+    maker = HitMaker(load_rules(rule_pack(name)))
     doc = alert_log.normalize(lookalike().to_json()).to_document()
     assert doc["event"]["dataset"] == "auditcorr.alert"
     assert not maker.covers("auditcorr.alert")
     assert maker.hits(doc, "replayed") == []
 
 
-def test_rebuilding_from_a_timeline_of_alert_entries_raises_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", RULE_PACKS)
+def test_rebuilding_from_a_timeline_of_alert_entries_raises_nothing(
+    name: str, tmp_path: Path
+) -> None:
     """A restart reads the alerts' entries back with the events and makes no alert of them."""
     store = SqliteStore(tmp_path / "t.db", retention_days=0)
     store.write([], [lookalike()])
     assert store.count() == 1
-    engine = RuleEngine.load(ALL_RULES)
+    engine = RuleEngine.load(rule_pack(name))
     assert engine.rebuild(store) == []
     store.close()
