@@ -127,6 +127,20 @@ def _secret(value: Any, info: ValidationInfo) -> Secret:
 SecretStr = Annotated[Secret, BeforeValidator(_secret)]
 
 
+def host_port(text: str, form: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a ``listen`` setting (``[::1]:514`` for IPv6) as (host, port).
+
+    Raises ValueError saying ``expected {form}`` when there is no port, and the
+    valid range when the port is past it; port 0 asks the kernel for a free one.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected {form}")
+    if int(port) > 65535:
+        raise ValueError("the port must be 1-65535, or 0 for any free port")
+    return host.strip("[]"), int(port)
+
+
 class ConnectorConfig(BaseModel):
     """Base of every connector's config model: unknown keys are errors."""
 

@@ -28,7 +28,7 @@ import structlog
 from pydantic import Field, field_validator
 
 from connectors.base import ConfigError, Emit, Metric, Source, SourceContext
-from connectors.config import ConfigPath, ConnectorConfig
+from connectors.config import ConfigPath, ConnectorConfig, host_port
 from connectors.syslog_batch import ESCAPED_NEWLINE, Batcher, BatchSettings
 
 log = structlog.get_logger()
@@ -41,13 +41,12 @@ _READ_BYTES = 256 * 1024
 
 def parse_listen(value: str, scheme: str) -> tuple[str, int]:
     """``udp:0.0.0.0:514`` -> (host, port); the scheme must be the source's."""
+    form = f"'{scheme}:HOST:PORT' (e.g. '{scheme}:0.0.0.0:514')"
     given, sep, rest = value.partition(":")
-    host, colon, port = rest.rpartition(":")
-    if not sep or not colon or given != scheme or not port.isdigit() or int(port) > 65535:
-        raise ValueError(
-            f"expected '{scheme}:HOST:PORT' (e.g. '{scheme}:0.0.0.0:514'), got {value!r}"
-        )
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - the operator's choice
+    if not sep or given != scheme:
+        raise ValueError(f"expected {form}")
+    host, port = host_port(rest, form)
+    return host or "0.0.0.0", port  # noqa: S104 - the operator's choice
 
 
 class _ListenerSettings(BatchSettings):

@@ -30,7 +30,14 @@ from pydantic import (
 
 from connectors import registry
 from connectors.base import ConfigError
-from connectors.config import ConfigPath, ConnectorConfig, ExistingFile, Secret, SecretStr
+from connectors.config import (
+    ConfigPath,
+    ConnectorConfig,
+    ExistingFile,
+    Secret,
+    SecretStr,
+    host_port,
+)
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
@@ -171,6 +178,9 @@ class ApiToken(Section):
         return value
 
 
+_API_LISTEN = "host:port, e.g. 127.0.0.1:8080 or [::1]:8080"
+
+
 class ApiSection(Section):
     listen: str = "127.0.0.1:8080"
     """``host:port``; the web page and the API are served here."""
@@ -185,9 +195,8 @@ class ApiSection(Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError("expected host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
+        if not host_port(value, _API_LISTEN)[0]:
+            raise ValueError(f"expected {_API_LISTEN}")
         return value
 
     @model_validator(mode="after")
@@ -198,8 +207,7 @@ class ApiSection(Section):
 
     @property
     def address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return host_port(self.listen, _API_LISTEN)
 
 
 class ClusterSection(Section):

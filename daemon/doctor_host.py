@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.base import Check
+from connectors.config import host_port
 from daemon.store import schema
 
 MIN_FREE_BYTES = 1 << 30
@@ -146,10 +147,8 @@ class Listen:
         protocol = "tcp"
         if sep and scheme in {"udp", "tcp", "tls", "http", "https"}:
             protocol, text = ("udp" if scheme == "udp" else "tcp"), rest
-        host, _, port = text.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{text!r} has no valid port")
-        return cls(protocol, host.strip("[]"), int(port))
+        host, port = host_port(text, "[udp:|tcp:]HOST:PORT")
+        return cls(protocol, host, port)
 
 
 def port_free(owner: str, listen: str) -> Check:
@@ -159,6 +158,8 @@ def port_free(owner: str, listen: str) -> Check:
         where = Listen.parse(listen)
     except ValueError as err:
         return Check(name, False, str(err), "write it as [udp:|tcp:]HOST:PORT")
+    if where.port == 0:
+        return Check(name, True, f"{where.protocol}: a free port is picked at start")
     kind = socket.SOCK_DGRAM if where.protocol == "udp" else socket.SOCK_STREAM
     try:
         infos = socket.getaddrinfo(

@@ -74,7 +74,13 @@ def test_listen_addresses(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value, "udp") == expected
 
 
-@pytest.mark.parametrize("value", ["tcp:0.0.0.0:514", "udp:0.0.0.0", "udp:host:99999", "514"])
+@pytest.mark.parametrize("value", ["tcp:0.0.0.0:514", "udp:0.0.0.0", "udp:host:port", "514"])
 def test_bad_listen_addresses(value: str) -> None:
     with pytest.raises(ValueError, match="expected 'udp:HOST:PORT'"):
         parse_listen(value, "udp")
+
+
+def test_a_listen_port_past_65535_names_the_range() -> None:
+    """An out-of-range port is told as such, not as a malformed address."""
+    with pytest.raises(ValueError, match="the port must be 1-65535, or 0 for any free port"):
+        parse_listen("udp:127.0.0.1:99999", "udp")

@@ -365,6 +365,29 @@ def test_wrong_type_quotes_the_value(write_config: WriteConfig) -> None:
     assert "'ten'" in str(problem)
 
 
+def test_a_listen_port_out_of_range_is_said_once_with_the_range(
+    write_config: WriteConfig,
+) -> None:
+    """A port past 65535, in [api] or a listener source, names the valid range and quotes
+    the value once."""
+    path = write_config(
+        """
+        [sources.net]
+        type = "syslog_udp"
+        listen = "udp:127.0.0.1:99999"
+        [api]
+        listen = "127.0.0.1:99999"
+        """
+    )
+    found = {problem.path: problem.message for problem in problems(path)}
+    assert found == {
+        "api.listen": "the port must be 1-65535, or 0 for any free port (got '127.0.0.1:99999')",
+        "sources.net.listen": (
+            "the port must be 1-65535, or 0 for any free port (got 'udp:127.0.0.1:99999')"
+        ),
+    }
+
+
 def test_all_section_problems_are_listed(write_config: WriteConfig) -> None:
     """Several problems in the fixed sections are all reported in one go."""
     found = problems(

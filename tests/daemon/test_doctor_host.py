@@ -169,6 +169,14 @@ def test_listen_forms(text: str, expected: doctor_host.Listen) -> None:
     assert doctor_host.Listen.parse(text) == expected
 
 
+def test_port_zero_passes_and_a_port_past_65535_fails() -> None:
+    """Port 0 (any free port, valid in the config) passes; 99999 fails naming the range."""
+    assert doctor_host.port_free("api", "127.0.0.1:0").ok
+    check = doctor_host.port_free("sources.syslog", "udp:127.0.0.1:99999")
+    assert not check.ok
+    assert check.detail == "the port must be 1-65535, or 0 for any free port"
+
+
 def test_port_free_and_in_use() -> None:
     """A free TCP and UDP port pass; the same ports fail while a socket holds them."""
     with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
