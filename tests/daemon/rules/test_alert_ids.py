@@ -48,7 +48,7 @@ def sudo(n: int, seconds: float, name: str, user: str, command: str) -> Any:
 
 
 def ssh_failure(n: int, seconds: float, user: str) -> Any:
-    return host(
+    doc = host(
         n,
         seconds,
         "bastion01",
@@ -59,6 +59,8 @@ def ssh_failure(n: int, seconds: float, user: str) -> Any:
         source={"ip": "203.0.113.66"},
         user={"name": user},
     )
+    doc["event"] |= {"category": ["authentication"], "type": ["start"]}
+    return doc
 
 
 DOCS = [

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from connectors.syslog_batch import header
 from daemon.alert import Alert
 from daemon.model import format_timestamp
-from daemon.normalize import cloudtrail
+from daemon.normalize import Limits, cloudtrail, syslog
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import HitMaker
 from daemon.rules.loader import BUILTIN, load_rules
@@ -76,8 +77,53 @@ def ssh(minute: float, outcome: str, ip: str = "203.0.113.66", user: str = "root
         process__name="sshd",
         source__ip=ip,
         user__name=user,
+        event__category=["authentication"],
+        event__type=["start"],
         message=f"{'Accepted' if outcome == 'success' else 'Failed'} password for {user}",
     )
+
+
+def line(minute: float, text: str) -> Any:
+    """A real syslog line (``HOST PROGRAM[PID]: MESSAGE``), normalized as the daemon does."""
+    stamp = (T0 + timedelta(minutes=minute)).strftime("%b %d %H:%M:%S")
+    payload = header(int(T0.timestamp()) * 10**9, "UTC") + f"{stamp} {text}".encode()
+    [record] = syslog.decode(payload, Limits())
+    return syslog.normalize(record).to_document()
+
+
+ATTEMPTS_FROM_ONE_ADDRESS = (
+    "bastion01 sshd[11]: Failed none for root from 203.0.113.66 port 4000 ssh2",
+    "gw dropbear[12]: Bad password attempt for 'root' from 203.0.113.66:4001",
+    "gw dropbear[13]: Login attempt for nonexistent user 'admin' from 203.0.113.66:4002",
+    "ftp1 vsftpd(pam_unix)[14]: authentication failure; logname= uid=0 euid=0 tty= ruser= "
+    "rhost=203.0.113.66",
+    "console1 login[15]: FAILED LOGIN 1 FROM 203.0.113.66 FOR root, Authentication failure",
+)
+"""Five failure forms of five programs: each is one attempt."""
+ECHOES_FROM_ONE_ADDRESS = (
+    "bastion01 sshd[21]: error: maximum authentication attempts exceeded for root from "
+    "203.0.113.66 port 4000 ssh2 [preauth]",
+    "bastion01 sshd[22]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+    "tty=ssh ruser= rhost=203.0.113.66  user=root",
+    "bastion01 sshd[23]: Disconnected from invalid user admin 203.0.113.66 port 4003 [preauth]",
+    "bastion01 sshd[24]: error: PAM: Authentication failure for root from 203.0.113.66",
+    "bastion01 sshd[25]: User root from 203.0.113.66 not allowed because not listed in AllowUsers",
+    "old1 sshd(pam_unix)[26]: 2 more authentication failures; logname= uid=0 euid=0 "
+    "tty=NODEVssh ruser= rhost=203.0.113.66 user=root",
+)
+"""Failures that repeat or sum up an attempt another line reports: none counts."""
+
+
+def su_attempt(minute: float, *, failed: bool = True) -> list[Any]:
+    """One su password attempt as util-linux su and PAM log it on a Debian host."""
+    lines = [f"db1 su[31]: {'FAILED SU ' if failed else ''}(to root) bob on pts/1"]
+    if failed:
+        lines[:0] = [
+            "db1 su[31]: pam_unix(su:auth): authentication failure; logname=bob uid=1001 "
+            "euid=0 tty=/dev/pts/1 ruser=bob rhost=  user=root",
+            "db1 su[31]: pam_authenticate: Authentication failure",
+        ]
+    return [line(minute, text) for text in lines]
 
 
 def sudo(minute: float, outcome: str, user: str = "dave", command: str = "/bin/ls") -> Any:
@@ -275,10 +321,14 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
         [[login("No", result="Failure", minute=m * 3) for m in range(5)]],
     ),
     "ssh_brute_force": (
-        [[ssh(m, "failure") for m in (1, 3, 5, 7, 9)]],
+        [
+            [ssh(m, "failure") for m in (1, 3, 5, 7, 9)],
+            [line(m, text) for m, text in enumerate(ATTEMPTS_FROM_ONE_ADDRESS)],
+        ],
         [
             [ssh(m, "failure") for m in (1, 3, 5, 7)],
             [ssh(m, "failure", ip=f"198.51.100.{m}") for m in range(6)],
+            [line(m, text) for m, text in enumerate(ECHOES_FROM_ONE_ADDRESS)],
         ],
     ),
     "ssh_login_after_failures": (
@@ -287,6 +337,30 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
             [ssh(0, "success"), *(ssh(m, "failure") for m in range(1, 6))],
             [*(ssh(m, "failure") for m in range(5)), ssh(6, "success", ip="198.51.100.1")],
             [ssh(0, "failure"), ssh(1, "success")],
+        ],
+    ),
+    "account_brute_force": (
+        [
+            [ssh(m, "failure", ip=f"198.51.100.{m}") for m in range(5)],
+            [doc for m in range(5) for doc in su_attempt(m)],
+        ],
+        [
+            [ssh(m, "failure", user=f"user{m}") for m in range(6)],
+            [ssh(m * 3, "failure", ip=f"198.51.100.{m}") for m in range(5)],
+            [doc for m in range(2) for doc in su_attempt(m)],  # six lines, two attempts
+        ],
+    ),
+    "account_login_after_failures": (
+        [
+            [
+                *(ssh(m, "failure", ip=f"198.51.100.{m}") for m in range(5)),
+                ssh(6, "success", ip="192.0.2.7"),
+            ],
+            [*(doc for m in range(5) for doc in su_attempt(m)), *su_attempt(6, failed=False)],
+        ],
+        [
+            [ssh(0, "success"), *(ssh(m, "failure", ip=f"198.51.100.{m}") for m in range(1, 6))],
+            [*(ssh(m, "failure") for m in range(5)), ssh(6, "success", user="alice")],
         ],
     ),
     # Coverage by change records: tests/daemon/rules/test_unapproved_change.py.
