@@ -525,35 +525,47 @@ def _hash_token(args: argparse.Namespace, _config: None) -> int:
 
 
 def _print_table(docs: list[dict[str, Any]], zone: ZoneInfo) -> None:
-    width = shutil.get_terminal_size((160, 20)).columns
-    header = (
-        f"{'time':19}  {'origin':10}  {'who':24}  {'action':28}  {'result':7}  {'from':15}  where"
-    )
-    print(header[:width])
-    for doc in docs:
-        moment = datetime.fromisoformat(doc["@timestamp"]).astimezone(zone)
-        event = doc.get("event", {})
-        user = doc.get("user", {})
-        cloud = doc.get("cloud", {})
-        who = doc.get("actor") or user.get("name") or "-"
-        origin = {"aws.cloudtrail": "cloudtrail", "auditcorr.alert": "alert"}.get(
-            event.get("dataset", ""), event.get("dataset", "-")
-        )
-        action, outcome = event.get("action", "-"), event.get("outcome", "-")
-        if event.get("kind") == "alert":  # an alert's entry: which rule, how severe
-            action = doc.get("rule", {}).get("id", action)
-            outcome = doc.get("labels", {}).get("severity", outcome)
-        where = "/".join(
-            filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")])
-        ) or doc.get("host", {}).get("name", "-")
-        source = doc.get("source", {})
-        line = (
-            f"{moment:%Y-%m-%d %H:%M:%S}  {origin[:10]:10}  {who[:24]:24}  "
-            f"{str(action)[:28]:28}  {str(outcome)[:7]:7}  "
-            f"{str(source.get('ip') or source.get('address') or '-')[:15]:15}  {where}"
-        )
-        print(line[:width])
+    """One line per event, cut at the width of a terminal (not in a pipe or file).
+
+    The dataset and the event id are shown whole, in columns as wide as this page
+    needs and before the rest, so a narrow terminal cuts the place, not the id:
+    the id is what ``changes --covering`` takes, the dataset what ``--dataset`` filters by.
+    """
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    rows = [_table_row(doc, zone) for doc in docs]
+    dataset = max((len(row[1]) for row in rows), default=0)
+    ident = max((len(row[2]) for row in rows), default=0)
+    widths = (19, max(dataset, 7), max(ident, 8), 20, 26, 7, 15)
+    header = ("time", "dataset", "event id", "who", "action", "result", "from", "where")
+    for row in [header, *rows]:
+        cells = [f"{cell[:size]:{size}}" for cell, size in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]])[:width])
     print(f"{len(docs)} events")
+
+
+def _table_row(doc: dict[str, Any], zone: ZoneInfo) -> tuple[str, ...]:
+    moment = datetime.fromisoformat(doc["@timestamp"]).astimezone(zone)
+    event = doc.get("event", {})
+    user = doc.get("user", {})
+    cloud = doc.get("cloud", {})
+    action, outcome = event.get("action", "-"), event.get("outcome", "-")
+    if event.get("kind") == "alert":  # an alert's entry: which rule, how severe
+        action = doc.get("rule", {}).get("id", action)
+        outcome = doc.get("labels", {}).get("severity", outcome)
+    where = "/".join(
+        filter(None, [cloud.get("account", {}).get("id"), cloud.get("region")])
+    ) or doc.get("host", {}).get("name", "-")
+    source = doc.get("source", {})
+    return (
+        f"{moment:%Y-%m-%d %H:%M:%S}",
+        str(event.get("dataset", "-")),
+        str(event.get("id", "-")),
+        str(doc.get("actor") or user.get("name") or "-"),
+        str(action),
+        str(outcome),
+        str(source.get("ip") or source.get("address") or "-"),
+        str(where),
+    )
 
 
 if __name__ == "__main__":

@@ -101,3 +101,16 @@ def test_alerts_are_listed_in_the_order_they_began(demo: ApiDaemon) -> None:
     times = [line[:19] for line in result.stdout.splitlines()[:-1]]
     assert len(times) > 1, result.stdout
     assert times == sorted(times)
+
+
+def test_the_timeline_table_shows_what_changes_covering_takes(demo: ApiDaemon) -> None:
+    """``auditcorr timeline`` shows each event's whole dataset and its id, and that id is
+    one ``changes --covering`` finds."""
+    result = demo.workspace.cli("timeline", "--dataset", "system.auth", "--limit", "3")
+    assert result.returncode == 0, str(result)
+    header, first, *_ = result.stdout.splitlines()
+    assert header.split()[:4] == ["time", "dataset", "event", "id"]
+    _, _, dataset, event_id, *_ = first.split()
+    assert dataset == "system.auth"
+    covering = demo.workspace.cli("changes", "--covering", event_id)
+    assert covering.returncode == 0, str(covering)
