@@ -178,20 +178,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_token.add_argument("--stdin", action="store_true", help="hash a token read from stdin")
     hash_token.set_defaults(handler=_hash_token, needs_config=False)
-    for leaf in leaf_parsers(parser):
-        if "--config" not in leaf._option_string_actions:
-            _config_checked_when_given(leaf)
+    for sub in command_parsers(parser):
+        if "--config" not in sub._option_string_actions:
+            _config_checked_when_given(sub)
     return parser
 
 
-def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """The parsers of the commands that run (``rules list``, not ``rules``)."""
-    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not groups:
-        return [parser]
-    return [
-        leaf for group in groups for sub in group.choices.values() for leaf in leaf_parsers(sub)
-    ]
+def command_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of the commands that run, nested ones included (``alerts``, ``alerts
+    retry``, ``rules list``; not ``rules`` alone)."""
+    found = [parser] if parser.get_default("handler") is not None else []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += command_parsers(sub)
+    return found
 
 
 def _config_checked_when_given(sub: argparse.ArgumentParser) -> None:

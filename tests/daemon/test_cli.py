@@ -6,19 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import EXIT_CONFIG, EXIT_OK, _parser, leaf_parsers, main
+from daemon.cli import EXIT_CONFIG, EXIT_OK, _parser, command_parsers, main
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 def test_every_command_takes_config() -> None:
     """Each command that runs, nested ones included, accepts --config and -c."""
-    leaves = {leaf.prog.removeprefix("auditcorr "): leaf for leaf in leaf_parsers(_parser())}
-    assert {"run", "doctor", "rules list", "rules test", "migrate-store", "api hash-token"} <= set(
-        leaves
-    )
-    for name, leaf in leaves.items():
-        assert {"--config", "-c"} <= set(leaf._option_string_actions), name
+    commands = {sub.prog.removeprefix("auditcorr "): sub for sub in command_parsers(_parser())}
+    nested = {"alerts retry", "rules list", "rules test", "api hash-token"}
+    assert {"run", "doctor", "alerts", "migrate-store"} | nested <= set(commands)
+    assert not {"rules", "api"} & set(commands), "groups that do not run by themselves"
+    for name, sub in commands.items():
+        assert {"--config", "-c"} <= set(sub._option_string_actions), name
 
 
 def test_a_command_that_needs_no_config_checks_the_one_given(
