@@ -133,13 +133,17 @@ IntakeHandler = Callable[[IntakeRequest], Awaitable[IntakeResponse]]
 class Intake(abc.ABC):
     """Routes of the daemon's HTTP server that push sources (``changes_http``) serve.
 
-    The server applies its body-size and time limits before calling the
-    handler; authentication is the handler's, as each source has its token.
+    The server applies the route's body-size limit and its time limit before
+    calling the handler; authentication is the handler's, as each source has
+    its token.
     """
 
     @abc.abstractmethod
-    def route(self, method: str, path: str, handler: IntakeHandler) -> Callable[[], None]:
-        """Serve ``method path`` with ``handler`` until the returned callable is called."""
+    def route(
+        self, method: str, path: str, handler: IntakeHandler, *, max_body_bytes: int
+    ) -> Callable[[], None]:
+        """Serve ``method path`` with ``handler`` until the returned callable is called;
+        larger bodies are refused (413) before the handler sees them."""
 
 
 @dataclass(frozen=True, slots=True)

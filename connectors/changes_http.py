@@ -19,6 +19,7 @@ from typing import Any, Literal
 import structlog
 from pydantic import Field
 
+from connectors import jsonlimits
 from connectors.base import (
     ConfigError,
     Emit,
@@ -72,7 +73,9 @@ class ChangesHttpSource(Source):
                 hint="add an [api] section",
             )
         self._emit = emit
-        remove = intake.route("POST", self.config.path, self.handle)
+        remove = intake.route(
+            "POST", self.config.path, self.handle, max_body_bytes=self.config.max_body_bytes
+        )
         log.info("intake_listening", source=self.context.source_id, path=self.config.path)
         try:
             await asyncio.Event().wait()
@@ -129,6 +132,9 @@ class ChangesHttpSource(Source):
             return _error(
                 413, f"body of {len(request.body)} bytes exceeds {self.config.max_body_bytes}"
             )
+        limit = jsonlimits.problem(request.body)
+        if limit is not None:
+            return _error(400, f"body not parsed: {limit}")
         try:
             parsed = json.loads(request.body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -9,6 +9,7 @@ registry.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 import socket
 import tomllib
@@ -157,6 +158,9 @@ class IdentitySection(Section):
 
 
 _TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62})?)*\.?$"
+)
 
 
 class ApiToken(Section):
@@ -184,8 +188,15 @@ _API_LISTEN = "host:port, e.g. 127.0.0.1:8080 or [::1]:8080"
 class ApiSection(Section):
     listen: str = "127.0.0.1:8080"
     """``host:port``; the web page and the API are served here."""
-    tls_cert: ExistingFile | None = None
-    tls_key: ExistingFile | None = None
+    allowed_hosts: list[str] = []
+    """DNS names clients reach the API by; a request naming another host is refused."""
+    cert_file: ExistingFile | None = None
+    """PEM certificate (chain): the API answers HTTPS."""
+    key_file: ExistingFile | None = None
+    client_ca_file: ExistingFile | None = None
+    """Clients must present a certificate this CA issued."""
+    allow_plain_http: bool = False
+    """Accept tokens over plain HTTP on a non-loopback address (behind a TLS proxy)."""
     tokens: list[ApiToken] = []
     """Without a token, only clients on the loopback interface may read."""
     max_page_size: int = Field(default=1000, ge=1, le=10_000)
@@ -199,15 +210,55 @@ class ApiSection(Section):
             raise ValueError(f"expected {_API_LISTEN}")
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _HOST_NAME.match(name):
+                raise ValueError(
+                    f"expected a host name without port, like api.example.com: {name!r}"
+                )
+        return [name.lower().rstrip(".") for name in value]
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key: both or neither")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file: both or neither")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file")
         return self
 
     @property
     def address(self) -> tuple[str, int]:
         return host_port(self.listen, _API_LISTEN)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Only this host can connect: a name or address of the loopback interface."""
+        host = self.address[0]
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+def plain_http_tokens(api: ApiSection, sources: dict[str, ConnectorConfig]) -> list[str]:
+    """Where bearer tokens would cross the network unencrypted: the keys that hold them.
+
+    Tokens are the API's own and those of push sources (a ``token`` field on a
+    source served by the API); on loopback or with TLS they stay private.
+    """
+    if api.cert_file is not None or api.on_loopback:
+        return []
+    found = ["api.tokens"] if api.tokens else []
+    found += [
+        f"sources.{name}.token"
+        for name, source in sources.items()
+        if "token" in type(source).model_fields
+    ]
+    return found
 
 
 class ClusterSection(Section):
@@ -297,6 +348,16 @@ def load_config(path: Path) -> Config:
                 "several daemons share one timeline only in a PostgreSQL store",
                 hint='set [store] type = "postgresql" and dsn, or enabled = false',
             )
+        )
+    if top is not None and top.api is not None and not top.api.allow_plain_http:
+        errors.extend(
+            ConfigError(
+                key,
+                f"this token would travel over plain HTTP to {top.api.listen}",
+                hint="set [api] cert_file and key_file, listen on 127.0.0.1, or, behind a"
+                " TLS proxy, allow_plain_http = true",
+            )
+            for key in plain_http_tokens(top.api, sources)
         )
     if errors or top is None:
         raise ConfigFileError(path, errors)

@@ -42,11 +42,13 @@ def hash_token(token: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Caller:
     name: str
+    """The token's name (the access log and audit entries show it)."""
+    role: str
     grants: frozenset[str]
 
 
-LOOPBACK = Caller("loopback", GRANTS["reader"])
-ANONYMOUS = Caller("anonymous", frozenset())
+LOOPBACK = Caller("loopback", "reader", GRANTS["reader"])
+ANONYMOUS = Caller("anonymous", "none", frozenset())
 """No token, not on loopback: may call only the open routes (health, the page itself)."""
 
 CALLER = web.RequestKey("caller", Caller)
@@ -54,7 +56,7 @@ CALLER = web.RequestKey("caller", Caller)
 
 def authenticator(tokens: list[ApiToken]) -> Callable[[web.Request], Caller]:
     """The caller of a request: its token's holder, a loopback reader, or anonymous."""
-    known = [(token.hash, Caller(token.name, GRANTS[token.role])) for token in tokens]
+    known = [(token.hash, Caller(token.name, token.role, GRANTS[token.role])) for token in tokens]
 
     def identify(request: web.Request) -> Caller:
         header = request.headers.get("Authorization")

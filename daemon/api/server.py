@@ -1,8 +1,10 @@
 """The HTTP server the daemon runs beside its pipeline.
 
-Every request passes the same gate: push-source intake first (its handlers
-authenticate themselves), then the caller is identified (token or loopback)
-for the routes' role checks.  Limits: ``client_max_size`` for bodies, the
+Every request passes the same gate: the Host and Origin checks
+(``guard``), push-source intake (its handlers authenticate themselves), then
+the caller is identified (token or loopback) for the routes' role checks;
+every request is logged with its caller, every reply carries the security
+headers.  Limits: ``client_max_size`` for bodies, the
 readers' time limit for queries, ``max_page_size`` for pages.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -19,9 +22,9 @@ import structlog
 from aiohttp import web
 
 from connectors.base import ConfigError
-from daemon.api import alerts, changes, events, openapi, ops, people, quarantine, sources
+from daemon.api import alerts, changes, events, guard, openapi, ops, people, quarantine, sources
 from daemon.api import web as page
-from daemon.api.auth import CALLER, Handler, authenticator
+from daemon.api.auth import CALLER, Caller, Handler, authenticator
 from daemon.api.intake import IntakeRouter
 from daemon.api.readers import Readers
 from daemon.api.state import PIPELINE, READERS, SETTINGS, ZONE
@@ -54,16 +57,31 @@ def build_app(
 ) -> web.Application:
     identify = authenticator(settings.tokens)
     intake.timeout_secs = settings.query_timeout_secs
+    names = guard.host_names(settings)
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        pushed = intake.find(request.method, request.path)
-        if pushed is not None:
-            return await intake.serve(request, pushed)
-        request[CALLER] = identify(request)
-        return await handler(request)
+        started = time.monotonic()
+        caller: Caller | None = None
+        status = 500
+        try:
+            guard.check_request(request, names)
+            pushed = intake.find(request.method, request.path)
+            if pushed is not None:
+                response: web.StreamResponse = await intake.serve(request, pushed)
+            else:
+                caller = request[CALLER] = identify(request)
+                response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as err:
+            status = err.status
+            raise
+        finally:
+            guard.log_request(request, status, caller, started)
 
     app = web.Application(middlewares=[gate], client_max_size=settings.max_body_bytes)
+    app.on_response_prepare.append(guard.add_headers)
     app[SETTINGS] = settings
     app[PIPELINE] = pipeline
     app[READERS] = readers
@@ -94,17 +112,26 @@ class ApiServer:
         self.url = ""
 
     def _tls(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None or self.settings.tls_key is None:
+        settings = self.settings
+        if settings.cert_file is None or settings.key_file is None:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        try:
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+            if settings.client_ca_file is not None:
+                context.load_verify_locations(settings.client_ca_file)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (ssl.SSLError, OSError) as err:
+            raise ConfigError(
+                "api.cert_file", f"cannot load the TLS certificate or key: {err}"
+            ) from err
         return context
 
     async def __aenter__(self) -> Self:
         host, port = self.settings.address
-        tls = self._tls()
         await self._runner.setup()
         try:
+            tls = self._tls()
             site = web.TCPSite(self._runner, host, port, ssl_context=tls)
             await site.start()
         except BaseException as err:

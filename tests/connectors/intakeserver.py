@@ -18,7 +18,9 @@ class AiohttpIntake(Intake):
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], IntakeHandler] = {}
 
-    def route(self, method: str, path: str, handler: IntakeHandler) -> Callable[[], None]:
+    def route(
+        self, method: str, path: str, handler: IntakeHandler, *, max_body_bytes: int
+    ) -> Callable[[], None]:
         key = (method.upper(), path)
         self.routes[key] = handler
 

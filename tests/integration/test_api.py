@@ -21,7 +21,9 @@ DEMO_EVENTS = 377
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiDaemon]:
     with serve_demo(
-        tmp_path_factory.mktemp("api"), listen="0.0.0.0:0", extra="max_page_size = 500"
+        tmp_path_factory.mktemp("api"),
+        listen="0.0.0.0:0",
+        extra="max_page_size = 500\nallow_plain_http = true",
     ) as served:
         yield served
 

@@ -17,13 +17,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_api_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
-    """With tls_cert/tls_key the API answers HTTPS that verifies against the issuing CA."""
+    """With cert_file/key_file the API answers HTTPS that verifies against the issuing CA."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert_path, key_path = tmp_path / "api.crt", tmp_path / "api.key"
     cert.cert_chain_pems[0].write_to_path(str(cert_path))
     cert.private_key_pem.write_to_path(str(key_path))
-    extra = f'tls_cert = "{cert_path}"\ntls_key = "{key_path}"'
+    extra = f'cert_file = "{cert_path}"\nkey_file = "{key_path}"'
     with serve_demo(tmp_path / "ws", listen="127.0.0.1:0", extra=extra) as api:
         assert api.url.startswith("https://127.0.0.1:")
         context = ssl.create_default_context()

@@ -25,10 +25,14 @@ def problems(tmp_path: Path, api: str) -> list[str]:
 
 def test_api_section_errors_name_the_key(tmp_path: Path) -> None:
     """A bad listen address, a half TLS pair, a plain token and a bad role are each reported."""
-    (cert,) = problems(tmp_path, f"tls_cert = '{tmp_path}'")
-    assert cert.startswith("api.tls_cert: no such file")
-    (pair,) = problems(tmp_path, f"tls_cert = '{__file__}'")
-    assert "tls_cert and tls_key: both or neither" in pair
+    (cert,) = problems(tmp_path, f"cert_file = '{tmp_path}'")
+    assert cert.startswith("api.cert_file: no such file")
+    (pair,) = problems(tmp_path, f"cert_file = '{__file__}'")
+    assert "cert_file and key_file: both or neither" in pair
+    (ca,) = problems(tmp_path, f"client_ca_file = '{__file__}'")
+    assert "client_ca_file needs cert_file and key_file" in ca
+    (host,) = problems(tmp_path, "allowed_hosts = ['api.example.com:8080']")
+    assert host.startswith("api.allowed_hosts: expected a host name without port")
     (listen,) = problems(tmp_path, "listen = '8080'")
     assert listen.startswith("api.listen: expected host:port")
     found = problems(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from connectors import registry
 from connectors.base import Emit, IntakeRequest, IntakeResponse, RawBatch, Source
@@ -37,6 +38,7 @@ RECORD = next(
 class PushConfig(ConnectorConfig):
     type: Literal["push"] = "push"
     path: str
+    max_body_bytes: int = 8192
 
 
 @pytest.fixture
@@ -58,7 +60,9 @@ def push_source(monkeypatch: pytest.MonkeyPatch) -> None:
                 await committed
                 return IntakeResponse(202, {"stored": True})
 
-            remove = intake.route("POST", self.config.path, receive)
+            remove = intake.route(
+                "POST", self.config.path, receive, max_body_bytes=self.config.max_body_bytes
+            )
             try:
                 await asyncio.Event().wait()
             finally:
@@ -81,7 +85,7 @@ async def served(
     pipeline = Pipeline(
         store, {"pushed": PushConfig(path="/push/records")}, workers=1, intake=intake
     )
-    settings = ApiSection(listen="127.0.0.1:0", max_body_bytes=4096, query_timeout_secs=20)
+    settings = ApiSection(listen="127.0.0.1:0", max_body_bytes=1024, query_timeout_secs=20)
     server = ApiServer(
         settings,
         pipeline,
@@ -125,18 +129,36 @@ async def test_a_pushed_body_is_stored_and_listed(
     assert len(store.search(EventQuery())) == 1
 
 
-async def test_the_body_limit_applies_before_the_handler(
+async def test_the_route_body_limit_applies_before_the_handler(
     served: tuple[str, SqliteStore, IntakeRouter],
 ) -> None:
-    """A body over [api] max_body_bytes is refused with 413 and stores nothing."""
+    """The source's own limit applies, not [api] max_body_bytes: a body within it is stored,
+    one over it is refused with the documented JSON 413, logged, and stores nothing."""
     url, store, _ = served
-    big = orjson.dumps({"Records": [RECORD | {"padding": "x" * 5000}]})
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{url}push/records", data=big, headers={"X-Push-Token": "s3cret"}) as answer,
-    ):
-        assert answer.status == 413
-    assert store.search(EventQuery()) == []
+    fits = orjson.dumps({"Records": [RECORD | {"padding": "x" * 3000}]})
+    big = orjson.dumps({"Records": [RECORD | {"padding": "x" * 9000}]})
+    headers = {"X-Push-Token": "s3cret"}
+    with capture_logs() as logs:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}push/records", data=big, headers=headers) as answer:
+                assert answer.status == 413
+                assert answer.content_type == "application/json"
+                assert await answer.json() == {"error": f"body of {len(big)} bytes exceeds 8192"}
+            assert store.search(EventQuery()) == []
+
+            async def chunked() -> AsyncIterator[bytes]:
+                yield big  # no Content-Length: the limit applies while reading
+
+            async with session.post(
+                f"{url}push/records", data=chunked(), headers=headers
+            ) as answer:
+                assert answer.status == 413
+                assert await answer.json() == {"error": "body exceeds 8192 bytes"}
+            async with session.post(f"{url}push/records", data=fits, headers=headers) as answer:
+                assert answer.status == 202
+    assert len(store.search(EventQuery())) == 1
+    refused = [e for e in logs if e["event"] == "request_refused"]
+    assert [e["status"] for e in refused] == [413, 413]
 
 
 async def test_a_slow_handler_is_cut_off_at_the_time_limit(
@@ -150,9 +172,9 @@ async def test_a_slow_handler_is_cut_off_at_the_time_limit(
         await asyncio.sleep(30)
         return IntakeResponse(200, {})
 
-    remove = intake.route("POST", "/slow", stuck)
+    remove = intake.route("POST", "/slow", stuck, max_body_bytes=100)
     with pytest.raises(ValueError, match="already served"):
-        intake.route("post", "/slow", stuck)
+        intake.route("post", "/slow", stuck, max_body_bytes=100)
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{url}slow", data=b"{}") as answer:
             assert answer.status == 503
