@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -158,6 +160,20 @@ def _interval(text: str) -> int:
     return int(minutes)
 
 
+def _interval_within(span_minutes: float) -> Callable[[str], int]:
+    """``interval`` no longer than the asked span: buckets start on multiples of the
+    interval since 1970, so a longer one would answer a bucket decades before ``since``."""
+    most = max(1, math.ceil(span_minutes))
+
+    def parse(text: str) -> int:
+        minutes = _interval(text)
+        if minutes > most:
+            raise ValueError(f"at most the span from since to until ({most} minutes)")
+        return minutes
+
+    return parse
+
+
 @routes.get("/api/v1/histogram")
 @needs("reader")
 async def histogram(request: web.Request) -> web.Response:
@@ -168,7 +184,7 @@ async def histogram(request: web.Request) -> web.Response:
     if since >= until:
         raise problem(web.HTTPBadRequest, "since: must be before until")
     span_minutes = (until - since).total_seconds() / 60
-    minutes = params.param(request, "interval", _interval) or next(
+    minutes = params.param(request, "interval", _interval_within(span_minutes)) or next(
         (m for m in _NICE_INTERVALS if span_minutes / m <= 120), _NICE_INTERVALS[-1]
     )
     start = int(since.timestamp()) // 60 // minutes * minutes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,8 +26,23 @@ def param(request: web.Request, name: str, parse: Callable[[str], T]) -> T | Non
         raise problem(web.HTTPBadRequest, f"{name}: {err}") from None
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Times outside these are typing mistakes: the timeline holds nothing there."""
+
+
 def moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
-    return param(request, name, lambda text: parse_moment(text, zone=zone))
+    return param(request, name, lambda text: bounded_moment(text, zone))
+
+
+def bounded_moment(text: str, zone: ZoneInfo) -> datetime:
+    """A time as ``parse_moment`` reads it, between ``EARLIEST`` and ``LATEST``."""
+    found = parse_moment(text, zone=zone)
+    if not EARLIEST <= found < LATEST:
+        raise ValueError(
+            f"{text!r} is {found.isoformat()}; times between {EARLIEST.year} and {LATEST.year} only"
+        )
+    return found
 
 
 _DIGITS = re.compile(r"[0-9]{1,19}")

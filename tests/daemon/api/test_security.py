@@ -198,3 +198,34 @@ async def test_the_sources_body_limit_is_honoured_not_the_apis(served: Served) -
     status, answer = await served.post_changes(over)
     assert status == 413
     assert answer == {"error": f"body of {len(over)} bytes exceeds {4 << 20}"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=100000w",
+        "since=0001-01-01",
+        "until=9999-12-31",
+        "since=99999999999999999999d",
+    ],
+)
+async def test_times_out_of_range_are_400(served: Served, query: str) -> None:
+    """Times before 1970 or after 2200, absolute or as a duration ago, are refused naming
+    the parameter, on the events and the histogram alike."""
+    for path in ("/api/v1/events", "/api/v1/histogram"):
+        status, _, body = await served.call("GET", f"{path}?{query}")
+        assert status == 400, path
+        assert orjson.loads(body)["error"].startswith(query.partition("=")[0] + ":")
+
+
+async def test_a_histogram_interval_longer_than_its_span_is_400(served: Served) -> None:
+    """interval=1000000d over a day is refused instead of answering a bucket at 1970;
+    an interval as long as the span is one bucket near it."""
+    span = "since=2026-11-20T00:00:00Z&until=2026-11-21T00:00:00Z"
+    status, _, body = await served.call("GET", f"/api/v1/histogram?{span}&interval=1000000d")
+    assert status == 400
+    assert orjson.loads(body)["error"].startswith("interval: at most the span")
+    status, _, body = await served.call("GET", f"/api/v1/histogram?{span}&interval=1d")
+    assert status == 200
+    starts = [bucket["start"] for bucket in orjson.loads(body)["buckets"]]
+    assert starts[0].startswith("2026-11-20")
