@@ -81,9 +81,9 @@ _SSH_INVALID = re.compile(
 _USER = r"(?:(?:invalid|illegal) user )?(?P<user>.*?)"
 _ADDRESS_PORT = r"(?P<address>\S+) port (?P<port>\d+)"
 _SSH_FORMS: Final = (
-    _form(rf"error: PAM: .+? for {_USER} from (?P<address>\S+)$", "ssh_login", "failure"),
+    _form(rf"(?:error: )?PAM: .+? for {_USER} from (?P<address>\S+)$", "ssh_login", "failure"),
     _form(
-        rf"error: maximum authentication attempts exceeded for {_USER} from {_ADDRESS_PORT}",
+        rf"(?:error: )?maximum authentication attempts exceeded for {_USER} from {_ADDRESS_PORT}",
         "ssh_login",
         "failure",
     ),
@@ -111,6 +111,7 @@ _SSH_FORMS: Final = (
         "failure",
     ),
     _form(r"Authentication refused: ", "ssh_login", "failure"),
+    _form(r"Could not get shadow information for ", "ssh_login", "failure"),
     _form(
         r"fatal: Access denied for user (?P<user>\S+) by PAM account configuration",
         "ssh_login",
@@ -140,7 +141,7 @@ _SSH_DROPPED = re.compile(r"Did not receive identification string from (\S+?)(?:
 _SSH_SUBSYSTEM = re.compile(r"subsystem request for (\S+) by user (\S+)")
 _SSH_NOISE = re.compile(
     r"Server listening on |Received signal |Starting session: |Connection from |"
-    r"Timeout before authentication|Unable to negotiate|error: kex_|banner exchange|"
+    r"Timeout before authentication|Unable to negotiate|(?:error: )?kex_|banner exchange|"
     r"Bad protocol version|Protocol major versions differ|reverse mapping checking|"
     r"Address \S+ maps to |fatal: |Close session: |Transferred: |Accepted key |"
     r"Exiting on signal|Set /proc/self/oom|User child is on pid|Changed root directory|"
@@ -210,8 +211,8 @@ _DROPBEAR_FORMS: Final = (
         _START,
     ),
     _form(
-        r"Login attempt for nonexistent user(?: '(?P<user>[^']*)')? "
-        r"from (?P<address>\S+):(?P<port>\d+)",
+        r"Login attempt for nonexistent user(?: '(?P<user>[^']*)')?"
+        r"(?: from (?P<address>\S+):(?P<port>\d+))?",
         "ssh_login",
         "failure",
         _START,
@@ -246,6 +247,9 @@ PAM_LINE = re.compile(r"(pam_\w+)\(([^:()]+):(\w+)\): ")
 PAM_PROGRAM = re.compile(r"([^()]+)\((pam_\w+)\)$")
 """``sshd(pam_unix)``: the program name of Linux-PAM before 0.99 (RHEL 4)."""
 
+_AUTH_MODULES: Final = frozenset(
+    {"pam_unix", "pam_sss", "pam_faillock", "pam_tally", "pam_tally2", "pam_ldap", "pam_krb5"}
+)
 _PAM_ACTIONS: Final = {"sshd": "ssh_login", "su": "su", "su-l": "su", "login": "login"}
 _OWN_VERDICT: Final = frozenset({"sshd", "su", "su-l", "login"})
 """Services that log each attempt's verdict themselves: their PAM failures repeat it."""
@@ -291,10 +295,16 @@ _PAM_NOISE = re.compile(
 
 
 def pam(module: str, service: str, facility: str | None, message: str, event: AuditEvent) -> bool:
-    """One PAM module's line, whichever program wrote it (``pam_x(service:facility)``)."""
+    """One PAM module's line, whichever program wrote it (``pam_x(service:facility)``).
+
+    Lines of modules that authenticate nobody (``pam_limits``, ``pam_systemd``,
+    ``pam_env``) are known and carry nothing to read.
+    """
     event.dataset = "system.auth"
     event.fields["system.auth.pam.module"] = module
     event.fields["system.auth.pam.origin"] = f"{service}:{facility}" if facility else service
+    if module not in _AUTH_MODULES:
+        return True
     if (found := _PAM_FAILURES.match(message)) is not None:
         _pam_verdict(service, found[2], event, "failure", repeated=found[1] is not None)
     elif (found := _PAM_SESSION.match(message)) is not None:

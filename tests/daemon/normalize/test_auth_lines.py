@@ -18,6 +18,7 @@ import pytest
 
 from connectors.syslog_batch import header
 from daemon.normalize import Limits, syslog
+from daemon.rules.change import is_change_class
 
 CORPUS = Path(__file__).parent / "auth_lines"
 RECEIVED_NS = 1_764_244_800 * 10**9
@@ -44,9 +45,14 @@ def flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def document(line: str) -> dict[str, Any]:
+def nested(line: str) -> dict[str, Any]:
     [record] = syslog.decode(header(RECEIVED_NS, "UTC") + line.encode(), Limits())
-    return flat(syslog.normalize(record).to_document())
+    document: dict[str, Any] = syslog.normalize(record).to_document()
+    return document
+
+
+def document(line: str) -> dict[str, Any]:
+    return flat(nested(line))
 
 
 @pytest.mark.parametrize("case", corpus())
@@ -62,3 +68,11 @@ def test_every_program_file_spans_families() -> None:
     for path in CORPUS.glob("*.jsonl"):
         families = {orjson.loads(text)["family"] for text in path.read_text().splitlines()}
         assert len(families) > 1, path.name
+
+
+def test_account_changes_are_changes() -> None:
+    """Every account change of the corpus that succeeded is a candidate of unapproved_change."""
+    lines = (CORPUS / "accounts.jsonl").read_text().splitlines()
+    for case in map(orjson.loads, lines):
+        succeeded = case["expect"].get("event.outcome") != "failure"
+        assert is_change_class(nested(case["line"])) is succeeded, case["line"]
