@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from daemon import filemodes
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.delivery.routing import routes
@@ -45,7 +46,10 @@ def open_store(config: Config, *, readonly: bool = False, feeds: bool = False) -
 
     ``feeds``: the pipeline's store in a cluster, whose writes feed the correlator."""
     section = config.store
-    if section.type == "postgresql" and section.dsn is not None:
+    postgres = section.type == "postgresql" and section.dsn is not None
+    if not readonly:
+        filemodes.make_private(config.daemon.state_dir, None if postgres else config.store_path)
+    if postgres and section.dsn is not None:
         # psycopg loads only when the config asks for PostgreSQL.
         from daemon.store.postgres import PostgresStore
 

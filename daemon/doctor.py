@@ -19,7 +19,7 @@ from typing import TextIO
 from connectors import registry
 from connectors.base import Check, Output, OutputContext, Source, SourceContext
 from connectors.config import ConnectorConfig
-from daemon import doctor_host
+from daemon import doctor_host, doctor_security
 from daemon.config import Config, ConfigFileError, load_config
 
 CONNECTOR_CHECK_SECS = 30.0
@@ -64,6 +64,7 @@ def _host_checks(config: Config) -> list[Check]:
         listen = source.model_dump().get("listen")
         if isinstance(listen, str):
             checks.append(doctor_host.port_free(f"sources.{name}", listen))
+    checks += doctor_security.checks(config)
     last_write = facts.last_write if facts else None
     synchronized = doctor_host.kernel_clock_synchronized()
     checks.append(doctor_host.clock(datetime.now(UTC), last_write, synchronized))
