@@ -3,7 +3,8 @@
 Every hour CloudTrail writes, per account and region, a digest file listing
 the log files it delivered with the SHA-256 of each (uncompressed), signed
 with SHA256withRSA.  The signature is in the object's ``x-amz-meta-signature``
-metadata (hex) over this string, as AWS documents it::
+metadata (hex), the algorithm in ``x-amz-meta-signature-algorithm``, over this
+string, as AWS documents it::
 
     digestEndTime \\n digestS3Bucket/digestS3Object \\n
     hex(SHA-256(uncompressed digest file)) \\n previousDigestSignature
@@ -13,12 +14,18 @@ form a chain: a deleted digest shows as a gap.  The public key is the one of
 CloudTrail's ListPublicKeys whose fingerprint the digest names; files of PEM
 public keys can stand in for offline checks, their fingerprint being the MD5
 of the key's PKCS#1 DER form.
+
+Digests and log files are read as CloudTrail writes them, one gzip member
+each, with the verdicts of the AWS CLI's ``validate-logs`` (the tests hold the
+two side by side): a digest is its first gzip member (what the signature
+covers); a log file with anything after its gzip member, or not gzipped, is
+modified.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +45,8 @@ from connectors.cloudtrail_keys import is_log_file, parse_stamp, stamp_of
 from connectors.s3objects import list_keys
 
 MAX_DIGEST_BYTES = 64 * 1024 * 1024
+ALGORITHM = "SHA256withRSA"
+_DIGEST_STAMP = re.compile(r"_(\d{8}T\d{6}Z)\.json\.gz$")
 
 STATUSES = ("valid", "modified", "deleted", "missing_digest", "digest_invalid", "chain_gap")
 """What a check says about a file: a log file (valid, modified, deleted, not listed in
@@ -127,6 +136,8 @@ class DigestCheck:
     """Digests read (valid or not)."""
     listed: list[str] = field(default_factory=list)
     """Keys of the log files the valid digests list."""
+    verified: list[str] = field(default_factory=list)
+    """Keys of the digests whose signature and place verified."""
 
 
 @dataclass
@@ -153,19 +164,21 @@ class DigestChecker:
         results: list[FileResult] = []
         listed: set[str] = set()
         digests = 0
+        verified: list[str] = []
         ends: list[datetime] = []
         starts: list[datetime] = []
         for key in self._keys_in_days(digests_folder, since, until):
             found = self._digest(key)
             if found is None:
                 continue
-            digest, content, signature = found
-            end = _time(digest.get("digestEndTime"))
+            digest, content, metadata = found
+            end = _time(digest.get("digestEndTime")) or _stamp_time(key)
             if end is None or not since <= end <= until:
                 continue
             digests += 1
             where = f"s3://{self.bucket}/{key}"
-            failure = self._verify_digest(key, digest, content, signature, end)
+            signature = metadata.get("signature", "")
+            failure = self._verify_digest(key, digest, content, metadata, end)
             if failure:
                 results.append(FileResult("digest_invalid", where, account, region, end, failure))
                 continue
@@ -173,6 +186,7 @@ class DigestChecker:
             if gap:
                 results.append(FileResult("chain_gap", where, account, region, end, gap, key))
             chain = ChainState(key, signature, digest["digestEndTime"])
+            verified.append(key)
             ends.append(end)
             starts.append(_time(digest.get("digestStartTime")) or end - timedelta(hours=1))
             for entry in digest.get("logFiles", []):
@@ -187,7 +201,7 @@ class DigestChecker:
                 account=account,
                 region=region,
             )
-        return DigestCheck(results, chain, digests, sorted(listed))
+        return DigestCheck(results, chain, digests, sorted(listed), verified)
 
     def _keys_in_days(self, folder: str, since: datetime, until: datetime) -> list[str]:
         keys: list[str] = []
@@ -199,7 +213,8 @@ class DigestChecker:
             day += timedelta(days=1)
         return sorted(keys)
 
-    def _digest(self, key: str) -> tuple[dict[str, Any], bytes, str] | None:
+    def _digest(self, key: str) -> tuple[dict[str, Any], bytes, dict[str, str]] | None:
+        """The digest as JSON (empty when unreadable), its signed bytes, its object metadata."""
         try:
             answer = self.s3.get_object(Bucket=self.bucket, Key=key)
             data = answer["Body"].read(MAX_DIGEST_BYTES + 1)
@@ -207,24 +222,36 @@ class DigestChecker:
             if error_code(err) in {"NoSuchKey", "404"}:
                 return None
             raise translate(err, f"s3://{self.bucket}/{key}") from err
-        content = _inflate(data)
+        unpacked = _gunzip(data)
+        content = unpacked[0] if unpacked else b""
         try:
             digest = orjson.loads(content)
         except orjson.JSONDecodeError:
             digest = {}
-        signature = str(answer.get("Metadata", {}).get("signature", ""))
-        return (digest if isinstance(digest, dict) else {}), content, signature
+        metadata = {str(k): str(v) for k, v in answer.get("Metadata", {}).items()}
+        return (digest if isinstance(digest, dict) else {}), content, metadata
 
     def _verify_digest(
-        self, key: str, digest: dict[str, Any], content: bytes, signature: str, end: datetime
+        self,
+        key: str,
+        digest: dict[str, Any],
+        content: bytes,
+        metadata: dict[str, str],
+        end: datetime,
     ) -> str:
         """Why the digest cannot be trusted, or '' when its signature verifies."""
+        if not digest:
+            return "not a digest: no gzip-compressed JSON object"
         if digest.get("digestS3Bucket") != self.bucket or digest.get("digestS3Object") != key:
             return "digest names another location than where it is stored"
-        if digest.get("digestSignatureAlgorithm", "SHA256withRSA") != "SHA256withRSA":
+        if digest.get("digestSignatureAlgorithm", ALGORITHM) != ALGORITHM:
             return f"unknown signature algorithm {digest.get('digestSignatureAlgorithm')!r}"
+        signature = metadata.get("signature")
         if not signature:
             return "no x-amz-meta-signature on the digest object"
+        if metadata.get("signature-algorithm") != ALGORITHM:
+            found = metadata.get("signature-algorithm")
+            return f"x-amz-meta-signature-algorithm is {found!r}, not {ALGORITHM}"
         public = self.keys.get(str(digest.get("digestPublicKeyFingerprint")), end)
         if public is None:
             return f"no public key with fingerprint {digest.get('digestPublicKeyFingerprint')}"
@@ -274,7 +301,14 @@ class DigestChecker:
                     "deleted", where, account, region, end, "listed, not in S3", digest
                 )
             raise translate(err, where) from err
-        actual = hashlib.sha256(_inflate(data)).hexdigest()
+        unpacked = _gunzip(data)
+        if unpacked is None:
+            detail = "not a gzip file as CloudTrail delivers"
+            return FileResult("modified", where, account, region, end, detail, digest)
+        if unpacked[1]:
+            detail = f"{len(unpacked[1])} bytes after the end of its gzip stream"
+            return FileResult("modified", where, account, region, end, detail, digest)
+        actual = hashlib.sha256(unpacked[0]).hexdigest()
         if actual != entry.get("hashValue"):
             detail = f"SHA-256 {actual} differs from {entry.get('hashValue')}"
             return FileResult("modified", where, account, region, end, detail, digest)
@@ -306,13 +340,20 @@ class DigestChecker:
         return found
 
 
-def _inflate(data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data
+def _gunzip(data: bytes) -> tuple[bytes, bytes] | None:
+    """The first gzip member's contents and the bytes after it; None if there is no whole member."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
-        return data
+        content = inflater.decompress(data)
+    except zlib.error:
+        return None
+    return (content, inflater.unused_data) if inflater.eof else None
+
+
+def _stamp_time(key: str) -> datetime | None:
+    """The end time in a digest's name, for a digest whose contents cannot be read."""
+    found = _DIGEST_STAMP.search(key)
+    return datetime.strptime(found[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if found else None
 
 
 def _time(value: Any) -> datetime | None:
