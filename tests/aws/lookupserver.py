@@ -1,17 +1,21 @@
-"""CloudTrail's LookupEvents over real HTTP, which moto does not implement.
+"""CloudTrail's LookupEvents and ListPublicKeys over real HTTP, which moto does not implement.
 
 An aiohttp server (in a thread of its own, so sync and async tests and CLI
 subprocesses can all reach it) speaks the AWS JSON 1.1 protocol: ``POST /``
 with ``X-Amz-Target: com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.
-LookupEvents``, the request and response shapes of botocore's service model,
-newest events first, 50 per page at most.  Every other request is passed on to
-the moto server, so STS AssumeRole works; the access key each assumed role
-receives is remembered, which tells the account a later call is made in.
+LookupEvents`` (or ``.ListPublicKeys``), the request and response shapes of
+botocore's service model.  LookupEvents: newest events first, 50 per page at
+most.  ListPublicKeys: the keys whose validity overlaps ``[StartTime, EndTime]``
+(both default to now), the key as base64 of its PKCS#1 DER form.  Every other
+request (S3, STS, ...) is passed on to the moto server, so one endpoint serves
+a whole source; the access key each assumed role receives is remembered, which
+tells the account a later call is made in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import threading
 from collections.abc import Iterator
@@ -23,8 +27,12 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from yarl import URL
 
-TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+_SERVICE = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+TARGET = f"{_SERVICE}LookupEvents"
+KEYS_TARGET = f"{_SERVICE}ListPublicKeys"
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "date", "server"}
 OWN_ACCOUNT = "123456789012"
 """The account of the plain test credentials (moto's default)."""
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/")
@@ -44,14 +52,33 @@ class Call:
     throttled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """One of CloudTrail's digest signing keys as ListPublicKeys describes it."""
+
+    der: bytes
+    """PKCS#1 RSAPublicKey, DER."""
+    valid_from: datetime
+    valid_until: datetime
+    fingerprint: str
+
+
 @dataclass
 class LookupServer:
-    """Events per (account, region); ``throttle``: answer that many calls with throttling."""
+    """Events per (account, region); ``throttle``: answer that many calls with throttling.
+
+    ``public_keys``: what ListPublicKeys knows; ``keys_denied``: answer it with
+    AccessDenied, as for a role without ``cloudtrail:ListPublicKeys``.
+    """
 
     upstream: str
     events: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     throttle: int = 0
     calls: list[Call] = field(default_factory=list)
+    public_keys: list[PublicKey] = field(default_factory=list)
+    keys_denied: bool = False
+    key_calls: list[dict[str, Any]] = field(default_factory=list)
+    """ListPublicKeys request bodies, in order."""
     _accounts: dict[str, str] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
@@ -67,7 +94,7 @@ class LookupServer:
 
         async def serve() -> None:
             app = web.Application(client_max_size=1 << 20)
-            app.router.add_post("/{tail:.*}", self._handle)
+            app.router.add_route("*", "/{tail:.*}", self._handle)
             self._runner = web.AppRunner(app)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -93,7 +120,10 @@ class LookupServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if request.headers.get("X-Amz-Target") != TARGET:
+        target = request.headers.get("X-Amz-Target")
+        if target == KEYS_TARGET:
+            return self._keys(orjson.loads(body or b"{}"))
+        if target != TARGET:
             return await self._relay(request, body)
         found = _CREDENTIAL.search(request.headers.get("Authorization", ""))
         key, region = (found[1], found[2]) if found else ("", "")
@@ -128,18 +158,41 @@ class LookupServer:
             answer["NextToken"] = str(offset + size)
         return answer
 
+    def _keys(self, wanted: dict[str, Any]) -> web.Response:
+        self.key_calls.append(wanted)
+        if self.keys_denied:
+            error = {"__type": "AccessDeniedException", "message": "not authorized"}
+            return _json(error, status=400)
+        now = datetime.now(UTC).timestamp()
+        low, high = wanted.get("StartTime", now), wanted.get("EndTime", now)
+        if low > high:
+            error = {"__type": "InvalidTimeRangeException", "message": "StartTime after EndTime"}
+            return _json(error, status=400)
+        found = [
+            {
+                "Value": base64.b64encode(key.der).decode(),
+                "ValidityStartTime": key.valid_from.timestamp(),
+                "ValidityEndTime": key.valid_until.timestamp(),
+                "Fingerprint": key.fingerprint,
+            }
+            for key in self.public_keys
+            if key.valid_from.timestamp() <= high and low <= key.valid_until.timestamp()
+        ]
+        return _json({"PublicKeyList": found})
+
     async def _relay(self, request: web.Request, body: bytes) -> web.Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host"}}
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        url = URL(f"{self.upstream}{request.raw_path}", encoded=True)
         async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{self.upstream}{request.path_qs}", data=body, headers=headers) as reply,
+            aiohttp.ClientSession(auto_decompress=False) as session,
+            session.request(request.method, url, data=body, headers=headers) as reply,
         ):
             data = await reply.read()
             issued = _ASSUMED_KEY.search(data.decode(errors="replace"))
             role = _ROLE_ACCOUNT.search(body.decode(errors="replace"))
             if issued and role:
                 self._accounts[issued[1]] = role[1]
-            kept = {"Content-Type": reply.headers.get("Content-Type", "text/xml")}
+            kept = {k: v for k, v in reply.headers.items() if k.lower() not in _HOP_BY_HOP}
             return web.Response(status=reply.status, body=data, headers=kept)
 
 
