@@ -124,9 +124,21 @@ class EmailOutput(Output):
             await aiosmtplib.send(message, **self._connection())
         except aiosmtplib.SMTPAuthenticationError as err:
             raise AuthError(f"SMTP: {err}") from err
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            raise _every_recipient_refused(err) from err
         except aiosmtplib.SMTPResponseException as err:
             if 500 <= err.code < 600:
                 raise PermanentError(f"SMTP {err.code}: {err.message}") from err
             raise TransientError(f"SMTP {err.code}: {err.message}") from err
         except (aiosmtplib.SMTPException, OSError) as err:
             raise TransientError(f"SMTP: {err}") from err
+
+
+def _every_recipient_refused(err: aiosmtplib.SMTPRecipientsRefused) -> Exception:
+    """aiosmtplib raises this only when no recipient was taken: final (5xx) when every
+    refusal is, else worth a retry.  A mail some recipients took counts as sent."""
+    reasons = "; ".join(f"{each.recipient}: {each.code} {each.message}" for each in err.recipients)
+    text = f"SMTP refused every recipient: {reasons}"
+    if all(500 <= each.code < 600 for each in err.recipients):
+        return PermanentError(text)
+    return TransientError(text)

@@ -36,6 +36,14 @@ class Inbox:
         envelope.mail_from = address
         return "250 OK"
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)
         self.mails.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
@@ -124,7 +132,7 @@ async def test_starttls_by_default_with_the_ca_file_and_login(
     alert = make_alert()
     queue(store, outputs, [alert])
     async with delivering(store, outputs):
-        await wait_until(lambda: inbox.mails)
+        await wait_until(lambda: store.deliveries("sent"))
     (mail,) = inbox.mails
     assert inbox.over_tls == [True]
     assert mail["Subject"] == (
@@ -171,6 +179,26 @@ async def test_a_server_without_starttls_gets_nothing_in_clear(
     (pending,) = store.deliveries("pending")
     assert "STARTTLS" in (pending.last_error or ""), pending.last_error
     assert inbox.senders == []
+
+
+async def test_a_mail_every_recipient_of_which_is_refused_fails_at_once(
+    store: SqliteStore, smtp: tuple[int, Inbox]
+) -> None:
+    """550 for every recipient cannot get better by retrying: failed after one attempt,
+    with the server's answer for each address."""
+    port, inbox = smtp
+    config = _config(f"smtp://127.0.0.1:{port}", starttls=False, recipients=["nobody@example.org"])
+    outputs = {"mail": config}
+    queue(store, outputs, [make_alert()])
+    async with delivering(store, outputs):
+        await wait_until(lambda: store.deliveries("failed"))
+    (failed,) = store.deliveries("failed")
+    assert inbox.senders == ["auditcorr@example.org"], "one attempt only"
+    assert (
+        failed.last_error
+        == "SMTP refused every recipient: nobody@example.org: 550 5.1.1 No such user"
+    )
+    assert inbox.mails == []
 
 
 async def test_plain_text_and_html_body_with_message_id(
