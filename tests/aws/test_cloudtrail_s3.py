@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ async def test_late_file_named_before_newer_ones_is_read(moto_endpoint: str, buc
     s3 = client("s3", moto_endpoint)
     account, region = ACCOUNTS[0], REGIONS[0]
     now = datetime.now(UTC)
-    stamps = [now.strftime("%Y%m%dT%H") + f"{m:02d}Z" for m in (0, 5, 10)]
+    stamps = [now.strftime("%Y%m%dT%H") + f"{m:02d}Z" for m in (0, 5, 10, 15)]
 
     def records(tag: str) -> list[dict[str, Any]]:
         return [{"eventID": f"{tag}-{i}", "eventTime": "2026-11-20T00:00:00Z"} for i in range(3)]
@@ -98,15 +99,18 @@ async def test_late_file_named_before_newer_ones_is_read(moto_endpoint: str, buc
         await emit.wait_for(2)
         put_records(s3, bucket, day_key(account, region, stamps[1], "b"), records("b"))
         await emit.wait_for(3)
-        await asyncio.sleep(0.5)  # a few more polls: nothing is read twice
+        # A marker, named last: the poll that reads it lists a, b and c before it,
+        # so a file read twice would be in by the time the marker is.
+        put_records(s3, bucket, day_key(account, region, stamps[3], "d"), records("d"))
+        await emit.wait_for(4)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert len(emit.batches) == 3
-    assert sorted(emit.event_ids()) == sorted(f"{t}-{i}" for t in "abc" for i in range(3))
+    assert [b.origin.rsplit("_", 1)[1][:1] for b in emit.batches] == ["a", "c", "b", "d"]
+    assert emit.event_ids() == Counter(f"{t}-{i}" for t in "abcd" for i in range(3))
     (checkpoint,) = emit.checkpoints().values()
-    assert checkpoint["high"] == stamps[2]
-    assert len(checkpoint["recent"]) == 3
+    assert checkpoint["high"] == stamps[3]
+    assert len(checkpoint["recent"]) == 4
 
 
 async def test_range_backfill_reads_only_those_days(

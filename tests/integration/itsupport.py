@@ -346,6 +346,38 @@ def count_events(db: Path, table: str = "events") -> int:
         raise
 
 
+def checkpoints(db: Path) -> dict[str, dict[str, Any]]:
+    """Each source's committed checkpoints (key -> value), read beside the writer."""
+    if not db.exists():
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+        try:
+            rows = conn.execute("SELECT source, key, value FROM checkpoints").fetchall()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                return {}
+            raise
+    for source, key, value in rows:
+        found.setdefault(source, {})[key] = orjson.loads(value)
+    return found
+
+
+def read_to_end(db: Path, source: str, *paths: Path) -> bool:
+    """True once ``source`` committed, for each file it tails, the checkpoint of the last
+    byte of the file now at that path: the tailer has nothing of it left to read.
+
+    Checkpoints commit with their events, so what was read is stored by then; write a
+    line after the data first, so that a truncated file too is read to a new end.
+    """
+    saved = checkpoints(db).get(source, {})
+    for path in paths:
+        value, now = saved.get(str(path)), path.stat()
+        if value is None or (value["inode"], value["offset"]) != (now.st_ino, now.st_size):
+            return False
+    return True
+
+
 def wait_for(
     what: str,
     predicate: Callable[[], Any],

@@ -21,10 +21,12 @@ from itsupport import (
     Daemon,
     Workspace,
     auditcorr,
+    checkpoints,
     count_events,
     generate,
     log_name,
     put_file,
+    read_to_end,
     records_file,
     stored_ids,
     wait_for,
@@ -210,6 +212,26 @@ def _demo_id_uses() -> Counter[str]:
     return ids
 
 
+def _demo_read_to_end(workspace: Workspace, sources: dict[str, dict[str, Any]]) -> bool:
+    """True once each demo source committed the end of its input: a tailed log's last
+    byte, a checkpoint for every trail file and every change file.  Checkpoints commit
+    with their events, so an event read twice would be stored by then."""
+    saved = checkpoints(workspace.db)
+    for name, source in sources.items():
+        path = (workspace.root / source["path"]).resolve()
+        if source["type"] == "cloudtrail_files":
+            files = {str(p.relative_to(path)) for p in path.rglob("*.json.gz")}
+        elif source["type"] == "changes_files":
+            files = {p.name for p in path.iterdir()}
+        elif not read_to_end(workspace.db, name, path):
+            return False
+        else:
+            continue
+        if set(saved.get(name, {})) != files:
+            return False
+    return True
+
+
 def test_bundled_config_passes_check_config() -> None:
     """The config.toml shipped at the repository root validates as it is."""
     _require_demo()
@@ -256,7 +278,12 @@ def test_run_of_a_copy_of_the_bundled_config_ingests_the_demo(
         interval=0.3,
         context=daemon.tail,
     )
-    time.sleep(0.5)  # anything beyond the demo would show up now
+    wait_for(
+        "every demo source's checkpoint at the end of its input",
+        lambda: _demo_read_to_end(workspace, settings["sources"]),
+        timeout=30,
+        context=daemon.tail,
+    )
     assert daemon.stop() == 0, daemon.tail()
     stored = stored_ids(workspace.db)
     assert sum(n for i, n in stored.items() if i.startswith("change:")) == changes
