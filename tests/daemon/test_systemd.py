@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from daemon.systemd import Notifier
 
@@ -58,8 +59,10 @@ def test_outside_systemd_nothing_is_sent_and_nothing_fails() -> None:
     notifier = Notifier({})
     assert not notifier.enabled
     assert notifier.watchdog_secs is None
-    notifier.ready("x")
-    notifier.stopping()
+    with capture_logs() as logs:
+        notifier.ready("x")
+        notifier.stopping()
+    assert logs == [], "a send was tried: it failed for want of an address"
 
 
 def test_watchdog_interval_only_for_this_process() -> None:
@@ -72,4 +75,9 @@ def test_watchdog_interval_only_for_this_process() -> None:
 
 def test_a_vanished_socket_is_logged_not_raised(tmp_path: Path) -> None:
     """A notify socket that went away costs a warning, never the daemon."""
-    Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).ready("x")
+    with capture_logs() as logs:
+        Notifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}).ready("x")
+    (warning,) = logs
+    assert warning["event"] == "systemd_notify_failed"
+    assert warning["log_level"] == "warning"
+    assert "No such file" in warning["error"]
