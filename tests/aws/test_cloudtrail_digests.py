@@ -1,10 +1,11 @@
-"""Digest verification on moto: valid, modified, deleted, missing digest, chain gap, forged."""
+"""Digest verification on moto: valid, modified, deleted, missing digest, chain gap, forged;
+public keys from PEM files or from ListPublicKeys (the stand-in in lookupserver.py)."""
 
 from __future__ import annotations
 
 import gzip
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from digests import SINCE, UNTIL, write_digests, write_public_key
+from digests import SINCE, TRAIL_KEY, UNTIL, SigningKey, write_digests, write_public_key
+from lookupserver import LookupServer
 from motoserver import client
 from trail import ACCOUNTS, put_records, upload_trail
 
@@ -183,3 +185,58 @@ async def test_continuous_check_in_the_s3_source(
         CloudtrailS3Source(config, SourceContext("ct", checkpoints, "backfill")), second
     )
     assert second.batches == []
+
+
+@pytest.mark.integration
+def test_verify_digests_command_takes_the_keys_from_list_public_keys(
+    signed_trail: Any, lookup_server: LookupServer, tmp_path: Path
+) -> None:
+    """Without key files the check asks ListPublicKeys, for a period around each digest."""
+    from itsupport import Workspace
+    from test_cloudtrail_s3_cli import s3_source, write_config
+
+    _, bucket, uploaded, made = signed_trail
+    lookup_server.public_keys.append(TRAIL_KEY.listed())
+    workspace = Workspace(tmp_path / "ws")
+    write_config(workspace, {"ct_org": s3_source(lookup_server.endpoint, bucket)})
+    args = ["--source", "ct_org", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    result = workspace.cli("verify-digests", *args)
+    assert result.returncode == 0, str(result)
+    assert result.stdout.splitlines()[-1] == f"digests: valid={len(uploaded.keys)}"
+    ends = [
+        datetime.strptime(k[-24:-8], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+        for keys in made.keys.values()
+        for k in keys
+    ]
+    assert lookup_server.key_calls, "ListPublicKeys was asked"
+    for call in lookup_server.key_calls:
+        assert any(call["StartTime"] <= end <= call["EndTime"] for end in ends), call
+
+
+@pytest.mark.integration
+def test_doctor_checks_list_public_keys(lookup_server: LookupServer, tmp_path: Path) -> None:
+    """doctor's ListPublicKeys check passes with the permission and fails, with a hint, without."""
+    from itsupport import Workspace
+    from test_aws_doctor import checklist
+    from test_cloudtrail_s3_cli import s3_source, write_config
+
+    now = datetime.now(UTC)
+    current = SigningKey.generate(
+        valid_from=now - timedelta(days=3), valid_until=now + timedelta(days=30)
+    )
+    lookup_server.public_keys.append(current.listed())
+    workspace = Workspace(tmp_path / "ws")
+    source = {**s3_source(lookup_server.endpoint, "org-trail-logs"), "verify_digests": True}
+    write_config(workspace, {"ct_org": source})
+    check = "sources.ct_org: cloudtrail:ListPublicKeys"
+
+    passed = checklist(workspace.cli("doctor").stdout)
+    assert passed[check] == "✓ 1 public keys", passed
+
+    lookup_server.keys_denied = True
+    failed = checklist(workspace.cli("doctor").stdout)[check]
+    assert failed.startswith("✗ "), failed
+    assert "AccessDenied" in failed
+    assert failed.endswith(
+        '| hint: the role needs cloudtrail:ListPublicKeys (Resource "*") to verify digests'
+    )

@@ -24,7 +24,7 @@ import orjson
 import pytest
 from awscli_validation import Verdicts, cli_client, validate_logs
 from digests import HOME_REGION, SINCE, TRAIL_KEY, UNTIL, Digests, SigningKey, write_digests
-from lookupserver import LookupServer
+from lookupserver import LookupServer, PublicKey
 from motoserver import REGION, client
 from trail import ACCOUNTS, Uploaded, put_records, upload_trail
 
@@ -47,6 +47,8 @@ class Trail:
     """auditcorr's CloudTrail client (boto3)."""
     cli_cloudtrail: Any
     """awscli's, made as the CLI makes it."""
+    published: list[PublicKey]
+    """What the ListPublicKeys stand-in serves."""
 
     def stream(self, *, digests: int = 3) -> str:
         """An account/region with at least that many digests."""
@@ -86,6 +88,7 @@ def trail(moto_endpoint: str, lookup_server: LookupServer, tmp_path: Path) -> Tr
         made,
         client("cloudtrail", lookup_server.endpoint),
         cli_client("cloudtrail", lookup_server.endpoint, REGION),
+        lookup_server.public_keys,
     )
 
 
@@ -265,6 +268,17 @@ def wrong_key(trail: Trail) -> set[str]:
     return {trail.path(k) for k in trail.made.keys[stream]}
 
 
+def key_out_of_period(trail: Trail) -> set[str]:
+    """Digests signed with a published key whose period ended a week before them."""
+    stream = trail.stream()
+    retired = SigningKey.generate(
+        valid_from=SINCE - timedelta(days=60), valid_until=SINCE - timedelta(days=7)
+    )
+    trail.published.append(retired.listed())
+    write_digests(trail.s3, trail.bucket, trail.logs_of(stream), signer=retired)
+    return {trail.path(k) for k in trail.made.keys[stream]}
+
+
 def forged_with_published_fingerprint(trail: Trail) -> set[str]:
     """Digests signed with another key but naming the published key's fingerprint."""
     stream = trail.stream()
@@ -299,6 +313,7 @@ CASES: list[Callable[[Trail], set[str]]] = [
     restarted_chain,
     unlisted_log_file,
     wrong_key,
+    key_out_of_period,
     forged_with_published_fingerprint,
 ]
 
