@@ -65,7 +65,7 @@ def classify(program: str | None, message: str, event: AuditEvent) -> None:
         understood = auth.pam(pam[2], pam[1], None, message, event)
     elif message.startswith("pam_") and (pam := auth.PAM_LINE.match(message)):
         understood = auth.pam(pam[1], pam[2], pam[3], message[pam.end() :], event)
-    elif (handler := _handler(program)) is not None:
+    elif program and (handler := _HANDLERS.get(program)) is not None:
         understood = handler(message, event)
     else:
         return
@@ -73,15 +73,6 @@ def classify(program: str | None, message: str, event: AuditEvent) -> None:
         # Counted per program on /metrics, searchable on the timeline: what is
         # not understood yet shows.
         event.labels[UNRECOGNIZED] = "true"
-
-
-def _handler(program: str | None) -> Handler | None:
-    if not program:
-        return None
-    handler = _HANDLERS.get(program)
-    if handler is None and program.startswith("sshd-session"):
-        return auth.sshd  # OpenSSH 9.8 logs sessions from a program of its own
-    return handler
 
 
 # --------------------------------------------------------------------------- accounts
