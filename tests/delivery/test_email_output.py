@@ -301,6 +301,17 @@ async def test_checks_upgrade_with_starttls_by_default(
     assert inbox.senders == []
 
 
+async def test_checks_fail_on_a_server_without_starttls(smtp: tuple[int, Inbox]) -> None:
+    """doctor's email checks with the default starttls fail on a server that offers no
+    STARTTLS, and point at the scheme and 'starttls'."""
+    port, inbox = smtp
+    _, session = await _mail(f"smtp://127.0.0.1:{port}").checks()
+    assert not session.ok
+    assert session.detail == "SMTP STARTTLS extension not supported by server."
+    assert session.hint == "the server answered unexpectedly; check the scheme and 'starttls'"
+    assert inbox.senders == []
+
+
 async def test_checks_report_a_mail_server_that_is_not_there() -> None:
     """A refused port is a failed check naming the server, with a hint."""
     resolved, session = await _mail(f"smtp://127.0.0.1:{free_port()}").checks()
