@@ -26,7 +26,7 @@ from daemon.delivery.service import DeliveryService
 from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
-from daemon.rules.unapproved import Approvals
+from daemon.rules.unapproved import approvals_for
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
@@ -76,7 +76,8 @@ def rules_of(config: Config, store: Store, *, ordered: bool) -> RuleEngine | Non
     """The rule engine the config asks for; a broken rule is an error at start.
 
     Its changes are judged against the change records of ``store`` (read in
-    the store's thread, where the engine runs) and the config's identity map.
+    the store's thread, where the engine runs) and the config's identity map;
+    without a source of change records ``unapproved_change`` is off.
     """
     paths = config.rules.rule_paths()
     if not paths:
@@ -87,9 +88,11 @@ def rules_of(config: Config, store: Store, *, ordered: bool) -> RuleEngine | Non
         suppress_for=config.rules.suppress_for,
         ordered=ordered,
     )
-    engine.approvals = Approvals(
+    engine.approvals = approvals_for(
         lambda since, until: store.change_records(since=since, until=until),
         config.identity.identity_map(),
+        engine.loaded,
+        config.sources,
     )
     return engine
 

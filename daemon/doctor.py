@@ -37,6 +37,7 @@ async def diagnose(path: Path) -> list[Check]:
     outputs = f", {len(config.outputs)} outputs" if config.outputs else ""
     checks = [Check("config valid", True, f"{config.path}: {len(config.sources)} sources{outputs}")]
     checks += await asyncio.to_thread(_host_checks, config)
+    checks += _rule_notices(config)
     for name, source in config.sources.items():
         checks += await _source_checks(name, source)
     for name, output in config.outputs.items():
@@ -69,6 +70,17 @@ def _host_checks(config: Config) -> list[Check]:
     synchronized = doctor_host.kernel_clock_synchronized()
     checks.append(doctor_host.clock(datetime.now(UTC), last_write, synchronized))
     return checks
+
+
+def _rule_notices(config: Config) -> list[Check]:
+    """Built-in rules the config leaves off: not a fault, so the check passes and says so."""
+    from daemon.rules.change import CHANGE_RULE
+    from daemon.rules.unapproved import TURN_ON, off_reason
+
+    reason = off_reason(config.sources) if config.rules.builtin else None
+    if reason is None:
+        return []
+    return [Check(f"rule {CHANGE_RULE}", True, f"off: {reason}; to turn it on, {TURN_ON}", None)]
 
 
 async def _source_checks(name: str, config: ConnectorConfig) -> list[Check]:

@@ -27,6 +27,8 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 
 Command = Callable[[str, Any, str], argparse.ArgumentParser]
+Handler = Callable[[argparse.Namespace, Config | None], int]
+"""A command's handler: its arguments, and the config file when one was given."""
 
 
 def add_rules_commands(commands: Any) -> None:
@@ -36,7 +38,7 @@ def add_rules_commands(commands: Any) -> None:
     )
     sub = rules.add_subparsers(title="rules commands", metavar="ACTION", required=True)
 
-    def action(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+    def action(name: str, handler: Handler, text: str) -> Any:
         parser = sub.add_parser(name, help=text, description=text)
         parser.add_argument(
             "--rules",
@@ -45,13 +47,21 @@ def add_rules_commands(commands: Any) -> None:
             metavar="PATH",
             help=f"rule files or folders; '{BUILTIN}' is the built-in pack (default)",
         )
-        parser.set_defaults(handler=lambda args, _config: handler(args), needs_config=False)
+        parser.set_defaults(handler=handler, needs_config=False)
         return parser
 
     listing = action("list", _list, "list the rules with their level and ATT&CK tags")
     listing.add_argument("--json", action="store_true", help="one rule per line")
-    action("validate", _validate, "load every rule and report the first problem of each file")
-    test = action("test", _test, "run rules over event files offline and print the alerts")
+    action(
+        "validate",
+        lambda args, _config: _validate(args),
+        "load every rule and report the first problem of each file",
+    )
+    test = action(
+        "test",
+        lambda args, _config: _test(args),
+        "run rules over event files offline and print the alerts",
+    )
     test.add_argument(
         "--events",
         nargs="+",
@@ -83,11 +93,13 @@ def _load(args: argparse.Namespace) -> Loaded:
     return loaded
 
 
-def _list(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace, config: Config | None) -> int:
+    """The rules; given ``--config``, also which of them that config leaves off."""
     loaded = _load(args)
     infos = [(rule.info, "detection", rule.alerts) for rule in loaded.detections] + [
         (corr.info, corr.type, corr.alerts) for corr in loaded.correlations
     ]
+    off = _rules_off(config, {info.id for info, _, _ in infos})
     for info, kind, alerts in sorted(infos, key=lambda item: item[0].id):
         if args.json:
             row = {
@@ -98,13 +110,29 @@ def _list(args: argparse.Namespace) -> int:
                 "alerts": alerts,
                 "tags": list(info.tags),
                 "path": info.path,
+                "off": off.get(info.id),
             }
             sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
         else:
             role = "" if alerts else "  (building block)"
+            if info.id in off:
+                role += f"  (off: {off[info.id]})"
             tags = " ".join(tag for tag in info.tags if tag.startswith("attack.t"))
             print(f"{info.id:48} {info.level:13} {kind:16} {tags}{role}")
+    if off and not args.json:
+        from daemon.rules.unapproved import TURN_ON
+
+        print(f"{', '.join(sorted(off))}: to turn on, {TURN_ON}", file=sys.stderr)
     return EXIT_OK
+
+
+def _rules_off(config: Config | None, listed: set[str]) -> dict[str, str]:
+    """Rule id -> why the daemon with ``config`` leaves it off (nothing known without one)."""
+    from daemon.rules.change import CHANGE_RULE
+    from daemon.rules.unapproved import off_reason
+
+    reason = off_reason(config.sources) if config is not None else None
+    return {CHANGE_RULE: reason} if reason is not None and CHANGE_RULE in listed else {}
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -6,23 +6,43 @@ alerts are made, each is looked up in the change records the store holds
 around its time: a covered change is dropped, an uncovered one goes on to
 the correlator with the nearest records and why each does not cover it, so
 its alert is grouped, suppressed and stored like any other.
+
+Without any source of change records nothing can be known approved, so the
+rule is off: every change hit is dropped, and the daemon says so once at start
+(``auditcorr doctor`` and ``auditcorr rules list --config`` say so too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import functools
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
+import structlog
+
+from connectors import registry
+from connectors.config import ConnectorConfig
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, judge
 from daemon.identity import IdentityMap
+from daemon.normalize import module_for
+from daemon.rules.change import CHANGE_RULE
 from daemon.rules.hits import Hit
+from daemon.rules.loader import Loaded
+
+log = structlog.get_logger()
 
 JSON = dict[str, Any]
 RecordReader = Callable[[datetime, datetime], list[JSON]]
 """Change records (JSON form) whose window meets [since, until]: ``store.change_records``."""
+
+OFF_REASON: Final = "no source of change records is configured: no change can be known approved"
+TURN_ON: Final = (
+    "add a source of change records (docs/changes.md#where-records-come-from) and restart"
+)
 
 
 @dataclass(slots=True)
@@ -31,6 +51,9 @@ class Approvals:
 
     read: RecordReader
     identities: IdentityMap | None = None
+    judging: bool = True
+    """False without a source of change records: the rule is off and change hits are
+    dropped, since an alert for every change would say nothing."""
     covered: int = 0
     """Change-class events an approved record covered."""
 
@@ -43,6 +66,8 @@ class Approvals:
         changes = [hit for hit in hits if hit.facts is not None]
         if not changes:
             return hits
+        if not self.judging:
+            return [hit for hit in hits if hit.facts is None]
         book = self._book(changes, pending)
         kept = []
         for hit in hits:
@@ -63,3 +88,33 @@ class Approvals:
         records = {str(record["id"]): record for record in self.read(since, until)}
         records.update((str(record["id"]), record) for record in pending)
         return ChangeBook.from_json(records.values(), self.identities)
+
+
+def approvals_for(
+    read: RecordReader,
+    identities: IdentityMap | None,
+    loaded: Loaded,
+    sources: Mapping[str, ConnectorConfig],
+) -> Approvals:
+    """Where the daemon judges changes; off without a change source, said once in the log."""
+    reason = off_reason(sources)
+    if reason is not None and any(rule.info.id == CHANGE_RULE for rule in loaded.detections):
+        log.warning("rule_disabled", rule=CHANGE_RULE, reason=reason, hint=TURN_ON)
+    return Approvals(read, identities, judging=reason is None)
+
+
+def off_reason(sources: Mapping[str, ConnectorConfig]) -> str | None:
+    """Why ``unapproved_change`` cannot run with these sources; None when it can."""
+    if any(brings_change_records(section.type) for section in sources.values()):
+        return None
+    return OFF_REASON
+
+
+@functools.cache
+def brings_change_records(source_type: str) -> bool:
+    """Whether a source type's records are change records: its module names the log type
+    it emits as ``LOG_TYPE``, and that log type's normalizer keeps a change book
+    (``book_entry``).  No connector type is named here, so a new change source counts."""
+    module = sys.modules[registry.load(registry.SOURCES, source_type).__module__]
+    log_type = getattr(module, "LOG_TYPE", None)
+    return isinstance(log_type, str) and hasattr(module_for(log_type), "book_entry")

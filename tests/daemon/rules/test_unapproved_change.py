@@ -9,15 +9,19 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
+from connectors import registry
 from connectors.changerecord import parse_record
+from connectors.changes_files import ChangesFilesConfig
+from connectors.cloudtrail_files import CloudtrailFilesConfig
 from daemon.identity import build
 from daemon.normalize import BookEntry, cloudtrail
 from daemon.process import Processed
 from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import HitMaker
 from daemon.rules.loader import builtin_path, load_rules
-from daemon.rules.unapproved import Approvals
+from daemon.rules.unapproved import TURN_ON, Approvals, approvals_for, brings_change_records
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "tests" / "daemon" / "changes" / "samples"
@@ -182,3 +186,30 @@ def test_a_backfill_past_its_hit_limit_correlates_in_chunks_with_the_same_result
     assert chunked.finish() == []
     assert expected.count == 2
     assert raised == [(expected.id, 1), (expected.id, 2)]
+
+
+def test_only_sources_of_change_records_count_as_change_sources() -> None:
+    """Whether a source brings change records is read from its log type, for every
+    source type in the registry."""
+    found = {name for name in registry.SOURCES if brings_change_records(name)}
+    assert found == {"changes_files", "changes_http", "servicenow"}
+
+
+def test_without_a_change_source_the_rule_is_off_and_said_once(tmp_path: Path) -> None:
+    """No change source: change hits raise nothing and one notice says how to turn the rule
+    on; with one, the same change is judged and raises its alert."""
+    trail = CloudtrailFilesConfig(type="cloudtrail_files", path=tmp_path)
+    changes = ChangesFilesConfig(type="changes_files", path=tmp_path)
+    rules = RuleEngine.load([CHANGES])
+    with capture_logs() as logs:
+        rules.approvals = approvals_for(_reader([]), IDENTITIES, rules.loaded, {"ct": trail})
+    assert rules.alerts_for([batch(alice("StopInstances"))]) == []
+    assert [(log["event"], log["rule"], log["hint"]) for log in logs] == [
+        ("rule_disabled", "unapproved_change", TURN_ON)
+    ]
+    sources = {"ct": trail, "itsm": changes}
+    with capture_logs() as logs:
+        rules.approvals = approvals_for(_reader([]), IDENTITIES, rules.loaded, sources)
+    assert logs == []
+    (alert,) = rules.alerts_for([batch(alice("StopInstances"))])
+    assert alert.rule_id == "unapproved_change"
