@@ -242,6 +242,23 @@ def _scope(value: Any, problems: list[str]) -> Scope:
     )
 
 
+def stamp_received(records: list[Any], moment: datetime) -> list[Any]:
+    """``records`` (JSON form, not yet validated) with ``updated`` set to ``moment`` where
+    they have none.
+
+    A version's time on the timeline is its ``updated``: when it was made.  A source
+    that cannot tell stamps when the version reached it (a file's modification time),
+    so a record read later (a backfill, a daemon that was down) keeps its own time.
+    """
+    stamp = _iso(moment.replace(microsecond=0))
+    return [
+        {**record, "updated": stamp}
+        if isinstance(record, dict) and record.get("updated") in (None, "")
+        else record
+        for record in records
+    ]
+
+
 def from_columns(row: Mapping[str, str | None]) -> JSON:
     """A record in JSON form from one CSV row (see :data:`CSV_COLUMNS`)."""
 

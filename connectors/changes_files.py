@@ -5,7 +5,8 @@ Each file is one payload: its records are turned into their JSON form (see
 normalizer validates them one by one, so one bad record is quarantined and
 the others land.  A file is read again whenever its content changes (its
 checkpoint is a hash of the content, committed with its records), so an
-edited record becomes a new version.
+edited record becomes a new version.  A record without ``updated`` gets the
+file's modification time: when that version arrived, not when it was read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +26,12 @@ import yaml
 from pydantic import Field
 
 from connectors.base import Checkpoint, Emit, RawBatch, Source
-from connectors.changerecord import CSV_COLUMNS, from_columns, missing_columns
+from connectors.changerecord import (
+    CSV_COLUMNS,
+    from_columns,
+    missing_columns,
+    stamp_received,
+)
 from connectors.config import ConnectorConfig, ExistingDir
 
 log = structlog.get_logger()
@@ -101,10 +108,16 @@ class ChangesFilesSource(Source):
             return None
         checkpoint = Checkpoint(relative, {"sha256": digest})
         try:
-            payload = json.dumps(records_of(path.suffix, content)).encode()
+            records = stamp_received(records_of(path.suffix, content), _modified(stat))
+            payload = json.dumps(records).encode()
         except UnreadableFileError as err:
             return RawBatch(LOG_TYPE, origin, content, [checkpoint], str(err))
         return RawBatch(LOG_TYPE, origin, payload, [checkpoint])
+
+
+def _modified(stat: os.stat_result) -> datetime:
+    """When the file got its content: the time its records without ``updated`` carry."""
+    return datetime.fromtimestamp(stat.st_mtime, UTC)
 
 
 def _stat_of(path: Path) -> str:

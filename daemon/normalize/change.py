@@ -7,6 +7,11 @@ of its window, so the timeline shows "CHG0031001 window opened" between the
 commands it covers.  Decoding resolves times written without a zone (in
 ``[daemon].timezone``) and stamps ``updated`` when the record has none, so
 the stored record says everything its events are made from.
+
+A version's event (``change_recorded``) is placed at the version's own time,
+its ``updated``: the source's last update of the record, or, when it has none,
+the time the intake received it (``changes_files``: the file's modification
+time; otherwise the time it is decoded, right after an HTTP intake took it).
 """
 
 from __future__ import annotations

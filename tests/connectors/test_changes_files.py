@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,7 @@ async def test_every_format_becomes_records_in_json_form(tmp_path: Path) -> None
     by_name = {Path(b.origin).name: b for b in emitted}
     assert sorted(by_name) == ["itsm.csv", "many.json", "one.json", "weekly.yaml"]
     assert all(b.log_type == "change" for b in emitted)
-    assert records(by_name["one.json"]) == [RECORD]
+    assert records(by_name["one.json"]) == [{**RECORD, "updated": modified(tmp_path / "one.json")}]
     assert [r["id"] for r in records(by_name["many.json"])] == ["CHG1", "CHG2"]
     (yaml_record,) = records(by_name["weekly.yaml"])
     assert yaml_record["window"] == {
@@ -75,6 +77,25 @@ async def test_every_format_becomes_records_in_json_form(tmp_path: Path) -> None
     (csv_record,) = records(by_name["itsm.csv"])
     assert csv_record["implementers"] == ["alice", "bob"]
     assert csv_record["scope"] == {"hosts": ["web01"]}
+
+
+def modified(path: Path) -> str:
+    """The file's modification time as records without ``updated`` carry it."""
+    moment = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def test_records_without_an_update_time_carry_the_files_modification_time(
+    tmp_path: Path,
+) -> None:
+    """A record read long after its file was written keeps the file's time, not the read's;
+    a record's own ``updated`` is kept."""
+    written = datetime(2026, 11, 19, 16, 20, 7, tzinfo=UTC).timestamp()
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps([RECORD, {**RECORD, "id": "CHG2", "updated": "2026-11-18T08:00Z"}]))
+    os.utime(path, (written, written))
+    (batch,) = await backfill(tmp_path)
+    assert [r["updated"] for r in records(batch)] == ["2026-11-19T16:20:07Z", "2026-11-18T08:00Z"]
 
 
 async def test_a_csv_without_required_columns_is_refused_whole(tmp_path: Path) -> None:
