@@ -216,9 +216,9 @@ unix = ["alice"]
     )
 
 
-def backfilled_demo(root: Path) -> tuple[Workspace, CliResult]:
+def bundled_demo(root: Path) -> Workspace:
     """A copy of the repository's config.toml and examples/ under ``root``, as a user
-    has them after ``make run``: backfilled, the API on a free port."""
+    has them, with the store in the workspace and the API on a free port."""
     workspace = Workspace(root)
     shutil.copytree(EXAMPLES / "demo", workspace.root / "examples" / "demo")
     shutil.copytree(EXAMPLES / "changes", workspace.root / "examples" / "changes")
@@ -228,6 +228,12 @@ def backfilled_demo(root: Path) -> tuple[Workspace, CliResult]:
         'listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"', 1
     )
     workspace.config.write_text(text)
+    return workspace
+
+
+def backfilled_demo(root: Path) -> tuple[Workspace, CliResult]:
+    """The bundled demo as after ``make run``: backfilled."""
+    workspace = bundled_demo(root)
     result = workspace.backfill()
     assert result.returncode == 0, str(result)
     return workspace, result

@@ -1,36 +1,22 @@
 """What a user sees of the bundled demo while ``auditcorr run --config config.toml`` runs:
-each source's counts on the API and ``/metrics``, and ``auditcorr doctor`` on the store the
-daemon holds open."""
+each source's counts on the API and ``/metrics``, ``doctor`` on the store the daemon holds
+open, the order of ``alerts`` and the ``timeline`` table."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from apisupport import ApiDaemon
-from itsupport import ALERT_SOURCE, EXAMPLES, REPO, Daemon, Workspace, wait_for
+from itsupport import ALERT_SOURCE, Daemon, bundled_demo, wait_for
 
 from daemon.store import schema
 
 pytestmark = pytest.mark.integration
-
-
-def bundled_demo(root: Path) -> Workspace:
-    """A copy of the repository's config.toml and examples/ under ``root``, the store in
-    the workspace and the API on a free port: the demo as a user runs it."""
-    workspace = Workspace(root)
-    for part in ("demo", "changes"):
-        shutil.copytree(EXAMPLES / part, workspace.root / "examples" / part)
-    text = (REPO / "config.toml").read_text()
-    text = text.replace('state_dir = "state"', f'state_dir = "{workspace.state}"', 1)
-    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"', 1)
-    workspace.config.write_text(text)
-    return workspace
 
 
 @pytest.fixture(scope="module")
