@@ -15,7 +15,8 @@ decodes ``Value`` itself), where a plain botocore client decodes them.
 awscli carries its own botocore and, once imported, makes a later
 ``import botocore`` load that copy; the AWS conftest has imported boto3 (and
 with it botocore and s3transfer) before this module, so every client in the
-test process stays on the one botocore.
+test process stays on the one botocore.  (Importing awscli also adds its data
+folder, which holds no service model, to ``AWS_DATA_PATH``.)
 """
 
 from __future__ import annotations
