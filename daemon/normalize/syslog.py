@@ -55,7 +55,10 @@ def read_batch(payload: bytes, limits: Limits) -> tuple[JSON, JSON, list[tuple[s
         header = orjson.loads(head)
         received_ns = int(header["received_ns"])
         tz = str(header["tz"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        offset = int(header.get("base", 0))
+        lengths = {str(k): int(v) for k, v in (header.get("lengths") or {}).items()}
+        _check_shapes(header)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise NormalizationError(f"batch without a valid header: {err}", raw=head) from err
     common: JSON = {"received_ns": received_ns, "tz": tz}
     for key in ("host", "file"):
@@ -66,18 +69,28 @@ def read_batch(payload: bytes, limits: Limits) -> tuple[JSON, JSON, list[tuple[s
         lines.pop()
     messages: list[tuple[str, str]] = []
     if header.get("positions") == "offset":
-        offset = int(header.get("base", 0))
         fingerprint = header.get("fingerprint") or ""
-        lengths = header.get("lengths") or {}
         for index, raw in enumerate(lines):
             line = raw.decode("utf-8", "replace").rstrip("\r")
             messages.append((line, f"{fingerprint}:{offset}"))
-            offset += int(lengths.get(str(index), len(raw))) + 1
+            offset += lengths.get(str(index), len(raw)) + 1
     else:
         for index, raw in enumerate(lines):
             line = raw.decode("utf-8", "replace").rstrip("\r")
             messages.append((line, f"{received_ns}:{index}"))
     return header, common, messages
+
+
+def _check_shapes(header: JSON) -> None:
+    """Raise TypeError unless the header's optional fields have the types sources write."""
+    texts = [header.get("host"), header.get("file"), header.get("fingerprint")]
+    peer = header.get("peer")
+    texts += peer if isinstance(peer, list) else [peer]
+    if not all(value is None or isinstance(value, str) for value in texts):
+        raise TypeError("host, file, fingerprint and peer are text")
+    truncated = header.get("truncated") or []
+    if not isinstance(truncated, list) or not all(isinstance(i, int) for i in truncated):
+        raise TypeError("truncated is a list of message indexes")
 
 
 def decode(payload: bytes, limits: Limits) -> list[Any]:
