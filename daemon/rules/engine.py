@@ -2,10 +2,11 @@
 
 Detection runs in the decoding workers (``process.init_worker`` compiles the
 same paths); this object holds the stateful half.  Live, each committed
-batch's hits are correlated before the batch is written, and the alerts go
-into the same transaction.  A backfill instead gathers its hits (only the
-matches: few) and correlates them in event-time order across all sources
-once everything is read, so a replay raises what a live run would have.
+batch's hits are correlated (in event-time order within the batch) before
+the batch is written, and the alerts go into the same transaction.  A
+backfill instead gathers its hits (only the matches: few) and correlates them
+in event-time order across all sources once everything is read, so a replay
+raises what a live run would have.
 
 Hits of ``unapproved_change`` are judged against the change records first
 (``approvals``): live against the records stored when the batch is written
@@ -86,8 +87,13 @@ class RuleEngine:
 
     def correlate(self, hits: list[Hit], pending: Sequence[JSON] = ()) -> list[Alert]:
         """Alerts raised or updated by hits, changes judged with ``pending`` records
-        besides the stored ones (a cluster's leader reads both from the feed)."""
-        return self.correlator.feed(self.approvals.judge(hits, pending))
+        besides the stored ones (a cluster's leader reads both from the feed).
+
+        The hits of one write (several sources' batches, in the order their
+        workers finished) are correlated in event-time order, so that order
+        does not pick which of them opens an alert and names it."""
+        ordered = sorted(hits, key=Hit.order)
+        return self.correlator.feed(self.approvals.judge(ordered, pending))
 
     def finish(self) -> list[Alert]:
         """What a backfill's held hits raise, correlated in event-time order."""

@@ -127,3 +127,20 @@ def test_alert_id_reads_sorted_group_values_and_the_first_evidence() -> None:
     assert one == alert_id("r", {"actor": "carol", "host.name": "db01"}, T0, "ev-1")
     assert one != alert_id("r", {"actor": "carol", "host.name": "db01"}, T0, "ev-2")
     assert one != alert_id("r", {"actor": "carol", "host.name": "db01"}, T0 + timedelta(1), "ev-1")
+
+
+@settings(max_examples=30, deadline=None)
+@given(order=st.permutations(range(len(HITS))), cuts=st.lists(st.integers(0, len(HITS))))
+def test_a_live_write_of_several_batches_correlates_them_in_event_time_order(
+    order: list[int], cuts: list[int]
+) -> None:
+    """The batches of one live write, in whatever order their workers finished, make the
+    alerts a backfill makes of the same hits."""
+    shuffled = [HITS[i] for i in order]
+    bounds = [0, *sorted(cuts), len(shuffled)]
+    results = [
+        Processed(source=f"s{n}", origin="test", hits=shuffled[start:end])
+        for n, (start, end) in enumerate(itertools.pairwise(bounds))
+    ]
+    engine = RuleEngine.load([BUILTIN])
+    assert {alert.id: alert.to_json() for alert in engine.alerts_for(results)} == REFERENCE
