@@ -56,6 +56,8 @@ IN_FLIGHT = 16
 JOBS_PER_WORKER = 2
 """Payloads handed to the pool and not yet decoded, per worker: bounds read-ahead,
 so memory stays flat and a stop has little left to drain."""
+WORKER_CHECK_SECS = 1.0
+"""How often a job waiting on the pool looks for a worker that died unnoticed."""
 BACKFILL_ATTEMPTS = 3
 """A backfill gives a failing source this many tries; a running daemon never gives up."""
 SUMMARY_SECS = 10.0
@@ -356,11 +358,10 @@ class Pipeline:
 
     async def _run_job(self, job: Job) -> Processed:
         """Process in the pool; a worker that dies is replaced and the job tried once more."""
-        loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._pool
             try:
-                return await loop.run_in_executor(pool, process, job)
+                return await _in_pool(pool, job)
             except BrokenProcessPool:
                 log.error("worker_died", origin=job.batch.origin, attempt=attempt)
                 if pool is not None and self._pool is pool:
@@ -514,3 +515,38 @@ class Pipeline:
                 if per.newest is not None
             },
         )
+
+
+async def _in_pool(pool: ProcessPoolExecutor | None, job: Job) -> Processed:
+    """``process(job)`` in the pool; a worker found dead makes it raise BrokenProcessPool.
+
+    The pool notices a dead worker only while it waits for the next result.  A worker
+    killed halfway through writing its result leaves the pool reading the rest of it
+    forever, so the job (and the writer after it) would wait forever too.
+    """
+    future = asyncio.get_running_loop().run_in_executor(pool, process, job)
+    try:
+        while not future.done():
+            await asyncio.wait([future], timeout=WORKER_CHECK_SECS)
+            if not future.done() and pool is not None:
+                _break_if_a_worker_died(pool)
+        return future.result()
+    finally:
+        future.cancel()  # a no-op once done; cancelled with the task, as when awaited
+
+
+def _break_if_a_worker_died(pool: ProcessPoolExecutor) -> None:
+    """Make a pool with a dead worker fail its jobs as broken: stop its other workers
+    and close this process's end of the result pipe, so the pool's reader, stuck in a
+    half-written result, reads end-of-file and gives the pool up as it does for a
+    worker that dies between results.  This reaches into the pool's private state:
+    it offers no public way to do it (CPython 3.11)."""
+    workers = list((pool._processes or {}).values())
+    if all(worker.exitcode is None for worker in workers):
+        return
+    for worker in workers:
+        if worker.exitcode is None:
+            worker.kill()
+    results = pool._result_queue
+    if results is not None:
+        results._writer.close()  # type: ignore[attr-defined]  # private, see docstring

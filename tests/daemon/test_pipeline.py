@@ -4,10 +4,16 @@ the writer's group commit."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 import sqlite3
 import sys
+import time
 import types
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +24,7 @@ from connectors import registry
 from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
 from daemon.app import outcome_of_backfill
-from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline, Stats
+from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline, Stats, _break_if_a_worker_died
 from daemon.process import Processed
 from daemon.rules.engine import RuleEngine
 from daemon.store.base import EventQuery, WriteResult
@@ -191,3 +197,22 @@ async def test_a_lone_event_is_committed_at_once_and_its_alert_wakes_delivery(
         pipeline.stop()
         await asyncio.wait_for(running, 30)
         store.close()
+
+
+def test_a_worker_killed_while_writing_its_result_makes_the_pool_give_up() -> None:
+    """Killed halfway through sending its result, a worker leaves the pool waiting for
+    the rest forever; the pipeline's check makes the pool fail the job as broken."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        pool.submit(bytes, 1).result(timeout=30)
+        (victim, *_) = pool._processes or {}
+        future = pool.submit(bytes, 200_000_000)  # a result far larger than a pipe holds
+        deadline = time.monotonic() + 30
+        while "pipe_write" not in Path(f"/proc/{victim}/wchan").read_text():
+            assert time.monotonic() < deadline, "the worker never wrote its result"
+        os.kill(victim, signal.SIGKILL)
+        assert not wait([future], timeout=2).done, "the pool noticed by itself: drop the check"
+        _break_if_a_worker_died(pool)
+        assert isinstance(future.exception(timeout=10), BrokenProcessPool)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
