@@ -20,9 +20,10 @@ def set_action(
     types: list[str],
     outcome: str | None = None,
 ) -> None:
+    """Copies the lists: forms share theirs, and an event's document holds its own."""
     event.action = action
-    event.category = category
-    event.type = types
+    event.category = list(category)
+    event.type = list(types)
     event.outcome = outcome
 
 
