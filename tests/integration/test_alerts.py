@@ -17,6 +17,7 @@ from itsupport import (
     log_name,
     put_file,
     records_file,
+    toml_value,
     wait_for,
 )
 
@@ -30,8 +31,8 @@ DEMO_ALERTS = {
     ("iam_privilege_escalation", "bob"),
     ("iam_privilege_escalation", "mallory"),
     ("root_account_usage", "222222222222"),
-    # No change records here: every change is unapproved (group: actor, user.name,
-    # host.name, cloud.account.id).
+    # An empty folder of change records: the rule runs and every change is unapproved
+    # (group: actor, user.name, host.name, cloud.account.id).
     ("unapproved_change", "", "alice@example.com", "", "111111111111"),
     ("unapproved_change", "", "bob", "", "111111111111"),
     ("unapproved_change", "", "mallory", "", "111111111111"),
@@ -46,8 +47,13 @@ def alerts(workspace: Workspace, *args: str) -> list[dict[str, Any]]:
 
 
 def test_backfill_of_the_demo_raises_the_story_once(workspace: Workspace) -> None:
+    """The demo trail raises its story once, and reading it again raises nothing new."""
     shutil.copytree(EXAMPLES / "demo" / "AWSLogs", workspace.data / "AWSLogs")
+    changes = workspace.root / "changes"
+    changes.mkdir()
     workspace.write_config()
+    with workspace.config.open("a") as config:
+        config.write(f'\n[sources.itsm]\ntype = "changes_files"\npath = {toml_value(changes)}\n')
     assert workspace.backfill().returncode == 0
 
     found = alerts(workspace)
