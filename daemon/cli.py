@@ -345,6 +345,7 @@ def _verify_digests(args: argparse.Namespace, config: Config) -> int:
 
 
 def _quarantine(args: argparse.Namespace, config: Config) -> int:
+    from daemon import audit
     from daemon.app import open_store
 
     store = open_store(config, readonly=True)
@@ -353,6 +354,8 @@ def _quarantine(args: argparse.Namespace, config: Config) -> int:
         total = store.quarantine_count()
     finally:
         store.close()
+    read = audit.cli_action("quarantine_read", source=args.source, entries=len(entries))
+    audit.record_from_cli(config, read)
     zone = ZoneInfo(config.daemon.timezone)
     for entry in entries:
         where = (

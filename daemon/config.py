@@ -41,10 +41,15 @@ from connectors.config import (
 )
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
+from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
 from daemon.timeparse import parse_duration
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+RESERVED_SOURCES = {
+    ALERT_SOURCE: "alerts on the timeline are stored under it",
+    AUDIT_SOURCE: "the daemon's own audit entries are stored under it",
+}
 
 
 class Section(BaseModel):
@@ -398,12 +403,11 @@ def _connectors(
                 )
             )
             continue
-        if kind == "sources" and name == ALERT_SOURCE:
+        if kind == "sources" and name in RESERVED_SOURCES:
             errors.append(
                 ConfigError(
                     where,
-                    f"the source id {name!r} is reserved:"
-                    " alerts on the timeline are stored under it",
+                    f"the source id {name!r} is reserved: {RESERVED_SOURCES[name]}",
                     hint="choose another id, e.g. rule_files",
                 )
             )

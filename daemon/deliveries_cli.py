@@ -68,6 +68,7 @@ def show_deliveries(args: argparse.Namespace, config: Config) -> int:
 
 
 def retry_failed(args: argparse.Namespace, config: Config) -> int:
+    from daemon import audit
     from daemon.app import open_store
 
     store = open_store(config)
@@ -76,6 +77,9 @@ def retry_failed(args: argparse.Namespace, config: Config) -> int:
         count = store.retry_deliveries(ids, datetime.now(UTC))
     finally:
         store.close()
+    if count:
+        retried = audit.cli_action("deliveries_retried", ids=ids or "all failed", count=count)
+        audit.record_from_cli(config, retried)
     if not count and not args.all_failed:
         print(f"auditcorr: no failed delivery #{args.id}", file=sys.stderr)
         return EXIT_FAILED

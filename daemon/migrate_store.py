@@ -258,6 +258,7 @@ def add_migrate_command(commands: Any) -> None:
 
 
 def _migrate(args: argparse.Namespace, _config: None) -> int:
+    from daemon import audit
     from daemon.app import open_store
 
     if args.batch < 1:
@@ -272,11 +273,15 @@ def _migrate(args: argparse.Namespace, _config: None) -> int:
             target.close()
             raise ValueError(f"--from and --to are the same store ({source.location})")
         try:
-            return _run(source, target, args)
+            status = _run(source, target, args)
         finally:
             target.close()
     finally:
         source.close()
+    if status == EXIT_OK:
+        migrated = audit.cli_action("store_migrated", source=source.location, resume=args.resume)
+        audit.record_from_cli(target_config, migrated)
+    return status
 
 
 def _run(source: Store, target: Store, args: argparse.Namespace) -> int:

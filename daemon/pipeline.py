@@ -328,6 +328,11 @@ class Pipeline:
                 await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, 60.0)
 
+    async def emit(self, source: str, batch: RawBatch) -> asyncio.Future[None]:
+        """Hand a batch to the workers and the writer under ``source``, as a source's
+        ``emit`` does: the daemon's own timeline entries (``daemon/audit.py``)."""
+        return await self._emit(source, batch)
+
     async def _emit(self, name: str, batch: RawBatch) -> asyncio.Future[None]:
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._raw.put((name, batch, committed))

@@ -238,6 +238,27 @@ def test_change_record_validation(record: Any) -> None:
         parse_record(record, ZONE)
 
 
+AUDIT = {
+    "id": "4f0c9e2a",
+    "at": "2026-11-27T12:00:00.123Z",
+    "action": "quarantine_read",
+    "via": "api",
+    "user": "ops-admin",
+    "role": "admin",
+    "peer": "10.0.0.5",
+    "outcome": "success",
+    "target": "/api/v1/quarantine",
+    "detail": {"entries": 3},
+}
+
+
+@FUZZ
+@given(st.lists(records_like(AUDIT), max_size=3).map(dumps) | mutated(dumps([AUDIT])))
+def test_audit_entries(payload: bytes) -> None:
+    """The daemon's own audit entries are read or refused with NormalizationError only."""
+    read("audit", payload)
+
+
 # -- change intake over HTTP ---------------------------------------------------------
 
 TOKEN = "intake-token-1234567890"
@@ -364,3 +385,4 @@ def test_the_fuzz_inputs_include_real_records() -> None:
     assert len(read("cloudtrail", dumps({"Records": CLOUDTRAIL}))) == 2
     assert len(read("journald", dumps(JOURNAL_ENTRY))) == 1
     assert read("change", dumps([CHANGE]))
+    assert len(read("audit", dumps([AUDIT]))) == 1

@@ -1,4 +1,7 @@
-"""``/api/v1/quarantine``: what was kept as bad input (admin only: it holds raw records)."""
+"""``/api/v1/quarantine``: what was kept as bad input (admin only: it holds raw records).
+
+Each read is an entry on the timeline (``quarantine_read``): the raw records are evidence.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import base64
 
 from aiohttp import web
 
-from daemon.api import params
+from daemon.api import params, trail
 from daemon.api.auth import needs
 from daemon.api.replies import reply
 from daemon.api.state import READERS
@@ -23,6 +26,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
     entries = await request.app[READERS].call(
         lambda store: store.quarantine(source=source, limit=limit)
     )
+    await trail.note(request, "quarantine_read", source=source, entries=len(entries))
     return reply(
         {
             "entries": [

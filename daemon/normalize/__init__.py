@@ -31,6 +31,7 @@ UNRECOGNIZED = "unrecognized"
 
 LOG_TYPES: dict[str, str] = {
     "alert": "daemon.normalize.alert",
+    "audit": "daemon.normalize.audit",
     "auditd": "daemon.normalize.auditd",
     "cloudtrail": "daemon.normalize.cloudtrail",
     "ecs": "daemon.normalize.ecs",

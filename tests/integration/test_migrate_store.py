@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import orjson
 import psycopg
 import pytest
 from itsupport import (
@@ -105,12 +106,28 @@ min_severity = "low"
         after = workspace.cli(*reading, config=target)
         assert before.returncode == 0, str(before)
         assert after.returncode == 0, str(after)
-        assert before.stdout == after.stdout, reading
+        assert without_audit(before.stdout) == without_audit(after.stdout), reading
+    (migrated,) = [
+        doc
+        for doc in map(
+            orjson.loads, workspace.cli("timeline", "--json", config=target).stdout.splitlines()
+        )
+        if doc["event"]["action"] == "store_migrated"
+    ]
+    assert migrated["event"]["dataset"] == "auditcorr.audit"
     assert "1 in quarantine" in workspace.cli("quarantine").stdout
 
     again = migrate(workspace, target)
     assert again.returncode == 1
     assert "is not empty" in again.stderr
+
+
+def without_audit(listing: str) -> str:
+    """A JSON timeline listing without the daemon's own audit entries: the target alone
+    has its migration's, and each store the quarantine reads made on it."""
+    return "".join(
+        line for line in listing.splitlines(keepends=True) if '"auditcorr.audit"' not in line
+    )
 
 
 def count_rows(dsn: str, sql: str) -> int:

@@ -229,3 +229,27 @@ async def test_a_histogram_interval_longer_than_its_span_is_400(served: Served) 
     assert status == 200
     starts = [bucket["start"] for bucket in orjson.loads(body)["buckets"]]
     assert starts[0].startswith("2026-11-20")
+
+
+async def test_reading_the_quarantine_is_an_event_on_the_timeline(served: Served) -> None:
+    """An admin's quarantine read through the API becomes an auditcorr.audit event naming
+    the token, its role and the peer; a refused read leaves none."""
+    await served.call("GET", "/api/v1/quarantine")  # loopback reader: 403
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    status, _, _ = await served.call("GET", "/api/v1/quarantine?source=itsm", headers=admin)
+    assert status == 200
+    found: list[Any] = []
+    for _ in range(100):  # stored with the pipeline's next write
+        found = served.store.page(EventQuery(dataset="auditcorr.audit"))
+        if found:
+            break
+        await asyncio.sleep(0.05)
+    (entry,) = found
+    document = entry.document
+    assert entry.source == "auditcorr"
+    assert document["event"]["action"] == "quarantine_read"
+    assert document["user"]["name"] == "ops-admin"
+    assert document["labels"] == {"via": "api", "role": "admin"}
+    assert document["source"]["ip"] == "127.0.0.1"
+    assert document["original"]["target"] == "/api/v1/quarantine?source=itsm"
+    assert document["original"]["detail"] == {"source": "itsm", "entries": 0}
