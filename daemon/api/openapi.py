@@ -50,7 +50,10 @@ _AUTH_ERRORS = {
     "401": _json(_ref("Error"), "no token from a non-loopback address, or an unknown token"),
     "403": _json(_ref("Error"), "the token's role does not allow this"),
 }
-_TIME = "ISO 8601 time (zone-less times are in [daemon] timezone) or an age like 2h, 7d"
+_TIME = (
+    "ISO 8601 time (zone-less times are in [daemon] timezone) or an age like 2h, 7d;"
+    " between 1970 and 2200"
+)
 _DIGITS = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 _MOMENT = {
     "type": "string",
@@ -201,7 +204,7 @@ def document(settings: ApiSection) -> JSON:
                 _query("until", f"{_TIME}; default: now", _MOMENT),
                 _query(
                     "interval",
-                    "bucket width like 5m, 1h, 1d; default: about 100 buckets",
+                    "bucket width like 5m, 1h, 1d, at most the span; default: about 100 buckets",
                     _INTERVAL,
                 ),
             ],
