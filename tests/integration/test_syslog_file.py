@@ -159,10 +159,12 @@ def test_kill_9_while_tailing_stores_every_line_once(
     log.write_bytes(b"".join(line(i) for i in range(total)))
     _config(workspace, log)
     daemon = daemons(workspace, "daemon")
+    # The first payload is 4 MiB, about 47,000 lines in one commit: on a loaded
+    # two-core machine that has taken 70 s.
     wait_for(
         "some lines stored",
         lambda: workspace.count() > 0,
-        timeout=60,
+        timeout=120,
         interval=0.02,
         context=daemon.tail,
     )
