@@ -57,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _config_problems(err)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (head, less) went away: not an error.  Point stdout at
+        # /dev/null so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, FileNotFoundError, ConfigError) as err:
         print(f"auditcorr: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -316,7 +321,7 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
     rate = stats.stored / seconds if seconds > 0 else 0.0
     print(
         f"backfill: files={stats.payloads} records={stats.records} stored={stats.stored}"
-        f" duplicates={stats.duplicates} quarantined={stats.quarantined}"
+        f" duplicates={stats.duplicates} dropped={stats.dropped} quarantined={stats.quarantined}"
         f" failed_files={stats.failed_payloads} out_of_range={stats.out_of_range}"
         f" expired={stats.expired}"
         f" seconds={seconds:.1f} events_per_sec={rate:.0f}{undelivered}"
@@ -382,19 +387,14 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
         docs = store.search(query)
     finally:
         store.close()
-    try:
-        if args.json:
-            out = sys.stdout.buffer
-            for doc in docs:
-                out.write(orjson.dumps(doc) + b"\n")
-            out.flush()
-        else:
-            _print_table(docs, zone)
-            sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader (head, less) went away: not an error.  Point stdout at
-        # /dev/null so the interpreter's final flush does not complain.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if args.json:
+        out = sys.stdout.buffer
+        for doc in docs:
+            out.write(orjson.dumps(doc) + b"\n")
+        out.flush()
+    else:
+        _print_table(docs, zone)
+        sys.stdout.flush()
     return EXIT_OK
 
 
@@ -494,14 +494,9 @@ def _export(args: argparse.Namespace, config: Config) -> int:
                     store, query, args.format, out, index=args.index, progress=sys.stderr.isatty()
                 )
         else:
-            try:
-                count = export(
-                    store, query, args.format, sys.stdout.buffer, index=args.index, progress=False
-                )
-            except BrokenPipeError:
-                # The reader stopped early (``| head``): not an error, and nothing to flush.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return EXIT_OK
+            count = export(
+                store, query, args.format, sys.stdout.buffer, index=args.index, progress=False
+            )
     finally:
         store.close()
     print(f"export: {count} events", file=sys.stderr)

@@ -202,7 +202,7 @@ def _print_alerts(alerts: list[Alert], *, as_json: bool, zone: ZoneInfo | None) 
         return
     for alert in alerts:
         first = alert.first_seen.astimezone(zone) if zone else alert.first_seen
-        group = " ".join(f"{name}={value}" for name, value in alert.group.items())
+        group = " ".join(f"{name}={value}" for name, value in alert.group.items() if value)
         actors = ",".join(alert.actors) or "-"
         print(
             f"{first:%Y-%m-%d %H:%M:%S}  {alert.severity:13} {alert.rule_id:44}"
