@@ -1,4 +1,8 @@
-"""Where test inputs come from, and the one rule for third-party corpora.
+"""Where test inputs come from, and the one rule for what a test needs from outside.
+
+What a test needs and may not find (a program, a server, a third-party corpus)
+skips the test naming it, except under ``CI=true``, where it fails, so CI never
+passes by skipping: ``unavailable()`` is that rule, ``need()`` and ``corpus()`` use it.
 
 The project's own samples live in ``tests/samples/`` and are always there: the suite
 covers every feature with them.  Third-party corpora (SigmaHQ rules, Panther's CloudTrail
@@ -11,7 +15,9 @@ no ``../shared``: a test that needs a corpus then skips naming it, except under
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,6 +30,23 @@ CORPORA = REPO.parent / "shared" / "data"
 """The third-party corpora, as CI lays them out beside the repository."""
 
 
+def unavailable(what: str) -> NoReturn:
+    """Skip the test because ``what`` is missing; under ``CI=true`` fail it instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (CI must provide it: see .ci/run)")
+    pytest.skip(what)
+
+
+def need(program: str) -> str:
+    """The path of ``program`` (also looked for in the sbin folders), or unavailable."""
+    found = shutil.which(program) or next(
+        (p for p in (f"/usr/sbin/{program}", f"/sbin/{program}") if os.access(p, os.X_OK)), None
+    )
+    if found is None:
+        unavailable(f"{program} is not installed")
+    return found
+
+
 def corpus(name: str | Path) -> Path:
     """The path of a corpus file or folder (``"sigma/aws"``), or skip (fail under CI).
 
@@ -32,10 +55,7 @@ def corpus(name: str | Path) -> Path:
     """
     path = CORPORA / name
     if not path.exists():
-        message = f"third-party corpus {path.relative_to(CORPORA)} not found in {CORPORA}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"third-party corpus {path.relative_to(CORPORA)} not found in {CORPORA}")
     return path
 
 

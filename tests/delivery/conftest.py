@@ -12,7 +12,8 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deliverysupport import Mosquitto, Receiver, TrustedCa, need
+from deliverysupport import Mosquitto, Receiver, TrustedCa
+from testdata import need
 
 from daemon.store.sqlite import SqliteStore
 

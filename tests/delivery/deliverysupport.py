@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -19,8 +17,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import orjson
-import pytest
 from aiohttp import web
+from testdata import need
 
 from connectors.config import ConnectorConfig
 from daemon.alert import Alert, Evidence, Severity, alert_id
@@ -208,18 +206,6 @@ class TrustedCa:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert_file, self.key_file)
         return context
-
-
-def need(program: str) -> str:
-    """The program's path; a missing one skips the test, except under CI where it fails."""
-    found = shutil.which(program) or (
-        f"/usr/sbin/{program}" if Path(f"/usr/sbin/{program}").exists() else None
-    )
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{program} is not installed (add it to .ci/run)")
-        pytest.skip(f"{program} is not installed")
-    return found
 
 
 def password_file(workdir: Path, users: Mapping[str, str]) -> Path:

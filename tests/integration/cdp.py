@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import os
 import re
 import shutil
 import subprocess
@@ -18,21 +17,18 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-import pytest
+from testdata import unavailable
 
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 
 
 def find_chromium() -> str:
     """The browser's path; skips (fails under CI=true) when there is none."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = "no Chromium found (Debian: apt-get install chromium; .ci/run installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    names = ("chromium", "chromium-browser", "google-chrome")
+    found = next(filter(None, map(shutil.which, names)), None)
+    if found is None:
+        unavailable("no Chromium found (Debian: apt-get install chromium)")
+    return found
 
 
 class Browser:

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
-import pytest
 from itsupport import Daemon, Workspace, toml_value, wait_for
-
-
-def need(program: str) -> str:
-    """The path of ``program``; skips without it, but fails under CI."""
-    found = shutil.which(program) or next(
-        (p for p in (f"/usr/sbin/{program}", f"/sbin/{program}") if os.access(p, os.X_OK)), None
-    )
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{program} is not installed (see .ci/run)")
-        pytest.skip(f"{program} is not installed")
-    return found
 
 
 def write_config(workspace: Workspace, sources: dict[str, dict[str, Any]]) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from itsupport import Daemon, Workspace, read_to_end, wait_for
-from syslogsupport import need, write_config
+from syslogsupport import write_config
+from testdata import need
 
 pytestmark = pytest.mark.integration
 

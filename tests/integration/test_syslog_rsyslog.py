@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from itsupport import Daemon, Workspace, wait_for
-from syslogsupport import need, ports, write_config
+from syslogsupport import ports, write_config
+from testdata import need
 
 pytestmark = pytest.mark.integration
 
