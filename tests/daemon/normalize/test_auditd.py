@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from normsupport import flat
 from testdata import CORPORA, SAMPLES, corpus, corpus_files, input_file
 
 from connectors.syslog_batch import header
@@ -28,20 +29,11 @@ def events(data: bytes) -> list[AuditEvent]:
     return [auditd.normalize(r) for r in auditd.decode(payload, Limits())]
 
 
-def flat(event: AuditEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                out[f"{prefix}{key}"] = value
-
+def flat_event(event: AuditEvent) -> dict[str, Any]:
+    """The event's document, without the original record, as dotted field names."""
     document = event.to_document()
     document.pop("original")
-    walk(document, "")
-    return out
+    return flat(document)
 
 
 @pytest.fixture(
@@ -57,7 +49,7 @@ def sample(
     golden = json.loads(path.with_suffix(".log.golden").read_text())
     by_sequence = {}
     for event in events(path.read_bytes()):
-        doc = flat(event)
+        doc = flat_event(event)
         by_sequence[doc.get("auditd.log.sequence")] = doc
     return [entry for entry in golden if entry], by_sequence
 
@@ -97,7 +89,7 @@ def test_execve_arguments_and_commands_are_decoded(
 def test_syscall_and_execve_of_one_serial_are_one_event(log: Path, execs: int) -> None:
     """The SYSCALL, EXECVE, CWD and PATH records of one execve make one event with its args."""
     found = events(input_file(log).read_bytes())
-    docs = [flat(e) for e in found if e.action == "execve"]
+    docs = [flat_event(e) for e in found if e.action == "execve"]
     assert len(docs) == execs
     for doc in docs:
         assert doc["auditd.log.record_type"] == "EXECVE"
@@ -129,7 +121,7 @@ def test_records_of_events_taken_in_turns_make_the_same_events() -> None:
     ordered = events(COMMANDS.read_bytes())
     assert len(ordered) == 5
     assert [e.to_document() for e in events(b"".join(mixed))] == [e.to_document() for e in ordered]
-    sh = flat(ordered[2])
+    sh = flat_event(ordered[2])
     assert sh["process.args"] == ["sh", "-c", "ls -l /var/lib/postgresql"], "hex args decoded"
     assert sh["process.working_directory"] == "/root"
     assert sh["user.audit.name"] == "alice"
@@ -151,7 +143,7 @@ def test_user_space_records() -> None:
         b"type=DAEMON_END msg=audit(1700000004.000:504): op=terminate auid=0 pid=1 res=success\n"
         b"garbage\ngarbage\n"
     )
-    cmd, add, auth, end, *bad = (flat(e) for e in events(line))
+    cmd, add, auth, end, *bad = (flat_event(e) for e in events(line))
     assert cmd["event.action"] == "user_cmd"
     assert cmd["process.command_line"] == "systemctl stop nginx"
     assert cmd["user.name"] == "alice"

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from normsupport import flat
 
 from connectors.syslog_batch import header
 from daemon.normalize import Limits, syslog
@@ -33,16 +34,6 @@ def corpus() -> list[Any]:
             marks = [pytest.mark.xfail(reason=pending, strict=True)] if pending else []
             cases.append(pytest.param(case, id=f"{path.stem}:{number}", marks=marks))
     return cases
-
-
-def flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def nested(line: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from normsupport import flat
 
 from connectors.syslog_batch import header
 from daemon.normalize import Limits, syslog
@@ -19,16 +20,6 @@ def doc(program: str, message: str) -> dict[str, Any]:
     [record] = syslog.decode(payload, Limits())
     document: dict[str, Any] = syslog.normalize(record).to_document()
     return document
-
-
-def flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
