@@ -32,7 +32,7 @@ from connectors.changerecord import (
     missing_columns,
     stamp_received,
 )
-from connectors.config import ConnectorConfig, ExistingDir
+from connectors.config import ExistingDir, SourceConfig
 
 log = structlog.get_logger()
 
@@ -40,7 +40,7 @@ LOG_TYPE = "change"
 _SUFFIXES = (".json", ".yaml", ".yml", ".csv")
 
 
-class ChangesFilesConfig(ConnectorConfig):
+class ChangesFilesConfig(SourceConfig):
     type: Literal["changes_files"] = "changes_files"
     path: ExistingDir
     """Folder of change record files (read with its subfolders)."""

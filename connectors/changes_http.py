@@ -29,14 +29,14 @@ from connectors.base import (
     Source,
 )
 from connectors.changerecord import InvalidChangeRecordError, parse_record
-from connectors.config import ConnectorConfig, SecretStr
+from connectors.config import SecretStr, SourceConfig
 
 log = structlog.get_logger()
 
 LOG_TYPE = "change"
 
 
-class ChangesHttpConfig(ConnectorConfig):
+class ChangesHttpConfig(SourceConfig):
     type: Literal["changes_http"] = "changes_http"
     token: SecretStr
     """Bearer token clients must send (``Authorization: Bearer <token>``)."""

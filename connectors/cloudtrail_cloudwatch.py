@@ -22,12 +22,12 @@ from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource, Pacer
 from connectors.aws_checks import Probe
 from connectors.base import Checkpoint, Emit
 from connectors.cloudtrail_records import record_batches
-from connectors.config import ConnectorConfig
+from connectors.config import CloudtrailSourceConfig
 
 log = structlog.get_logger()
 
 
-class CloudtrailCloudwatchConfig(ConnectorConfig, AwsAccessConfig):
+class CloudtrailCloudwatchConfig(CloudtrailSourceConfig, AwsAccessConfig):
     type: Literal["cloudtrail_cloudwatch"] = "cloudtrail_cloudwatch"
     log_group: str = Field(min_length=1, max_length=512)
     """The log group the trail sends to (the trail's CloudWatch Logs setting)."""

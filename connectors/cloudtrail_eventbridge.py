@@ -18,7 +18,7 @@ import orjson
 from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
 from connectors.aws_checks import Probe
 from connectors.base import Emit, RawBatch
-from connectors.config import ConnectorConfig
+from connectors.config import CloudtrailSourceConfig
 from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig, queue_probe
 
 CLOUDTRAIL_SUFFIX = "via CloudTrail"
@@ -26,7 +26,7 @@ CLOUDTRAIL_SUFFIX = "via CloudTrail"
 Sign In via CloudTrail", "AWS Service Event via CloudTrail", ..."""
 
 
-class CloudtrailEventbridgeConfig(ConnectorConfig, SqsQueueConfig, AwsAccessConfig):
+class CloudtrailEventbridgeConfig(CloudtrailSourceConfig, SqsQueueConfig, AwsAccessConfig):
     type: Literal["cloudtrail_eventbridge"] = "cloudtrail_eventbridge"
 
 

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from connectors.base import Check, Checkpoint, Emit, RawBatch, Source
 from connectors.cloudtrail_keys import DIGEST, STAMP_FORMAT, SUFFIXES, day_of, day_range, stamp_of
-from connectors.config import ConnectorConfig, ExistingDir
+from connectors.config import CloudtrailSourceConfig, ExistingDir
 
 log = structlog.get_logger()
 
@@ -29,7 +29,7 @@ _CHECK_FILES = 10_000
 """``doctor`` looks at this many files at most, so it stays quick on a large tree."""
 
 
-class CloudtrailFilesConfig(ConnectorConfig):
+class CloudtrailFilesConfig(CloudtrailSourceConfig):
     type: Literal["cloudtrail_files"] = "cloudtrail_files"
     path: ExistingDir
     """Root of the tree (the folder that holds ``AWSLogs``, or any folder of log files)."""

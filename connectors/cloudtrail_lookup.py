@@ -29,7 +29,7 @@ from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource, Pacer
 from connectors.aws_checks import Probe
 from connectors.base import JSON, Checkpoint, Emit
 from connectors.cloudtrail_records import record_batches
-from connectors.config import ConnectorConfig
+from connectors.config import CloudtrailSourceConfig
 
 log = structlog.get_logger()
 
@@ -50,7 +50,7 @@ ATTRIBUTES = {
 }
 
 
-class CloudtrailLookupConfig(ConnectorConfig, AwsAccessConfig):
+class CloudtrailLookupConfig(CloudtrailSourceConfig, AwsAccessConfig):
     type: Literal["cloudtrail_lookup"] = "cloudtrail_lookup"
     accounts: list[str] = Field(default_factory=list)
     """Account ids to read (with ``account_roles``); default: those of ``account_roles``,

@@ -45,7 +45,7 @@ from connectors.cloudtrail_keys import (
     stamp_of,
 )
 from connectors.cloudtrail_reconcile import RETRY_FOR, Reconciliation, settled_before, unread
-from connectors.config import ConnectorConfig, ExistingFile
+from connectors.config import CloudtrailSourceConfig, ExistingFile
 from connectors.s3objects import ObjectGoneError, list_folders, list_keys, read_object
 
 log = structlog.get_logger()
@@ -56,7 +56,7 @@ DIGEST_KEY = "digest:"
 """Prefix of the digest checkpoints' keys: ``digest:ACCOUNT/REGION``."""
 
 
-class CloudtrailS3Config(ConnectorConfig, AwsAccessConfig):
+class CloudtrailS3Config(CloudtrailSourceConfig, AwsAccessConfig):
     type: Literal["cloudtrail_s3"] = "cloudtrail_s3"
     bucket: str = Field(min_length=3, max_length=63)
     """The trail's bucket."""

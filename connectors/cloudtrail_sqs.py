@@ -18,13 +18,13 @@ from connectors.aws import AwsAccess, AwsAccessConfig, AwsSource
 from connectors.aws_checks import Probe
 from connectors.base import Emit, NormalizationError, PermanentError, RawBatch
 from connectors.cloudtrail_keys import is_log_file
-from connectors.config import ConnectorConfig
+from connectors.config import CloudtrailSourceConfig
 from connectors.s3notify import ObjectRef, announced_objects
 from connectors.s3objects import read_object
 from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig, queue_probe
 
 
-class CloudtrailSqsConfig(ConnectorConfig, SqsQueueConfig, AwsAccessConfig):
+class CloudtrailSqsConfig(CloudtrailSourceConfig, SqsQueueConfig, AwsAccessConfig):
     type: Literal["cloudtrail_sqs"] = "cloudtrail_sqs"
     max_object_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     """Larger objects are quarantined unread."""

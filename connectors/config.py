@@ -149,6 +149,40 @@ class ConnectorConfig(BaseModel):
     type: str
 
 
+class SourceConfig(ConnectorConfig):
+    """Settings every source has; the daemon applies them in its decode workers."""
+
+    keep: list[str] = []
+    """Search expressions: store only events matching one of them (empty: every event)."""
+    drop: list[str] = []
+    """Search expressions: never store an event matching any of them."""
+
+    def selection(self) -> dict[str, Any]:
+        """Settings the log type's decoder checks on each raw record before normalizing
+        (see ``selector`` in daemon/normalize/); none by default."""
+        return {}
+
+
+CloudtrailCategory = Literal["Management", "Data", "Insight", "NetworkActivity"]
+
+
+class CloudtrailSourceConfig(SourceConfig):
+    """Settings of every CloudTrail source: which records to read, chosen on the raw record."""
+
+    event_categories: list[CloudtrailCategory] = []
+    """Only records of these ``eventCategory`` values (empty: all)."""
+    read_only: bool | None = None
+    """Only records whose ``readOnly`` is this (unset: both)."""
+
+    def selection(self) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        if self.event_categories:
+            chosen["event_categories"] = list(self.event_categories)
+        if self.read_only is not None:
+            chosen["read_only"] = self.read_only
+        return chosen
+
+
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 SeverityName = Literal["informational", "low", "medium", "high", "critical"]
 

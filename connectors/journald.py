@@ -18,7 +18,7 @@ import structlog
 from pydantic import Field
 
 from connectors.base import Checkpoint, Emit, RawBatch, Source, TransientError
-from connectors.config import ConfigPath, ConnectorConfig
+from connectors.config import ConfigPath, SourceConfig
 
 log = structlog.get_logger()
 
@@ -28,7 +28,7 @@ _READ_BYTES = 256 * 1024
 _STDERR_KEPT = 4096
 
 
-class JournaldConfig(ConnectorConfig):
+class JournaldConfig(SourceConfig):
     type: Literal["journald"] = "journald"
     journalctl: str = "journalctl"
     """The journalctl program (a name on PATH or a path)."""

@@ -38,7 +38,7 @@ import structlog
 from pydantic import Field
 
 from connectors.base import Checkpoint, Emit, RawBatch, Source, SourceContext
-from connectors.config import ConfigPath, ConnectorConfig
+from connectors.config import ConfigPath, ConnectorConfig, SourceConfig
 from connectors.syslog_batch import SyslogSettings, header
 
 log = structlog.get_logger()
@@ -52,7 +52,7 @@ FINGERPRINT_BYTES = 1024
 """The first line, or this much of it, identifies a file's content."""
 
 
-class LogFileConfig(ConnectorConfig):
+class LogFileConfig(SourceConfig):
     path: ConfigPath
     """The file; it may appear later (it is then read from its start)."""
     start: Literal["beginning", "end"] = "end"

@@ -31,7 +31,7 @@ from connectors.base import (
     Source,
     TransientError,
 )
-from connectors.config import ConnectorConfig, SecretStr
+from connectors.config import SecretStr, SourceConfig
 
 log = structlog.get_logger()
 
@@ -68,7 +68,7 @@ _TEXTS = ("id", "title", "state", "requested_by", "approved_by")
 _MAPPABLE = {*_TEXTS, *_LISTS, "window_start", "window_end"}
 
 
-class ServicenowConfig(ConnectorConfig):
+class ServicenowConfig(SourceConfig):
     type: Literal["servicenow"] = "servicenow"
     endpoint: str = Field(pattern=r"^https?://[^/\s]+/?$")
     """The instance, e.g. ``https://example.service-now.com``."""

@@ -19,7 +19,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from connectors.base import Emit, RawBatch
-from connectors.config import ConnectorConfig
+from connectors.config import SourceConfig
 
 ESCAPED_NEWLINE = b"#012"
 """What a newline inside one message becomes (rsyslog's control-character escape)."""
@@ -36,7 +36,7 @@ def check_timezone(value: str) -> str:
     return value
 
 
-class SyslogSettings(ConnectorConfig):
+class SyslogSettings(SourceConfig):
     """Settings of every source of syslog lines."""
 
     timezone: str = "UTC"

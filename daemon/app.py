@@ -69,6 +69,7 @@ def _ingest_settings(config: Config) -> dict[str, Any]:
         "workers": config.daemon.workers,
         "limits": Limits(timezone=config.daemon.timezone),
         "identities": config.identity.identity_map() if config.identity.people else None,
+        "member": config.member,
     }
 
 
@@ -394,7 +395,7 @@ def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
     """
     if stats.failed_sources:
         return 1, f"source(s) failed: {', '.join(stats.failed_sources)}; see the log"
-    usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired
+    usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired + stats.dropped
     if stats.quarantined and not usable:
         return (
             1,

@@ -37,8 +37,10 @@ from connectors.config import (
     ExistingFile,
     Secret,
     SecretStr,
+    SourceConfig,
     host_port,
 )
+from daemon import filters
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
@@ -430,7 +432,23 @@ def _connectors(
             found[name] = model.model_validate(section, context=context)
         except ValidationError as err:
             errors.extend(_convert(err, (kind, name), model))
+            continue
+        errors.extend(_filter_errors(where, found[name]))
     return found
+
+
+def _filter_errors(where: str, config: ConnectorConfig) -> list[ConfigError]:
+    """A source's ``keep``/``drop`` expressions that do not compile, each at its key path."""
+    if not isinstance(config, SourceConfig):
+        return []
+    return [
+        ConfigError(
+            f"{where}.{key}",
+            message,
+            hint="the timeline's search syntax: field:value, words, -term; see docs/filters.md",
+        )
+        for key, message in filters.problems(config.keep, config.drop)
+    ]
 
 
 def _known(table: Iterable[str], near: str | None = None) -> str:

@@ -30,9 +30,10 @@ from typing import Any, Literal
 import structlog
 
 from connectors import registry
-from connectors.base import Intake, RawBatch, Source, SourceContext
-from connectors.config import ConnectorConfig
+from connectors.base import Checkpoint, Intake, RawBatch, Source, SourceContext
+from connectors.config import ConnectorConfig, SourceConfig
 from daemon.alert import Alert
+from daemon.filters import DROPPED_KEY
 from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
@@ -76,6 +77,8 @@ class Counters:
     duplicates: int = 0
     quarantined: int = 0
     failed_payloads: int = 0
+    dropped: int = 0
+    """Records the sources' filters kept out of the store."""
 
     def add(self, result: Processed) -> None:
         self.payloads += 1
@@ -83,6 +86,7 @@ class Counters:
         self.unparsed += result.unparsed
         self.quarantined += len(result.quarantined)
         self.failed_payloads += result.payload_failed
+        self.dropped += sum(result.dropped.values())
 
 
 @dataclass
@@ -93,6 +97,8 @@ class SourceStats(Counters):
     errors: int = 0
     """Times the source failed and was restarted."""
     last_error: str | None = None
+    dropped_by: dict[str, int] = field(default_factory=dict)
+    """Records dropped by each filter (``event_categories``, ``keep``, ``drop[0]``, ...)."""
 
 
 @dataclass
@@ -143,6 +149,7 @@ class Pipeline:
         routes: Routes | None = None,
         on_alerts_queued: Callable[[], None] | None = None,
         correlate: bool = True,
+        member: str = "",
     ) -> None:
         self.store = store
         self.rules = rules
@@ -167,6 +174,11 @@ class Pipeline:
         """The API server's routes for push sources; None without ``[api]``."""
         self._on_progress = on_progress
         self._configs = dict(sources)
+        self._tally_key = DROPPED_KEY + member
+        """Where this daemon keeps its tallies: one key per cluster member, each its own."""
+        self._tallies: dict[str, dict[str, int]] = {}
+        """Dropped records by source and filter, all time (the committed tally plus what
+        this process added)."""
         self._raw: asyncio.Queue[tuple[str, RawBatch, asyncio.Future[None]] | None] = asyncio.Queue(
             RAW_QUEUE
         )
@@ -294,6 +306,9 @@ class Pipeline:
         failures = 0
         while not self._stopping.is_set():
             checkpoints = await self.call_store(self.store.checkpoints, name)
+            tally = checkpoints.get(self._tally_key, {})
+            self._tallies.setdefault(name, {k: v for k, v in tally.items() if isinstance(v, int)})
+            checkpoints = {k: v for k, v in checkpoints.items() if not k.startswith(DROPPED_KEY)}
             context = SourceContext(
                 name, checkpoints, self.mode, self.since, self.until, self.intake
             )
@@ -346,6 +361,8 @@ class Pipeline:
         key_max = key_ceiling(self.until) if self.until else None
         while (item := await self._raw.get()) is not _DONE:
             name, batch, committed = item
+            config = self._configs.get(name)
+            filtered = config if isinstance(config, SourceConfig) else None
             job = Job(
                 name,
                 batch,
@@ -354,6 +371,9 @@ class Pipeline:
                 key_min,
                 key_max,
                 want_samples=self.store.wants_samples,
+                keep=tuple(filtered.keep) if filtered else (),
+                drop=tuple(filtered.drop) if filtered else (),
+                selection=filtered.selection() if filtered else {},
             )
             await self._jobs.acquire()
             result = loop.create_task(self._run_job(job))
@@ -395,6 +415,7 @@ class Pipeline:
                 pending.append(more)
                 results.append(await more[0])
                 rows += len(results[-1].rows)
+            self._tally(results)
             written = await self._commit(results)
             for _, committed in pending:
                 if not committed.done():
@@ -410,6 +431,22 @@ class Pipeline:
                 self._summary("events_stored")
         if self.stats.stored != self._last_summary[1]:
             self._summary("events_stored")
+
+    def _tally(self, results: list[Processed]) -> None:
+        """Add each source's dropped records to its tally and commit the tally with
+        the source's last batch in this transaction (one row per key and write)."""
+        last: dict[str, int] = {}
+        for index, result in enumerate(results):
+            if result.dropped:
+                tally = self._tallies.setdefault(result.source, {})
+                for name, count in result.dropped.items():
+                    tally[name] = tally.get(name, 0) + count
+                last[result.source] = index
+        for source, index in last.items():
+            result = results[index]
+            saved = Checkpoint(self._tally_key, dict(self._tallies[source]))
+            # A new list: the batch's own list belongs to the source that emitted it.
+            result.checkpoints = [*result.checkpoints, saved]
 
     async def _write_alerts(self, alerts: list[Alert]) -> None:
         """Alerts raised by no batch of their own: at start (rebuild) and end (backfill)."""
@@ -462,6 +499,8 @@ class Pipeline:
             stats.add(result)
             per.add(result)
             stats.out_of_range += result.out_of_range
+            for name, count in result.dropped.items():
+                per.dropped_by[name] = per.dropped_by.get(name, 0) + count
             for program, count in result.unrecognized.items():
                 stats.unrecognized[program] = stats.unrecognized.get(program, 0) + count
             if result.rows:
@@ -512,6 +551,7 @@ class Pipeline:
             records=s.records,
             stored=s.stored,
             duplicates=s.duplicates,
+            dropped=s.dropped,
             quarantined=s.quarantined,
             events_per_sec=round((s.stored - stored_then) / max(now - since, 1e-9)),
             lag_secs={

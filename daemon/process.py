@@ -12,7 +12,7 @@ import os
 import select
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
+from daemon.filters import compiled
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
@@ -77,6 +78,9 @@ class Processed:
     """Events whose message their program's normalizer did not understand, by
     ``process.name`` (the ``UNRECOGNIZED`` label)."""
     out_of_range: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Records the source's filters dropped before the store, by filter
+    (``event_categories``, ``read_only``, ``keep``, ``drop[0]``, ...)."""
     payload_failed: bool = False
     samples: list[bytes] = field(default_factory=list)
     """Uncompressed stored records for dictionary training, sent while the store has none."""
@@ -97,6 +101,11 @@ class Job:
     key_min: int | None = None
     key_max: int | None = None
     want_samples: bool = False
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    """The source's ``keep`` and ``drop`` expressions (daemon/filters.py)."""
+    selection: Mapping[str, Any] = field(default_factory=dict)
+    """The source's settings for its log type's ``selector`` (checked on raw records)."""
 
 
 _codecs: codecs.Codecs | None = None
@@ -217,12 +226,22 @@ def _process(job: Job) -> Processed:
     source = job.source
     book = getattr(normalizer, "book_entry", None)
     samples = max(SAMPLES_PER_BATCH, len(records) // SAMPLES_SHARE)
+    selector = getattr(normalizer, "selector", None)
+    pick = selector(job.selection) if selector is not None and job.selection else None
+    filters = compiled(job.keep, job.drop)
+    dropped = out.dropped
     for position, record in enumerate(records):
         out.records += 1
+        if pick is not None and (reason := pick(record)) is not None:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
         try:
             event = normalizer.normalize(record)
             if _identities is not None and event.actor is None:
                 event.actor = _identities.actor_of(event)
+            if filters is not None and (kept_out := filters.verdict(event, source)) is not None:
+                dropped[kept_out] = dropped.get(kept_out, 0) + 1
+                continue
             entry = book(record) if book is not None else None
             doc = stored.encode(log_type, ingested, record, event)
             if len(doc) > limit:

@@ -17,6 +17,7 @@ import orjson
 
 from connectors.base import JSON
 from daemon.config import Config
+from daemon.filters import DROPPED_KEY
 
 EXIT_OK = 0
 
@@ -46,6 +47,9 @@ def _sources(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     for entry in listing:
         print(f"{entry['id']} ({entry['type']}): {len(entry['checkpoints'])} checkpoints")
+        if entry["dropped"]:
+            total = sum(entry["dropped"].values())
+            print(f"  dropped by filters: {total} ({fields(entry['dropped'])})")
         for checkpoint in entry["checkpoints"]:
             age = _age(checkpoint["age_secs"])
             print(f"  {checkpoint['key']}  {fields(checkpoint['value'])}  ({age} ago)")
@@ -55,6 +59,8 @@ def _sources(args: argparse.Namespace, config: Config) -> int:
 def _source(
     name: str, kind: str, values: dict[str, JSON], times: dict[str, datetime], now: datetime
 ) -> JSON:
+    dropped = _dropped(values)
+    values = {key: value for key, value in values.items() if not key.startswith(DROPPED_KEY)}
     checkpoints = [
         {
             "key": key,
@@ -64,7 +70,18 @@ def _source(
         }
         for key in sorted(values)
     ]
-    return {"id": name, "type": kind, "checkpoints": checkpoints}
+    return {"id": name, "type": kind, "dropped": dropped, "checkpoints": checkpoints}
+
+
+def _dropped(values: dict[str, JSON]) -> dict[str, int]:
+    """Records the source's filters dropped, by filter, summed over the daemons
+    (cluster members) that keep a tally (``DROPPED_KEY``, written by daemon/pipeline.py)."""
+    total: dict[str, int] = {}
+    for key, tally in values.items():
+        if key.startswith(DROPPED_KEY):
+            for name, count in tally.items():
+                total[name] = total.get(name, 0) + int(count)
+    return dict(sorted(total.items()))
 
 
 def fields(value: JSON) -> str:

@@ -158,10 +158,17 @@ def document(settings: ApiSection) -> JSON:
                         "records",
                         "stored",
                         "duplicates",
+                        "dropped",
                         "quarantined",
                         "failed_payloads",
                         "errors",
                     )
+                },
+                "dropped_by": {
+                    "type": "object",
+                    "description": "records dropped by each filter: keep, drop[i],"
+                    " event_categories, read_only (docs/filters.md)",
+                    "additionalProperties": {"type": "integer", "minimum": 0},
                 },
                 "last_error": {"type": ["string", "null"]},
             },

@@ -11,7 +11,7 @@ from connectors.base import Metric, Source
 from daemon.api.auth import needs
 from daemon.api.replies import reply
 from daemon.api.state import PIPELINE, READERS
-from daemon.pipeline import Pipeline
+from daemon.pipeline import Pipeline, SourceStats
 from daemon.store.base import DeliveryState
 
 routes = web.RouteTableDef()
@@ -60,6 +60,19 @@ def _source_metrics(running: Mapping[str, Source]) -> Iterator[str]:
             yield f"auditcorr_{name}{{{text}}} {shown}"
 
 
+def _dropped(per_source: list[tuple[str, SourceStats]]) -> Iterator[str]:
+    """Records each source's filters kept out of the store, by filter (docs/filters.md)."""
+    yield (
+        "# HELP auditcorr_events_dropped_total Records a source's filters kept out of the store,"
+        " by filter."
+    )
+    yield "# TYPE auditcorr_events_dropped_total counter"
+    for source, per in per_source:
+        for name, count in sorted(per.dropped_by.items()):
+            labels = f'source="{_label(source)}",filter="{_label(name)}"'
+            yield f"auditcorr_events_dropped_total{{{labels}}} {count}"
+
+
 def exposition(
     pipeline: Pipeline, deliveries: Mapping[tuple[str, DeliveryState], int]
 ) -> Iterator[str]:
@@ -82,6 +95,7 @@ def exposition(
         yield f"# TYPE auditcorr_{name}_total counter"
         for source, per in per_source:
             yield f'auditcorr_{name}_total{{source="{_label(source)}"}} {getattr(per, attribute)}'
+    yield from _dropped(per_source)
     yield (
         "# HELP auditcorr_messages_unrecognized_total Messages of known programs"
         " (sshd, PAM, su, sudo, ...) that no form matched, by program."

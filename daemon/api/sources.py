@@ -30,6 +30,8 @@ def source_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
                 "records": per.records,
                 "stored": per.stored,
                 "duplicates": per.duplicates,
+                "dropped": per.dropped,
+                "dropped_by": dict(sorted(per.dropped_by.items())),
                 "quarantined": per.quarantined,
                 "failed_payloads": per.failed_payloads,
                 "errors": per.errors,

@@ -11,6 +11,12 @@ A log type's module offers two functions, looked up through ``LOG_TYPES``:
     Map one record to the ECS model.  Raises ``NormalizationError`` for one
     bad record; the caller quarantines it and goes on.
 
+``selector(settings: Mapping[str, Any]) -> Callable[[Any], str | None] | None`` (optional)
+    The check a source's selection settings (``SourceConfig.selection()``) make
+    on each decoded record before it is normalized: it answers the name of the
+    setting that drops the record, or None to keep it.  None when the settings
+    select nothing.
+
 ``book_entry(record: Any) -> BookEntry | None`` (optional)
     The change record a decoded record carries, which the store keeps in its
     change book in the same transaction as the record's event.

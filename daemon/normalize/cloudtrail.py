@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -75,7 +76,7 @@ from daemon.gcpause import cyclic_gc_paused
 from daemon.model import AuditEvent
 from daemon.normalize import Limits
 
-__all__ = ["decode", "normalize"]
+__all__ = ["decode", "normalize", "selector"]
 
 DATASET: Final = "aws.cloudtrail"
 
@@ -89,6 +90,36 @@ _GzipError: Final = cast("type[Exception]", isal_zlib.error)
 
 _EVENTBRIDGE_SUFFIX: Final = "via CloudTrail"
 """``detail-type`` of every EventBridge event that carries a CloudTrail record."""
+
+# ---------------------------------------------------------------------------
+# selection
+
+
+def selector(settings: Mapping[str, Any]) -> Callable[[Any], str | None] | None:
+    """The check a CloudTrail source's ``event_categories`` and ``read_only`` make on
+    each raw record, before it is normalized: a dropped data event then costs little
+    more than parsing it.  The check answers the setting that drops the record, or None
+    to keep it.  A record without ``eventCategory`` is a management event (CloudTrail
+    wrote none before 2021); one without ``readOnly`` (Insight events) is kept."""
+    categories = settings.get("event_categories")
+    read_only = settings.get("read_only")
+    if categories is None and read_only is None:
+        return None
+    wanted = frozenset(categories) if categories is not None else None
+
+    def check(record: Any) -> str | None:
+        if not isinstance(record, dict):
+            return None  # normalize quarantines it
+        if wanted is not None and record.get("eventCategory", "Management") not in wanted:
+            return "event_categories"
+        if read_only is not None:
+            flag = _flag(record.get("readOnly"))
+            if flag is not None and flag != read_only:
+                return "read_only"
+        return None
+
+    return check
+
 
 # ---------------------------------------------------------------------------
 # decode

@@ -11,31 +11,16 @@ weight A, so a query asks for each under its weight.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from daemon.process import Text
 from daemon.store.base import EventQuery
-from daemon.store.text import TAG_FIELDS, query_words, tag
+from daemon.store.text import TAG_FIELDS, query_words, tag, tokens
 
-_TOKEN = re.compile(r"[\w.\-@]+")
-_MAX_TOKEN_CHARS = 500
-"""PostgreSQL refuses lexemes over 2047 bytes; longer words are indexed by their start."""
 _MAX_POSITION = 16383
 """The largest position a tsvector holds; later words share it."""
 
 
 NOTHING = ""
 """What ``query_of`` gives for a query no event can match: no need to ask."""
-
-
-def tokens(text: str) -> list[str]:
-    """Words of ``text`` as FTS5's unicode61 tokenizer sees them: folded, without accents."""
-    folded = text.lower()
-    if not folded.isascii():
-        decomposed = unicodedata.normalize("NFKD", folded)
-        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return [word[:_MAX_TOKEN_CHARS] for word in _TOKEN.findall(folded)]
 
 
 def _quoted(lexeme: str) -> str:

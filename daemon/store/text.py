@@ -16,6 +16,8 @@ One FTS5 table per month holds two columns for each event:
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from hashlib import blake2b
 from typing import Any
 
@@ -24,6 +26,9 @@ from daemon.model import AuditEvent
 _MAX_PARAM_VALUES = 12
 _MAX_VALUE_CHARS = 200
 _TEXT_FIELDS = ("aws.cloudtrail.error_code", "user.email", "process.name")
+_TOKEN = re.compile(r"[\w.\-@]+")
+_MAX_TOKEN_CHARS = 500
+"""PostgreSQL refuses lexemes over 2047 bytes; longer words are indexed by their start."""
 
 TAG_FIELDS: dict[str, str] = {
     "dataset": "d",
@@ -65,8 +70,18 @@ def query_words(text: str) -> list[tuple[str, bool]]:
     return words
 
 
-def event_tags(event: AuditEvent, source: str) -> str:
-    values = (
+def tokens(text: str) -> list[str]:
+    """Words of ``text`` as FTS5's unicode61 tokenizer sees them: folded, without accents."""
+    folded = text.lower()
+    if not folded.isascii():
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return [word[:_MAX_TOKEN_CHARS] for word in _TOKEN.findall(folded)]
+
+
+def tag_values(event: AuditEvent, source: str) -> tuple[tuple[str, str | None], ...]:
+    """Each exact-match field of an event with its value (None: the event has none)."""
+    return (
         ("dataset", event.dataset),
         ("action", event.action),
         ("outcome", event.outcome),
@@ -78,9 +93,12 @@ def event_tags(event: AuditEvent, source: str) -> str:
         ("region", event.cloud_region),
         ("source", source),
     )
+
+
+def event_tags(event: AuditEvent, source: str) -> str:
     # Event ids are not tags: a term per event would make the index several
     # times larger and slower to build; an event is found by its row key.
-    return " ".join([tag(name, value) for name, value in values if value])
+    return " ".join([tag(name, value) for name, value in tag_values(event, source) if value])
 
 
 def search_text(event: AuditEvent) -> str:

@@ -413,8 +413,11 @@ async function loadSources() {
       const li = document.createElement("li");
       li.append(link(source.id, "source", source.id));
       const lag = source.lag_secs === null ? "no events yet" : `lag ${formatLag(source.lag_secs)}`;
-      li.append(` ${source.type} · ${source.state} · ${source.stored} stored · ${lag}`);
-      if (source.last_error) li.title = `last error: ${source.last_error}`;
+      const dropped = source.dropped ? ` · ${source.dropped} dropped by filters` : "";
+      li.append(` ${source.type} · ${source.state} · ${source.stored} stored${dropped} · ${lag}`);
+      const hints = Object.entries(source.dropped_by).map(([name, count]) => `${name}: ${count}`);
+      if (source.last_error) hints.push(`last error: ${source.last_error}`);
+      if (hints.length) li.title = hints.join("\n");
       list.append(li);
     }
     box.replaceChildren(list);
