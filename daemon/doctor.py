@@ -18,7 +18,7 @@ from typing import TextIO
 
 from connectors import registry
 from connectors.base import Check, Output, OutputContext, Source, SourceContext
-from connectors.config import ConnectorConfig
+from connectors.config import ConnectorConfig, SourceConfig
 from daemon import doctor_host, doctor_security
 from daemon.config import Config, ConfigFileError, load_config
 
@@ -38,6 +38,7 @@ async def diagnose(path: Path) -> list[Check]:
     checks = [Check("config valid", True, f"{config.path}: {len(config.sources)} sources{outputs}")]
     checks += await asyncio.to_thread(_host_checks, config)
     checks += _rule_notices(config)
+    checks += await asyncio.to_thread(_filter_notices, config)
     for name, source in config.sources.items():
         checks += await _source_checks(name, source)
     for name, output in config.outputs.items():
@@ -81,6 +82,24 @@ def _rule_notices(config: Config) -> list[Check]:
     if reason is None:
         return []
     return [Check(f"rule {CHANGE_RULE}", True, f"off: {reason}; to turn it on, {TURN_ON}", None)]
+
+
+def _filter_notices(config: Config) -> list[Check]:
+    """Drop expressions that may hide events from enabled rules: a warning, not a fault
+    (dropping them can be what the operator wants), so the check passes and says so."""
+    from daemon.filter_check import filter_warnings
+    from daemon.rules.loader import RuleLoadError, RuleReferenceError, load_rules
+
+    paths = config.rules.rule_paths()
+    dropping = [s for s in config.sources.values() if isinstance(s, SourceConfig) and s.drop]
+    if not paths or not dropping:
+        return []
+    try:
+        rules = load_rules(paths).detections
+    except (RuleLoadError, RuleReferenceError) as err:
+        return [Check("rules load", False, str(err), "auditcorr rules validate names the rule")]
+    warnings = filter_warnings(config.sources, rules)
+    return [Check(f"filter {w.key}", True, f"warning: {w}", None) for w in warnings]
 
 
 async def _source_checks(name: str, config: ConnectorConfig) -> list[Check]:

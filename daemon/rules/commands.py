@@ -123,6 +123,11 @@ def _list(args: argparse.Namespace, config: Config | None) -> int:
         from daemon.rules.unapproved import TURN_ON
 
         print(f"{', '.join(sorted(off))}: to turn on, {TURN_ON}", file=sys.stderr)
+    if config is not None:
+        from daemon.filter_check import filter_warnings
+
+        for warning in filter_warnings(config.sources, loaded.detections):
+            print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

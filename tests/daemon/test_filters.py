@@ -16,7 +16,10 @@ import pytest
 from connectors.base import Checkpoint, RawBatch
 from connectors.cloudtrail_files import CloudtrailFilesConfig
 from daemon.api.ops import exposition
+from daemon.cli import EXIT_OK, main
 from daemon.config import ConfigFileError, load_config
+from daemon.doctor import _filter_notices
+from daemon.filter_check import filter_warnings
 from daemon.filters import DROPPED_KEY, FilterSyntaxError, compiled, matches, parse
 from daemon.model import AuditEvent
 from daemon.normalize import Limits
@@ -279,3 +282,55 @@ async def test_dropped_records_are_counted_and_their_checkpoints_committed(
         assert all(not c["key"].startswith(DROPPED_KEY) for c in listing["checkpoints"])
     finally:
         store.close()
+
+
+# -- rules that a filter may blind ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builtin_rules() -> list[Any]:
+    """The built-in detection rules, loaded once."""
+    from daemon.rules.loader import load_rules
+
+    return load_rules(["builtin"]).detections
+
+
+@pytest.mark.parametrize(
+    ("drop", "warned"),
+    [
+        ("action:ConsoleLogin", "console_login_without_mfa"),
+        ("dataset:aws.cloudtrail -user:ci-bot", "cloudtrail_tampering"),
+        ("dataset:system.auth process:sudo", "sudo_by_non_admin"),
+    ],
+)
+def test_a_drop_naming_events_a_rule_reads_warns(
+    builtin_rules: list[Any], drop: str, warned: str
+) -> None:
+    """A drop expression whose dataset, action or program a built-in rule reads names it."""
+    config = CloudtrailFilesConfig(path=Path(), drop=["host:web01", drop])
+    (warning,) = filter_warnings({"ct_org": config}, builtin_rules)
+    assert warning.key == "sources.ct_org.drop[1]"
+    assert warned in warning.rules
+    assert "may miss" in str(warning)
+
+
+def test_a_drop_of_events_no_rule_reads_is_quiet(builtin_rules: list[Any]) -> None:
+    """Dropping S3 reads or cron lines, which no built-in rule keys on, warns of nothing."""
+    config = CloudtrailFilesConfig(
+        path=Path(), drop=["action:GetObject", "dataset:system.syslog process:CRON"]
+    )
+    assert filter_warnings({"ct_org": config}, builtin_rules) == []
+
+
+def test_rules_list_and_doctor_warn_of_a_blinding_filter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rules list --config`` prints the warning on stderr; doctor lists it as a notice."""
+    path = _config(tmp_path, 'drop = ["action:ConsoleLogin"]')
+    assert main(["rules", "list", "--config", str(path)]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "warning: sources.ct_org.drop[0] ('action:ConsoleLogin')" in err
+    assert "console_login_without_mfa" in err
+    (notice,) = _filter_notices(load_config(path))
+    assert notice.ok
+    assert notice.name == "filter sources.ct_org.drop[0]"
