@@ -61,11 +61,6 @@ class Expression:
     text: str
     terms: tuple[Term, ...]
 
-    @property
-    def reads_text(self) -> bool:
-        """Whether evaluating it needs the event's searchable text (not free: built per event)."""
-        return any(term.field is None for term in self.terms)
-
     def positive(self, field: str) -> list[str]:
         """Values this expression asks ``field`` to have (terms without ``-``)."""
         return [t.value for t in self.terms if t.field == field and not t.negated]
@@ -117,16 +112,37 @@ def _has_phrase(words: Sequence[str], term: Term) -> bool:
     return False
 
 
-def _holds(term: Term, values: dict[str, str | None], words: Sequence[str]) -> bool:
-    found = values[term.field] == term.value if term.field is not None else _has_phrase(words, term)
-    return found != term.negated
+class _Seen:
+    """One event as expressions look at it: field values, and its words only when an
+    expression asks (building the searchable text is the costly part)."""
+
+    __slots__ = ("_event", "_words", "values")
+
+    def __init__(self, event: AuditEvent, source: str) -> None:
+        self._event = event
+        self._words: list[str] | None = None
+        self.values = _field_values(event, source)
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = tokens(search_text(self._event))
+        return self._words
+
+    def holds(self, expression: Expression) -> bool:
+        for term in expression.terms:
+            if term.field is not None:
+                found = self.values[term.field] == term.value
+            else:
+                found = _has_phrase(self.words, term)
+            if found == term.negated:
+                return False
+        return True
 
 
 def matches(expression: Expression, event: AuditEvent, source: str) -> bool:
     """Whether every term of ``expression`` holds on ``event`` read by ``source``."""
-    values = _field_values(event, source)
-    words = tokens(search_text(event)) if expression.reads_text else []
-    return all(_holds(term, values, words) for term in expression.terms)
+    return _Seen(event, source).holds(expression)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +156,11 @@ class SourceFilters:
         """None to store the event; else the name of the filter that drops it
         (``keep`` when it matches no keep expression, ``drop[i]`` for the first drop
         expression it matches), which the counters on /metrics carry."""
-        if self.keep and not any(matches(e, event, source) for e in self.keep):
+        seen = _Seen(event, source)
+        if self.keep and not any(seen.holds(e) for e in self.keep):
             return "keep"
         for index, expression in enumerate(self.drop):
-            if matches(expression, event, source):
+            if seen.holds(expression):
                 return f"drop[{index}]"
         return None
 
