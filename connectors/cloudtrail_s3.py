@@ -39,7 +39,6 @@ from connectors.cloudtrail_digests import (
 from connectors.cloudtrail_keys import (
     day_range,
     is_log_file,
-    parse_key,
     parse_stamp,
     stamp,
     stamp_of,
@@ -457,22 +456,21 @@ class CloudtrailS3Source(AwsSource):
     def _keys(
         self, stream: Stream, low: date | None, high: date | None, low_stamp: str
     ) -> Iterable[dict[str, Any]]:
-        bucket = self.config.bucket
-        if low is None or low == date.min:
-            for entry in list_keys(self._s3, bucket, stream.folder):
-                parsed = parse_key(str(entry["Key"]))
-                if high is None or (parsed is not None and parsed.day <= high):
-                    yield entry
-            return
-        last = min(high or date.max, datetime.now(UTC).date() + timedelta(days=1))
-        day = low
-        while day <= last:
-            folder = f"{stream.folder}{day:%Y/%m/%d}/"
-            after = None
-            if low_stamp and day == low:
-                after = f"{folder}{stream.account}_CloudTrail_{stream.region}_{low_stamp}"
-            yield from list_keys(self._s3, bucket, folder, start_after=after)
-            day += timedelta(days=1)
+        """The stream's keys in the day folders ``low`` to ``high``, after ``low_stamp`` on
+        the first day.  One listing (keys sort by day), not a call per day folder: a
+        stream quiet since long ago would otherwise cost a call per day at every poll."""
+        after = None
+        if low is not None and low > date.min:
+            after = f"{stream.folder}{low:%Y/%m/%d}"
+            if low_stamp:
+                after += f"/{stream.account}_CloudTrail_{stream.region}_{low_stamp}"
+        end = None
+        if high is not None and high < date.max:
+            end = f"{stream.folder}{high + timedelta(days=1):%Y/%m/%d}/"
+        for entry in list_keys(self._s3, self.config.bucket, stream.folder, start_after=after):
+            if end is not None and str(entry["Key"]) >= end:
+                return
+            yield entry
 
 
 class DigestCheckSource(CloudtrailS3Source):
