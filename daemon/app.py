@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from daemon import filemodes
+from daemon import audit, filemodes
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.delivery.routing import routes
@@ -195,6 +195,7 @@ async def run_daemon(config: Config) -> Stats:
                 ]
                 if clustered:
                     helpers += _cluster_tasks(group, lambda: current, pipeline, delivery.wake)
+                await audit.record_identity_change(pipeline, config)
                 stats = await pipeline.run()
                 for task in helpers:
                     task.cancel()

@@ -1,16 +1,18 @@
 """The auditor audits itself: admins' actions become events on the timeline.
 
-An action (reading the quarantine, retrying deliveries, migrating the store)
-is handed to the pipeline as one batch of log type ``audit`` under the source
-name ``auditcorr``, the path every source's records take: decoded by
-``daemon/normalize/audit.py``, stored by the writer, kept like any event.  In
-the daemon the running pipeline takes it; a CLI command runs a one-batch
-pipeline of its own, as ``verify-digests`` does.
+An action (reading the quarantine, retrying deliveries, migrating the store,
+starting with a changed identity map) is handed to the pipeline as one batch
+of log type ``audit`` under the source name ``auditcorr``, the path every
+source's records take: decoded by ``daemon/normalize/audit.py``, stored by
+the writer, kept like any event.  In the daemon the running pipeline takes
+it; a CLI command runs a one-batch pipeline of its own, as
+``verify-digests`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import pwd
 import sys
@@ -26,8 +28,9 @@ from connectors.base import Emit, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
 from daemon.config import Config
 from daemon.model import format_timestamp
-from daemon.normalize.audit import SOURCE
+from daemon.normalize.audit import DATASET, SOURCE
 from daemon.pipeline import Pipeline
+from daemon.store.base import EventQuery, Store
 
 log = structlog.get_logger()
 
@@ -41,9 +44,10 @@ class Action:
 
     action: str
     """``quarantine_read``, ``deliveries_retried``, ``store_migrated``."""
-    via: Literal["api", "cli"]
+    via: Literal["api", "cli", "config"]
     user: str
-    """The API token's name, or the local account that ran the command."""
+    """The API token's name, the local account that ran the command, or the config
+    file's owner."""
     role: str
     peer: str | None = None
     target: str | None = None
@@ -78,6 +82,49 @@ async def record(pipeline: Pipeline, action: Action) -> None:
             await pipeline.emit(SOURCE, batch(action))
     except TimeoutError:
         log.error("audit_entry_not_recorded", action=action.action, user=action.user)
+
+
+IDENTITY_CHANGED = "identity_map_changed"
+
+
+def identity_change(config: Config, store: Store) -> Action | None:
+    """The identity map the daemon starts with, when it differs from the one the timeline
+    last recorded: who is who decides whom every event names, so a change is evidence.
+
+    The map is config (``[[identity.people]]``): the entry names the file's owner, who
+    may have changed it, and the people added, removed or changed.
+    """
+    people = {person.id: person.model_dump(mode="json") for person in config.identity.people}
+    digests = {
+        pid: hashlib.sha256(orjson.dumps(p, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        for pid, p in people.items()
+    }
+    last = store.page(EventQuery(dataset=DATASET, action=IDENTITY_CHANGED, limit=1))
+    recorded = last[0].document.get("original", {}).get("detail", {}) if last else {}
+    before: dict[str, str] = recorded.get("people") or {}
+    if digests == before:
+        return None
+    owner = pwd.getpwuid(config.path.stat().st_uid).pw_name
+    return Action(
+        action=IDENTITY_CHANGED,
+        via="config",
+        user=owner,
+        role="config owner",
+        target=str(config.path),
+        detail={
+            "people": digests,
+            "added": sorted(digests.keys() - before.keys()),
+            "removed": sorted(before.keys() - digests.keys()),
+            "changed": sorted(k for k in digests.keys() & before.keys() if digests[k] != before[k]),
+        },
+    )
+
+
+async def record_identity_change(pipeline: Pipeline, config: Config) -> None:
+    """At start, before the sources run: the identity map's change, if any, on the timeline."""
+    change = await pipeline.call_store(identity_change, config, pipeline.store)
+    if change is not None:
+        await record(pipeline, change)
 
 
 def cli_action(action: str, **detail: Any) -> Action:

@@ -1,7 +1,8 @@
 """The daemon's own audit trail: what admins did through the API or the CLI.
 
-Reading the quarantine (raw evidence), retrying deliveries and migrating the
-store are entries on the timeline like any other event, so "who looked at
+Reading the quarantine (raw evidence), retrying deliveries, migrating the
+store and starting with a changed identity map are entries on the timeline
+like any other event, so "who looked at
 the evidence" has an answer.  ``daemon/audit.py`` writes them; a record is::
 
     {"id": "4f0c...", "at": "2026-11-27T12:00:00.123Z", "action": "quarantine_read",
@@ -31,6 +32,7 @@ KINDS = {
     "quarantine_read": (["database"], ["access"]),
     "deliveries_retried": (["configuration"], ["change"]),
     "store_migrated": (["database"], ["change"]),
+    "identity_map_changed": (["iam"], ["change"]),
 }
 """ECS category and type of each action; others are ``process``/``info``."""
 

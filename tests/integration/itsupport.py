@@ -30,6 +30,8 @@ import orjson
 import pytest
 
 from daemon.normalize.alert import DATASET as ALERT_DATASET
+from daemon.normalize.audit import DATASET as AUDIT_DATASET
+from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -320,8 +322,8 @@ class Workspace:
         return [orjson.loads(line) for line in result.stdout.splitlines()]
 
     def events_read(self, *args: str) -> list[dict[str, Any]]:
-        """The timeline's events read from sources: the alerts' own entries left out."""
-        return [doc for doc in self.timeline(*args) if not is_alert_entry(doc)]
+        """The timeline's events read from sources: alert and audit entries left out."""
+        return [doc for doc in self.timeline(*args) if read_from_a_source(doc)]
 
     def timeline_ids(self, *args: str) -> list[str]:
         return [doc["event"]["id"] for doc in self.timeline(*args)]
@@ -334,15 +336,15 @@ def count_events(db: Path, table: str = "events") -> int:
     """Rows in ``table`` through a read-only connection beside the writer; 0 before it exists.
 
     Of ``events``, the events read from sources: the alerts' own timeline entries
-    (source ``rules``) are left out.
+    (source ``rules``) and the daemon's audit entries (source ``auditcorr``) are left out.
     """
     if not db.exists():
         return 0
     sql = f"SELECT count(*) FROM {table}"
     params: tuple[str, ...] = ()
     if table == "events":
-        sql += " WHERE source != ?"
-        params = (ALERT_SOURCE,)
+        sql += " WHERE source NOT IN (?, ?)"
+        params = (ALERT_SOURCE, AUDIT_SOURCE)
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
             return int(c.execute(sql, params).fetchone()[0])
@@ -511,6 +513,11 @@ def stored_documents(db: Path, limit: int = 10_000_000) -> list[dict[str, Any]]:
         store.close()
 
 
+def read_from_a_source(doc: dict[str, Any]) -> bool:
+    """An event a source read: neither an alert's entry nor the daemon's own audit entry."""
+    return doc["event"]["dataset"] not in (ALERT_DATASET, AUDIT_DATASET)
+
+
 def is_alert_entry(doc: dict[str, Any]) -> bool:
     """An alert's own entry on the timeline (raised or updated), not an event read."""
     return bool(doc["event"]["dataset"] == ALERT_DATASET)
@@ -518,7 +525,7 @@ def is_alert_entry(doc: dict[str, Any]) -> bool:
 
 def stored_ids(db: Path) -> Counter[str]:
     """How often each ``event.id`` of the events read from sources is stored."""
-    return Counter(doc["event"]["id"] for doc in stored_documents(db) if not is_alert_entry(doc))
+    return Counter(doc["event"]["id"] for doc in stored_documents(db) if read_from_a_source(doc))
 
 
 def alert_entry_ids(db: Path) -> Counter[str]:
