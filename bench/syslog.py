@@ -17,6 +17,12 @@ In the same run:
   (--udp-rates) for --udp-seconds each; the highest rate whose loss stays
   under 0.1 % is reported.
 
+With --connections N the bench measures the listener's connection handling
+instead (``connections_run``): N connect-and-reset cycles from one address as
+fast as they go (accepted per second, until a message sent after them is
+stored; the daemon's log lines they caused), then 1,024 idle connections from
+127.0.0.1 and one sender from 127.0.0.2 (is its message stored?).
+
 The built-in rule pack is off unless --rules: the figure issue 4 asks for is
 the ingest path (parse, normalize, store); --rules adds detection in the
 workers, correlation and the alerts the bench mix raises.
@@ -36,6 +42,7 @@ import signal
 import socket
 import sqlite3
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -191,6 +198,51 @@ def tcp_run(work: Path, seconds: float, workers: int | None, rules: bool) -> dic
     }
 
 
+def _reset(port: int) -> None:
+    """Connect and reset at once (SO_LINGER 0): the cheapest misbehaving client."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _send_one(port: int, text: str, source: str = "127.0.0.1") -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as c:
+        c.sendall(f"<38>Nov 27 12:00:00 bench-host sshd[1]: {text}\n".encode())
+
+
+def connections_run(work: Path, cycles: int) -> dict[str, object]:
+    """Accept rate under connect-and-reset, log lines it caused, and whether an idle
+    flood from one address locks another sender out."""
+    with daemon(work, "syslog_tcp", None, False) as (port, db, _):
+        log = work / "daemon.log"
+        lines_before = len(log.read_bytes().splitlines())
+        began = time.monotonic()
+        for _ in range(cycles):
+            _reset(port)
+        _send_one(port, "after the resets")
+        accepted_at = wait_stored(db, 1, timeout=120)
+        time.sleep(1)
+        log_lines = len(log.read_bytes().splitlines()) - lines_before
+        idle = []
+        with contextlib.ExitStack() as stack:
+            for _ in range(1024):
+                with contextlib.suppress(OSError):
+                    idle.append(stack.enter_context(socket.create_connection(("127.0.0.1", port))))
+            time.sleep(1)
+            flood_began = time.monotonic()
+            try:
+                _send_one(port, "from another address", source="127.0.0.2")
+                stored_at: float | None = wait_stored(db, 2, timeout=20)
+            except (OSError, RuntimeError):
+                stored_at = None
+    return {
+        "accepted_per_sec": round(cycles / (accepted_at - began)),
+        "log_lines_during_resets": log_lines,
+        "idle_connections_opened": len(idle),
+        "other_sender_stored": stored_at is not None,
+        "other_sender_secs": None if stored_at is None else round(stored_at - flood_began, 2),
+    }
+
+
 def rsyslog_run(work: Path, count: int) -> dict[str, float]:
     """rsyslogd (imtcp -> omfile) taking ``count`` messages: the C reference."""
     shutil.rmtree(work, ignore_errors=True)
@@ -274,12 +326,26 @@ def main() -> int:
     parser.add_argument("--udp-seconds", type=float, default=5)
     parser.add_argument("--skip-udp", action="store_true")
     parser.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="measure connection handling instead: N connect-and-reset cycles, an idle flood",
+    )
+    parser.add_argument(
         "--rules",
         action="store_true",
         help="run the built-in rule pack too (detection in the workers, correlation, alerts)",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
+    if args.connections:
+        runs = [connections_run(work / f"conn{run}", args.connections) for run in range(args.runs)]
+        for run, result in enumerate(runs):
+            print(json.dumps({"run": run, "connections": result}), file=sys.stderr)
+        rates = [int(str(result["accepted_per_sec"])) for result in runs]
+        print(json.dumps({"accepted_per_sec_median": statistics.median(rates), "runs": runs}))
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     tcp, rsyslog, cpu = [], [], []
     for run in range(args.runs):
         result = tcp_run(work / f"tcp{run}", args.seconds, args.workers, args.rules)

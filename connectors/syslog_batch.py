@@ -129,6 +129,11 @@ class Batcher:
             self._filled.set()
             self._drained.clear()
 
+    @property
+    def blocked(self) -> bool:
+        """A full batch waits for the pipeline: producers that can wait should."""
+        return len(self._lines) >= self._max
+
     async def room(self) -> None:
         """Wait until a full batch has been handed to the pipeline."""
         if len(self._lines) >= self._max:

@@ -5,7 +5,13 @@ octet-counted frames (``LEN SP MSG``), decided by its first byte: a digit
 means octet counting (rsyslog's ``omfwd`` with ``TCP_Framing="octet-counted"``,
 RFC 5425 senders), anything else newline framing (``logger``, syslog-ng's
 default).  A message longer than ``max_message_bytes`` is cut there and
-flagged (``labels.truncated``); the rest of it is skipped.
+flagged (``labels.truncated``); the rest of it is skipped.  Every whole frame
+before a broken one is kept; a frame whose count the data never reaches is
+given up after ``frame_timeout_secs`` (kept, flagged truncated, counted).
+
+Connections are bounded in number, per peer and in idle time; refusals,
+errors and lying counts are counted one by one but logged at most once a
+minute per peer, so a flood of them cannot flood the log too.
 
 The listeners acknowledge nothing upstream, so they never wait for a batch to
 be committed; when the pipeline is full they stop reading their sockets (TCP
@@ -19,10 +25,12 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import structlog
 from pydantic import Field, field_validator
@@ -37,6 +45,13 @@ MAX_PEERS_COUNTED = 256
 """Peers with counters of their own; the rest are counted under ``other``
 (each peer is a handful of series on ``/metrics``)."""
 _READ_BYTES = 256 * 1024
+_FRAME_START = re.compile(rb"(?<![0-9])[1-9][0-9]{0,8} <")
+"""Where an octet-counted frame can begin: its count, a space and the PRI."""
+_BACKLOG = 1024
+"""Connections the kernel completes before the daemon accepts them: a burst of
+short connections waits there instead of being refused."""
+MAX_THROTTLED_KEYS = 4096
+"""Throttled log keys remembered before those past their interval are forgotten."""
 
 
 def parse_listen(value: str, scheme: str) -> tuple[str, int]:
@@ -76,6 +91,14 @@ class SyslogTcpConfig(_ListenerSettings):
     type: Literal["syslog_tcp"] = "syslog_tcp"
     max_connections: int = Field(default=1024, gt=0)
     """Further connections are closed at once (and counted)."""
+    max_connections_per_peer: int = Field(default=64, gt=0)
+    """Connections one address may hold open; further ones are closed at once, so
+    one sender cannot take every slot."""
+    idle_timeout_secs: float = Field(default=600.0, gt=0)
+    """A connection that sends nothing for this long is closed."""
+    frame_timeout_secs: float = Field(default=10.0, gt=0)
+    """An octet-counted frame whose count is not reached after this long without
+    data is given up: what came is kept, flagged truncated."""
 
 
 class SyslogTlsConfig(SyslogTcpConfig):
@@ -97,6 +120,14 @@ class PeerCounters:
     dropped: int = 0
     connections: int = 0
     """Connections accepted (TCP, TLS)."""
+    rejected: int = 0
+    """Connections closed at once: a connection limit was reached."""
+    idle_closed: int = 0
+    """Connections closed after ``idle_timeout_secs`` without data."""
+    errors: int = 0
+    """Connections ended by an error: reset, TLS, not a frame."""
+    incomplete_frames: int = 0
+    """Octet-counted frames given up after ``frame_timeout_secs``."""
 
 
 _PEER_METRICS = {
@@ -105,6 +136,16 @@ _PEER_METRICS = {
     "truncated": ("syslog_messages_truncated_total", "Messages cut to max_message_bytes"),
     "dropped": ("syslog_messages_dropped_total", "Messages dropped: the pipeline was full"),
     "connections": ("syslog_connections_total", "Connections accepted"),
+    "rejected": (
+        "syslog_connections_rejected_total",
+        "Connections closed at once: max_connections or max_connections_per_peer reached",
+    ),
+    "idle_closed": ("syslog_connections_idle_closed_total", "Connections closed while idle"),
+    "errors": ("syslog_connection_errors_total", "Connections ended by an error"),
+    "incomplete_frames": (
+        "syslog_frames_incomplete_total",
+        "Octet-counted frames whose count the data never reached",
+    ),
 }
 """Counter attribute -> metric name and help: one series per peer."""
 
@@ -117,7 +158,6 @@ class _Listener(Source):
     def __init__(self, config: _ListenerSettings, context: SourceContext) -> None:
         super().__init__(config, context)
         self.peers: dict[str, PeerCounters] = {}
-        self.rejected_connections = 0
 
     def counters(self, peer: str) -> PeerCounters:
         found = self.peers.get(peer)
@@ -156,7 +196,6 @@ class _Listener(Source):
                 peer: {counted: getattr(counters, counted) for counted in self.per_peer}
                 for peer, counters in self.peers.items()
             },
-            "rejected_connections": self.rejected_connections,
         }
 
     def metrics(self) -> list[Metric]:
@@ -287,12 +326,22 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class SyslogTcpSource(_Listener):
     config_model: ClassVar[type[ConnectorConfig]] = SyslogTcpConfig
     config: SyslogTcpConfig
-    per_peer = (*_Listener.per_peer, "connections")
+    per_peer = (
+        *_Listener.per_peer,
+        "connections",
+        "rejected",
+        "idle_closed",
+        "errors",
+        "incomplete_frames",
+    )
 
     def __init__(self, config: SyslogTcpConfig, context: SourceContext) -> None:
         super().__init__(config, context)
-        self._open = 0
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._open: set[_TcpConnection] = set()
+        self._open_by_peer: dict[str, int] = {}
+        self._paused: set[_TcpConnection] = set()
+        self._pause = asyncio.Event()
+        self._throttle = Throttle(60.0)
 
     def _tls(self) -> ssl.SSLContext | None:
         return None
@@ -300,65 +349,215 @@ class SyslogTcpSource(_Listener):
     def metrics(self) -> list[Metric]:
         return [
             *super().metrics(),
-            Metric("syslog_connections_open", self._open, help="Connections open", kind="gauge"),
             Metric(
-                "syslog_connections_rejected_total",
-                self.rejected_connections,
-                help="Connections closed at once: max_connections were open",
+                "syslog_connections_open", len(self._open), help="Connections open", kind="gauge"
             ),
         ]
 
     async def _serve(self, host: str, port: int, batcher: Batcher) -> None:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._connection(reader, writer, batcher)
-
+        loop = asyncio.get_running_loop()
         try:
-            server = await asyncio.start_server(
-                handle, host, port, ssl=self._tls(), limit=_READ_BYTES, reuse_address=True
+            server = await loop.create_server(
+                lambda: _TcpConnection(self, batcher),
+                host,
+                port,
+                ssl=self._tls(),
+                reuse_address=True,
+                backlog=_BACKLOG,
             )
         except OSError as err:
             raise ConfigError("listen", f"cannot listen on {self.config.listen}: {err}") from err
-        async with server:
+        async with server, asyncio.TaskGroup() as group:
             self._listening(server.sockets[0].getsockname()[:2])
+            group.create_task(self._expire(), name="syslog-timeouts")
+            group.create_task(self._resume(batcher), name="syslog-backpressure")
             try:
                 await server.serve_forever()
             finally:
-                for writer in self._writers:  # readers end, and the server can close
-                    writer.close()
+                for connection in list(self._open):  # what they hold goes into the last batch
+                    connection.finish()
 
-    async def _connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, batcher: Batcher
-    ) -> None:
-        peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        if self._open >= self.config.max_connections:
-            self.rejected_connections += 1
-            log.warning("connection_rejected", source=self.context.source_id, peer=peer)
-            writer.close()
+    def admit(self, peer: str) -> str | None:
+        """Why a new connection from ``peer`` is refused, or None to take it."""
+        if len(self._open) >= self.config.max_connections:
+            return "max_connections"
+        if self._open_by_peer.get(peer, 0) >= self.config.max_connections_per_peer:
+            return "max_connections_per_peer"
+        return None
+
+    def opened(self, connection: _TcpConnection) -> None:
+        self._open.add(connection)
+        peer = connection.peer
+        self._open_by_peer[peer] = self._open_by_peer.get(peer, 0) + 1
+
+    def closed(self, connection: _TcpConnection) -> None:
+        self._open.discard(connection)
+        self._paused.discard(connection)
+        peer = connection.peer
+        if (left := self._open_by_peer.pop(peer, 0) - 1) > 0:
+            self._open_by_peer[peer] = left
+
+    def paused_reading(self, connection: _TcpConnection) -> None:
+        self._paused.add(connection)
+        self._pause.set()
+
+    async def _resume(self, batcher: Batcher) -> None:
+        """Resume the connections paused on a full pipeline once a batch left."""
+        while True:
+            await self._pause.wait()
+            await batcher.room()
+            self._pause.clear()
+            paused, self._paused = self._paused, set()
+            for connection in paused:
+                connection.resume()
+
+    async def _expire(self) -> None:
+        """Close idle connections and give up lying frames, checked a few times per
+        timeout rather than by a timer per connection and read."""
+        idle, frame = self.config.idle_timeout_secs, self.config.frame_timeout_secs
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, idle / 4, frame / 4))
+            now = loop.time()
+            for connection in list(self._open):
+                connection.check(now, idle, frame)
+
+    def note(self, event: str, peer: str, **fields: object) -> None:
+        """Log ``event`` for ``peer`` at most once a minute; the count of lines
+        held back since the last one rides along as ``suppressed``."""
+        suppressed = self._throttle.allow(f"{event}:{peer}")
+        if suppressed is not None:
+            log.warning(
+                event, source=self.context.source_id, peer=peer, suppressed=suppressed, **fields
+            )
+
+
+class _TcpConnection(asyncio.Protocol):
+    """One TCP or TLS connection: frames what arrives into the batcher.
+
+    A protocol rather than a stream reader and a task: a connection then costs
+    no task and no extra copy, which is what makes accepting and closing
+    thousands of short connections a second possible.
+    """
+
+    def __init__(self, source: SyslogTcpSource, batcher: Batcher) -> None:
+        self.source = source
+        self.batcher = batcher
+        self.peer = "?"
+        self.counters = PeerCounters()
+        self.framer = Framer(source.config.max_message_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.last = 0.0
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast("asyncio.Transport", transport)  # a stream server's
+        self.peer = str((transport.get_extra_info("peername") or ("?",))[0])
+        self.counters = counters = self.source.counters(self.peer)
+        if (limit := self.source.admit(self.peer)) is not None:
+            counters.rejected += 1
+            self.source.note("connection_rejected", self.peer, reason=limit)
+            transport.abort()
             return
-        self._open += 1
-        self._writers.add(writer)
-        framer = Framer(self.config.max_message_bytes)
-        counters = self.counters(peer)
+        self.transport = transport
+        self.last = asyncio.get_running_loop().time()
         counters.connections += 1
+        self.source.opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return  # refused, being aborted
+        self.last = asyncio.get_running_loop().time()
+        self.counters.bytes += len(data)
         try:
-            while chunk := await reader.read(_READ_BYTES):
-                counters.bytes += len(chunk)
-                messages, truncated = framer.feed(chunk)
-                counters.messages += len(messages) + len(truncated)
-                counters.truncated += len(truncated)
-                batcher.extend(messages, peer)
-                for message in truncated:
-                    batcher.add(message, peer, truncated=True)
-                await batcher.room()  # holds this reader while the pipeline is full
-            if (rest := framer.rest()) is not None:
-                counters.messages += 1
-                batcher.add(rest, peer)
-        except (ConnectionError, ssl.SSLError, TimeoutError) as err:
-            log.info("connection_error", source=self.context.source_id, peer=peer, error=str(err))
-        finally:
-            self._open -= 1
-            self._writers.discard(writer)
-            writer.close()
+            self._keep(*self.framer.feed(data))
+        except FramingError as err:
+            self._keep(err.messages, err.truncated)
+            self._fail(str(err))
+            return
+        if self.batcher.blocked and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()  # TCP backpressure until a batch has left
+            self.source.paused_reading(self)
+
+    def eof_received(self) -> bool:
+        self.finish()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        if exc is not None:
+            self._fail(str(exc) or type(exc).__name__)
+        self.finish()
+
+    def resume(self) -> None:
+        if self.transport is not None and self.paused:
+            self.paused = False
+            self.last = asyncio.get_running_loop().time()
+            self.transport.resume_reading()
+
+    def check(self, now: float, idle: float, frame: float) -> None:
+        """Apply the idle and frame timeouts (a paused connection is not idle)."""
+        if self.transport is None or self.paused:
+            return
+        if self.framer.waiting:
+            if now - self.last >= frame:
+                self.counters.incomplete_frames += 1
+                self.source.note("frame_incomplete", self.peer, timeout_secs=frame)
+                self._keep(*self.framer.expire())
+                self.last = now
+        elif now - self.last >= idle:
+            self.counters.idle_closed += 1
+            self.finish()
+
+    def finish(self) -> None:
+        """Keep the unterminated last line, close, and stop counting as open."""
+        transport, self.transport = self.transport, None
+        if transport is None:
+            return
+        if (rest := self.framer.rest()) is not None:
+            self.counters.messages += 1
+            self.batcher.add(rest, self.peer)
+        self.source.closed(self)
+        transport.close()
+
+    def _fail(self, error: str) -> None:
+        self.counters.errors += 1
+        self.source.note("connection_error", self.peer, error=error)
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            self.source.closed(self)
+            transport.abort()
+
+    def _keep(self, messages: list[bytes], truncated: list[bytes]) -> None:
+        counters = self.counters
+        counters.messages += len(messages) + len(truncated)
+        counters.truncated += len(truncated)
+        self.batcher.extend(messages, self.peer)
+        for message in truncated:
+            self.batcher.add(message, self.peer, truncated=True)
+
+
+class Throttle:
+    """At most one log line per key per interval, for errors a flood repeats."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        """None to hold the line back; else how many were held back before it."""
+        now = time.monotonic()
+        if now < self._next.get(key, 0.0):
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._next) >= MAX_THROTTLED_KEYS:  # forget keys whose interval ended
+            self._next = {k: t for k, t in self._next.items() if t > now}
+            self._held = {k: n for k, n in self._held.items() if k in self._next}
+        self._next[key] = now + self.interval
+        return self._held.pop(key, 0)
 
 
 class SyslogTlsSource(SyslogTcpSource):
@@ -379,6 +578,17 @@ class SyslogTlsSource(SyslogTcpSource):
         return context
 
 
+class FramingError(ConnectionError):
+    """An octet-counted stream holds something that is not a frame; the stream is
+    lost from there on, but the frames before it in the same read are in
+    ``messages`` and ``truncated`` so that they are kept."""
+
+    def __init__(self, reason: str, messages: list[bytes], truncated: list[bytes]) -> None:
+        super().__init__(reason)
+        self.messages = messages
+        self.truncated = truncated
+
+
 class Framer:
     """Splits a TCP stream into messages: newline framing or octet counting,
     decided by the stream's first byte."""
@@ -390,6 +600,11 @@ class Framer:
         self._skip = 0
         """Bytes of an over-long message still to throw away (octet counting),
         or -1: up to the next newline (newline framing)."""
+
+    @property
+    def waiting(self) -> bool:
+        """An octet-counted frame has begun and its count is not reached yet."""
+        return bool(self.octets) and (self._skip > 0 or bool(self._buffer.strip()))
 
     def feed(self, chunk: bytes) -> tuple[list[bytes], list[bytes]]:
         """Complete messages, and truncated ones, found so far."""
@@ -408,6 +623,33 @@ class Framer:
         rest = self._buffer.strip()
         self._buffer = b""
         return rest if rest and not self.octets and self._skip == 0 else None
+
+    def expire(self) -> tuple[list[bytes], list[bytes]]:
+        """Give up on the frame that is ``waiting``: its count was a lie.
+
+        Its bytes are kept as one truncated message; when a frame header
+        (``LEN SP <``) inside them starts a run of whole frames up to the end of
+        what arrived, the message ends there and those frames are kept as they
+        came (a sender that lied about one count is usually right about the next).
+        """
+        data = self._buffer.lstrip(b"\r\n ")
+        self._buffer, self._skip = b"", 0
+        digits, space, body = data.partition(b" ")
+        if not (space and digits.isdigit()):
+            body = data
+        if not body:
+            return [], []
+        for start in _FRAME_START.finditer(body, 1):
+            probe = Framer(self.limit)
+            probe.octets = True
+            try:
+                messages, truncated = probe._octet_frames(body[start.start() :])
+            except FramingError:
+                continue
+            if not probe.waiting:
+                kept = body[: min(start.start(), self.limit)].rstrip(b"\r\n")
+                return messages, [kept, *truncated]
+        return [], [body[: self.limit].rstrip(b"\r\n")]
 
     def _lines(self, data: bytes) -> tuple[list[bytes], list[bytes]]:
         truncated: list[bytes] = []
@@ -457,11 +699,11 @@ class Framer:
             space = data.find(b" ", pos, pos + 12)
             if space < 0:
                 if size - pos >= 12 or not data[pos:size].isdigit():
-                    raise ConnectionError(f"not an octet-counted frame at {data[pos : pos + 20]!r}")
+                    raise self._broken(data, pos, messages, truncated)
                 break
             digits = data[pos:space]
             if not digits.isdigit():
-                raise ConnectionError(f"not an octet-counted frame at {data[pos : pos + 20]!r}")
+                raise self._broken(data, pos, messages, truncated)
             length = int(digits)
             start = space + 1
             if length > limit:
@@ -483,3 +725,11 @@ class Framer:
             pos = end
         self._buffer = data[pos:]
         return messages, truncated
+
+    def _broken(
+        self, data: bytes, pos: int, messages: list[bytes], truncated: list[bytes]
+    ) -> FramingError:
+        self._buffer = b""
+        return FramingError(
+            f"not an octet-counted frame at {data[pos : pos + 20]!r}", messages, truncated
+        )

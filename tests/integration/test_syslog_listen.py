@@ -180,7 +180,8 @@ def test_listener_counters_are_on_metrics(workspace: Workspace, daemons: StartDa
     assert (_sample(text, f"auditcorr_syslog_received_bytes_total{{{tcp}}}") or 0) > 1000
     assert _sample(text, 'auditcorr_syslog_udp_kernel_drops_total{source="udp_in"}') == 0
     assert _sample(text, 'auditcorr_syslog_connections_open{source="tcp_in"}') == 0
-    assert _sample(text, 'auditcorr_syslog_connections_rejected_total{source="tcp_in"}') == 0
+    assert _sample(text, f"auditcorr_syslog_connections_rejected_total{{{tcp}}}") == 0
+    assert _sample(text, f"auditcorr_syslog_connection_errors_total{{{tcp}}}") == 0
     assert _sample(text, 'auditcorr_records_unparsed_total{source="udp_in"}') == 0
     assert text.count("# TYPE auditcorr_syslog_messages_total counter") == 1
     assert daemon.stop() == 0
