@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config.toml
 
-.PHONY: run test lint format bench lock clean
+.PHONY: run test test-clock lint format bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "auditcorr needs Python 3.11 or newer"'
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The time-sensitive tests again under shifted clocks (needs faketime); see CONTRIBUTING.md.
+test-clock: $(STAMP)
+	tests/clock/run $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
