@@ -156,6 +156,8 @@ def event_of(parsed: Parsed, record: dict[str, Any], line: str, received: dateti
     fields["event.original"] = line
     if parsed.error is not None:
         event.labels["parse_error"] = parsed.error
+    if parsed.guessed:
+        event.labels["parse_fallback"] = ",".join(parsed.guessed)
     if record.get("truncated"):
         event.labels["truncated"] = "true"
     if program:

@@ -1,18 +1,29 @@
 """Syslog line formats: RFC 5424, RFC 3164 (BSD) and rsyslog's RFC 3339 file lines.
 
-``parse`` never raises: a line it cannot read comes back with ``error`` set and
-the whole line as the message, so the caller keeps it as a raw event.
+Real senders bend both RFCs (an upper-case month, a year or a zone in the stamp,
+a colon after it, a space after the PRI, no host name, Cisco ``%FAC-SEV-MNEMONIC:``
+tags, structured data with a stray space), so the header is read field by field
+as rsyslog and syslog-ng do: every field that can be read is kept, the rest
+falls back (the receive time, the peer's address), and ``guessed`` names what
+fell back.  The message is always a suffix of the line: no byte of it is lost.
+
+``parse`` never raises: a line with neither a time stamp nor a tag comes back
+with ``error`` set and the whole line as the message, so the caller keeps it as
+a raw event.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 NIL: Final = "-"
 BOM: Final = "\ufeff"
 _MONTHS: Final = {
@@ -28,6 +39,13 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(Z|z|[+-]\d\d:?\d\d)?"
 )
 _BSD_STAMP = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? ")
+_LOOSE_STAMP = re.compile(
+    r"\*?(?P<month>[A-Za-z]{3}) +(?P<day>\d{1,2})(?: +(?P<year>\d{4}))?"
+    r" +(?P<hour>\d{1,2}):(?P<minute>\d\d):(?P<second>\d\d)(?:[.,](?P<fraction>\d{1,9}))?"
+    r"(?: +(?P<zone>UTC|GMT|Z))?(?: *:)?(?: +|$)"
+)
+"""RFC 3164 stamps as devices write them: any case, a year, a zone (only UTC is
+read), a colon after the time (Cisco's ``*Mar  1 18:48:50.483 UTC:``)."""
 
 
 def _tag(name: str) -> str:
@@ -37,11 +55,12 @@ def _tag(name: str) -> str:
 
 # The first word after the stamp is the host unless it is already the tag.
 _HOST_TAG = rf"(?:{_tag('tag')}|(?P<host>[^ ]*) (?:{_tag('hosttag')})?)?"
-_BSD_HEAD = re.compile(rf"(?P<stamp>{_BSD_STAMP.pattern}){_HOST_TAG}")
+_BSD_HEAD = re.compile(rf"(?P<stamp>{_BSD_STAMP.pattern})(?!(?:UTC|GMT|Z):? ){_HOST_TAG}")
 """Stamp, host and tag of a BSD line in one match."""
 _AFTER_STAMP = re.compile(_HOST_TAG)
+_TAG_ONLY = re.compile(_tag("tag"))
 _SD_ID = re.compile(r'\[([^\s=\]"]{1,32})')
-_SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"', re.DOTALL)
+_SD_PARAM = re.compile(r' +([^\s=\]"]{1,32}) *= *"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _SD_UNESCAPE = re.compile(r'\\(["\\\]])')
 _DPKG_LOG = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ")
 
@@ -60,6 +79,9 @@ class Parsed:
     priority: int | None = None
     error: str | None = None
     """Why the line could not be read; the whole line is then the message."""
+    guessed: list[str] = field(default_factory=list)
+    """Header fields that could not be read and fell back: ``timestamp``,
+    ``structured_data`` (its text is then the start of the message)."""
 
 
 @lru_cache(maxsize=64)
@@ -88,7 +110,7 @@ def parse(line: str, received: datetime, tz: tzinfo = UTC) -> Parsed:
         if rest.startswith("1 ") and out.priority is not None:
             _rfc5424(rest[2:], tz, out)
         else:
-            _bsd(rest, received, tz, out)
+            _bsd(rest.lstrip(" ") if out.priority is not None else rest, received, tz, out)
     except _UnreadableError as err:
         return Parsed(priority=out.priority, message=line, error=str(err))
     return out
@@ -133,40 +155,44 @@ def _fixed(offset: timedelta) -> tzinfo:
     return timezone(offset)
 
 
-def _field(text: str, pos: int, name: str) -> tuple[str | None, int]:
-    """One space-terminated RFC 5424 header field (NILVALUE -> None)."""
+def _field(text: str, pos: int) -> tuple[str | None, int]:
+    """One space-terminated RFC 5424 header field (NILVALUE, or nothing left -> None)."""
+    if pos >= len(text):
+        return None, pos
     end = text.find(" ", pos)
     if end < 0:
-        raise _UnreadableError(f"RFC 5424 header ends before {name}")
+        end = len(text)
     value = text[pos:end]
-    if not value:
-        raise _UnreadableError(f"RFC 5424 {name} is empty")
-    return (None if value == NIL else value), end + 1
+    return (None if value in (NIL, "") else value), end + 1
 
 
 def _rfc5424(text: str, tz: tzinfo, out: Parsed) -> None:
     if text.startswith("- "):
         pos = 2
     else:
-        out.timestamp, pos = _timestamp_3339(text, 0, tz)
-        if text[pos : pos + 1] != " ":
-            raise _UnreadableError("RFC 5424 timestamp not followed by a space")
+        try:
+            out.timestamp, pos = _timestamp_3339(text, 0, tz)
+        except _UnreadableError:
+            out.guessed.append("timestamp")
+            pos = text.find(" ") if " " in text else len(text)
         pos += 1
-    out.hostname, pos = _field(text, pos, "HOSTNAME")
-    out.appname, pos = _field(text, pos, "APP-NAME")
-    out.procid, pos = _field(text, pos, "PROCID")
-    out.msgid, pos = _field(text, pos, "MSGID")
+    out.hostname, pos = _field(text, pos)
+    out.appname, pos = _field(text, pos)
+    out.procid, pos = _field(text, pos)
+    out.msgid, pos = _field(text, pos)
     if text.startswith(NIL, pos):
         pos += 1
     elif text.startswith("[", pos):
-        pos = _structured_data(text, pos, out.structured_data)
-    else:
-        raise _UnreadableError("RFC 5424 STRUCTURED-DATA missing")
-    if pos < len(text):
-        if text[pos] != " ":
-            raise _UnreadableError("RFC 5424 STRUCTURED-DATA not followed by a space")
-        pos += 1
+        try:
+            pos = _structured_data(text, pos, out.structured_data)
+        except _UnreadableError:  # kept as the start of the message
+            out.structured_data.clear()
+            out.guessed.append("structured_data")
+    elif pos < len(text):
+        out.guessed.append("structured_data")
     message = text[pos:]
+    if message.startswith(" "):
+        message = message[1:]
     # Relays (rsyslog's RFC 5424 templates) keep the space a BSD tag had after its colon.
     out.message = (message[1:] if message.startswith(BOM) else message).lstrip(" ")
 
@@ -181,6 +207,7 @@ def _structured_data(text: str, pos: int, into: dict[str, dict[str, str]]) -> in
         while (param := _SD_PARAM.match(text, pos)) is not None:
             params[param[1]] = _SD_UNESCAPE.sub(r"\1", param[2])
             pos = param.end()
+        pos = len(text) - len(text[pos:].lstrip(" "))
         if not text.startswith("]", pos):
             raise _UnreadableError("RFC 5424 SD-ELEMENT not closed")
         into[found[1]] = params
@@ -192,22 +219,86 @@ def _bsd(text: str, received: datetime, tz: tzinfo, out: Parsed) -> None:
     """RFC 3164 and its relatives: ``[<PRI>]STAMP [HOST] TAG[PID]: MSG``."""
     head = _BSD_HEAD.match(text)
     if head is not None:
-        out.timestamp = _bsd_time(head["stamp"], _hour(received), tz)
+        out.timestamp = _guarded(_bsd_time, out, head["stamp"], _hour(received), tz)
         _host_and_tag(head, text, out)
     elif (dpkg := _DPKG_LOG.match(text)) is not None:
         # /var/log/dpkg.log: "2026-11-27 12:00:00 install nginx:amd64 <none> 1.2"
         out.timestamp, _ = _timestamp_3339(f"{dpkg[1]}T{dpkg[2]}", 0, tz)
         out.appname = "dpkg"
         out.message = text[dpkg.end() :]
-    elif text[:1].isdigit():
-        out.timestamp, pos = _timestamp_3339(text, 0, tz)
-        if text[pos : pos + 1] != " ":
-            raise _UnreadableError("timestamp not followed by a space")
-        found = _AFTER_STAMP.match(text, pos + 1)
-        assert found is not None  # the pattern is optional: it always matches
-        _host_and_tag(found, text, out)
+    elif (iso := _RFC3339.match(text)) is not None:
+        found = _guarded(_timestamp_3339, out, text, 0, tz)
+        out.timestamp = None if found is None else found[0]
+        _after_stamp(text, iso.end(), out)
+    elif (loose := _LOOSE_STAMP.match(text)) is not None:
+        out.timestamp = _guarded(_loose_time, out, loose, received, tz)
+        _after_stamp(text, loose.end(), out)
     else:
+        _without_stamp(text, out)
+
+
+def _guarded(read: Callable[_P, _T], out: Parsed, *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+    """A stamp of the right shape with impossible values (Feb 30, hour 25): the
+    receive time stands in and the rest of the header is still read."""
+    try:
+        return read(*args, **kwargs)
+    except _UnreadableError:
+        out.guessed.append("timestamp")
+        return None
+
+
+def _after_stamp(text: str, pos: int, out: Parsed) -> None:
+    """Host and tag after a stamp that may be followed by a colon or extra spaces."""
+    if text.startswith(":", pos):
+        pos += 1
+    while text.startswith(" ", pos):
+        pos += 1
+    if pos >= len(text):
+        out.message = ""
+        return
+    found = _AFTER_STAMP.match(text, pos)
+    assert found is not None  # the pattern is optional: it always matches
+    _host_and_tag(found, text, out)
+
+
+def _without_stamp(text: str, out: Parsed) -> None:
+    """No stamp could be read: the receive time stands in; a tag at the start is
+    still read (rsyslog does the same), else the line is not syslog at all."""
+    found = _TAG_ONLY.match(text)
+    if found is None:
         raise _UnreadableError("no valid timestamp")
+    out.guessed.append("timestamp")
+    out.appname, out.procid = found["tag"], found["tag_pid"] or None
+    out.message = text[found.end() :].lstrip(" ")
+
+
+def _loose_time(found: re.Match[str], received: datetime, tz: tzinfo) -> datetime:
+    month = found["month"].title()
+    zone_info = UTC if found["zone"] else tz
+    fraction = (found["fraction"] or "")[:6]
+    if found["year"] is None:
+        stamp = (
+            f"{month} {int(found['day']):2d} {int(found['hour']):02d}:{found['minute']}"
+            f":{found['second']}{'.' + fraction if fraction else ''} "
+        )
+        return _bsd_time(stamp, _hour(received), zone_info)
+    number = _MONTHS.get(month)
+    if number is None:
+        raise _UnreadableError(f"unknown month {found['month']!r}")
+    try:
+        moment = datetime(
+            int(found["year"]),
+            number,
+            int(found["day"]),
+            int(found["hour"]),
+            int(found["minute"]),
+            min(int(found["second"]), 59),
+            int(fraction.ljust(6, "0")),
+            tzinfo=zone_info,
+        )
+    except ValueError as err:
+        raise _UnreadableError(f"invalid timestamp: {err}") from None
+    return moment.astimezone(UTC)
 
 
 def _host_and_tag(found: re.Match[str], text: str, out: Parsed) -> None:

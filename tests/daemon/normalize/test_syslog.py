@@ -75,21 +75,36 @@ def test_rfc5424_zulu_and_negative_offset() -> None:
 
 @pytest.mark.parametrize(
     ("line", "reason"),
-    [
-        ("<13>1 2026-13-40T00:00:00Z h a - - - x", "invalid timestamp"),
-        ("<13>1 2026-11-27T12:00:00Z h a - -", "RFC 5424 header ends"),
-        ("<13>1 2026-11-27T12:00:00Z h a - - [bad", "SD-ELEMENT"),
-        ("<13>1 2026-11-27T12:00:00Z h a - - x", "STRUCTURED-DATA missing"),
-        ("just words", "no valid timestamp"),
-    ],
+    [("just words", "no valid timestamp"), ("<13>no stamp and no tag", "no valid timestamp")],
 )
 def test_unparsable_lines_are_raw_events_with_the_reason(line: str, reason: str) -> None:
+    """A line with neither a stamp nor a tag is kept whole, with the reason."""
     d = doc(line)
     assert reason in d["labels"]["parse_error"]
-    assert d["message"] == line
+    assert d.get("message", "") == line
     assert d["event"]["original"] == line
     assert d["event"]["dataset"] == "system.syslog"
     assert d["@timestamp"] == "2026-11-27T12:00:30Z"
+
+
+@pytest.mark.parametrize(
+    ("line", "fallback", "message"),
+    [
+        ("<13>1 2026-13-40T00:00:00Z h a - - - x", "timestamp", "x"),
+        ("<13>1 2026-11-27T12:00:00Z h a - -", None, None),
+        ("<13>1 2026-11-27T12:00:00Z h a - - [bad", "structured_data", "[bad"),
+        ("<13>1 2026-11-27T12:00:00Z h a - - x", "structured_data", "x"),
+    ],
+)
+def test_broken_rfc5424_keeps_the_fields_it_can_read(
+    line: str, fallback: str | None, message: str | None
+) -> None:
+    """A bent RFC 5424 header keeps host and app; what fell back is named, not an error."""
+    d = doc(line)
+    assert (d["host"]["name"], d["process"]["name"]) == ("h", "a")
+    assert d.get("message") == message
+    assert d.get("labels", {}).get("parse_fallback") == fallback
+    assert "parse_error" not in d.get("labels", {})
 
 
 # --------------------------------------------------------------------------- RFC 3164
