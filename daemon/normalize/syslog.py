@@ -37,7 +37,7 @@ from daemon.normalize import Limits
 from daemon.normalize.programs import classify, dataset_of
 from daemon.normalize.syslog_parse import Parsed, parse, zone
 
-__all__ = ["decode", "event_of", "normalize", "read_batch"]
+__all__ = ["decode", "event_of", "normalize", "read_batch", "text"]
 
 JSON = dict[str, Any]
 
@@ -45,9 +45,12 @@ _FACILITY_SHIFT: Final = 3
 _SEVERITY_MASK: Final = 7
 
 
-def read_batch(payload: bytes, limits: Limits) -> tuple[JSON, JSON, list[tuple[str, str]]]:
+def read_batch(
+    payload: bytes, limits: Limits, escaped: set[int] | None = None
+) -> tuple[JSON, JSON, list[tuple[str, str]]]:
     """The header, the fields every record of the batch shares, and each
-    message with its position (see the module docstring)."""
+    message with its position (see the module docstring); the indexes of
+    messages that were not UTF-8 go into ``escaped`` (see ``text``)."""
     if len(payload) > limits.max_payload_bytes:
         raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
     head, _, body = payload.partition(b"\n")
@@ -71,14 +74,35 @@ def read_batch(payload: bytes, limits: Limits) -> tuple[JSON, JSON, list[tuple[s
     if header.get("positions") == "offset":
         fingerprint = header.get("fingerprint") or ""
         for index, raw in enumerate(lines):
-            line = raw.decode("utf-8", "replace").rstrip("\r")
+            line = _text(raw, index, escaped).rstrip("\r")
             messages.append((line, f"{fingerprint}:{offset}"))
             offset += lengths.get(str(index), len(raw)) + 1
     else:
         for index, raw in enumerate(lines):
-            line = raw.decode("utf-8", "replace").rstrip("\r")
+            line = _text(raw, index, escaped).rstrip("\r")
             messages.append((line, f"{received_ns}:{index}"))
     return header, common, messages
+
+
+def text(raw: bytes) -> tuple[str, bool]:
+    """A message as text, and whether it had to be escaped to stay lossless.
+
+    UTF-8 is taken as it is.  Anything else keeps every byte: a byte that is not
+    UTF-8 becomes ``\\xNN`` and, so that this can be undone, each backslash is
+    doubled (0x5C never occurs inside a UTF-8 sequence, so doubling it in the
+    bytes is safe).  Replacing with U+FFFD, as before, lost the bytes silently.
+    """
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace"), True
+
+
+def _text(raw: bytes, index: int, escaped: set[int] | None) -> str:
+    line, was_escaped = text(raw)
+    if was_escaped and escaped is not None:
+        escaped.add(index)
+    return line
 
 
 def _check_shapes(header: JSON) -> None:
@@ -95,7 +119,8 @@ def _check_shapes(header: JSON) -> None:
 
 def decode(payload: bytes, limits: Limits) -> list[Any]:
     """One record per message of the batch."""
-    header, common, messages = read_batch(payload, limits)
+    escaped: set[int] = set()
+    header, common, messages = read_batch(payload, limits, escaped)
     peer = header.get("peer")
     peers = peer if isinstance(peer, list) else None
     if peers is None and peer is not None:
@@ -108,6 +133,8 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
             record["peer"] = peers[index]
         if index in truncated:
             record["truncated"] = True
+        if index in escaped:
+            record["escaped"] = True
         records.append(record)
     return records
 
@@ -160,6 +187,8 @@ def event_of(parsed: Parsed, record: dict[str, Any], line: str, received: dateti
         event.labels["parse_fallback"] = ",".join(parsed.guessed)
     if record.get("truncated"):
         event.labels["truncated"] = "true"
+    if record.get("escaped"):
+        event.labels["invalid_utf8"] = "escaped"
     if program:
         fields["process.name"] = program
     if parsed.procid is not None:

@@ -10,6 +10,7 @@ host, program and message alike, else how and why rsyslog reads it differently
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,16 @@ def corpus() -> list[Any]:
     return [pytest.param(case, id=case["origin"][:60]) for case in cases]
 
 
-def fields(line: str) -> dict[str, Any]:
-    payload = header(RECEIVED_NS, "UTC", peer=PEER) + line.encode()
-    [record] = syslog.decode(payload, Limits())
+def fields(line: bytes) -> dict[str, Any]:
+    """The flat ECS fields of ``line`` received from PEER."""
+    [record] = syslog.decode(header(RECEIVED_NS, "UTC", peer=PEER) + line, Limits())
     return flat(syslog.normalize(record).to_document())
 
 
 @pytest.mark.parametrize("case", corpus())
 def test_variant_has_its_expected_fields(case: dict[str, Any]) -> None:
     """A real-world variant keeps every header field that can be read from it."""
-    got = fields(case["line"])
+    got = fields(case["line"].encode())
     assert {key: got.get(key) for key in case["expect"]} == case["expect"]
 
 
@@ -97,3 +98,41 @@ def test_bsd_stamps_in_any_case_with_a_year_or_a_colon(
     if year:
         assert parsed.timestamp.year == year
     assert parsed.guessed == []
+
+
+def unescape(line: str) -> bytes:
+    """The inverse of ``syslog.text`` for a line it escaped."""
+    return re.sub(
+        rb"\\(\\|x([0-9a-f]{2}))",
+        lambda m: bytes.fromhex(m[2].decode()) if m[2] else b"\\",
+        line.encode(),
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b" ")))
+def test_any_bytes_are_stored_without_losing_one(raw: bytes) -> None:
+    """Any bytes become one event whose event.original gives back every byte, and a
+    line that was not UTF-8 says so."""
+    payload = header(RECEIVED_NS, "UTC", peer=PEER) + b"<13>Nov 27 12:00:00 h app: " + raw
+    [record] = syslog.decode(payload, Limits())
+    event = syslog.normalize(record)
+    event.to_json()
+    original = event.fields["event.original"]
+    sent = b"<13>Nov 27 12:00:00 h app: " + raw
+    try:
+        sent.decode("utf-8")
+    except UnicodeDecodeError:
+        assert event.labels["invalid_utf8"] == "escaped"
+        assert unescape(original) == sent.rstrip(b"\r")
+    else:
+        assert "invalid_utf8" not in event.labels
+        assert original.encode() == sent.rstrip(b"\r")
+
+
+def test_invalid_utf8_is_escaped_not_replaced() -> None:
+    """A Latin-1 byte and a backslash in one line: \\xNN for the byte, the backslash doubled."""
+    got = fields(b"<13>Nov 27 12:00:00 h app: caf\xe9 C:\\temp")
+    assert got["event.original"] == "<13>Nov 27 12:00:00 h app: caf\\xe9 C:\\\\temp"
+    assert got["message"] == "caf\\xe9 C:\\\\temp"
+    assert got["labels.invalid_utf8"] == "escaped"
