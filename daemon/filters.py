@@ -20,7 +20,7 @@ dropped record is never encoded, stored or indexed (daemon/process.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -118,15 +118,15 @@ class _Seen:
 
     __slots__ = ("_event", "_words", "values")
 
-    def __init__(self, event: AuditEvent, source: str) -> None:
+    def __init__(self, values: Mapping[str, str | None], event: AuditEvent | None) -> None:
         self._event = event
         self._words: list[str] | None = None
-        self.values = _field_values(event, source)
+        self.values = values
 
     @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = tokens(search_text(self._event))
+            self._words = tokens(search_text(self._event)) if self._event is not None else []
         return self._words
 
     def holds(self, expression: Expression) -> bool:
@@ -142,7 +142,7 @@ class _Seen:
 
 def matches(expression: Expression, event: AuditEvent, source: str) -> bool:
     """Whether every term of ``expression`` holds on ``event`` read by ``source``."""
-    return _Seen(event, source).holds(expression)
+    return _Seen(_field_values(event, source), event).holds(expression)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,23 @@ class SourceFilters:
         """None to store the event; else the name of the filter that drops it
         (``keep`` when it matches no keep expression, ``drop[i]`` for the first drop
         expression it matches), which the counters on /metrics carry."""
-        seen = _Seen(event, source)
+        return self._judge(_Seen(_field_values(event, source), event))
+
+    def decided_by(self, fields: Iterable[str]) -> bool:
+        """Whether every expression reads only these fields (no words): then
+        ``raw_verdict`` decides on values read before normalizing."""
+        known = set(fields)
+        return all(
+            term.field is not None and term.field in known
+            for expression in (*self.keep, *self.drop)
+            for term in expression.terms
+        )
+
+    def raw_verdict(self, values: Mapping[str, str | None]) -> str | None:
+        """The verdict on field values read from the raw record (see ``decided_by``)."""
+        return self._judge(_Seen(values, None))
+
+    def _judge(self, seen: _Seen) -> str | None:
         if self.keep and not any(seen.holds(e) for e in self.keep):
             return "keep"
         for index, expression in enumerate(self.drop):

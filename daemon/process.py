@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from connectors.base import Checkpoint, NormalizationError, RawBatch
-from daemon.filters import compiled
+from daemon.filters import SourceFilters, compiled
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
@@ -176,6 +176,17 @@ def failed(job: Job, reason: str) -> Processed:
     return out
 
 
+def _raw_fields(
+    normalizer: Any, filters: SourceFilters | None
+) -> Mapping[str, Callable[[Any], str | None]] | None:
+    """The log type's readers of fields on the raw record (``RAW_FIELDS``), when they
+    decide every filter expression: a dropped record then is never normalized."""
+    raw: Mapping[str, Callable[[Any], str | None]] | None = getattr(normalizer, "RAW_FIELDS", None)
+    if filters is None or raw is None or not filters.decided_by([*raw, "source"]):
+        return None
+    return raw
+
+
 def process(job: Job) -> Processed:
     """Decode, normalize and encode one batch; never raises for bad input.
 
@@ -229,17 +240,28 @@ def _process(job: Job) -> Processed:
     selector = getattr(normalizer, "selector", None)
     pick = selector(job.selection) if selector is not None and job.selection else None
     filters = compiled(job.keep, job.drop)
+    early = _raw_fields(normalizer, filters)
     dropped = out.dropped
     for position, record in enumerate(records):
         out.records += 1
         if pick is not None and (reason := pick(record)) is not None:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
+        if early is not None and filters is not None:
+            values = {name: read(record) for name, read in early.items()}
+            values["source"] = source
+            if (kept_out := filters.raw_verdict(values)) is not None:
+                dropped[kept_out] = dropped.get(kept_out, 0) + 1
+                continue
         try:
             event = normalizer.normalize(record)
             if _identities is not None and event.actor is None:
                 event.actor = _identities.actor_of(event)
-            if filters is not None and (kept_out := filters.verdict(event, source)) is not None:
+            if (
+                early is None
+                and filters is not None
+                and (kept_out := filters.verdict(event, source)) is not None
+            ):
                 dropped[kept_out] = dropped.get(kept_out, 0) + 1
                 continue
             entry = book(record) if book is not None else None

@@ -17,6 +17,12 @@ A log type's module offers two functions, looked up through ``LOG_TYPES``:
     setting that drops the record, or None to keep it.  None when the settings
     select nothing.
 
+``RAW_FIELDS: Mapping[str, Callable[[Any], str | None]]`` (optional)
+    Readers of filter fields (``action``, ``dataset``, ...) on a decoded record,
+    each giving exactly what ``normalize`` would set: when a source's ``keep``
+    and ``drop`` read only these fields (and ``source``), they are decided
+    before normalizing.
+
 ``book_entry(record: Any) -> BookEntry | None`` (optional)
     The change record a decoded record carries, which the store keeps in its
     change book in the same transaction as the record's event.

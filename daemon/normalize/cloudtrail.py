@@ -76,7 +76,7 @@ from daemon.gcpause import cyclic_gc_paused
 from daemon.model import AuditEvent
 from daemon.normalize import Limits
 
-__all__ = ["decode", "normalize", "selector"]
+__all__ = ["RAW_FIELDS", "decode", "normalize", "selector"]
 
 DATASET: Final = "aws.cloudtrail"
 
@@ -119,6 +119,23 @@ def selector(settings: Mapping[str, Any]) -> Callable[[Any], str | None] | None:
         return None
 
     return check
+
+
+def _raw_text(key: str) -> Callable[[Any], str | None]:
+    def read(record: Any) -> str | None:
+        return _text(record.get(key)) if isinstance(record, dict) else None
+
+    return read
+
+
+RAW_FIELDS: Final[dict[str, Callable[[Any], str | None]]] = {
+    "dataset": lambda record: DATASET,
+    "action": _raw_text("eventName"),
+    "region": _raw_text("awsRegion"),
+}
+"""Filter fields read from the raw record exactly as ``normalize`` sets them
+(``event.action``, ``cloud.region``): a ``drop = ["action:GetObject"]`` is then
+decided before normalizing (daemon/filters.py)."""
 
 
 # ---------------------------------------------------------------------------

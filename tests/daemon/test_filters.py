@@ -23,12 +23,15 @@ from daemon.filter_check import filter_warnings
 from daemon.filters import DROPPED_KEY, FilterSyntaxError, compiled, matches, parse
 from daemon.model import AuditEvent
 from daemon.normalize import Limits
-from daemon.normalize.cloudtrail import normalize, selector
+from daemon.normalize.cloudtrail import RAW_FIELDS, decode, normalize, selector
 from daemon.pipeline import Pipeline
 from daemon.process import Job, init_worker, process
 from daemon.sources_cli import _source
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
+from daemon.store.text import tag_values
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _record(name: str, number: int, **more: Any) -> dict[str, Any]:
@@ -154,6 +157,39 @@ def test_cloudtrail_selection_reads_category_and_read_only_of_the_raw_record() -
     assert selector({}) is None
 
 
+def test_fields_read_on_the_raw_record_are_what_normalize_sets() -> None:
+    """Each CloudTrail ``RAW_FIELDS`` reader gives the normalized event's value, over the
+    demo trail's records: a filter decided before normalizing decides the same."""
+    seen = 0
+    for path in sorted((REPO / "examples" / "demo" / "AWSLogs").rglob("*.json.gz")):
+        for record in decode(path.read_bytes(), Limits()):
+            values = dict(tag_values(normalize(record), "ct"))
+            assert {name: read(record) for name, read in RAW_FIELDS.items()} == {
+                name: values[name] for name in RAW_FIELDS
+            }
+            seen += 1
+    assert seen > 300
+
+
+def test_filters_on_raw_fields_are_decided_before_normalizing() -> None:
+    """Expressions on action, dataset, region and source only are decided on the raw
+    record, with the verdict the normalized event gets; words or users are not."""
+    filters = compiled(
+        ("region:eu-west-1",),
+        ("action:GetObject", "dataset:aws.cloudtrail -action:ConsoleLogin -source:other"),
+    )
+    assert filters is not None
+    assert filters.decided_by([*RAW_FIELDS, "source"])
+    for record in RECORDS:
+        values: dict[str, str | None] = {n: read(record) for n, read in RAW_FIELDS.items()}
+        values["source"] = "ct"
+        assert filters.raw_verdict(values) == filters.verdict(normalize(record), "ct")
+    for undecided in (("user:alice",), ("payroll-exports",)):
+        later = compiled((), undecided)
+        assert later is not None
+        assert not later.decided_by([*RAW_FIELDS, "source"])
+
+
 # -- the decode workers ---------------------------------------------------------------------
 
 
@@ -185,6 +221,13 @@ def test_workers_drop_before_encoding_and_count_by_filter(worker: SqliteStore) -
     assert len(result.rows) == len(result.texts) == 2
     assert result.dropped == {"event_categories": 1, "drop[0]": 1}
     assert [c.key for c in result.checkpoints] == ["f"]
+
+
+def test_workers_judge_words_and_users_after_normalizing(worker: SqliteStore) -> None:
+    """Expressions that read the searchable text or the user are judged on the event."""
+    result = process(_job(worker, keep=("user:alice",), drop=("web-assets",)))
+    assert result.dropped == {"drop[0]": 1}
+    assert len(result.rows) == 3
 
 
 def test_workers_without_filters_store_everything(worker: SqliteStore) -> None:
