@@ -171,3 +171,20 @@ async def test_page_fits_a_phone(api: ApiDaemon, tmp_path: Path) -> None:
         )
         assert await browser.evaluate("document.documentElement.scrollWidth <= innerWidth")
         await browser.screenshot(ARTIFACTS / "timeline-phone.png")
+
+
+async def test_the_histogram_ends_at_the_newest_event_read(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The daemon's own entry of today (its identity map recorded at start) is the newest
+    row, yet the histogram ends at the newest event the sources brought (the demo day)."""
+    find_chromium()
+    people = '\n[[identity.people]]\nid = "alice"\nunix = ["alice"]\n'
+    with serve_demo(tmp_path_factory.mktemp("own"), listen="127.0.0.1:0", extra=people) as api:
+        newest = api.get("/api/v1/events?limit=1").json()["events"][0]["document"]
+        assert newest["event"]["dataset"] == "auditcorr.audit"
+        async with Browser(tmp_path / "profile") as browser:
+            await browser.viewport(1280, 900)
+            await open_page(browser, api)
+            shown = await browser.evaluate("document.querySelector('#range').textContent")
+    assert "\u2013 2026-11-20 23:" in shown, shown

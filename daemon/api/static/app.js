@@ -472,7 +472,12 @@ async function reload() {
   renderChips();
   $("#q").value = state.filters.q || "";
   const events = await loadPage(false);
-  const newest = !state.filters.until && events.length ? events[0].document["@timestamp"] : null;
+  // The histogram ends at the newest event read from a source: the daemon's own
+  // entries (alerts, its audit trail) are written at the time they happen, which on
+  // a replayed or quiet timeline would pull the view away from the events.
+  const read = events.find((e) => !(e.document.event?.dataset || "").startsWith("auditcorr."));
+  const anchor = read || events[0];
+  const newest = !state.filters.until && anchor ? anchor.document["@timestamp"] : null;
   await loadHistogram(newest);
   document.body.dataset.ready = "true";
 }
