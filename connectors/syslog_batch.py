@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections import deque
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +57,10 @@ class BatchSettings(SyslogSettings):
     """Messages handed to the pipeline in one payload at most."""
     batch_max_ms: int = Field(default=50, gt=0, le=10_000)
     """How long a message waits for others to fill its payload."""
+    max_uncommitted_messages: int = Field(default=20_000, gt=0, le=1_000_000)
+    """Messages handed to the pipeline and not yet committed, at most; past it
+    the listener waits (TCP senders are pushed back, UDP waits in the kernel's
+    buffer).  With the two batches gathering, it bounds what a crash loses."""
 
 
 def header(
@@ -96,6 +102,10 @@ class Batcher:
         self._filled = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
+        self._max_uncommitted = settings.max_uncommitted_messages
+        self._uncommitted: deque[asyncio.Future[None]] = deque()
+        self.uncommitted = 0
+        """Messages emitted whose batch is not committed yet."""
 
     @property
     def full(self) -> bool:
@@ -147,13 +157,15 @@ class Batcher:
                     await asyncio.wait_for(self._filled.wait(), self._wait)
                 await self.flush()
         except asyncio.CancelledError:
-            await self.flush()
+            await self.flush(bounded=False)  # shutting down: hand over, do not wait
             raise
 
-    async def flush(self) -> None:
+    async def flush(self, *, bounded: bool = True) -> None:
         self._filled.clear()
         while self._lines:
             count = min(len(self._lines), self._max)
+            if bounded:
+                await self._committed_room(count)
             lines, self._lines = self._lines[:count], self._lines[count:]
             peers, self._peers = self._peers[:count], self._peers[count:]
             truncated = [i for i in self._truncated if i < count]
@@ -167,5 +179,22 @@ class Batcher:
             payload = header(
                 received, self._tz, peer=peer, positions="seq", truncated=truncated or None
             )
-            await self._emit(RawBatch("syslog", self._origin, payload + b"\n".join(lines)))
+            committed = await self._emit(
+                RawBatch("syslog", self._origin, payload + b"\n".join(lines))
+            )
+            self.uncommitted += count
+            committed.add_done_callback(functools.partial(self._settled, count))
+            self._uncommitted.append(committed)
         self._drained.set()
+
+    def _settled(self, count: int, _: asyncio.Future[None]) -> None:
+        self.uncommitted -= count
+
+    async def _committed_room(self, count: int) -> None:
+        """Wait, oldest batch first, until ``count`` more messages stay within
+        ``max_uncommitted_messages``."""
+        queue = self._uncommitted
+        while queue and queue[0].done():
+            queue.popleft()
+        while queue and self.uncommitted + count > self._max_uncommitted:
+            await asyncio.wait([queue.popleft()])  # its outcome is the pipeline's

@@ -244,9 +244,8 @@ class SyslogUdpSource(_Listener):
         sock.setblocking(False)
         self._inode = os.fstat(sock.fileno()).st_ino
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self, batcher), sock=sock
-        )
+        protocol = _UdpProtocol(self, batcher)
+        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
         self._listening(sock.getsockname()[:2])
         log.info(
             "udp_receive_buffer",
@@ -255,7 +254,10 @@ class SyslogUdpSource(_Listener):
             granted=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
         )
         try:
-            await asyncio.Event().wait()
+            while True:  # reading paused on a full pipeline resumes once a batch left
+                await protocol.paused.wait()
+                await batcher.room()
+                protocol.resume()
         finally:
             self.kernel_drops()  # the last count, read while the socket is still open
             transport.close()
@@ -296,10 +298,25 @@ class SyslogUdpSource(_Listener):
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
+    """Datagrams into the batcher.  While a full batch waits for the pipeline the
+    socket is not read: datagrams then wait in the kernel's receive buffer (the
+    kernel counts what overflows it) instead of being dropped here."""
+
     def __init__(self, source: SyslogUdpSource, batcher: Batcher) -> None:
         self.source = source
         self.batcher = batcher
         self.limit = source.config.max_message_bytes
+        self.transport: asyncio.ReadTransport | None = None
+        self.paused = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio's datagram transports can pause reading; typeshed does not say so
+        self.transport = cast("asyncio.ReadTransport", transport)
+
+    def resume(self) -> None:
+        self.paused.clear()
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         peer = str(addr[0])
@@ -315,6 +332,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.batcher.add(data[: self.limit], peer, truncated=True)
         else:
             self.batcher.add(data, peer)
+        if self.batcher.blocked and self.transport is not None and not self.paused.is_set():
+            self.transport.pause_reading()
+            self.paused.set()
 
     def error_received(self, exc: Exception) -> None:
         log.warning("udp_error", source=self.source.context.source_id, error=str(exc))

@@ -1,5 +1,6 @@
-"""The TCP listener against real sockets: frames kept before an error, lying counts,
-idle timeouts, per-peer connection caps and log lines that a flood cannot multiply."""
+"""The listeners against real sockets: frames kept before an error, lying counts,
+idle timeouts, per-peer connection caps, log lines that a flood cannot multiply,
+and a bound on what is handed on but not committed (what a crash can lose)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,39 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from connectors.base import RawBatch, SourceContext
-from connectors.syslog_net import SyslogTcpConfig, SyslogTcpSource, Throttle
+from connectors.syslog_net import (
+    SyslogTcpConfig,
+    SyslogTcpSource,
+    SyslogUdpConfig,
+    SyslogUdpSource,
+    Throttle,
+)
 
 
 class Intake:
-    """A running ``syslog_tcp`` source on a free port and the messages it emitted."""
+    """A running listener on a free port and the messages it emitted; while
+    ``holding``, the batches it emits stay uncommitted until ``release``."""
 
-    def __init__(self, source: SyslogTcpSource, port: int) -> None:
+    def __init__(self, source: Any, port: int) -> None:
         self.source = source
         self.port = port
         self.lines: list[bytes] = []
+        self.holding = False
+        self.held: list[asyncio.Future[None]] = []
 
     async def emit(self, batch: RawBatch) -> asyncio.Future[None]:
         self.lines += batch.payload.split(b"\n")[1:]
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.holding:
+            self.held.append(committed)
+        else:
+            committed.set_result(None)
+        return committed
+
+    def release(self) -> None:
+        self.holding = False
+        for committed in self.held:
+            committed.set_result(None)
 
     async def until(self, what: str, check: Callable[[], bool], secs: float = 10) -> None:
         async with asyncio.timeout(secs):
@@ -41,8 +59,8 @@ class Intake:
         return reader, writer
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
@@ -50,6 +68,7 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def intake(**settings: Any) -> AsyncIterator[Intake]:
+    """A ``syslog_tcp`` source, accepting connections once this yields."""
     port = _free_port()
     config = SyslogTcpConfig(listen=f"tcp:127.0.0.1:{port}", batch_max_ms=10, **settings)
     running = Intake(SyslogTcpSource(config, SourceContext("tcp_in", {})), port)
@@ -62,6 +81,21 @@ async def intake(**settings: Any) -> AsyncIterator[Intake]:
             continue
         writer.close()
         break
+    try:
+        yield running
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def udp_intake(**settings: Any) -> AsyncIterator[Intake]:
+    """A ``syslog_udp`` source, bound once this yields."""
+    port = _free_port(socket.SOCK_DGRAM)
+    config = SyslogUdpConfig(listen=f"udp:127.0.0.1:{port}", batch_max_ms=10, **settings)
+    running = Intake(SyslogUdpSource(config, SourceContext("udp_in", {})), port)
+    task = asyncio.create_task(running.source.run(running.emit))
+    await running.until("the socket bound", lambda: running.source.kernel_drops() is not None)
     try:
         yield running
     finally:
@@ -164,3 +198,47 @@ def test_the_throttle_counts_what_it_held_back() -> None:
     assert throttle.allow("a") == 0
     assert [throttle.allow("a") for _ in range(3)] == [None, None, None]
     assert throttle.allow("b") == 0
+
+
+def _send_lines(port: int, count: int) -> None:
+    """``count`` newline-framed lines on one connection, as fast as it takes them."""
+    lines = b"".join(b"<13>Nov 27 12:00:00 h app: line %d\n" % n for n in range(count))
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(lines)
+
+
+async def test_tcp_senders_wait_while_the_store_has_not_committed() -> None:
+    """While nothing commits, at most max_uncommitted_messages are handed on and the
+    sender is pushed back; once commits come, every line arrives."""
+    settings = {"max_uncommitted_messages": 1000, "batch_max_messages": 100}
+    async with intake(**settings) as running:
+        running.holding = True
+        sending = asyncio.create_task(asyncio.to_thread(_send_lines, running.port, 200_000))
+        await running.until("batches handed on", lambda: len(running.held) >= 5)
+        await asyncio.sleep(1)
+        assert len(running.lines) <= 1000
+        assert not sending.done()  # pushed back: the kernel's buffers are full
+        running.release()
+        await sending
+        await running.until("every line", lambda: len(running.lines) >= 200_000, secs=60)
+        assert len(running.lines) == 200_000
+
+
+async def test_udp_waits_in_the_kernel_buffer_not_dropped_while_uncommitted() -> None:
+    """A burst while nothing commits is held in the socket buffer, not dropped in the
+    daemon; it all arrives once commits resume."""
+    settings = {"max_uncommitted_messages": 500, "batch_max_messages": 100}
+    async with udp_intake(**settings) as running:
+        running.holding = True
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for n in range(3000):
+                sender.sendto(
+                    b"<13>Nov 27 12:00:00 h app: datagram %d" % n, ("127.0.0.1", running.port)
+                )
+        await running.until("batches handed on", lambda: len(running.held) >= 4)
+        await asyncio.sleep(0.5)
+        assert len(running.lines) <= 500
+        running.release()
+        await running.until("every datagram", lambda: len(running.lines) >= 3000)
+        counters = running.source.counters("127.0.0.1")
+        assert (len(running.lines), counters.dropped, running.source.kernel_drops()) == (3000, 0, 0)
