@@ -16,6 +16,7 @@ import pytest
 from connectors.base import Checkpoint, RawBatch
 from connectors.cloudtrail_files import CloudtrailFilesConfig
 from daemon.api.ops import exposition
+from daemon.api.sources import source_rows
 from daemon.cli import EXIT_OK, main
 from daemon.config import ConfigFileError, load_config
 from daemon.doctor import _filter_notices
@@ -292,9 +293,9 @@ async def _backfill(store: SqliteStore, config: CloudtrailFilesConfig) -> Pipeli
 async def test_dropped_records_are_counted_and_their_checkpoints_committed(
     tmp_path: Path,
 ) -> None:
-    """A backfill stores what the filters keep, counts the rest per filter for /metrics and
-    the summary, commits the checkpoint and the tally with the batch; a second backfill
-    reads nothing again and ``auditcorr sources`` shows the tally."""
+    """A backfill stores what the filters keep, counts the rest per filter for /metrics,
+    /api/v1/sources and the summary, commits the checkpoint and the tally with the
+    batch; a second backfill reads nothing again and ``auditcorr sources`` shows it."""
     trail = tmp_path / "trail"
     trail.mkdir()
     (trail / "111111111111_CloudTrail_eu-west-1_20261120T0210Z_a.json").write_bytes(
@@ -311,6 +312,8 @@ async def test_dropped_records_are_counted_and_their_checkpoints_committed(
         assert per.dropped_by == {"event_categories": 1, "drop[0]": 1}
         lines = list(exposition(first, {}))
         assert 'auditcorr_events_dropped_total{source="ct",filter="drop[0]"} 1' in lines
+        (row,) = source_rows(first)
+        assert (row["dropped"], row["dropped_by"]) == (2, {"drop[0]": 1, "event_categories": 1})
         actions = {doc["event"]["action"] for doc in store.search(EventQuery(source="ct"))}
         assert actions == {"ConsoleLogin", "PutBucketPolicy"}
 
