@@ -23,6 +23,11 @@ fast as they go (accepted per second, until a message sent after them is
 stored; the daemon's log lines they caused), then 1,024 idle connections from
 127.0.0.1 and one sender from 127.0.0.2 (is its message stored?).
 
+With --crash SECS the bench measures what kill -9 loses instead (``crash_run``):
+a sender writes as fast as the connection takes for SECS, then the daemon's
+process group is killed with SIGKILL mid-stream; lost = messages the sender
+had handed to the kernel - events in the store.
+
 The built-in rule pack is off unless --rules: the figure issue 4 asks for is
 the ingest path (parse, normalize, store); --rules adds detection in the
 workers, correlation and the alerts the bench mix raises.
@@ -244,6 +249,21 @@ def connections_run(work: Path, cycles: int) -> dict[str, object]:
     }
 
 
+def crash_run(work: Path, seconds: float) -> dict[str, object]:
+    """Messages lost by kill -9 of the daemon while an unpaced sender writes."""
+    with daemon(work, "syslog_tcp", None, False) as (port, db, group):
+        sent = 0
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                conn.sendall(messages(sent, CHUNK))
+                sent += CHUNK
+            os.killpg(group, signal.SIGKILL)
+        time.sleep(1)
+        stored = count_events(db)
+    return {"sent": sent, "stored": stored, "lost": sent - stored}
+
+
 def rsyslog_run(work: Path, count: int) -> dict[str, float]:
     """rsyslogd (imtcp -> omfile) taking ``count`` messages: the C reference."""
     shutil.rmtree(work, ignore_errors=True)
@@ -327,6 +347,12 @@ def main() -> int:
     parser.add_argument("--udp-seconds", type=float, default=5)
     parser.add_argument("--skip-udp", action="store_true")
     parser.add_argument(
+        "--crash",
+        type=float,
+        metavar="SECS",
+        help="measure what kill -9 loses instead: send for SECS, then SIGKILL the daemon",
+    )
+    parser.add_argument(
         "--connections",
         type=int,
         metavar="N",
@@ -339,6 +365,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-syslog-"))
+    if args.crash:
+        crashes = [crash_run(work / f"crash{run}", args.crash) for run in range(args.runs)]
+        lost = [int(str(result["lost"])) for result in crashes]
+        print(json.dumps({"lost_median": statistics.median(lost), "runs": crashes}))
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     if args.connections:
         runs = [connections_run(work / f"conn{run}", args.connections) for run in range(args.runs)]
         for run, result in enumerate(runs):

@@ -84,6 +84,9 @@ class SyslogUdpConfig(_ListenerSettings):
     type: Literal["syslog_udp"] = "syslog_udp"
     receive_buffer_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
     """Socket receive buffer (SO_RCVBUF); the kernel caps it at net.core.rmem_max."""
+    max_uncommitted_messages: int = Field(default=200_000, gt=0, le=1_000_000)
+    """Higher than for TCP: a UDP sender cannot be pushed back and resends nothing,
+    so holding more absorbs a burst where a crash would lose it anyway."""
 
 
 class SyslogTcpConfig(_ListenerSettings):
