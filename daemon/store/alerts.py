@@ -60,7 +60,8 @@ def select_query(
     """The SQL (``?`` parameters) and parameters of a selection of alerts: those whose
     last event is at or after ``since``.
 
-    Oldest first is by the alert's first event, so a listing reads as the story
+    Oldest first is by the alert's first event (then rule and id, so alerts raised by
+    one event list the same way in every store), so a listing reads as the story
     happened; ``newest_first`` is by the last event, so the alerts still growing
     come on top."""
     sql = "SELECT doc FROM alerts WHERE last_seen >= ?"
@@ -71,7 +72,9 @@ def select_query(
     if severities is not None:
         sql += f" AND severity IN ({','.join('?' * len(severities))})"
         params.extend(severities)
-    sql += " ORDER BY last_seen DESC, id DESC" if newest_first else " ORDER BY first_seen, id"
+    sql += (
+        " ORDER BY last_seen DESC, id DESC" if newest_first else " ORDER BY first_seen, rule_id, id"
+    )
     sql += " LIMIT ?"
     params.append(limit)
     return sql, params

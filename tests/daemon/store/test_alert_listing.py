@@ -3,6 +3,7 @@ event, as ``auditcorr alerts`` prints them; newest first by the last event, as t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from daemon.alert import Alert
@@ -47,3 +48,12 @@ def test_alerts_newest_first_are_by_their_last_event(store: Store) -> None:
         "console_login_brute_force",
         "ssh_brute_force",
     ]
+
+
+def test_alerts_raised_by_one_event_are_listed_by_rule(store: Store) -> None:
+    """Alerts with the same first event list by rule, whatever their ids (which depend on
+    where the evidence was read)."""
+    sudo = replace(raised("sudo_by_non_admin", timedelta(0), timedelta(0)), id="0")
+    hybrid = replace(raised("hybrid_readonly", timedelta(0), timedelta(0)), id="f")
+    store.write([], [sudo, hybrid])
+    assert [a.rule_id for a in store.alerts()] == ["hybrid_readonly", "sudo_by_non_admin"]
