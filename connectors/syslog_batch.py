@@ -14,6 +14,7 @@ import contextlib
 import functools
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +26,10 @@ from connectors.config import SourceConfig
 
 ESCAPED_NEWLINE = b"#012"
 """What a newline inside one message becomes (rsyslog's control-character escape)."""
+
+Acknowledge = Callable[[BaseException | None], None]
+"""Called once the batch holding a message is settled: None when it was committed,
+else what failed."""
 
 
 def check_timezone(value: str) -> str:
@@ -88,8 +93,10 @@ class Batcher:
         emit: Emit,
         settings: BatchSettings,
         origin: str,
+        positions: str = "seq",
     ) -> None:
         self._emit = emit
+        self._positions = positions
         self._tz = settings.timezone
         self._max = settings.batch_max_messages
         self._wait = settings.batch_max_ms / 1000
@@ -97,6 +104,7 @@ class Batcher:
         self._lines: list[bytes] = []
         self._peers: list[str] = []
         self._truncated: list[int] = []
+        self._acks: list[tuple[int, Acknowledge]] = []
         self._first_ns = 0
         self._last_ns = 0
         self._filled = asyncio.Event()
@@ -112,12 +120,21 @@ class Batcher:
         """Twice a batch is waiting: the pipeline is not keeping up."""
         return len(self._lines) >= 2 * self._max
 
-    def add(self, message: bytes, peer: str, truncated: bool = False) -> None:
+    def add(
+        self,
+        message: bytes,
+        peer: str,
+        truncated: bool = False,
+        acknowledge: Acknowledge | None = None,
+    ) -> None:
+        """Queue one message; ``acknowledge`` is called once its batch is settled."""
         lines = self._lines
         if not lines:
             self._first_ns = time.time_ns()
         if truncated:
             self._truncated.append(len(lines))
+        if acknowledge is not None:
+            self._acks.append((len(lines), acknowledge))
         if b"\n" in message:
             message = message.replace(b"\n", ESCAPED_NEWLINE)
         lines.append(message)
@@ -170,6 +187,8 @@ class Batcher:
             peers, self._peers = self._peers[:count], self._peers[count:]
             truncated = [i for i in self._truncated if i < count]
             self._truncated = [i - count for i in self._truncated if i >= count]
+            acks = [ack for i, ack in self._acks if i < count]
+            self._acks = [(i - count, ack) for i, ack in self._acks if i >= count]
             # Each batch gets its own receive time: with the message index it
             # makes a position no other message of this source has.
             received = self._last_ns = max(self._first_ns, self._last_ns + 1)
@@ -177,13 +196,19 @@ class Batcher:
             first = peers[0]
             peer: str | list[str] = first if peers.count(first) == len(peers) else peers
             payload = header(
-                received, self._tz, peer=peer, positions="seq", truncated=truncated or None
+                received,
+                self._tz,
+                peer=peer,
+                positions=self._positions,
+                truncated=truncated or None,
             )
             committed = await self._emit(
                 RawBatch("syslog", self._origin, payload + b"\n".join(lines))
             )
             self.uncommitted += count
             committed.add_done_callback(functools.partial(self._settled, count))
+            if acks:
+                committed.add_done_callback(functools.partial(_acknowledge, acks))
             self._uncommitted.append(committed)
         self._drained.set()
 
@@ -198,3 +223,10 @@ class Batcher:
             queue.popleft()
         while queue and self.uncommitted + count > self._max_uncommitted:
             await asyncio.wait([queue.popleft()])  # its outcome is the pipeline's
+
+
+def _acknowledge(acks: list[Acknowledge], committed: asyncio.Future[None]) -> None:
+    """Tell each message of a settled batch how it went (a sender may resend on failure)."""
+    error = committed.exception() if not committed.cancelled() else asyncio.CancelledError()
+    for ack in acks:
+        ack(error)

@@ -13,11 +13,12 @@ Connections are bounded in number, per peer and in idle time; refusals,
 errors and lying counts are counted one by one but logged at most once a
 minute per peer, so a flood of them cannot flood the log too.
 
-The listeners acknowledge nothing upstream, so they never wait for a batch to
-be committed; when the pipeline is full they stop reading their sockets (TCP
-backpressure) or, for UDP, drop what does not fit and count it.  Per-peer
-counters and the kernel's UDP drop count are on ``/metrics`` (``metrics``) and
-logged every ``stats_interval_secs`` (event ``listener_stats``).
+These listeners acknowledge nothing upstream (RELP, connectors/syslog_relp.py,
+does), so they never wait for a batch to be committed; when the pipeline is
+full they stop reading their sockets (TCP backpressure) or, for UDP, drop
+what does not fit and count it.  Per-peer counters and the kernel's UDP drop
+count are on ``/metrics`` (``metrics``) and logged every
+``stats_interval_secs`` (event ``listener_stats``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal, cast
 
 import structlog
@@ -157,6 +159,8 @@ class _Listener(Source):
     config: _ListenerSettings
     per_peer: ClassVar[tuple[str, ...]] = ("messages", "bytes", "truncated")
     """The ``PeerCounters`` this transport can count, published per peer."""
+    positions: ClassVar[str] = "seq"
+    """What tells identical messages apart (see daemon/normalize/syslog.py)."""
 
     def __init__(self, config: _ListenerSettings, context: SourceContext) -> None:
         super().__init__(config, context)
@@ -174,7 +178,8 @@ class _Listener(Source):
         if self.context.mode == "backfill":
             return  # a listener has nothing to catch up on
         host, port = parse_listen(self.config.listen, self.config.scheme)
-        batcher = Batcher(emit, self.config, f"{self.config.scheme}://{host}:{port}")
+        origin = f"{self.config.scheme}://{host}:{port}"
+        batcher = Batcher(emit, self.config, origin, self.positions)
         async with asyncio.TaskGroup() as group:
             group.create_task(batcher.run(), name="syslog-batcher")
             group.create_task(self._report(), name="syslog-stats")
@@ -366,6 +371,11 @@ class SyslogTcpSource(_Listener):
         self._pause = asyncio.Event()
         self._throttle = Throttle(60.0)
 
+    @property
+    def connection(self) -> type[_TcpConnection]:
+        """The protocol that reads one connection (RELP brings its own)."""
+        return _TcpConnection
+
     def _tls(self) -> ssl.SSLContext | None:
         return None
 
@@ -381,7 +391,7 @@ class SyslogTcpSource(_Listener):
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(
-                lambda: _TcpConnection(self, batcher),
+                lambda: self.connection(self, batcher),
                 host,
                 port,
                 ssl=self._tls(),
@@ -498,9 +508,13 @@ class _TcpConnection(asyncio.Protocol):
             self._keep(err.messages, err.truncated)
             self._fail(str(err))
             return
-        if self.batcher.blocked and not self.paused:
+        self.hold_back()
+
+    def hold_back(self) -> None:
+        """Stop reading while a full batch waits for the pipeline (TCP backpressure)."""
+        if self.transport is not None and self.batcher.blocked and not self.paused:
             self.paused = True
-            self.transport.pause_reading()  # TCP backpressure until a batch has left
+            self.transport.pause_reading()
             self.source.paused_reading(self)
 
     def eof_received(self) -> bool:
@@ -588,17 +602,20 @@ class SyslogTlsSource(SyslogTcpSource):
     config: SyslogTlsConfig
 
     def _tls(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            context.load_cert_chain(self.config.cert_file, self.config.key_file)
-            if self.config.client_ca_file is not None:
-                context.load_verify_locations(self.config.client_ca_file)
-                context.verify_mode = ssl.CERT_REQUIRED
-        except (ssl.SSLError, OSError) as err:
-            raise ConfigError(
-                "cert_file", f"cannot load the TLS certificate or key: {err}"
-            ) from err
-        return context
+        return server_tls(self.config.cert_file, self.config.key_file, self.config.client_ca_file)
+
+
+def server_tls(cert_file: Path, key_file: Path, client_ca_file: Path | None) -> ssl.SSLContext:
+    """A listener's TLS context; with ``client_ca_file`` clients must show a certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+        if client_ca_file is not None:
+            context.load_verify_locations(client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (ssl.SSLError, OSError) as err:
+        raise ConfigError("cert_file", f"cannot load the TLS certificate or key: {err}") from err
+    return context
 
 
 class FramingError(ConnectionError):

@@ -14,7 +14,11 @@ rsyslog does)::
 ``offset`` (the byte offset of the line in ``file``, counted from ``base``;
 ``lengths`` gives the length in the file of lines cut to the size limit)
 or ``seq`` (the batch's receive time plus the message's index: two identical
-lines received in one second stay two events).  ``peer`` may also be a list,
+lines received in one second stay two events) or ``content`` (for a transport
+whose sender resends what was not acknowledged, RELP: only how often the same
+line came before it in the batch, so a message resent in a later batch gets
+the id it had the first time and is stored once, while identical lines sent
+together stay distinct).  ``peer`` may also be a list,
 one address per message.
 
 A record (what the store keeps) is the line plus what ``normalize`` needs to
@@ -77,6 +81,12 @@ def read_batch(
             line = _text(raw, index, escaped).rstrip("\r")
             messages.append((line, f"{fingerprint}:{offset}"))
             offset += lengths.get(str(index), len(raw)) + 1
+    elif header.get("positions") == "content":
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(lines):
+            line = _text(raw, index, escaped).rstrip("\r")
+            seen[line] = occurrence = seen.get(line, -1) + 1
+            messages.append((line, f"content:{occurrence}"))
     else:
         for index, raw in enumerate(lines):
             line = _text(raw, index, escaped).rstrip("\r")
