@@ -17,6 +17,7 @@ SOURCES: dict[str, str] = {
     "syslog_udp": "connectors.syslog_net:SyslogUdpSource",
     "syslog_tcp": "connectors.syslog_net:SyslogTcpSource",
     "syslog_tls": "connectors.syslog_net:SyslogTlsSource",
+    "syslog_relp": "connectors.syslog_relp:SyslogRelpSource",
     "syslog_file": "connectors.log_file:SyslogFileSource",
     "auditd_file": "connectors.log_file:AuditdFileSource",
     "journald": "connectors.journald:JournaldSource",
