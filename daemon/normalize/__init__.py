@@ -37,6 +37,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
+
+import orjson
+
+from connectors.base import NormalizationError
 
 UNRECOGNIZED = "unrecognized"
 """The label of an event whose message no form of its program matched."""
@@ -63,6 +68,18 @@ class Limits:
     """Largest single record (serialized) accepted."""
     timezone: str = "UTC"
     """``[daemon].timezone``: the zone of times written without one (change records)."""
+
+
+def json_records(payload: bytes, limits: Limits, what: str) -> list[Any]:
+    """A payload holding one JSON record or a list of them, ``what`` naming them in
+    the error."""
+    if len(payload) > limits.max_payload_bytes:
+        raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError as err:
+        raise NormalizationError(f"{what} are not JSON: {err}") from err
+    return parsed if isinstance(parsed, list) else [parsed]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import orjson
-
 from connectors.base import NormalizationError
 from daemon.alert import SEVERITIES, Alert
 from daemon.model import AuditEvent, format_timestamp
-from daemon.normalize import Limits
+from daemon.normalize import Limits, json_records
 
 DATASET = "auditcorr.alert"
 RAISED = "alert_raised"
@@ -32,13 +30,7 @@ UPDATED = "alert_updated"
 
 def decode(payload: bytes, limits: Limits) -> list[Any]:
     """One alert (JSON form) or a list of them."""
-    if len(payload) > limits.max_payload_bytes:
-        raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
-    try:
-        parsed = orjson.loads(payload)
-    except orjson.JSONDecodeError as err:
-        raise NormalizationError(f"alerts are not JSON: {err}") from err
-    return parsed if isinstance(parsed, list) else [parsed]
+    return json_records(payload, limits, "alerts")
 
 
 def normalize(record: Any) -> AuditEvent:

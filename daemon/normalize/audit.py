@@ -18,11 +18,9 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from connectors.base import NormalizationError
 from daemon.model import AuditEvent
-from daemon.normalize import Limits
+from daemon.normalize import Limits, json_records
 
 DATASET = "auditcorr.audit"
 SOURCE = "auditcorr"
@@ -39,13 +37,7 @@ KINDS = {
 
 def decode(payload: bytes, limits: Limits) -> list[Any]:
     """A JSON list of records (or one record)."""
-    if len(payload) > limits.max_payload_bytes:
-        raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
-    try:
-        parsed = orjson.loads(payload)
-    except orjson.JSONDecodeError as err:
-        raise NormalizationError(f"audit records are not JSON: {err}") from err
-    return parsed if isinstance(parsed, list) else [parsed]
+    return json_records(payload, limits, "audit records")
 
 
 def normalize(record: Any) -> AuditEvent:

@@ -25,7 +25,7 @@ import orjson
 from connectors.base import NormalizationError
 from connectors.changerecord import ChangeRecord, InvalidChangeRecordError, parse_record
 from daemon.model import AuditEvent
-from daemon.normalize import BookEntry, Limits
+from daemon.normalize import BookEntry, Limits, json_records
 
 DATASET = "change"
 VERSION = "version"
@@ -41,16 +41,10 @@ _ACTIONS = {
 def decode(payload: bytes, limits: Limits) -> list[Any]:
     """Entries ``{"kind": ..., "record": ...}``; an invalid record stays one entry
     of kind ``version`` so that normalizing it quarantines it with its reason."""
-    if len(payload) > limits.max_payload_bytes:
-        raise NormalizationError(f"payload size exceeds {limits.max_payload_bytes} bytes")
-    try:
-        parsed = orjson.loads(payload)
-    except orjson.JSONDecodeError as err:
-        raise NormalizationError(f"change records are not JSON: {err}") from err
     zone = ZoneInfo(limits.timezone)
     now = datetime.now(UTC).replace(microsecond=0)
     entries: list[Any] = []
-    for item in parsed if isinstance(parsed, list) else [parsed]:
+    for item in json_records(payload, limits, "change records"):
         try:
             record = parse_record(item, zone)
         except InvalidChangeRecordError:
