@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from itsupport import Daemon, Workspace, toml_value, wait_for
+from testdata import need
 
 
 def write_config(workspace: Workspace, sources: dict[str, dict[str, Any]]) -> None:
@@ -41,3 +48,46 @@ def ports(daemon: Daemon, count: int) -> dict[str, int]:
         "the listeners to listen", found, timeout=30, context=daemon.tail
     )
     return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def rsyslogd(
+    folder: Path, listen: int, action: str, modules: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """rsyslogd in the foreground with its own config: imtcp on ``listen`` in, the
+    ``action(...)`` statement out, after loading ``modules`` (e.g. ``omrelp``)."""
+    folder.mkdir()
+    config = folder / "rsyslog.conf"
+    config.write_text(
+        f'global(workDirectory="{folder}")\n'
+        'module(load="imtcp")\n'
+        + "".join(f'module(load="{module}")\n' for module in modules)
+        + f'input(type="imtcp" address="127.0.0.1" port="{listen}")\n'
+        + action
+        + "\n"
+    )
+    argv = [need("rsyslogd"), "-n", "-f", str(config), "-i", str(folder / "rsyslogd.pid")]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=(folder / "rsyslogd.err").open("wb")
+    )
+    try:
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"rsyslogd exited: {(folder / 'rsyslogd.err').read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listen), 1):
+                return True
+            return False
+
+        wait_for("rsyslogd to listen", listening, timeout=20)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)

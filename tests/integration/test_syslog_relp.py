@@ -8,15 +8,14 @@ import signal
 import socket
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from itsupport import Daemon, Workspace, wait_for
-from syslogsupport import write_config
-from test_syslog_rsyslog import free_port
+from syslogsupport import free_port, rsyslogd, write_config
 from test_syslog_tls import make_pki
-from testdata import need, unavailable
+from testdata import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -24,46 +23,21 @@ StartDaemon = Callable[[Workspace, str], Daemon]
 OMRELP = Path("/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so")
 
 
-@contextlib.contextmanager
 def rsyslogd_relp(
     folder: Path, listen: int, relp_port: int, tls: str = ""
-) -> Iterator[subprocess.Popen[bytes]]:
-    """rsyslogd in the foreground: imtcp in, omrelp out, retrying for ever while the
-    daemon is away (its queue holds what is not acknowledged)."""
-    rsyslogd = need("rsyslogd")
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """rsyslogd: imtcp in, omrelp out, retrying for ever while the daemon is away (its
+    queue holds what is not acknowledged)."""
     if not OMRELP.exists():
         unavailable(
             f"rsyslog's omrelp module ({OMRELP}, Debian package rsyslog-relp) is not installed"
         )
-    folder.mkdir()
-    config = folder / "rsyslog.conf"
-    config.write_text(
-        f'global(workDirectory="{folder}")\n'
-        'module(load="imtcp")\n'
-        'module(load="omrelp")\n'
-        f'input(type="imtcp" address="127.0.0.1" port="{listen}")\n'
+    action = (
         f'action(type="omrelp" target="127.0.0.1" port="{relp_port}"\n'
         '       queue.type="LinkedList" queue.size="200000"\n'
-        f'       action.resumeRetryCount="-1" action.resumeInterval="1" {tls})\n'
+        f'       action.resumeRetryCount="-1" action.resumeInterval="1" {tls})'
     )
-    argv = [rsyslogd, "-n", "-f", str(config), "-i", str(folder / "rsyslogd.pid")]
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=(folder / "rsyslogd.err").open("wb")
-    )
-    try:
-
-        def listening() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"rsyslogd exited: {(folder / 'rsyslogd.err').read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listen), 1):
-                return True
-            return False
-
-        wait_for("rsyslogd to listen", listening, timeout=20)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return rsyslogd(folder, listen, action, modules=("omrelp",))
 
 
 def numbered(n: int) -> bytes:

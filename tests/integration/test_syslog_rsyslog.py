@@ -2,59 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from itsupport import Daemon, Workspace, wait_for
-from syslogsupport import ports, write_config
-from testdata import need
+from syslogsupport import free_port, ports, rsyslogd, write_config
 
 pytestmark = pytest.mark.integration
 
 StartDaemon = Callable[[Workspace, str], Daemon]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def rsyslogd(folder: Path, listen: int, forward_to: int) -> Iterator[subprocess.Popen[bytes]]:
-    """rsyslogd in the foreground with its own config: imtcp in, omfwd out."""
-    folder.mkdir()
-    config = folder / "rsyslog.conf"
-    config.write_text(
-        f'global(workDirectory="{folder}")\n'
-        'module(load="imtcp")\n'
-        f'input(type="imtcp" address="127.0.0.1" port="{listen}")\n'
+def omfwd(forward_to: int) -> str:
+    """rsyslog's forwarding action to the daemon: TCP, octet-counted, RFC 5424."""
+    return (
         f'action(type="omfwd" target="127.0.0.1" port="{forward_to}" protocol="tcp"\n'
-        '       TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")\n'
+        '       TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")'
     )
-    argv = [need("rsyslogd"), "-n", "-f", str(config), "-i", str(folder / "rsyslogd.pid")]
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=(folder / "rsyslogd.err").open("wb")
-    )
-    try:
-
-        def listening() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"rsyslogd exited: {(folder / 'rsyslogd.err').read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", listen), 1):
-                return True
-            return False
-
-        wait_for("rsyslogd to listen", listening, timeout=20)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_rsyslog_relay_with_octet_counting(workspace: Workspace, daemons: StartDaemon) -> None:
@@ -63,7 +28,7 @@ def test_rsyslog_relay_with_octet_counting(workspace: Workspace, daemons: StartD
     port = ports(daemon, 1)["relay_in"]
     relay = free_port()
     n = 300
-    with rsyslogd(workspace.root / "rsyslog", relay, port):
+    with rsyslogd(workspace.root / "rsyslog", relay, omfwd(port)):
         lines = b"".join(
             f"<38>Nov 27 12:{i // 60:02d}:{i % 60:02d} web-{i % 3} sshd[{1000 + i}]: "
             f"Failed password for user{i} from 192.0.2.{i % 250} port {2000 + i} ssh2\n".encode()
