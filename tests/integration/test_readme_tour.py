@@ -125,7 +125,9 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(
 ) -> None:
     """``auditcorr … | head -1``: the command exits 0 without a traceback."""
     workspace, _ = demo
-    args = {"timeline": ["--limit", "1000"], "whois": ["alice"], "export": ["--format", "ndjson"]}[command]
+    args = {"timeline": ["--limit", "1000"], "whois": ["alice"], "export": ["--format", "ndjson"]}[
+        command
+    ]
     argv = [sys.executable, "-m", "daemon.cli", command, "--config", str(workspace.config), *args]
     with subprocess.Popen(
         argv, cwd=workspace.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env()
