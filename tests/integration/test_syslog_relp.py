@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import signal
 import socket
@@ -20,7 +21,8 @@ from testdata import unavailable
 pytestmark = pytest.mark.integration
 
 StartDaemon = Callable[[Workspace, str], Daemon]
-OMRELP = Path("/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so")
+OMRELP_GLOB = "/usr/lib/*/rsyslog/omrelp.so"
+"""Where Debian's rsyslog-relp puts omrelp, whatever the architecture."""
 
 
 def rsyslogd_relp(
@@ -28,9 +30,9 @@ def rsyslogd_relp(
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """rsyslogd: imtcp in, omrelp out, retrying for ever while the daemon is away (its
     queue holds what is not acknowledged)."""
-    if not OMRELP.exists():
+    if not glob.glob(OMRELP_GLOB):
         unavailable(
-            f"rsyslog's omrelp module ({OMRELP}, Debian package rsyslog-relp) is not installed"
+            f"rsyslog's omrelp module ({OMRELP_GLOB}, Debian package rsyslog-relp) is not installed"
         )
     action = (
         f'action(type="omrelp" target="127.0.0.1" port="{relp_port}"\n'
