@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
 
+from daemon.normalize import normalize_record  # noqa: E402
 from daemon.store.base import EventQuery, Store  # noqa: E402
 from daemon.store.postgres import PostgresStore  # noqa: E402
 from daemon.store.sqlite import SqliteStore  # noqa: E402
@@ -250,7 +251,10 @@ def main() -> int:
             line += f", postgresql {pg['stored'] / pg['seconds']:.0f} ev/s"
         print(line, file=sys.stderr)
     sqlite_store = SqliteStore(
-        args.out / "work" / "state" / "timeline.db", retention_days=0, readonly=True
+        args.out / "work" / "state" / "timeline.db",
+        retention_days=0,
+        readonly=True,
+        normalize=normalize_record,
     )
     query_ms = queries(sqlite_store)
     sqlite_store.close()
@@ -271,7 +275,9 @@ def main() -> int:
         "query_median_ms": {k: round(v, 2) for k, v in query_ms.items()},
     }
     if pg_dsn:
-        pg_store = PostgresStore(pg_dsn, retention_days=0, readonly=True)
+        pg_store = PostgresStore(
+            pg_dsn, retention_days=0, readonly=True, normalize=normalize_record
+        )
         pg_query_ms = queries(pg_store)
         pg_store.close()
         bench_schema(args.store_dsn, schema, create=False)

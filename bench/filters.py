@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import ctgen  # noqa: E402
 
 from connectors.base import RawBatch  # noqa: E402
-from daemon.normalize import Limits  # noqa: E402
+from daemon.normalize import Limits, normalize_record  # noqa: E402
 from daemon.process import Job, Processed, init_worker, process  # noqa: E402
 from daemon.store.sqlite import SqliteStore  # noqa: E402
 
@@ -158,7 +158,7 @@ def cpu_per_record(files: list[Path], work: Path, **filters: Any) -> dict[str, f
     store what is kept, in this process (one core)."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    store = SqliteStore(work / "cpu.db", retention_days=0)
+    store = SqliteStore(work / "cpu.db", retention_days=0, normalize=normalize_record)
     init_worker(store.dictionaries())
     payloads = [path.read_bytes() for path in files]
     try:

@@ -38,6 +38,7 @@ import aiohttp
 from backfill import ROOT, START, backfill, dataset
 
 from daemon.export import documents
+from daemon.normalize import normalize_record
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
 
@@ -197,7 +198,7 @@ def main() -> int:
     args = parser.parse_args()
     db = store_for(args.out, args.events, args.seed)
     work = db.parent.parent
-    store = SqliteStore(db, retention_days=0, readonly=True)
+    store = SqliteStore(db, retention_days=0, readonly=True, normalize=normalize_record)
     chosen = cases(store.search(EventQuery(limit=2000)))
     runs: list[dict[str, Any]] = []
     proc, url = start_daemon(db, work)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -21,13 +21,15 @@ import structlog
 from daemon import audit, filemodes
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.correlator.stage import CorrelatorStage
 from daemon.delivery.routing import routes
 from daemon.delivery.service import DeliveryService
-from daemon.normalize import Limits
+from daemon.normalize import Limits, normalize_record
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
+from daemon.rules.loader import Loaded, load_rules
 from daemon.rules.unapproved import approvals_for
-from daemon.store.base import Store
+from daemon.store.base import CorrelationLog, Store
 from daemon.store.sqlite import SqliteStore
 from daemon.systemd import Notifier
 
@@ -41,10 +43,9 @@ PRUNE_EVERY_SECS = 3600.0
 STATUS_EVERY_SECS = 10.0
 
 
-def open_store(config: Config, *, readonly: bool = False, feeds: bool = False) -> Store:
-    """The one place that knows which store engine the config asks for.
-
-    ``feeds``: the pipeline's store in a cluster, whose writes feed the correlator."""
+def open_store(config: Config, *, readonly: bool = False) -> Store:
+    """The one place that knows which store engine the config asks for; the store
+    is handed the normalizers it makes ECS documents with on read."""
     section = config.store
     postgres = section.type == "postgresql" and section.dsn is not None
     if not readonly:
@@ -58,36 +59,39 @@ def open_store(config: Config, *, readonly: bool = False, feeds: bool = False) -
             retention_days=section.retention_days,
             readonly=readonly,
             member=config.member,
-            feeds=feeds,
+            normalize=normalize_record,
         )
-    return SqliteStore(config.store_path, retention_days=section.retention_days, readonly=readonly)
+    return SqliteStore(
+        config.store_path,
+        retention_days=section.retention_days,
+        readonly=readonly,
+        normalize=normalize_record,
+    )
 
 
 def _ingest_settings(config: Config) -> dict[str, Any]:
     """What the decoding workers need from the config: processes, time zone, people."""
     return {
         "workers": config.daemon.workers,
+        "rule_paths": tuple(str(path) for path in config.rules.rule_paths()),
         "limits": Limits(timezone=config.daemon.timezone),
         "identities": config.identity.identity_map() if config.identity.people else None,
         "member": config.member,
     }
 
 
-def rules_of(config: Config, store: Store, *, ordered: bool) -> RuleEngine | None:
-    """The rule engine the config asks for; a broken rule is an error at start.
+def rules_of(config: Config, loaded: Loaded, store: CorrelationLog) -> RuleEngine:
+    """A rule engine with empty state over the config's rules.
 
     Its changes are judged against the change records of ``store`` (read in
-    the store's thread, where the engine runs) and the config's identity map;
-    without a source of change records ``unapproved_change`` is off.
+    the correlator's thread, where the engine runs) and the config's identity
+    map; without a source of change records ``unapproved_change`` is off.
     """
-    paths = config.rules.rule_paths()
-    if not paths:
-        return None
-    engine = RuleEngine.load(
-        paths,
+    engine = RuleEngine.of(
+        config.rules.rule_paths(),
+        loaded,
         allowed_lateness=config.rules.allowed_lateness,
         suppress_for=config.rules.suppress_for,
-        ordered=ordered,
     )
     engine.approvals = approvals_for(
         lambda since, until: store.change_records(since=since, until=until),
@@ -96,6 +100,23 @@ def rules_of(config: Config, store: Store, *, ordered: bool) -> RuleEngine | Non
         config.sources,
     )
     return engine
+
+
+def correlator_of(
+    config: Config, current: Callable[[], Config], on_alerts: Callable[[list[Alert]], None]
+) -> CorrelatorStage | None:
+    """The correlator stage over the config's store (None without rules): its own
+    connection, the rules, and the routes of the outputs ``current`` configures
+    (they change on reload).  The rules load here, so a broken rule stops the start."""
+    paths = config.rules.rule_paths()
+    if not paths:
+        return None
+    return CorrelatorStage(
+        partial(open_store, config),
+        partial(rules_of, config, load_rules(paths)),
+        lambda: routes(current().outputs),
+        on_alerts,
+    )
 
 
 @contextmanager
@@ -114,12 +135,15 @@ def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[Non
 async def run_daemon(config: Config) -> Stats:
     """``auditcorr run``: follow every source until a stop signal."""
     clustered = config.cluster.enabled
-    store = open_store(config, feeds=clustered)
-    try:
-        rules = rules_of(config, store, ordered=False)
-    except BaseException:
-        store.close()
-        raise
+    current = config
+
+    def alerts_raised(alerts: list[Alert]) -> None:
+        pipeline.stats.alerts += len(alerts)
+        delivery.wake()
+
+    # In a cluster the member holding the leader lock runs the correlator.
+    correlator = correlator_of(config, lambda: current, alerts_raised)
+    store = open_store(config)
     intake = None
     if config.api is not None:
         from daemon.api.intake import IntakeRouter
@@ -132,14 +156,10 @@ async def run_daemon(config: Config) -> Stats:
         store,
         config.sources,
         mode="follow",
-        rules=rules,
-        routes=routes(config.outputs),
-        on_alerts_queued=delivery.wake,
         intake=intake,
-        correlate=not clustered,
+        correlator=None if clustered else correlator,
         **_ingest_settings(config),
     )
-    current = config
 
     notifier = Notifier()
 
@@ -161,7 +181,6 @@ async def run_daemon(config: Config) -> Stats:
             log.warning("config_restart_needed", sections="daemon/store changes apply on restart")
         current = fresh
         pipeline.reconfigure(fresh.sources)
-        pipeline.routes = routes(fresh.outputs)
         delivery.reconfigure(fresh.outputs)
         log.info(
             "config_reloaded",
@@ -186,7 +205,10 @@ async def run_daemon(config: Config) -> Stats:
     )
     try:
         with _signals(handlers):
-            async with _api(config, pipeline, intake), asyncio.TaskGroup() as group:
+            async with (
+                _api(config, pipeline, intake, lambda: list(current.outputs)),
+                asyncio.TaskGroup() as group,
+            ):
                 helpers = [
                     group.create_task(_prune_periodically(pipeline), name="retention"),
                     group.create_task(_tell_systemd(pipeline, notifier), name="systemd-notify"),
@@ -194,7 +216,7 @@ async def run_daemon(config: Config) -> Stats:
                     group.create_task(delivery.run(), name="delivery"),
                 ]
                 if clustered:
-                    helpers += _cluster_tasks(group, lambda: current, pipeline, delivery.wake)
+                    helpers += _cluster_tasks(group, config, pipeline, correlator)
                 await audit.record_identity_change(pipeline, config)
                 stats = await pipeline.run()
                 for task in helpers:
@@ -208,34 +230,16 @@ async def run_daemon(config: Config) -> Stats:
 
 def _cluster_tasks(
     group: asyncio.TaskGroup,
-    current: Callable[[], Config],
+    config: Config,
     pipeline: Pipeline,
-    wake_delivery: Callable[[], None],
+    correlator: CorrelatorStage | None,
 ) -> list[asyncio.Task[None]]:
     """A cluster member's own tasks: contending for the correlator, and its heartbeat."""
     from daemon.cluster.leader import Leader
     from daemon.cluster.members import heartbeat, heartbeat_secs
-    from daemon.store.postgres import PostgresStore
 
-    config = current()
     dsn = config.store.dsn.reveal() if config.store.dsn is not None else ""
-
-    def open_own() -> PostgresStore:
-        return PostgresStore(dsn, retention_days=config.store.retention_days, member=config.member)
-
-    def alerts_raised(alerts: list[Alert]) -> None:
-        pipeline.stats.alerts += len(alerts)
-        wake_delivery()
-
-    leader = Leader(
-        dsn,
-        config.member,
-        config.cluster.failover_secs,
-        open_store=open_own,
-        rules_for=lambda store: rules_of(config, store, ordered=False),
-        routes=lambda: routes(current().outputs),
-        on_alerts=alerts_raised,
-    )
+    leader = Leader(dsn, config.member, config.cluster.failover_secs, correlator)
     return [
         group.create_task(leader.run(), name="cluster-leader"),
         group.create_task(
@@ -253,7 +257,10 @@ def _cluster_tasks(
 
 @asynccontextmanager
 async def _api(
-    config: Config, pipeline: Pipeline, intake: IntakeRouter | None
+    config: Config,
+    pipeline: Pipeline,
+    intake: IntakeRouter | None,
+    outputs: Callable[[], Iterable[str]],
 ) -> AsyncIterator[None]:
     """The HTTP server while the block runs, when the config has ``[api]``."""
     if config.api is None or intake is None:
@@ -268,6 +275,7 @@ async def _api(
         partial(open_store, config, readonly=True),
         config.daemon.zone,
         readers=config.store.pool_size,
+        outputs=outputs,
     )
     async with server:
         yield
@@ -322,12 +330,12 @@ async def run_backfill(
 ) -> Stats:
     """``auditcorr backfill``: read what the sources hold now, then return."""
     sources = config.sources if only is None else {only: config.sources[only]}
+
+    def alerts_raised(alerts: list[Alert]) -> None:
+        pipeline.stats.alerts += len(alerts)
+
+    correlator = correlator_of(config, lambda: config, alerts_raised)
     store = open_store(config)
-    try:
-        rules = rules_of(config, store, ordered=True)
-    except BaseException:
-        store.close()
-        raise
     bar = _ProgressBar() if progress else None
     pipeline = Pipeline(
         store,
@@ -337,8 +345,7 @@ async def run_backfill(
         since=since,
         until=until,
         on_progress=bar.update if bar else None,
-        rules=rules,
-        routes=routes(config.outputs),
+        correlator=correlator,
     )
     try:
         with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):
@@ -396,6 +403,8 @@ def outcome_of_backfill(stats: Stats) -> tuple[Literal[0, 1], str]:
     """
     if stats.failed_sources:
         return 1, f"source(s) failed: {', '.join(stats.failed_sources)}; see the log"
+    if stats.correlation_failed:
+        return 1, "correlation failed (the events are stored); see the log"
     usable = stats.stored + stats.duplicates + stats.out_of_range + stats.expired + stats.dropped
     if stats.quarantined and not usable:
         return (

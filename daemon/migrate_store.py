@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from daemon.config import load_config
+from daemon.normalize import normalize_record
 from daemon.store import codec as codecs
 from daemon.store import stored, transfer
 from daemon.store.base import EventQuery, Found, Store
-from daemon.store.writing import Entry
+from daemon.store.units import Entry
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -134,7 +135,7 @@ def _start(source: Store, target: Store, *, resume: bool) -> tuple[int, int]:
 
 def _entry(decoder: codecs.Codecs, row: tuple[Any, ...]) -> Entry:
     key, eid, source, codec, doc = row
-    log_type, text = stored.index_of(decoder.decompress(codec, doc), source)
+    log_type, text = stored.index_of(decoder.decompress(codec, doc), source, normalize_record)
     return (source, (key, eid, codec, bytes(doc)), text, log_type)
 
 

@@ -1,8 +1,9 @@
 """From sources to the store: bounded queues, worker processes, one writer.
 
-    sources --raw queue--> processor --in-flight queue--> writer --> store
-                          (submits to the          (in order; commits events,
-                           process pool)            quarantine, checkpoints)
+    sources --raw queue--> processor --in-flight queue--> writer --> store --> correlator
+                          (submits to the          (in order; commits events,    (its own stage,
+                           process pool: decode,    quarantine, checkpoints,      reads the feed:
+                           normalize, detect)       change records, the feed)     daemon/correlator)
 
 Every queue is bounded, so a slow store slows the pool, which slows the
 sources.  Results are committed in the order the sources emitted them, so a
@@ -14,6 +15,7 @@ then return.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import random
@@ -32,13 +34,12 @@ import structlog
 from connectors import registry
 from connectors.base import Checkpoint, Intake, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig, SourceConfig
-from daemon.alert import Alert
+from daemon.correlator.stage import CorrelatorStage
 from daemon.filters import DROPPED_KEY
 from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
-from daemon.rules.engine import RuleEngine
-from daemon.store.base import Routes, Store, StoreUnavailableError, WriteResult
+from daemon.store.base import Store, StoreUnavailableError, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 
 log = structlog.get_logger()
@@ -117,6 +118,8 @@ class Stats(Counters):
     """Messages of known programs that no form matched, by program."""
     failed_sources: list[str] = field(default_factory=list)
     """Sources a backfill gave up on after repeated failures."""
+    correlation_failed: bool = False
+    """A backfill's correlation rounds kept failing (the feed keeps the rest)."""
 
     def source(self, name: str) -> SourceStats:
         return self.sources.setdefault(name, SourceStats())
@@ -145,20 +148,16 @@ class Pipeline:
         identities: IdentityMap | None = None,
         intake: Intake | None = None,
         factory: Callable[[ConnectorConfig, SourceContext], Source] | None = None,
-        rules: RuleEngine | None = None,
-        routes: Routes | None = None,
-        on_alerts_queued: Callable[[], None] | None = None,
-        correlate: bool = True,
+        rule_paths: tuple[str, ...] = (),
+        correlator: CorrelatorStage | None = None,
         member: str = "",
     ) -> None:
         self.store = store
-        self.rules = rules
-        self.correlates = correlate
-        """False in a cluster: workers still find hits, the elected leader correlates them."""
-        self.routes = routes
-        """Which outputs take which alert: alerts are queued with the events that raise them."""
-        self._on_alerts_queued = on_alerts_queued
-        """Called after a commit that queued alerts (wakes the delivery service)."""
+        self.rule_paths = rule_paths
+        """Detection rules the workers match each event against (their hits go to the feed)."""
+        self.correlator = correlator
+        """The correlator stage this pipeline runs (None in a cluster, where the elected
+        leader runs it, and without rules)."""
         self.identities = identities
         self.intake = intake
         """The daemon's HTTP server, handed to push sources (``changes_http``)."""
@@ -201,19 +200,35 @@ class Pipeline:
     # -- public ------------------------------------------------------------
 
     async def run(self) -> Stats:
-        """Run until ``stop()`` (follow mode) or until every source is caught up."""
+        """Run until ``stop()`` (follow mode) or until every source is caught up.
+
+        Sources start at once; a live correlator loads its state and runs beside
+        them.  A backfill correlates once everything is written, in event-time order.
+        """
         self._pool = self._new_pool()
+        correlator = self.correlator
+        written = asyncio.Event()
+        live = None
+        if correlator is not None and self.mode == "follow":
+            live = asyncio.create_task(correlator.run(written), name="correlator")
         try:
-            if self.rules is not None and self.correlates and self.mode == "follow":
-                await self._write_alerts(await self.call_store(self.rules.rebuild, self.store))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._process(), name="processor")
                 group.create_task(self._write(), name="writer")
                 await self._run_sources()
                 await self._raw.put(_DONE)
-            if self.rules is not None and self.correlates:
-                await self._write_alerts(await self.call_store(self.rules.finish))
+            written.set()
+            if live is not None:
+                await live
+            elif correlator is not None and not await correlator.drain():
+                self.stats.correlation_failed = True
         finally:
+            if live is not None and not live.done():
+                live.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await live
+            if correlator is not None:
+                await correlator.close()
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
             self._writer_pool.shutdown(wait=True)
@@ -232,7 +247,7 @@ class Pipeline:
                 self.store.dictionaries(),
                 os.getpid(),
                 self.identities,
-                self.rules.paths if self.rules is not None else (),
+                self.rule_paths,
             ),
         )
 
@@ -448,36 +463,13 @@ class Pipeline:
             # A new list: the batch's own list belongs to the source that emitted it.
             result.checkpoints = [*result.checkpoints, saved]
 
-    async def _write_alerts(self, alerts: list[Alert]) -> None:
-        """Alerts raised by no batch of their own: at start (rebuild) and end (backfill)."""
-        if alerts:
-            await self._commit([], alerts)
-
-    async def _commit(
-        self, results: list[Processed], alerts: list[Alert] | None = None
-    ) -> WriteResult:
-        """Write, retrying while the store is busy or its disk is full; sources wait meanwhile.
-
-        The batch's alerts are worked out once, before the first attempt, and
-        written in the same transaction as its events.
-        """
-        if alerts is None:
-            alerts = (
-                await self.call_store(self.rules.alerts_for, results)
-                if self.rules is not None and self.correlates
-                else []
-            )
-        if alerts:
-            self.stats.alerts += len(alerts)
-            for alert in alerts:
-                log.info("alert", id=alert.id, rule=alert.rule_id, count=alert.count)
+    async def _commit(self, results: list[Processed]) -> WriteResult:
+        """Write, retrying while the store is busy or its disk is full; sources wait meanwhile."""
         delay = 0.5
         while True:
             started = time.monotonic()
             try:
-                written: WriteResult = await self.call_store(
-                    self.store.write, results, alerts, self.routes
-                )
+                written: WriteResult = await self.call_store(self.store.write, results)
             except (sqlite3.OperationalError, StoreUnavailableError) as err:
                 log.error("store_write_failed", error=str(err), retry_in_secs=round(delay, 1))
                 await asyncio.sleep(delay)
@@ -485,8 +477,8 @@ class Pipeline:
             else:
                 self.stats.store_writes += 1
                 self.stats.store_write_secs += time.monotonic() - started
-                if alerts and self._on_alerts_queued is not None:
-                    self._on_alerts_queued()
+                if self.correlator is not None and any(result.feed for result in results):
+                    self.correlator.wake()
                 return written
 
     def _count(self, results: list[Processed], written: WriteResult) -> None:

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from connectors.base import Checkpoint, NormalizationError, RawBatch
+from connectors.base import NormalizationError, RawBatch
 from daemon.filters import SourceFilters, compiled
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
 from daemon.model import format_timestamp
-from daemon.normalize import UNRECOGNIZED, BookEntry, Limits, module_for
+from daemon.normalize import UNRECOGNIZED, Limits, module_for
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
 from daemon.store.text import event_tags, search_text
+from daemon.store.units import Batch, Quarantined
 
 if TYPE_CHECKING:  # rules load only in workers that have any: pySigma is slow to import
-    from daemon.rules.hits import Hit, HitMaker
+    from daemon.rules.hits import HitMaker
 
 QUARANTINE_RAW_BYTES = 64 * 1024
 """How much of a bad record or payload is kept for inspection."""
@@ -43,33 +44,11 @@ SAMPLES_SHARE = 20
 thousands of short records, and every batch stored before the dictionary is
 compressed without one (several times larger, and slower to compress)."""
 
-Row = tuple[int, int, int, bytes]
-"""key, eid, codec, compressed stored record (see store/stored.py)"""
-Text = tuple[str, str]
-"""searchable text, field tags (see store/text.py)"""
-
 
 @dataclass(slots=True)
-class Quarantined:
-    origin: str
-    position: int | None
-    reason: str
-    raw: bytes
-    raw_size: int
+class Processed(Batch):
+    """A batch for the store, with what decoding it counted on the way."""
 
-
-@dataclass(slots=True)
-class Processed:
-    """Rows ready for the store, with what could not be turned into rows."""
-
-    source: str
-    origin: str
-    log_type: str = ""
-    """The batch's log type: the timeline histogram counts rows by it."""
-    rows: list[Row] = field(default_factory=list)
-    texts: list[Text] = field(default_factory=list)
-    quarantined: list[Quarantined] = field(default_factory=list)
-    checkpoints: list[Checkpoint] = field(default_factory=list)
     records: int = 0
     unparsed: int = 0
     """Records kept as raw events because their format could not be read
@@ -82,12 +61,6 @@ class Processed:
     """Records the source's filters dropped before the store, by filter
     (``event_categories``, ``read_only``, ``keep``, ``drop[0]``, ...)."""
     payload_failed: bool = False
-    samples: list[bytes] = field(default_factory=list)
-    """Uncompressed stored records for dictionary training, sent while the store has none."""
-    changes: list[tuple[int, BookEntry]] = field(default_factory=list)
-    """Change record versions with the key of the event each one made."""
-    hits: list[Hit] = field(default_factory=list)
-    """Events the detection rules matched, for the correlator in the daemon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +270,7 @@ def _process(job: Job) -> Processed:
             out.out_of_range += 1
             continue
         if _hit_maker is not None and _hit_maker.covers(event.dataset):
-            out.hits.extend(_hit_maker.hits(event.to_document(), source))
+            out.feed.extend((eid, hit) for hit in _hit_maker.encoded(event.to_document(), source))
         if job.want_samples and len(out.samples) < samples:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))

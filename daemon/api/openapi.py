@@ -270,7 +270,7 @@ def document(settings: ApiSection) -> JSON:
         ),
         "/healthz": _get("Liveness", _json(status, "the daemon answers"), [], auth=False),
         "/readyz": _get(
-            "Readiness: sources started",
+            "Readiness: sources started, correlation state loaded",
             _json(status, "ready"),
             [],
             auth=False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -10,7 +10,7 @@ from aiohttp import web
 from connectors.base import Metric, Source
 from daemon.api.auth import needs
 from daemon.api.replies import reply
-from daemon.api.state import PIPELINE, READERS
+from daemon.api.state import OUTPUTS, PIPELINE, READERS
 from daemon.pipeline import Pipeline, SourceStats
 from daemon.store.base import DeliveryState
 
@@ -25,8 +25,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready once every configured source has been started."""
-    ready = request.app[PIPELINE].started.is_set()
+    """Ready once every configured source has been started and the correlator has loaded
+    its state (sources listen while it loads)."""
+    pipeline = request.app[PIPELINE]
+    correlator = pipeline.correlator
+    ready = pipeline.started.is_set() and (correlator is None or correlator.ready.is_set())
     return reply({"status": "ready" if ready else "starting"}, status=200 if ready else 503)
 
 
@@ -34,7 +37,8 @@ async def readyz(request: web.Request) -> web.Response:
 @needs("reader")
 async def metrics(request: web.Request) -> web.Response:
     deliveries = await request.app[READERS].call(lambda store: store.delivery_counts())
-    body = "".join(f"{line}\n" for line in exposition(request.app[PIPELINE], deliveries))
+    outputs = request.app[OUTPUTS]()
+    body = "".join(f"{line}\n" for line in exposition(request.app[PIPELINE], deliveries, outputs))
     return web.Response(text=body, content_type="text/plain", charset="utf-8")
 
 
@@ -74,7 +78,9 @@ def _dropped(per_source: list[tuple[str, SourceStats]]) -> Iterator[str]:
 
 
 def exposition(
-    pipeline: Pipeline, deliveries: Mapping[tuple[str, DeliveryState], int]
+    pipeline: Pipeline,
+    deliveries: Mapping[tuple[str, DeliveryState], int],
+    outputs: Iterable[str] = (),
 ) -> Iterator[str]:
     """The daemon's counters in Prometheus text format 0.0.4, with the outbox's
     rows per (output, state) from ``Store.delivery_counts``."""
@@ -128,8 +134,7 @@ def exposition(
     yield f"auditcorr_alerts_raised_total {stats.alerts}"
     yield "# HELP auditcorr_outbox_deliveries Alert deliveries in the outbox by output and state."
     yield "# TYPE auditcorr_outbox_deliveries gauge"
-    outputs = sorted({output for output, _ in deliveries} | set(pipeline.routes or ()))
-    for output in outputs:
+    for output in sorted({output for output, _ in deliveries} | set(outputs)):
         for state in ("pending", "sent", "failed"):
             labels = f'output="{_label(output)}",state="{state}"'
             yield f"auditcorr_outbox_deliveries{{{labels}}} {deliveries.get((output, state), 0)}"

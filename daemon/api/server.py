@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
@@ -27,7 +27,7 @@ from daemon.api import web as page
 from daemon.api.auth import CALLER, Caller, Handler, authenticator
 from daemon.api.intake import IntakeRouter
 from daemon.api.readers import Readers
-from daemon.api.state import PIPELINE, READERS, SETTINGS, ZONE
+from daemon.api.state import OUTPUTS, PIPELINE, READERS, SETTINGS, ZONE
 from daemon.config import ApiSection
 from daemon.pipeline import Pipeline
 from daemon.store.base import Store
@@ -54,6 +54,8 @@ def build_app(
     intake: IntakeRouter,
     readers: Readers,
     zone: ZoneInfo,
+    *,
+    outputs: Callable[[], Iterable[str]] = tuple,
 ) -> web.Application:
     identify = authenticator(settings.tokens)
     intake.timeout_secs = settings.query_timeout_secs
@@ -86,6 +88,7 @@ def build_app(
     app[PIPELINE] = pipeline
     app[READERS] = readers
     app[ZONE] = zone
+    app[OUTPUTS] = outputs
     for table in ROUTES:
         app.add_routes(table)
     return app
@@ -103,11 +106,12 @@ class ApiServer:
         zone: ZoneInfo,
         *,
         readers: int = 2,
+        outputs: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         """``readers``: query threads, each with a connection of its own (``[store].pool_size``)."""
         self.settings = settings
         self._readers = Readers(open_reader, threads=readers, timeout=settings.query_timeout_secs)
-        self._app = build_app(settings, pipeline, intake, self._readers, zone)
+        self._app = build_app(settings, pipeline, intake, self._readers, zone, outputs=outputs)
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         self.url = ""
 

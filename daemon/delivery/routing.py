@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connectors.config import ConnectorConfig, OutputConfig
 from daemon.alert import SEVERITIES, Alert
-from daemon.store.base import Routes
+
+Routes = Mapping[str, Callable[[Alert], bool]]
+"""Per output id: whether the output takes an alert (its routing filter)."""
 
 
 def _tagged(tags: list[str], wanted: list[str]) -> bool:
@@ -42,10 +44,18 @@ def route(config: OutputConfig) -> Callable[[Alert], bool]:
 
 
 def routes(outputs: Mapping[str, ConnectorConfig]) -> Routes:
-    """Routing filters of every configured output, for ``Store.write_alerts``."""
+    """Routing filters of every configured output."""
     return {
         name: route(config) for name, config in outputs.items() if isinstance(config, OutputConfig)
     }
+
+
+def routed(alerts: Sequence[Alert], routes: Routes) -> list[tuple[Alert, str]]:
+    """(alert, output id) for every output whose routing filter takes each alert:
+    the outbox rows to queue."""
+    return [
+        (alert, output) for alert in alerts for output, accepts in routes.items() if accepts(alert)
+    ]
 
 
 def quiet_until(config: OutputConfig, now: datetime, zone: ZoneInfo) -> datetime | None:

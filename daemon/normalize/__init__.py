@@ -23,7 +23,7 @@ A log type's module offers two functions, looked up through ``LOG_TYPES``:
     and ``drop`` read only these fields (and ``source``), they are decided
     before normalizing.
 
-``book_entry(record: Any) -> BookEntry | None`` (optional)
+``book_entry(record: Any) -> BookEntry | None`` (optional; ``daemon/store/units.py``)
     The change record a decoded record carries, which the store keeps in its
     change book in the same transaction as the record's event.
 
@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 
 from connectors.base import NormalizationError
+from daemon.model import AuditEvent
 
 UNRECOGNIZED = "unrecognized"
 """The label of an event whose message no form of its program matched."""
@@ -82,23 +83,15 @@ def json_records(payload: bytes, limits: Limits, what: str) -> list[Any]:
     return parsed if isinstance(parsed, list) else [parsed]
 
 
-@dataclass(frozen=True, slots=True)
-class BookEntry:
-    """One version of a change record, as the store's change book keeps it."""
-
-    id: str
-    revision: str
-    version: int | None
-    updated_us: int
-    start_us: int
-    end_us: int
-    state: str
-    record: bytes
-    """The record's JSON form (times in UTC)."""
-
-
 def module_for(log_type: str) -> ModuleType:
     try:
         return importlib.import_module(LOG_TYPES[log_type])
     except KeyError:
         raise ValueError(f"no normalizer for log type {log_type!r}") from None
+
+
+def normalize_record(log_type: str, record: Any) -> AuditEvent:
+    """One record through its log type's normalizer: what a store is handed to make
+    ECS documents on read."""
+    event: AuditEvent = module_for(log_type).normalize(record)
+    return event

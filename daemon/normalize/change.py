@@ -25,7 +25,8 @@ import orjson
 from connectors.base import NormalizationError
 from connectors.changerecord import ChangeRecord, InvalidChangeRecordError, parse_record
 from daemon.model import AuditEvent
-from daemon.normalize import BookEntry, Limits, json_records
+from daemon.normalize import Limits, json_records
+from daemon.store.units import BookEntry
 
 DATASET = "change"
 VERSION = "version"

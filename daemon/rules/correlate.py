@@ -7,14 +7,17 @@ raises the alert then.  Time is event time.  Each source has a watermark (the
 newest event time it delivered); the correlator's watermark is the lowest of
 them, and hits older than it by more than ``allowed_lateness`` are too late
 to correlate (they still raise their own detection alerts).  State older
-than watermark - lateness - timespan is dropped, so memory stays bounded;
-after a restart it is rebuilt by feeding the hits of that stretch of the
-timeline again, which yields the same alert ids (see ``alert_id``), and
-reports only the alerts those hits change.  Hits are kept in one order (event
-time, then evidence id), so hits fed in event-time order make the same windows,
-alerts and ids however they were batched and whatever order equal times came in.  A hit
-fed twice (same rule, same evidence id: a cluster's new leader replays feed
-rows its rebuild already read) is held once, so no window counts it twice.
+than watermark - lateness - timespan is dropped, so memory stays bounded.
+Hits are kept in one order (event time, then evidence id), so hits fed in
+event-time order make the same windows, alerts and ids however they were
+batched and whatever order equal times came in.
+
+The state is durable: ``changes`` gives the state rows changed since it was
+last asked (as JSON, the hits as the feed carried them), which the correlator
+stage commits with the alerts and its feed position; ``restore`` loads them
+after a restart, so windows continue exactly where they stopped.  Each event
+reaches the correlator once (the store feeds only events it stored for the
+first time), so nothing here deduplicates events.
 
 Repeats of an alert (same rule and group) within ``suppress_for`` of its
 last event update that alert — count, last seen, evidence — instead of
@@ -25,10 +28,12 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
+
+import orjson
 
 from daemon.alert import Alert, Environment, Evidence, alert_id
 from daemon.rules.hits import Hit
@@ -40,8 +45,9 @@ MAX_ACTORS: Final = 20
 """Actors listed in one alert: a brute force tries thousands of user names."""
 MAX_GROUP_HITS: Final = 10_000
 """Hits kept per correlation group: a flood is bounded, the oldest go first."""
-PRUNE_EVERY: Final = 1024
-"""Hits between two sweeps of expired state."""
+PRUNE_STEP: Final = timedelta(minutes=1)
+"""How far the watermark moves between two sweeps of expired state: a sweep visits
+every group, so it runs per minute of event time, not per so many hits."""
 
 
 @dataclass(slots=True)
@@ -50,43 +56,45 @@ class _Group:
 
     times: list[datetime] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    """Each hit's JSON, kept to store the group without encoding its hits again."""
     rules: Counter[str] = field(default_factory=Counter)
     """Hits per rule: a temporal correlation missing a rule needs no window search."""
-    held: set[tuple[str, str]] = field(default_factory=set)
-    """(rule, evidence id) of every hit held: a replayed event is held once."""
 
-    def add(self, hit: Hit) -> None:
-        """Hold ``hit``, unless the group holds it already (a replay, e.g. after a failover)."""
-        key = (hit.rule, hit.evidence.id)
-        if key in self.held:
-            return
-        self.held.add(key)
+    def add(self, hit: Hit, raw: bytes) -> None:
         at = bisect.bisect_right(self.hits, hit.order(), key=Hit.order)
         self.times.insert(at, hit.timestamp)
         self.hits.insert(at, hit)
+        self.raw.insert(at, raw)
         self.rules[hit.rule] += 1
         if len(self.hits) > MAX_GROUP_HITS:
             self._forget(self.hits[:1])
-            del self.times[0], self.hits[0]
+            del self.times[0], self.hits[0], self.raw[0]
 
-    def drop_before(self, moment: datetime) -> None:
+    def drop_before(self, moment: datetime) -> bool:
+        """Forget the hits before ``moment``; True when there were any."""
         cut = bisect.bisect_left(self.times, moment)
         if cut:
             self._forget(self.hits[:cut])
-            del self.times[:cut], self.hits[:cut]
+            del self.times[:cut], self.hits[:cut], self.raw[:cut]
+        return cut > 0
 
     def _forget(self, hits: list[Hit]) -> None:
-        self.rules.subtract(hit.rule for hit in hits)
-        self.held.difference_update((hit.rule, hit.evidence.id) for hit in hits)
-        self.rules += Counter()  # drops rules whose count reached zero
+        rules = self.rules
+        for hit in hits:
+            rules[hit.rule] -= 1
+            if not rules[hit.rule]:
+                del rules[hit.rule]
 
+    def encode(self) -> bytes:
+        return b"[" + b",".join(self.raw) + b"]"
 
-@dataclass(slots=True)
-class _Open:
-    """An alert that repeats may still update, with the events it already counts."""
-
-    alert: Alert
-    seen: set[str]
+    @classmethod
+    def decode(cls, data: bytes) -> _Group:
+        group = cls()
+        for item in orjson.loads(data):
+            group.add(Hit.from_json(item), orjson.dumps(item))
+        return group
 
 
 @dataclass(slots=True)
@@ -99,9 +107,13 @@ class Correlator:
     _detections: dict[str, DetectionRule] = field(default_factory=dict)
     _uses: dict[str, list[CorrelationRule]] = field(default_factory=dict)
     _groups: dict[tuple[str, str], _Group] = field(default_factory=dict)
-    _open: dict[tuple[str, str], _Open] = field(default_factory=dict)
+    _open: dict[tuple[str, str], Alert] = field(default_factory=dict)
+    """Alerts repeats may still update, by (rule, group)."""
     _newest: dict[str, datetime] = field(default_factory=dict)
-    _since_prune: int = 0
+    _pruned_at: datetime | None = None
+    """The watermark of the last sweep."""
+    _changed: set[str] = field(default_factory=set)
+    """State rows changed since ``changes`` was last called."""
 
     def __post_init__(self) -> None:
         self._detections = {rule.info.id: rule for rule in self.rules.detections}
@@ -113,43 +125,68 @@ class Correlator:
     def watermark(self) -> datetime | None:
         return min(self._newest.values()) if self._newest else None
 
-    def remember(self, alerts: Iterable[Alert]) -> None:
-        """Stored alerts repeats may still update (after a restart)."""
-        for alert in alerts:
-            key = (alert.rule_id, _key(alert.group))
-            self._open[key] = _Open(alert, {item.id for item in alert.evidence})
+    def changes(self) -> dict[str, bytes | None]:
+        """The state rows changed since the last call (None: deleted), to commit."""
+        out: dict[str, bytes | None] = {}
+        for name in self._changed:
+            kind, _, rest = name.partition(_SEP)
+            if kind == _WATERMARK:
+                newest = self._newest.get(rest)
+                out[name] = None if newest is None else newest.isoformat().encode()
+                continue
+            rule, _, group = rest.partition(_SEP)
+            if kind == _WINDOW:
+                found = self._groups.get((rule, group))
+                out[name] = None if found is None else found.encode()
+            else:
+                alert = self._open.get((rule, group))
+                out[name] = None if alert is None else orjson.dumps(alert.to_json())
+        self._changed.clear()
+        return out
+
+    def restore(self, state: Mapping[str, bytes]) -> None:
+        """Load the state rows ``changes`` gave, as committed (after a restart)."""
+        for name, value in state.items():
+            kind, _, rest = name.partition(_SEP)
+            if kind == _WATERMARK:
+                self._newest[rest] = datetime.fromisoformat(value.decode())
+                continue
+            rule, _, group = rest.partition(_SEP)
+            if kind == _WINDOW:
+                self._groups[rule, group] = _Group.decode(value)
+            elif kind == _OPEN:
+                self._open[rule, group] = Alert.from_json(orjson.loads(value))
 
     def feed(self, hits: Iterable[Hit]) -> list[Alert]:
-        """Alerts raised or updated by these hits, each once, in the order first touched.
-
-        An alert these hits do not change (events it already counts, fed again
-        after a restart) is not among them.
-        """
+        """Alerts raised or updated by these hits, each once, in the order first touched."""
         touched: dict[str, Alert] = {}
         for hit in hits:
             newest = self._newest.get(hit.source)
             if newest is None or hit.timestamp > newest:
                 self._newest[hit.source] = hit.timestamp
+                self._changed.add(f"{_WATERMARK}{_SEP}{hit.source}")
             detection = self._detections.get(hit.rule)
             if detection is not None and detection.alerts:
                 group = {name: hit.values.get(name, "") for name in detection.group_by}
                 alert = self._raise(detection.info, group, [hit])
-                if alert is not None:
-                    touched[alert.id] = alert
+                touched[alert.id] = alert
             watermark = self.watermark
             if watermark is not None and hit.timestamp < watermark - self.allowed_lateness:
                 self.late += 1
             else:
                 self._route(hit, touched)
-            self._since_prune += 1
-            if self._since_prune >= PRUNE_EVERY:
+            if watermark is not None and (
+                self._pruned_at is None or watermark - self._pruned_at >= PRUNE_STEP
+            ):
                 self.prune()
         return list(touched.values())
 
     def _route(self, hit: Hit, touched: dict[str, Alert]) -> None:
         """Correlate a hit; a correlation that fires passes a hit of its own on."""
-        for corr in self._uses.get(hit.rule, ()):
-            correlated = self._correlate(corr, hit)
+        uses = self._uses.get(hit.rule, ())
+        raw = orjson.dumps(hit.to_json()) if uses else b""
+        for corr in uses:
+            correlated = self._correlate(corr, hit, raw)
             if correlated is None:
                 continue
             if corr.alerts:
@@ -158,28 +195,25 @@ class Correlator:
                 chained = Hit(corr.info.id, hit.evidence, hit.source, correlated.group, hit.actors)
                 self._route(chained, touched)
 
-    def forget_source(self, source: str) -> None:
-        """Stop holding the watermark back for a source that delivers no more."""
-        self._newest.pop(source, None)
-
     def prune(self) -> None:
         """Forget windows and open alerts that no event on time can reach any more."""
-        self._since_prune = 0
-        watermark = self.watermark
+        watermark = self._pruned_at = self.watermark
         if watermark is None:
             return
         horizon = watermark - self.allowed_lateness
         spans = {corr.info.id: corr.timespan for corr in self.rules.correlations}
         for key in list(self._groups):
             group = self._groups[key]
-            group.drop_before(horizon - timedelta(seconds=spans[key[0]]))
+            if group.drop_before(horizon - timedelta(seconds=spans[key[0]])):
+                self._changed.add(_name(_WINDOW, key))
             if not group.hits:
                 del self._groups[key]
         for key in list(self._open):
-            if self._open[key].alert.last_seen < horizon - self.suppress_for:
+            if self._open[key].last_seen < horizon - self.suppress_for:
                 del self._open[key]
+                self._changed.add(_name(_OPEN, key))
 
-    def _correlate(self, corr: CorrelationRule, hit: Hit) -> Alert | None:
+    def _correlate(self, corr: CorrelationRule, hit: Hit, raw: bytes) -> Alert | None:
         group: dict[str, str] = {}
         for name in corr.group_by:
             value = hit.values.get(corr.field_of(name, hit.rule))
@@ -188,10 +222,11 @@ class Correlator:
             group[name] = value
         key = (corr.info.id, _key(group))
         bucket = self._groups.setdefault(key, _Group())
-        bucket.add(hit)  # a replayed event is counted once per window
+        bucket.add(hit, raw)
+        self._changed.add(_name(_WINDOW, key))
         known = self._open.get(key)
-        if known is not None and self._within_suppression(known.alert, hit.timestamp):
-            return self._update(known, [hit])
+        if known is not None and self._within_suppression(known, hit.timestamp):
+            return self._update(key, known, [hit])
         window = _satisfied(corr, bucket, hit.timestamp)
         if window is None:
             return None
@@ -200,13 +235,13 @@ class Correlator:
     def _within_suppression(self, alert: Alert, moment: datetime) -> bool:
         return alert.first_seen - self.suppress_for <= moment <= alert.last_seen + self.suppress_for
 
-    def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert | None:
-        """The alert ``hits`` raise or update; None when it counts them all already."""
+    def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert:
+        """The alert ``hits`` raise or update."""
         key = (info.id, _key(group))
         known = self._open.get(key)
         first = min(hits, key=Hit.order).evidence
-        if known is not None and self._within_suppression(known.alert, first.timestamp):
-            return self._update(known, hits)
+        if known is not None and self._within_suppression(known, first.timestamp):
+            return self._update(key, known, hits)
         alert = Alert(
             id=alert_id(info.id, group, first.timestamp, first.id),
             rule_id=info.id,
@@ -220,19 +255,14 @@ class Correlator:
             description=info.description,
             group=group,
         )
-        opened = self._open[key] = _Open(alert, set())
-        return self._update(opened, hits)
+        self._open[key] = alert
+        return self._update(key, alert, hits)
 
-    def _update(self, opened: _Open, hits: list[Hit]) -> Alert | None:
-        """The alert with the hits it does not count yet; None when there are none."""
-        alert = opened.alert
-        changed = False
+    def _update(self, key: tuple[str, str], alert: Alert, hits: list[Hit]) -> Alert:
+        """The alert counting ``hits`` too."""
+        self._changed.add(_name(_OPEN, key))
         for hit in hits:
             evidence = hit.evidence
-            if evidence.id in opened.seen:
-                continue  # the same event again (a re-read): counted once
-            changed = True
-            opened.seen.add(evidence.id)
             alert.count += 1
             alert.first_seen = min(alert.first_seen, evidence.timestamp)
             alert.last_seen = max(alert.last_seen, evidence.timestamp)
@@ -248,7 +278,7 @@ class Correlator:
                 alert.environment = _environment([evidence])
             elif alert.environment != _environment([evidence]):
                 alert.environment = "hybrid"
-        return alert if changed else None
+        return alert
 
 
 def _evidence_order(item: Evidence) -> tuple[datetime, str]:
@@ -257,6 +287,18 @@ def _evidence_order(item: Evidence) -> tuple[datetime, str]:
 
 def _key(group: dict[str, str]) -> str:
     return "\x1e".join(f"{name}={value}" for name, value in sorted(group.items()))
+
+
+_SEP: Final = "\x1f"
+_WINDOW: Final = "window"
+_OPEN: Final = "open"
+_WATERMARK: Final = "watermark"
+"""Kinds of state row: a correlation group's hits, an alert repeats may update,
+a source's watermark; named ``kind<US>rule<US>group`` or ``watermark<US>source``."""
+
+
+def _name(kind: str, key: tuple[str, str]) -> str:
+    return f"{kind}{_SEP}{key[0]}{_SEP}{key[1]}"
 
 
 def _environment(evidence: Iterable[Evidence]) -> Environment:

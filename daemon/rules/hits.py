@@ -1,7 +1,9 @@
-"""What a matched event hands the correlator: small, picklable, enough for an alert.
+"""What a matched event hands the correlator: small, enough for an alert.
 
 Detection is stateless and runs where events are decoded (the worker
-processes); only these hits travel to the correlator, never whole documents.
+processes); only these hits travel to the correlator, never whole documents:
+as JSON in the store's feed, committed with their events, and in the
+correlator's durable window state.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from daemon.alert import Evidence
-from daemon.changes.coverage import Facts, facts_of
+from daemon.changes.coverage import Facts, Resource, facts_of
 from daemon.model import parse_timestamp
 from daemon.rules.change import CHANGE_RULE
 from daemon.rules.compile import Doc, as_text, getter
@@ -44,6 +48,56 @@ class Hit:
         """Event time, then evidence id and rule: hits sorted by this take one order
         whatever order they arrived in, so the same hits make the same windows and ids."""
         return (self.evidence.timestamp, self.evidence.id, self.rule)
+
+    def to_json(self) -> dict[str, Any]:
+        facts = self.facts
+        return {
+            "rule": self.rule,
+            "evidence": self.evidence.to_json(),
+            "source": self.source,
+            "values": self.values,
+            "actors": self.actors,
+            "context": self.context,
+            "facts": None
+            if facts is None
+            else {
+                "time": facts.time,
+                "people": facts.people,
+                "host": facts.host,
+                "account": facts.account,
+                "region": facts.region,
+                "resources": [[item.id, item.arn] for item in facts.resources],
+                "action": facts.action,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Hit:
+        facts = item["facts"]
+        return cls(
+            rule=item["rule"],
+            evidence=Evidence.from_json(item["evidence"]),
+            source=item["source"],
+            values=item["values"],
+            actors=tuple(item["actors"]),
+            context=item["context"],
+            facts=None
+            if facts is None
+            else Facts(
+                time=datetime.fromisoformat(facts["time"]),
+                people=tuple(facts["people"]),
+                host=facts["host"],
+                account=facts["account"],
+                region=facts["region"],
+                resources=tuple(Resource(rid, arn) for rid, arn in facts["resources"]),
+                action=facts["action"],
+            ),
+        )
+
+
+def decode_entry(entry: bytes) -> list[Hit]:
+    """The hits of one feed row (a JSON array of ``Hit.to_json``)."""
+    return [Hit.from_json(item) for item in orjson.loads(entry)]
 
 
 def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
@@ -81,6 +135,10 @@ class HitMaker:
     def covers(self, dataset: str) -> bool:
         """Whether any rule looks at this dataset: events of others need no document."""
         return self.detector.covers(dataset)
+
+    def encoded(self, doc: Doc, source: str) -> list[bytes]:
+        """The hits of one event as the store's feed carries them."""
+        return [orjson.dumps(hit.to_json()) for hit in self.hits(doc, source)]
 
     def hits(self, doc: Doc, source: str) -> list[Hit]:
         rules = self.detector.match(doc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
@@ -57,18 +57,18 @@ class Approvals:
     covered: int = 0
     """Change-class events an approved record covered."""
 
-    def judge(self, hits: list[Hit], pending: Iterable[JSON] = ()) -> list[Hit]:
+    def judge(self, hits: list[Hit]) -> list[Hit]:
         """``hits`` without the covered changes; uncovered ones carry their nearest records.
 
-        ``pending`` are records not yet in the store (those of the batch being
-        written); they replace stored versions of the same id.
+        The records are those committed when the correlator reads the hits: a
+        write commits its change records before (or with) the hits of its events.
         """
         changes = [hit for hit in hits if hit.facts is not None]
         if not changes:
             return hits
         if not self.judging:
             return [hit for hit in hits if hit.facts is None]
-        book = self._book(changes, pending)
+        book = self._book(changes)
         kept = []
         for hit in hits:
             if hit.facts is None:
@@ -82,12 +82,10 @@ class Approvals:
             kept.append(replace(hit, facts=None, context={"nearest": nearest}))
         return kept
 
-    def _book(self, changes: Sequence[Hit], pending: Iterable[JSON]) -> ChangeBook:
+    def _book(self, changes: Sequence[Hit]) -> ChangeBook:
         since = min(hit.timestamp for hit in changes) - NEAREST_HORIZON
         until = max(hit.timestamp for hit in changes) + NEAREST_HORIZON
-        records = {str(record["id"]): record for record in self.read(since, until)}
-        records.update((str(record["id"]), record) for record in pending)
-        return ChangeBook.from_json(records.values(), self.identities)
+        return ChangeBook.from_json(self.read(since, until), self.identities)
 
 
 def approvals_for(

@@ -1,60 +1,42 @@
 """The timeline entries of alerts: rows stored beside the alerts in one transaction.
 
-See ``daemon/normalize/alert.py`` for what an entry is and its id.
+The correlator makes them (``daemon/correlator/entries.py``, see
+``daemon/normalize/alert.py`` for what an entry is and its id); the store
+compresses and places them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Final
 
-from daemon.alert import Alert
-from daemon.model import format_timestamp
-from daemon.normalize import alert as alert_log
-from daemon.store import stored, writing
-from daemon.store.keys import event_hash, key_minute, row_key
-from daemon.store.text import event_tags, search_text
-from daemon.store.writing import Entry
+from daemon.store import writing
+from daemon.store.keys import key_minute
+from daemon.store.units import Entry
 
 LOG_TYPE: Final = "alert"
 SOURCE: Final = "rules"
 """The source name alert entries are stored under (``--source rules`` finds them)."""
 
 
-def entries(alerts: Sequence[Alert], codec: int, compress: Callable[[bytes], bytes]) -> list[Entry]:
-    ingested = format_timestamp(datetime.now(UTC))
-    found: list[Entry] = []
-    for alert in alerts:
-        record = alert.to_json()
-        event = alert_log.normalize(record)
-        eid = event_hash(event.id)
-        row = (
-            row_key(event.timestamp, eid),
-            eid,
-            codec,
-            compress(stored.encode(LOG_TYPE, ingested, record, event)),
-        )
-        found.append((SOURCE, row, (search_text(event), event_tags(event, SOURCE)), LOG_TYPE))
-    return found
-
-
 def place(
-    alerts: Sequence[Alert],
+    entries: Sequence[Entry],
     codec: int,
     compress: Callable[[bytes], bytes],
     eid_at: Callable[[int], int | None],
     insert: Callable[[int, Entry], None],
 ) -> Counter[tuple[int, str]]:
-    """Store the alerts' entries inside the caller's write; minute counts of those new.
+    """Store alert entries (uncompressed) inside the caller's write; minute counts of
+    those new.
 
     An entry already stored (the same alert at the same count) is left alone,
-    so a replay or a rebuild adds nothing twice.
+    so storing an update twice adds nothing twice.
     """
     minutes: Counter[tuple[int, str]] = Counter()
-    for entry in entries(alerts, codec, compress):
+    for source, (key, eid, _, doc), text, log_type in entries:
+        entry = (source, (key, eid, codec, compress(doc)), text, log_type)
         placed = writing.probe(entry, eid_at, insert)
         if placed is not None:
-            minutes[key_minute(placed), entry[3]] += 1
+            minutes[key_minute(placed), log_type] += 1
     return minutes

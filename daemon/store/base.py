@@ -1,8 +1,12 @@
 """What the rest of the daemon knows about a timeline store.
 
-One interface, one implementation per engine; callers never learn which one
-they have.  Calls are synchronous: the pipeline runs writes in the store's
-single writer thread and queries in worker threads, never on the event loop.
+One interface per concern (writing the timeline, reading it, the change book,
+alerts and their outbox, the correlator's feed and state, copying), one
+implementation per engine that has them all; callers never learn which
+engine they have, and name only the concerns they use.  Calls are
+synchronous: the pipeline runs writes in the store's single writer thread,
+the correlator in its own thread with its own connection, and queries in
+worker threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from daemon.alert import Alert
-from daemon.process import Processed
 from daemon.store.transfer import Statement, Table
-from daemon.store.writing import Entry, Sorted
+from daemon.store.units import Batch, Entry, Round
+from daemon.store.writing import Sorted
 
 JSON = dict[str, Any]
 
@@ -139,15 +143,13 @@ class DeliveryRound:
     next_due: datetime | None
 
 
-Routes = Mapping[str, Callable[[Alert], bool]]
-"""Per output id: whether the output takes an alert (its routing filter)."""
-
-
 class StoreUnavailableError(Exception):
     """The store's database cannot be reached now; a write is retried later."""
 
 
-class Store(Protocol):
+class TimelineWriter(Protocol):
+    """The writer's view: events, checkpoints, quarantine, change versions and the feed."""
+
     location: str
     """Where the store is, for logs and summaries (never with a password)."""
 
@@ -163,37 +165,28 @@ class Store(Protocol):
     def wants_samples(self) -> bool:
         """True while the store collects records to train a dictionary on."""
 
-    def write(
-        self,
-        batches: Sequence[Processed],
-        alerts: Sequence[Alert] = (),
-        routes: Routes | None = None,
-    ) -> WriteResult:
-        """Store events, quarantine entries, checkpoints and alerts in one transaction,
-        with each alert queued for the outputs whose ``routes`` take it."""
+    def write(self, batches: Sequence[Batch]) -> WriteResult:
+        """Store events, quarantine entries, checkpoints, change record versions and the
+        feed items of the events stored for the first time, in one transaction."""
 
     def checkpoints(self, source: str) -> dict[str, JSON]: ...
 
     def checkpoint_times(self, source: str) -> dict[str, datetime]:
         """When each checkpoint of ``source`` was last committed, by key."""
 
+    def prune(self, now: datetime) -> int:
+        """Drop events older than the retention period; returns how many."""
+
+    def close(self) -> None: ...
+
+
+class TimelineReader(Protocol):
+    """What pages, searches and the CLI read of the timeline."""
+
+    location: str
+
     def search(self, query: EventQuery) -> list[JSON]:
         """ECS documents matching ``query``, in the query's order."""
-
-    def alerts(
-        self,
-        *,
-        since: datetime | None = None,
-        rule: str | None = None,
-        severities: Sequence[str] | None = None,
-        limit: int = 1000,
-        newest_first: bool = False,
-    ) -> list[Alert]:
-        """Stored alerts whose last event is at or after ``since`` (and whose severity is
-        one of ``severities`` when given): by their first event, oldest first, or with
-        ``newest_first`` by their last event, newest first."""
-
-    def alert(self, alert_id: str) -> Alert | None: ...
 
     def page(self, query: EventQuery) -> list[Found]:
         """Like ``search``, with each event's row key, source and log type."""
@@ -224,6 +217,16 @@ class Store(Protocol):
     ) -> Found | None:
         """As ``event_by_id``, with the event's row key, source and log type."""
 
+    def count(self) -> int: ...
+
+    def quarantine_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class ChangeBook(Protocol):
+    """The change records the writer keeps from each batch's ``changes``."""
+
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[JSON]:
@@ -242,21 +245,29 @@ class Store(Protocol):
     def change_history(self, change_id: str) -> list[JSON]:
         """Every version of one change record received, oldest first."""
 
-    def prune(self, now: datetime) -> int:
-        """Drop events older than the retention period; returns how many."""
 
-    def count(self) -> int: ...
+class AlertBook(Protocol):
+    """Stored alerts and their outbox (``daemon/store/outbox.py``)."""
 
-    def quarantine_count(self) -> int: ...
+    def alerts(
+        self,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        severities: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Alert]:
+        """Stored alerts whose last event is at or after ``since`` (and whose severity is
+        one of ``severities`` when given): by their first event, oldest first, or with
+        ``newest_first`` by their last event, newest first."""
 
-    def close(self) -> None: ...
+    def alert(self, alert_id: str) -> Alert | None: ...
 
-    # -- alert outbox (daemon/store/outbox.py) --------------------------------
+    def write_alerts(self, deliveries: Sequence[tuple[Alert, str]]) -> int:
+        """Queue ``deliveries`` (alert, output id) in the outbox, in one transaction.
 
-    def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
-        """Queue each alert for each output whose route takes it, in one transaction.
-
-        Returns the rows queued.  An alert already queued for an output
+        Returns the outbox rows queued.  An alert already queued for an output
         refreshes its pending row; a sent or failed one is left alone.
         """
 
@@ -282,7 +293,39 @@ class Store(Protocol):
     def retry_deliveries(self, ids: Sequence[int] | None, now: datetime) -> int:
         """Failed rows (all when ``ids`` is None) back to pending, due now, fresh budget."""
 
-    # -- copying a store to another (daemon/migrate_store.py) -----------------
+    def close(self) -> None: ...
+
+
+class CorrelationLog(Protocol):
+    """The correlator's view: the feed in commit order, its durable state, its commits."""
+
+    location: str
+
+    def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
+        """Feed rows past ``position``, oldest first: (sequence number, entry).  An
+        entry is a JSON array of the feed items of one write."""
+
+    def correlation_state(self) -> tuple[int, dict[str, bytes]]:
+        """The correlator's stored feed position and state rows."""
+
+    def commit_round(self, done: Round) -> None:
+        """Commit a correlator round in one transaction: its position and state, its
+        alerts with their timeline entries, and their outbox rows.  Raises
+        ``FeedMovedError`` (and commits nothing) when the stored position is not
+        ``done.after``: another correlator moved it."""
+
+    def prune_feed(self) -> int:
+        """Drop the feed rows the correlator is done with."""
+
+    def change_records(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[JSON]: ...
+
+    def close(self) -> None: ...
+
+
+class StoreCopy(Protocol):
+    """Copying a store to another (``daemon/migrate_store.py``)."""
 
     def export_rows(self, table: Table, position: int, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` rows of ``table`` in key order, from ``position``: the last id
@@ -293,3 +336,9 @@ class Store(Protocol):
     def import_rows(self, statements: Sequence[Statement], events: Sequence[Entry]) -> None:
         """One transaction of a copy: ``events`` as stored elsewhere (same keys, codecs and
         documents) with their index rebuilt from their index text, then ``statements``."""
+
+
+class Store(
+    TimelineWriter, TimelineReader, ChangeBook, AlertBook, CorrelationLog, StoreCopy, Protocol
+):
+    """Every concern at once: what an engine implements (and what tests open)."""

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, DeliveryRound, DeliveryState, Outcome, Routes
+from daemon.store.base import Delivery, DeliveryRound, DeliveryState, Outcome
 
 _COLUMNS = (
     "id, alert_id, output, alert, state, enqueued_at, budget_from, due_at, attempts, last_error"
@@ -35,8 +35,8 @@ def _at(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, UTC)
 
 
-def enqueue(db: sqlite3.Connection, alerts: Sequence[Alert], routes: Routes, now_us: int) -> int:
-    """Queue alerts for their routed outputs inside the caller's open transaction.
+def enqueue(db: sqlite3.Connection, deliveries: Sequence[tuple[Alert, str]], now_us: int) -> int:
+    """Queue (alert, output) pairs inside the caller's open transaction.
 
     An alert already pending for an output gets its newer snapshot (a count
     that grew); one already sent or failed is not queued again: the alert id is
@@ -44,9 +44,7 @@ def enqueue(db: sqlite3.Connection, alerts: Sequence[Alert], routes: Routes, now
     """
     rows = [
         (alert.id, output, orjson.dumps(alert.to_json()), now_us, now_us, now_us, now_us)
-        for alert in alerts
-        for output, accepts in routes.items()
-        if accepts(alert)
+        for alert, output in deliveries
     ]
     before = db.total_changes
     db.executemany(
@@ -140,9 +138,9 @@ class SqliteOutbox(OutboxQueries):
             db.executemany(sql, rows)
             return db.total_changes - before
 
-    def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
+    def write_alerts(self, deliveries: Sequence[tuple[Alert, str]]) -> int:
         with self._write_transaction() as db:
-            return enqueue(db, alerts, routes, time.time_ns() // 1000)
+            return enqueue(db, deliveries, time.time_ns() // 1000)
 
     def delivery_round(
         self, outcomes: Sequence[Outcome], wants: Mapping[str, int], now: datetime

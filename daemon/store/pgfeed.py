@@ -1,22 +1,22 @@
-"""The commit-order feed of a cluster: what each member's write gives the correlator.
+"""The commit-order feed in PostgreSQL: what each write gives the correlator.
 
-Every member appends one row at the end of each write transaction that
-stored hits or change records, under one transaction-scoped advisory lock,
-so rows get their sequence numbers in commit order across all members: a
+Every write that stored events with detection hits appends one row at the
+end of its transaction, under one transaction-scoped advisory lock, so rows
+get their sequence numbers in commit order across all cluster members: a
 reader that has seen row N has seen every write committed before it.  The
-correlating member keeps its place in ``cluster_state``, written in the
-transaction that stores the alerts the rows raised.
+correlator keeps its place in ``cluster_state`` and its window state in
+``correlator_state``, both written in the transaction that stores the alerts
+the rows raised.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import psycopg
 
-from daemon.cluster import entries
-from daemon.process import Processed
+from daemon.store.units import FeedMovedError
 
 FEED_LOCK = 0x61756466  # "audf": held from a row's insert to its commit
 CHANNEL = "auditcorr_feed"
@@ -24,11 +24,8 @@ CHANNEL = "auditcorr_feed"
 _PLACE = "correlator"
 
 
-def append(db: psycopg.Connection, batches: Sequence[Processed], member: str) -> None:
-    """Add the write's entry, last in the caller's open transaction."""
-    entry = entries.encode(batches)
-    if entry is None:
-        return
+def append(db: psycopg.Connection, entry: bytes, member: str) -> None:
+    """Add a write's feed row, last in the caller's open transaction."""
     db.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
     db.execute(
         "INSERT INTO ingest_feed (member, at, entry) VALUES (%s, %s, %s)",
@@ -46,22 +43,42 @@ def after(db: psycopg.Connection, position: int, limit: int) -> list[tuple[int, 
     return [(int(seq), bytes(entry)) for seq, entry in rows]
 
 
-def position(db: psycopg.Connection) -> int:
-    """The last row the correlator has taken into account (0: none)."""
-    row = db.execute("SELECT position FROM cluster_state WHERE name = %s", (_PLACE,)).fetchone()
-    return int(row[0]) if row else 0
+def state(db: psycopg.Connection) -> tuple[int, dict[str, bytes]]:
+    """The correlator's place and state rows, read in one snapshot."""
+    with db.transaction():
+        db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = db.execute("SELECT position FROM cluster_state WHERE name = %s", (_PLACE,)).fetchone()
+        rows = db.execute("SELECT key, value FROM correlator_state").fetchall()
+    return (int(row[0]) if row else 0), {key: bytes(value) for key, value in rows}
 
 
-def save_position(db: psycopg.Connection, seq: int) -> None:
-    """Move the correlator's place forward, inside the caller's transaction.
-
-    Never back: a leader that lost its lock and has not noticed yet cannot
-    undo its successor's progress."""
+def move(
+    db: psycopg.Connection, expected: int, position: int, changed: Mapping[str, bytes | None]
+) -> None:
+    """Move the correlator's place from ``expected`` to ``position`` and write its changed
+    state, inside the caller's transaction; ``FeedMovedError`` when another correlator
+    (a former leader that has not noticed yet) moved the place meanwhile."""
     db.execute(
-        "INSERT INTO cluster_state (name, position) VALUES (%s, %s) ON CONFLICT (name)"
-        " DO UPDATE SET position = greatest(cluster_state.position, excluded.position)",
-        (_PLACE, seq),
+        "INSERT INTO cluster_state (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+        (_PLACE,),
     )
+    row = db.execute(
+        "SELECT position FROM cluster_state WHERE name = %s FOR UPDATE", (_PLACE,)
+    ).fetchone()
+    if row is None or int(row[0]) != expected:
+        raise FeedMovedError("the correlator's feed position moved on")
+    db.execute("UPDATE cluster_state SET position = %s WHERE name = %s", (position, _PLACE))
+    written = [(key, value) for key, value in changed.items() if value is not None]
+    gone = [key for key, value in changed.items() if value is None]
+    with db.cursor() as cursor:
+        if written:
+            cursor.executemany(
+                "INSERT INTO correlator_state (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                written,
+            )
+        if gone:
+            cursor.execute("DELETE FROM correlator_state WHERE key = ANY(%s)", (gone,))
 
 
 def prune(db: psycopg.Connection) -> int:

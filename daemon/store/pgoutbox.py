@@ -20,7 +20,7 @@ import orjson
 import psycopg
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, DeliveryRound, Outcome, Routes
+from daemon.store.base import Delivery, DeliveryRound, Outcome
 from daemon.store.outbox import (
     _COLUMNS,
     OUTCOME_SQL,
@@ -41,17 +41,15 @@ _PG_OUTCOME_SQL = {
 """The SQLite outcome statements with psycopg's named parameters."""
 
 
-def enqueue(db: psycopg.Connection, alerts: Sequence[Alert], routes: Routes, now_us: int) -> int:
-    """Queue alerts for their routed outputs inside the caller's open transaction.
+def enqueue(db: psycopg.Connection, deliveries: Sequence[tuple[Alert, str]], now_us: int) -> int:
+    """Queue (alert, output) pairs inside the caller's open transaction.
 
     As in SQLite: a pending row gets the newer snapshot, a sent or failed one
     is left alone (the alert id is the receivers' idempotency key).
     """
     rows = [
         (alert.id, output, orjson.dumps(alert.to_json()), now_us, now_us, now_us, now_us)
-        for alert in alerts
-        for output, accepts in routes.items()
-        if accepts(alert)
+        for alert, output in deliveries
     ]
     if not rows:
         return 0
@@ -83,9 +81,9 @@ class PostgresOutbox(OutboxQueries):
             cursor.executemany(as_format(sql), rows)
             return max(cursor.rowcount, 0)
 
-    def write_alerts(self, alerts: Sequence[Alert], routes: Routes) -> int:
+    def write_alerts(self, deliveries: Sequence[tuple[Alert, str]]) -> int:
         with self._db.transaction():
-            return enqueue(self._db, alerts, routes, time.time_ns() // 1000)
+            return enqueue(self._db, deliveries, time.time_ns() // 1000)
 
     def delivery_round(
         self, outcomes: Sequence[Outcome], wants: Mapping[str, int], now: datetime

@@ -135,6 +135,17 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE outbox ADD COLUMN leased_by text, ADD COLUMN lease_until bigint;
     """,
+    # correlation as its own stage, the same on every engine: every write (not
+    # only a cluster member's) appends the hits of the events it stored; the
+    # correlator's window state is committed with its place.  Feed rows of the
+    # earlier format (hits and change records) are dropped.
+    """
+    CREATE TABLE correlator_state (
+        key text PRIMARY KEY,
+        value bytea NOT NULL
+    );
+    DELETE FROM ingest_feed;
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time

@@ -11,9 +11,9 @@ weight A, so a query asks for each under its weight.
 
 from __future__ import annotations
 
-from daemon.process import Text
 from daemon.store.base import EventQuery
 from daemon.store.text import TAG_FIELDS, query_words, tag, tokens
+from daemon.store.units import Text
 
 _MAX_POSITION = 16383
 """The largest position a tsvector holds; later words share it."""

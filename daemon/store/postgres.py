@@ -9,9 +9,10 @@ delivery worker and each API reader thread open their own.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -19,8 +20,6 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from daemon.alert import Alert
-from daemon.process import Processed
 from daemon.store import (
     alert_events,
     pgalerts,
@@ -34,14 +33,13 @@ from daemon.store import codec as codecs
 from daemon.store.base import (
     EventQuery,
     Found,
-    Routes,
     StoreUnavailableError,
     WriteResult,
 )
 from daemon.store.keys import key_floor, key_minute, month_of
 from daemon.store.pgoutbox import PostgresOutbox, enqueue
 from daemon.store.reads import StoreReads, as_format, bounds, events_between
-from daemon.store.writing import Entry
+from daemon.store.units import Batch, Entry, Normalize, Round
 
 _INSERT_EVENTS = (
     b"INSERT INTO events (id, eid, source, codec, doc, search)"
@@ -105,13 +103,13 @@ class PostgresStore(PostgresOutbox, StoreReads):
         retention_days: int,
         readonly: bool = False,
         member: str = "",
-        feeds: bool = False,
+        normalize: Normalize | None = None,
     ) -> None:
         self.dsn = dsn
+        self._normalize = normalize
         self.member = member
-        """Who holds this connection's outbox leases (the cluster member name)."""
-        self.feeds = feeds
-        """Whether writes append their hits to the cluster's feed (``pgfeed``)."""
+        """Who holds this connection's outbox leases and writes its feed rows (the
+        cluster member name)."""
         self.location = describe(dsn)
         self.retention_days = retention_days
         self._readonly = readonly
@@ -156,24 +154,14 @@ class PostgresStore(PostgresOutbox, StoreReads):
     def wants_samples(self) -> bool:
         return self._codec == codecs.PLAIN
 
-    def write(
-        self,
-        batches: Sequence[Processed],
-        alerts: Sequence[Alert] = (),
-        routes: Routes | None = None,
-        *,
-        position: int | None = None,
-    ) -> WriteResult:
+    def write(self, batches: Sequence[Batch]) -> WriteResult:
         """One transaction: events (deduplicated) with their index text, quarantine,
-        checkpoints, the alerts these events raised or updated, and their outbox rows.
-
-        In a cluster, the hits go last to the feed; the correlator's writes
-        pass the feed ``position`` their alerts take it to."""
+        checkpoints, change record versions, and the feed row of the events stored."""
         now = _now_us()
         rows = writing.sort_rows(batches, self._retention_floor())
-        saved = (self._codec, list(self._samples), set(self._months))
+        saved = (self._codec, list(self._samples))
         try:
-            with self._db.transaction():
+            with self._writing():
                 # A change record version seen before made its event then.
                 rows.drop(writing.book(batches, now, self._count_rows))
                 fresh = rows.fresh
@@ -183,35 +171,35 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 rows.settle(self._existing([key for key in fresh if key not in inserted]))
                 minutes = writing.minute_counts(fresh.items())
                 minutes += rows.place_collisions(self._eid_at, self._insert_one)
-                compress = self._codecs.compressor(self._codec).compress
-                minutes += alert_events.place(
-                    alerts, self._codec, compress, self._eid_at, self._insert_one
-                )
-                quarantined = self._write_rest(batches, minutes, alerts, routes, now)
-                if position is not None:
-                    pgfeed.save_position(self._db, position)
-                if self.feeds:
-                    pgfeed.append(self._db, batches, self.member)
-        except psycopg.OperationalError as err:
-            self._codec, self._samples, self._months = saved
-            raise StoreUnavailableError(f"{self.location}: {err}") from err
+                self._count_minutes(minutes)
+                quarantined = self._write_rest(batches, now)
+                entry = writing.feed_entry(batches, rows.stored_eids())
+                if entry is not None:
+                    pgfeed.append(self._db, entry, self.member)
         except BaseException:
-            # Forget what the rolled-back transaction made: partitions, dictionaries.
-            self._codec, self._samples, self._months = saved
+            # Forget the dictionary the rolled-back transaction made.
+            self._codec, self._samples = saved
             raise
         written = WriteResult.of(rows, quarantined)
         self._wrote = self._wrote or written.stored > 0
         return written
 
-    def _write_rest(
-        self,
-        batches: Sequence[Processed],
-        minutes: Counter[tuple[int, str]],
-        alerts: Sequence[Alert],
-        routes: Routes | None,
-        now: int,
-    ) -> int:
-        """Everything of a write but the events, in the same transaction."""
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection]:
+        """One transaction; when it fails, forget the partitions it made.  A connection
+        that broke is ``StoreUnavailableError``: writers retry."""
+        saved = set(self._months)
+        try:
+            with self._db.transaction():
+                yield self._db
+        except psycopg.OperationalError as err:
+            self._months = saved
+            raise StoreUnavailableError(f"{self.location}: {err}") from err
+        except BaseException:
+            self._months = saved
+            raise
+
+    def _count_minutes(self, minutes: Counter[tuple[int, str]]) -> None:
         with self._db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO minute_counts (minute, log_type, count) VALUES (%s, %s, %s)"
@@ -219,7 +207,11 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 " DO UPDATE SET count = minute_counts.count + excluded.count",
                 [(minute, log_type, n) for (minute, log_type), n in minutes.items()],
             )
-            quarantined = self._quarantine(batches, now)
+
+    def _write_rest(self, batches: Sequence[Batch], now: int) -> int:
+        """Quarantine, checkpoints and dictionary of a write, in its transaction."""
+        quarantined = self._quarantine(batches, now)
+        with self._db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (source, key) DO UPDATE"
@@ -227,10 +219,31 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 writing.checkpoint_rows(batches, now),
             )
         self._learn_codec(batches, now)
-        pgalerts.upsert(self._db, alerts, now)
-        if routes:
-            enqueue(self._db, alerts, routes, now)
         return quarantined
+
+    # -- the correlator's feed and state -------------------------------------
+
+    def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
+        return pgfeed.after(self._db, position, limit)
+
+    def correlation_state(self) -> tuple[int, dict[str, bytes]]:
+        return pgfeed.state(self._db)
+
+    def commit_round(self, done: Round) -> None:
+        now = _now_us()
+        with self._writing() as db:
+            pgfeed.move(db, done.after, done.position, done.state)
+            pgalerts.upsert(db, done.alerts, now)
+            compress = self._codecs.compressor(self._codec).compress
+            self._count_minutes(
+                alert_events.place(
+                    done.entries, self._codec, compress, self._eid_at, self._insert_one
+                )
+            )
+            enqueue(db, done.deliveries, now)
+
+    def prune_feed(self) -> int:
+        return pgfeed.prune(self._db)
 
     def _partitions(self, fresh: dict[int, Entry]) -> None:
         """Make the monthly partitions the keys of ``fresh`` fall in."""
@@ -270,7 +283,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
         source, (_, eid, codec, doc), text, log_type = entry
         self._insert([(source, (key, eid, codec, doc), text, log_type)])
 
-    def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
+    def _quarantine(self, batches: Sequence[Batch], now: int) -> int:
         found = writing.quarantine_rows(batches, now)
         if not found:
             return 0
@@ -282,7 +295,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
             )
             return max(cursor.rowcount, 0)
 
-    def _learn_codec(self, batches: Sequence[Processed], now: int) -> None:
+    def _learn_codec(self, batches: Sequence[Batch], now: int) -> None:
         """Train a dictionary from the first documents the store sees."""
         if self._codec != codecs.PLAIN or not writing.collect_samples(self._samples, batches):
             return
@@ -300,27 +313,19 @@ class PostgresStore(PostgresOutbox, StoreReads):
         keys, codecs and documents) with their index, then ``statements``.
 
         Rows keep their ids, so the id sequences move past the ids copied."""
-        saved = set(self._months)
-        try:
-            with self._db.transaction(), self._db.cursor() as cursor:
-                self._partitions({entry[1][0]: entry for entry in events})
-                self._insert(list(events))
-                transfer.run(
-                    lambda sql: cursor.execute(as_format(sql)),
-                    lambda sql, rows: cursor.executemany(as_format(sql), rows),
-                    statements,
+        with self._writing() as db, db.cursor() as cursor:
+            self._partitions({entry[1][0]: entry for entry in events})
+            self._insert(list(events))
+            transfer.run(
+                lambda sql: cursor.execute(as_format(sql)),
+                lambda sql, rows: cursor.executemany(as_format(sql), rows),
+                statements,
+            )
+            for table in _NUMBERED:
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" coalesce(max(id), 0) + 1, false) FROM {table}".encode()
                 )
-                for table in _NUMBERED:
-                    cursor.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                        f" coalesce(max(id), 0) + 1, false) FROM {table}".encode()
-                    )
-        except psycopg.OperationalError as err:
-            self._months = saved
-            raise StoreUnavailableError(f"{self.location}: {err}") from err
-        except BaseException:
-            self._months = saved
-            raise
         self._wrote = self._wrote or bool(events)
 
     # -- reading -------------------------------------------------------------
@@ -354,20 +359,6 @@ class PostgresStore(PostgresOutbox, StoreReads):
 
     def interrupt(self) -> None:
         self._conn.cancel_safe()
-
-    # -- cluster -------------------------------------------------------------
-
-    def feed_position(self) -> int:
-        """Where the cluster's correlator got to in the feed."""
-        return pgfeed.position(self._db)
-
-    def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
-        """Feed rows past ``position`` (sequence number, entry)."""
-        return pgfeed.after(self._db, position, limit)
-
-    def prune_feed(self) -> int:
-        """Drop the feed rows the correlator is done with."""
-        return pgfeed.prune(self._db)
 
     # -- upkeep --------------------------------------------------------------
 

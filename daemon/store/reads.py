@@ -23,6 +23,7 @@ from daemon.store import stored
 from daemon.store.base import JSON, EventQuery, Found, QuarantineEntry
 from daemon.store.keys import event_hash, key_ceiling, key_floor, key_minute, key_time
 from daemon.store.transfer import Table
+from daemon.store.units import Normalize
 
 _EVENT_COLUMNS = "id, source, codec, doc"
 
@@ -56,6 +57,8 @@ class StoreReads:
     """Reads of a store, over ``_rows`` of the engine (mixed into both stores)."""
 
     _codecs: codecs.Codecs
+    _normalize: Normalize | None
+    """Makes ECS documents of stored records on read (handed in by whoever opens the store)."""
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a statement with ``?`` parameters."""
@@ -70,7 +73,9 @@ class StoreReads:
             return [self._found(*row) for row in rows]
 
     def _found(self, key: int, source: str, codec: int, blob: bytes) -> Found:
-        log_type, doc = stored.read(self._codecs.decompress(codec, blob), key_time(key))
+        log_type, doc = stored.read(
+            self._codecs.decompress(codec, blob), key_time(key), self._normalize
+        )
         return Found(key, source, log_type, doc)
 
     def checkpoints(self, source: str) -> dict[str, JSON]:

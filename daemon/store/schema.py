@@ -117,6 +117,24 @@ MIGRATIONS: list[str] = [
     INSERT INTO minute_counts (minute, log_type, count)
         SELECT (id >> 20) / 60000, 'cloudtrail', count(*) FROM events GROUP BY 1;
     """,
+    # correlation as its own stage: each write appends the detection hits of the
+    # events it stored to the feed, in commit order; the correlator keeps its
+    # place and its window state here, committed with the alerts they raise.
+    """
+    CREATE TABLE ingest_feed (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        entry BLOB NOT NULL
+    );
+    CREATE TABLE feed_position (
+        name TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE correlator_state (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

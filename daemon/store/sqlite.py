@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -20,12 +20,10 @@ from typing import Any
 
 import structlog
 
-from daemon.alert import Alert
-from daemon.process import Processed, Text
 from daemon.store import alert_events, schema, transfer, writing
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
-from daemon.store.base import EventQuery, Found, Routes, WriteResult
+from daemon.store.base import EventQuery, Found, WriteResult
 from daemon.store.keys import (
     key_minute,
     month_of,
@@ -34,9 +32,12 @@ from daemon.store.keys import (
 from daemon.store.outbox import SqliteOutbox, enqueue
 from daemon.store.reads import StoreReads, bounds, events_between
 from daemon.store.text import TAG_FIELDS, query_words, tag
-from daemon.store.writing import Entry
+from daemon.store.units import Batch, Entry, FeedMovedError, Normalize, Round, Text
 
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
+_STATE = "SELECT key, value FROM correlator_state"
+_CORRELATOR = "correlator"
+"""The name of the correlator's place in ``feed_position``."""
 _LOOKUP_CHUNK = 500
 
 log = structlog.get_logger()
@@ -62,8 +63,16 @@ class SqliteStore(SqliteOutbox, StoreReads):
     """Timeline store in one SQLite file (outbox methods from ``SqliteOutbox``, reads from
     ``StoreReads``)."""
 
-    def __init__(self, path: Path, *, retention_days: int, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention_days: int,
+        readonly: bool = False,
+        normalize: Normalize | None = None,
+    ) -> None:
         self.path = path
+        self._normalize = normalize
         self.location = str(path)
         self.retention_days = retention_days
         self._readonly = readonly
@@ -125,59 +134,119 @@ class SqliteStore(SqliteOutbox, StoreReads):
     def wants_samples(self) -> bool:
         return self._codec == codecs.PLAIN
 
-    def write(
-        self,
-        batches: Sequence[Processed],
-        alerts: Sequence[Alert] = (),
-        routes: Routes | None = None,
-    ) -> WriteResult:
+    def write(self, batches: Sequence[Batch]) -> WriteResult:
         """One transaction: events (deduplicated), their index entries, quarantine,
-        checkpoints, the alerts these events raised or updated, and their outbox rows."""
+        checkpoints, change record versions, and the feed row of the events stored."""
         db = self._db
         now = _now_us()
         rows = writing.sort_rows(batches, self._retention_floor())
         saved = (self._codec, list(self._samples))
-        db.execute("BEGIN IMMEDIATE")
         try:
-            # A change record version seen before made its event then.
-            rows.drop(writing.book(batches, now, self._count_rows))
-            rows.settle(self._existing(list(rows.fresh)))
-            fresh = rows.fresh
-            db.executemany(
-                _INSERT_EVENT,
-                (
-                    (key, eid, source, codec, doc)
-                    for source, (key, eid, codec, doc), _, _ in fresh.values()
-                ),
-            )
-            self._index((key, entry[2]) for key, entry in fresh.items())
-            minutes = writing.minute_counts(fresh.items())
-            minutes += rows.place_collisions(self._eid_at, self._insert_one)
-            self._count_minutes(minutes)
-            quarantined = self._quarantine(batches, now)
-            db.executemany(
-                "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
-                " ON CONFLICT (source, key) DO UPDATE"
-                " SET value = excluded.value, updated_at = excluded.updated_at",
-                writing.checkpoint_rows(batches, now),
-            )
-            self._learn_codec(batches, now)
-            alert_rows.upsert(db, alerts, now)
-            compress = self._codecs.compressor(self._codec).compress
-            self._count_minutes(
-                alert_events.place(alerts, self._codec, compress, self._eid_at, self._insert_one)
-            )
-            if routes:
-                enqueue(db, alerts, routes, now)
-            db.execute("COMMIT")
+            with self._writing():
+                # A change record version seen before made its event then.
+                rows.drop(writing.book(batches, now, self._count_rows))
+                rows.settle(self._existing(list(rows.fresh)))
+                fresh = rows.fresh
+                db.executemany(
+                    _INSERT_EVENT,
+                    (
+                        (key, eid, source, codec, doc)
+                        for source, (key, eid, codec, doc), _, _ in fresh.values()
+                    ),
+                )
+                self._index((key, entry[2]) for key, entry in fresh.items())
+                minutes = writing.minute_counts(fresh.items())
+                minutes += rows.place_collisions(self._eid_at, self._insert_one)
+                self._count_minutes(minutes)
+                quarantined = self._quarantine(batches, now)
+                db.executemany(
+                    "INSERT INTO checkpoints (source, key, value, updated_at) VALUES (?,?,?,?)"
+                    " ON CONFLICT (source, key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at",
+                    writing.checkpoint_rows(batches, now),
+                )
+                self._learn_codec(batches, now)
+                entry = writing.feed_entry(batches, rows.stored_eids())
+                if entry is not None:
+                    db.execute("INSERT INTO ingest_feed (at, entry) VALUES (?, ?)", (now, entry))
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            # Forget what the rolled-back transaction made: tables, dictionaries.
+            # Forget the dictionary the rolled-back transaction made.
             self._codec, self._samples = saved
-            self._months = self._fts_months()
             raise
         return WriteResult.of(rows, quarantined)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; when it rolls back, forget the text tables it made."""
+        try:
+            with self._write_transaction() as db:
+                yield db
+        except BaseException:
+            self._months = self._fts_months()
+            raise
+
+    # -- the correlator's feed and state -------------------------------------
+
+    def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = self._db.execute(
+            "SELECT seq, entry FROM ingest_feed WHERE seq > ? ORDER BY seq LIMIT ?",
+            (position, limit),
+        )
+        return [(int(seq), bytes(entry)) for seq, entry in rows]
+
+    def correlation_state(self) -> tuple[int, dict[str, bytes]]:
+        db = self._db
+        db.execute("BEGIN")  # one snapshot of both
+        try:
+            found = db.execute(
+                "SELECT position FROM feed_position WHERE name = ?", (_CORRELATOR,)
+            ).fetchone()
+            state = {key: bytes(value) for key, value in db.execute(_STATE)}
+        finally:
+            db.execute("COMMIT")
+        return (int(found[0]) if found else 0), state
+
+    def commit_round(self, done: Round) -> None:
+        now = _now_us()
+        with self._writing() as db:
+            found = db.execute(
+                "SELECT position FROM feed_position WHERE name = ?", (_CORRELATOR,)
+            ).fetchone()
+            if (int(found[0]) if found else 0) != done.after:
+                raise FeedMovedError(f"the feed position of {self.location} moved on")
+            db.execute(
+                "INSERT INTO feed_position (name, position) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (_CORRELATOR, done.position),
+            )
+            db.executemany(
+                "INSERT INTO correlator_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(key, value) for key, value in done.state.items() if value is not None],
+            )
+            db.executemany(
+                "DELETE FROM correlator_state WHERE key = ?",
+                [(key,) for key, value in done.state.items() if value is None],
+            )
+            self._store_alerts(done, now)
+
+    def _store_alerts(self, done: Round, now: int) -> None:
+        """The round's alerts, their timeline entries and outbox rows (in its transaction)."""
+        alert_rows.upsert(self._db, done.alerts, now)
+        compress = self._codecs.compressor(self._codec).compress
+        self._count_minutes(
+            alert_events.place(done.entries, self._codec, compress, self._eid_at, self._insert_one)
+        )
+        enqueue(self._db, done.deliveries, now)
+
+    def prune_feed(self) -> int:
+        return int(
+            self._db.execute(
+                "DELETE FROM ingest_feed WHERE seq <= (SELECT coalesce(max(position), 0)"
+                " FROM feed_position WHERE name = ?)",
+                (_CORRELATOR,),
+            ).rowcount
+        )
 
     def _existing(self, keys: list[int]) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []
@@ -228,7 +297,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
             ((minute, log_type, n) for (minute, log_type), n in minutes.items()),
         )
 
-    def _quarantine(self, batches: Sequence[Processed], now: int) -> int:
+    def _quarantine(self, batches: Sequence[Batch], now: int) -> int:
         before = self._db.total_changes
         self._db.executemany(
             "INSERT OR IGNORE INTO quarantine (at, source, origin, position, reason, raw, raw_size)"
@@ -237,7 +306,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         )
         return self._db.total_changes - before
 
-    def _learn_codec(self, batches: Sequence[Processed], now: int) -> None:
+    def _learn_codec(self, batches: Sequence[Batch], now: int) -> None:
         """Train a dictionary from the first documents the store sees."""
         if self._codec != codecs.PLAIN or not writing.collect_samples(self._samples, batches):
             return
@@ -253,21 +322,13 @@ class SqliteStore(SqliteOutbox, StoreReads):
     ) -> None:
         """One transaction of a store copy: ``events`` as they were stored elsewhere (same
         keys, codecs and documents) with their index, then ``statements``."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as db:
             db.executemany(
                 _INSERT_EVENT,
                 ((key, eid, source, codec, doc) for source, (key, eid, codec, doc), _, _ in events),
             )
             self._index((entry[1][0], entry[2]) for entry in events)
             transfer.run(db.execute, db.executemany, statements)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            self._months = self._fts_months()
-            raise
 
     # -- reading -------------------------------------------------------------
 

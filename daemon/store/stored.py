@@ -6,6 +6,9 @@ document is the normalizer's output for that record, made again when the
 event is read: ingest skips building and compressing a document twice the
 size of the record, and the store keeps the exact original.  The index
 (text and field tags) is made at ingest from the same normalizer output.
+
+The store knows no normalizer: whoever opens it hands one in (``Normalize``);
+a store opened without one shows each record as stored.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import orjson
 
 from connectors.base import NormalizationError
 from daemon.model import AuditEvent, format_timestamp, parse_timestamp
-from daemon.normalize import module_for
 from daemon.store.text import event_tags, search_text, tag
+from daemon.store.units import Normalize
 
 JSON = dict[str, Any]
 
@@ -38,22 +41,21 @@ def encode(log_type: str, ingested: str, record: Any, event: AuditEvent | None =
     return orjson.dumps(stored)
 
 
-def document(data: bytes, event_time: datetime) -> JSON:
-    """The ECS document of a stored record.
+NOT_NORMALIZED = "read without a normalizer"
+"""The reason a document shows only its original when the store has no normalizer."""
+
+
+def read(data: bytes, event_time: datetime, normalize: Normalize | None) -> tuple[str, JSON]:
+    """The log type and the ECS document of a stored record.
 
     A record the current normalizer rejects (it changed since ingest) is still
     shown: with its original, its time from the store key and the reason.
     """
-    return read(data, event_time)[1]
-
-
-def read(data: bytes, event_time: datetime) -> tuple[str, JSON]:
-    """The log type and the ECS document of a stored record (see ``document``)."""
     stored = orjson.loads(data)
-    return stored["log_type"], _document(stored, event_time)
+    return stored["log_type"], _document(stored, event_time, normalize)
 
 
-def index_of(data: bytes, source: str) -> tuple[str, tuple[str, str]]:
+def index_of(data: bytes, source: str, normalize: Normalize) -> tuple[str, tuple[str, str]]:
     """The log type and index text (text, tags) of a stored record, as ingest made them.
 
     A store copied to another engine rebuilds its index from these.  A record
@@ -63,24 +65,26 @@ def index_of(data: bytes, source: str) -> tuple[str, tuple[str, str]]:
     stored = orjson.loads(data)
     log_type: str = stored["log_type"]
     try:
-        event = _event(stored)
+        event = _event(stored, normalize)
     except NormalizationError:
         return log_type, ("", tag("source", source))
     return log_type, (search_text(event), event_tags(event, source))
 
 
-def _event(stored: JSON) -> AuditEvent:
+def _event(stored: JSON, normalize: Normalize | None) -> AuditEvent:
     """The normalized event of a stored record, with what ingest added."""
-    event: AuditEvent = module_for(stored["log_type"]).normalize(stored["original"])
+    if normalize is None:
+        raise NormalizationError(NOT_NORMALIZED)
+    event = normalize(stored["log_type"], stored["original"])
     event.ingested = parse_timestamp(stored["ingested"])
     event.actor = stored.get("actor", event.actor)
     event.labels = stored.get("labels", event.labels)
     return event
 
 
-def _document(stored: JSON, event_time: datetime) -> JSON:
+def _document(stored: JSON, event_time: datetime, normalize: Normalize | None) -> JSON:
     try:
-        event = _event(stored)
+        event = _event(stored, normalize)
     except NormalizationError as err:
         return {
             "@timestamp": format_timestamp(event_time),

@@ -16,12 +16,9 @@ from typing import Any
 
 import orjson
 
-from daemon.process import Processed, Row, Text
 from daemon.store import codec as codecs
 from daemon.store.keys import key_floor, key_minute
-
-Entry = tuple[str, Row, Text, str]
-"""source id, row, index text, log type"""
+from daemon.store.units import Batch, Entry
 
 
 @dataclass(slots=True)
@@ -37,6 +34,7 @@ class Sorted:
     duplicates: Counter[str] = field(default_factory=Counter)
     placed: Counter[str] = field(default_factory=Counter)
     """Events of ``collisions`` stored under another key, by source."""
+    placed_eids: set[int] = field(default_factory=set)
     expired: int = 0
 
     def drop(self, keys: Iterable[int]) -> None:
@@ -67,15 +65,20 @@ class Sorted:
                 self.duplicates[entry[0]] += 1
             else:
                 self.placed[entry[0]] += 1
+                self.placed_eids.add(entry[1][1])
                 minutes[key_minute(key), entry[3]] += 1
         return minutes
+
+    def stored_eids(self) -> set[int]:
+        """Hashes of the events stored, once the write placed its collisions."""
+        return {entry[1][1] for entry in self.fresh.values()} | self.placed_eids
 
     def stored(self) -> Counter[str]:
         """Events stored by source, once the write placed its collisions."""
         return Counter(entry[0] for entry in self.fresh.values()) + self.placed
 
 
-def sort_rows(batches: Sequence[Processed], floor: int) -> Sorted:
+def sort_rows(batches: Sequence[Batch], floor: int) -> Sorted:
     """Rows of all batches by key; repeats within the write and events past ``floor`` counted."""
     out = Sorted()
     for batch in batches:
@@ -134,7 +137,7 @@ _KEEP_RECORD = (
 
 
 def book(
-    batches: Sequence[Processed], now_us: int, execute: Callable[[str, Sequence[Any]], int]
+    batches: Sequence[Batch], now_us: int, execute: Callable[[str, Sequence[Any]], int]
 ) -> list[int]:
     """Keep change record versions; returns the event keys of versions already kept.
 
@@ -171,7 +174,7 @@ def minute_counts(placed: Iterable[tuple[int, Entry]]) -> Counter[tuple[int, str
     return Counter((key_minute(key), entry[3]) for key, entry in placed)
 
 
-def checkpoint_rows(batches: Sequence[Processed], now_us: int) -> list[tuple[str, str, bytes, int]]:
+def checkpoint_rows(batches: Sequence[Batch], now_us: int) -> list[tuple[str, str, bytes, int]]:
     """(source, key, value, updated_at) of every checkpoint in the write."""
     return [
         (batch.source, cp.key, orjson.dumps(cp.value), now_us)
@@ -183,7 +186,7 @@ def checkpoint_rows(batches: Sequence[Processed], now_us: int) -> list[tuple[str
 QuarantineRow = tuple[int, str, str, int | None, str, bytes, int]
 
 
-def quarantine_rows(batches: Sequence[Processed], now_us: int) -> list[QuarantineRow]:
+def quarantine_rows(batches: Sequence[Batch], now_us: int) -> list[QuarantineRow]:
     """(at, source, origin, position, reason, raw, raw_size) of every quarantined record."""
     return [
         (now_us, batch.source, q.origin, q.position, q.reason, q.raw, q.raw_size)
@@ -200,8 +203,35 @@ def retention_floor(retention_days: int, now: datetime | None = None) -> int:
     return key_floor(moment)
 
 
-def collect_samples(samples: list[bytes], batches: Sequence[Processed]) -> bool:
+def collect_samples(samples: list[bytes], batches: Sequence[Batch]) -> bool:
     """Add the batches' training documents to ``samples``; True once there are enough."""
     for batch in batches:
         samples.extend(batch.samples[: codecs.TRAIN_SAMPLES - len(samples)])
     return len(samples) >= codecs.TRAIN_SAMPLES
+
+
+def feed_entry(batches: Sequence[Batch], stored: set[int]) -> bytes | None:
+    """The feed row of a write: a JSON array of the feed items of the events it
+    ``stored`` (by eid); None when there are none.
+
+    An event read twice in one write (two sources, or twice in one payload)
+    gives its items once: those of its first run of items.
+    """
+    taken: list[bytes] = []
+    done: set[int] = set()
+    for batch in batches:
+        run: int | None = None
+        last: int | None = None
+        for eid, item in batch.feed:
+            if eid != last:
+                if run is not None:
+                    done.add(run)
+                run = eid if eid in stored and eid not in done else None
+                last = eid
+            if run is not None:
+                taken.append(item)
+        if run is not None:
+            done.add(run)
+    if not taken:
+        return None
+    return b"[" + b",".join(taken) + b"]"

@@ -15,6 +15,7 @@ from intakeserver import AiohttpIntake, serve_intake
 from connectors.base import RawBatch, SourceContext
 from connectors.changes_http import ChangesHttpConfig, ChangesHttpSource
 from connectors.config import Secret
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
@@ -47,7 +48,7 @@ class Daemon:
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
     """The pipeline with one changes_http source, served by a real aiohttp intake."""
-    store = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    store = SqliteStore(tmp_path / "timeline.db", retention_days=0, normalize=normalize_record)
     config = ChangesHttpConfig(
         type="changes_http", token=Secret(TOKEN, "inline"), max_body_bytes=4096
     )

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from connectors.base import AuthError, RawBatch, SourceContext
 from connectors.config import Secret
 from connectors.servicenow import ServicenowConfig, ServicenowSource
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
@@ -288,7 +289,7 @@ async def test_a_refused_token_is_logged_as_an_auth_failure_without_the_secret(
     fake, url = servicenow
     fake.token = "oauth-access-token"
     monkeypatch.setenv("SNOW_TOKEN", "expired-token")
-    store = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    store = SqliteStore(tmp_path / "timeline.db", retention_days=0, normalize=normalize_record)
     try:
         with capture_logs() as logs:
             await Pipeline(store, {"snow": token_config(url)}, mode="backfill", workers=1).run()
@@ -321,7 +322,7 @@ async def test_records_reach_the_change_book(
     backwards = row("CHG0040006", "2026-11-19 13:00:00")
     backwards["end_date"] = {"display_value": "", "value": "2026-11-20 08:00:00"}
     fake.rows.append(backwards)
-    store = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    store = SqliteStore(tmp_path / "timeline.db", retention_days=0, normalize=normalize_record)
     try:
         await Pipeline(store, {"snow": config(url)}, mode="backfill", workers=1).run()
         current = store.change_records()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon import doctor_host
+from daemon.normalize import normalize_record
 from daemon.store import schema
 from daemon.store.sqlite import SqliteStore
 
@@ -70,7 +71,7 @@ def test_store_missing_is_fine(tmp_path: Path) -> None:
 def test_store_at_current_schema_passes(tmp_path: Path) -> None:
     """A store the daemon made passes and reports its schema."""
     path = tmp_path / "timeline.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     check, facts = doctor_host.store(path)
     assert check.ok, check
     assert facts is not None
@@ -82,7 +83,7 @@ def test_store_held_open_by_the_daemon_is_read_through_its_wal(tmp_path: Path) -
     """A store a running daemon holds open, its schema and checkpoints still only in the
     -wal file, reports the schema and newest write the daemon sees."""
     path = tmp_path / "timeline.db"
-    daemon = SqliteStore(path, retention_days=0)
+    daemon = SqliteStore(path, retention_days=0, normalize=normalize_record)
     try:
         with contextlib.closing(sqlite3.connect(path)) as writer:
             writer.execute("PRAGMA wal_autocheckpoint = 0")
@@ -104,7 +105,7 @@ def test_store_held_open_by_the_daemon_is_read_through_its_wal(tmp_path: Path) -
 def test_store_of_a_stopped_daemon_is_read_without_making_files(tmp_path: Path) -> None:
     """Reading a closed store makes no -wal or -shm file beside it."""
     path = tmp_path / "timeline.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     before = sorted(tmp_path.iterdir())
     check, _ = doctor_host.store(path)
     assert check.ok, check
@@ -114,7 +115,7 @@ def test_store_of_a_stopped_daemon_is_read_without_making_files(tmp_path: Path) 
 def test_store_of_a_newer_auditcorr_fails(tmp_path: Path) -> None:
     """A store from a newer release is refused, as the daemon would refuse it."""
     path = tmp_path / "timeline.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("UPDATE schema_version SET version = version + 1")
         db.commit()
@@ -136,7 +137,7 @@ def test_store_that_is_not_sqlite_fails(tmp_path: Path) -> None:
 def test_store_not_writable_fails(tmp_path: Path) -> None:
     """A store the user cannot write fails with a chown hint."""
     path = tmp_path / "timeline.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     path.chmod(0o400)
     check, _ = doctor_host.store(path)
     assert not check.ok
@@ -237,7 +238,7 @@ def test_kernel_sync_state_is_read() -> None:
 def test_store_newest_write_feeds_the_clock_check(tmp_path: Path) -> None:
     """The newest checkpoint time in the store is what the clock is compared with."""
     path = tmp_path / "timeline.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     future = NOW + timedelta(days=365 * 20)
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute(

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "store"))
 from storesupport import fresh_dsn
 
 from daemon import doctor_pg
+from daemon.normalize import normalize_record
 from daemon.store import pgschema
 from daemon.store.postgres import PostgresStore
 
@@ -38,7 +39,7 @@ def test_empty_database_passes_and_is_left_empty(dsn: str) -> None:
 
 def test_store_at_current_schema_passes(dsn: str) -> None:
     """A store the daemon made passes and reports its schema."""
-    PostgresStore(dsn, retention_days=0).close()
+    PostgresStore(dsn, retention_days=0, normalize=normalize_record).close()
     check, facts = doctor_pg.store(dsn)
     assert check.ok, check.detail
     assert f"schema {len(pgschema.MIGRATIONS)}" in check.detail
@@ -48,7 +49,7 @@ def test_store_at_current_schema_passes(dsn: str) -> None:
 
 def test_store_of_a_newer_auditcorr_fails(dsn: str) -> None:
     """A schema from a newer release is refused, as the daemon would refuse it."""
-    PostgresStore(dsn, retention_days=0).close()
+    PostgresStore(dsn, retention_days=0, normalize=normalize_record).close()
     with psycopg.connect(dsn, autocommit=True) as db:
         db.execute("UPDATE schema_version SET version = 99")
     check, _ = doctor_pg.store(dsn)

@@ -23,7 +23,7 @@ from daemon.doctor import _filter_notices
 from daemon.filter_check import filter_warnings
 from daemon.filters import DROPPED_KEY, FilterSyntaxError, compiled, matches, parse
 from daemon.model import AuditEvent
-from daemon.normalize import Limits
+from daemon.normalize import Limits, normalize_record
 from daemon.normalize.cloudtrail import RAW_FIELDS, decode, normalize, selector
 from daemon.pipeline import Pipeline
 from daemon.process import Job, init_worker, process
@@ -197,7 +197,7 @@ def test_filters_on_raw_fields_are_decided_before_normalizing() -> None:
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[SqliteStore]:
     """A store and this process set up as a decode worker for it."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     init_worker(store.dictionaries())
     yield store
     store.close()
@@ -304,7 +304,7 @@ async def test_dropped_records_are_counted_and_their_checkpoints_committed(
     config = CloudtrailFilesConfig(
         path=trail, event_categories=["Management"], drop=["action:ListBuckets"]
     )
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     try:
         first = await _backfill(store, config)
         assert (first.stats.stored, first.stats.dropped) == (2, 2)

@@ -15,7 +15,7 @@ from connectors.base import RawBatch
 from daemon.config import ConfigFileError, load_config
 from daemon.identity import IdentityMap
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, cloudtrail
+from daemon.normalize import Limits, cloudtrail, normalize_record
 from daemon.process import Job, init_worker, process
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
@@ -153,7 +153,7 @@ def test_unknown_keys_in_a_unix_account_are_errors(tmp_path: Path) -> None:
 @pytest.fixture
 def store(tmp_path: Path, people: IdentityMap) -> Iterator[SqliteStore]:
     path = tmp_path / "timeline.db"
-    opened = SqliteStore(path, retention_days=0)
+    opened = SqliteStore(path, retention_days=0, normalize=normalize_record)
     init_worker(opened.dictionaries(), None, people)
     yield opened
     opened.close()

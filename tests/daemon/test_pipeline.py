@@ -24,6 +24,8 @@ from connectors import registry
 from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
 from daemon.app import outcome_of_backfill
+from daemon.correlator.stage import CorrelatorStage
+from daemon.normalize import normalize_record
 from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline, Stats, _break_if_a_worker_died
 from daemon.process import Processed
 from daemon.rules.engine import RuleEngine
@@ -82,7 +84,7 @@ async def test_a_failing_source_is_restarted_and_its_events_stored(
     flaky: list[int], tmp_path: Path
 ) -> None:
     """A source that raises is started again (with backoff) and its later batch is stored."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     try:
         pipeline = await _backfill(store, fail_times=1)
         assert flaky == [1, 2]
@@ -99,7 +101,7 @@ async def test_a_backfill_gives_up_on_a_source_that_keeps_failing(
     flaky: list[int], tmp_path: Path
 ) -> None:
     """After BACKFILL_ATTEMPTS failures the backfill stops the source and exits non-zero."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     try:
         pipeline = await _backfill(store, fail_times=BACKFILL_ATTEMPTS + 5)
         assert len(flaky) == BACKFILL_ATTEMPTS
@@ -124,7 +126,7 @@ async def test_a_busy_store_is_retried_and_nothing_is_lost(
     flaky: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that fails with 'database is locked' is retried; the batch is stored once."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     real_write = store.write
     calls: list[int] = []
 
@@ -148,7 +150,8 @@ async def test_a_lone_event_is_committed_at_once_and_its_alert_wakes_delivery(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Group commit: nothing else queued, so the writer commits without waiting to fill a
-    transaction; the commit that queued the alert calls ``on_alerts_queued``."""
+    transaction; the write wakes the correlator stage, whose commit queues the alert and
+    then tells delivery."""
     waits: list[float] = []
     measured = asyncio.Event()
 
@@ -174,14 +177,19 @@ async def test_a_lone_event_is_committed_at_once_and_its_alert_wakes_delivery(
     module.OneLogin = OneLogin  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, MODULE, module)
     monkeypatch.setitem(registry.SOURCES, "flaky", f"{MODULE}:OneLogin")
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     woken = asyncio.Event()
+    correlator = CorrelatorStage(
+        lambda: SqliteStore(tmp_path / "t.db", retention_days=0),
+        lambda log: RuleEngine.load(["builtin"]),
+        lambda: {"chat": lambda alert: True},
+        lambda alerts: woken.set(),
+    )
     pipeline = Pipeline(
         store,
         {"one": FlakyConfig(fail_times=0)},
-        rules=RuleEngine.load(["builtin"]),
-        routes={"chat": lambda alert: True},
-        on_alerts_queued=woken.set,
+        rule_paths=("builtin",),
+        correlator=correlator,
         workers=1,
     )
     running = asyncio.create_task(pipeline.run())

@@ -15,12 +15,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from deliverysupport import Mosquitto, Receiver, TrustedCa
 from testdata import need
 
+from daemon.normalize import normalize_record
 from daemon.store.sqlite import SqliteStore
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0, normalize=normalize_record)
     yield opened
     opened.close()
 

@@ -22,9 +22,10 @@ from testdata import need
 
 from connectors.config import ConnectorConfig
 from daemon.alert import Alert, Evidence, Severity, alert_id
-from daemon.delivery.routing import routes
+from daemon.delivery.routing import routed, routes
 from daemon.delivery.service import DeliveryService
 from daemon.delivery.worker import Backoff
+from daemon.normalize import normalize_record
 from daemon.store.sqlite import SqliteStore
 
 FAST = Backoff(base_secs=0.05, cap_secs=0.2)
@@ -66,7 +67,7 @@ def make_alert(
 
 
 def queue(store: SqliteStore, outputs: Mapping[str, ConnectorConfig], alerts: list[Alert]) -> int:
-    return store.write_alerts(alerts, routes(outputs))
+    return store.write_alerts(routed(alerts, routes(outputs)))
 
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -165,7 +166,7 @@ async def delivering(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Any:
     """The delivery service running in the background for the block, on its own connection."""
-    own = SqliteStore(store.path, retention_days=0)
+    own = SqliteStore(store.path, retention_days=0, normalize=normalize_record)
     service = DeliveryService(own, outputs, timezone=timezone, backoff=FAST, clock=clock)
     task = asyncio.create_task(service.run())
     try:

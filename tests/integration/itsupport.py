@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import pytest
 
+from daemon.normalize import normalize_record
 from daemon.normalize.alert import DATASET as ALERT_DATASET
 from daemon.normalize.audit import DATASET as AUDIT_DATASET
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
@@ -506,7 +507,7 @@ def stored_documents(db: Path, limit: int = 10_000_000) -> list[dict[str, Any]]:
     from daemon.store.base import EventQuery
     from daemon.store.sqlite import SqliteStore
 
-    store = SqliteStore(db, retention_days=0, readonly=True)
+    store = SqliteStore(db, retention_days=0, readonly=True, normalize=normalize_record)
     try:
         return store.search(EventQuery(limit=limit, order="oldest"))
     finally:
@@ -537,7 +538,7 @@ def alerts_as_they_stand(db: Path) -> Counter[str]:
     """The entry id each stored alert has at its count now: what a backfill writes."""
     from daemon.store.sqlite import SqliteStore
 
-    store = SqliteStore(db, retention_days=0, readonly=True)
+    store = SqliteStore(db, retention_days=0, readonly=True, normalize=normalize_record)
     try:
         return Counter(f"{alert.id}-{alert.count}" for alert in store.alerts(limit=1_000_000))
     finally:

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 from deliverysupport import Receiver, hang, make_alert, wait_until
 
 from daemon.alert import Alert
+from daemon.delivery.routing import routed
+from daemon.normalize import normalize_record
 from daemon.store.base import Outcome
 from daemon.store.sqlite import SqliteStore
 
@@ -46,8 +48,8 @@ def configure(workspace: Workspace, endpoint: str) -> None:
 
 def fill(workspace: Workspace, alerts: list[Alert], *, failed: int = 0) -> SqliteStore:
     """Queue ``alerts`` for the ``hook`` output; the first ``failed`` of them end failed."""
-    store = SqliteStore(workspace.db, retention_days=0)
-    store.write_alerts(alerts, {"hook": lambda alert: True})
+    store = SqliteStore(workspace.db, retention_days=0, normalize=normalize_record)
+    store.write_alerts(routed(alerts, {"hook": lambda alert: True}))
     now = datetime.now(UTC)
     rows = store.delivery_round([], {"hook": failed}, now).leased.get("hook", [])
     gave_up = Outcome(tuple(row.id for row in rows), "failed", now, error="HTTP 500: broken")

@@ -14,6 +14,7 @@ import trustme
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
@@ -38,12 +39,14 @@ async def mutual(tmp_path: Path) -> AsyncIterator[tuple[str, trustme.CA, trustme
         context={"base_dir": tmp_path},
     )
     store_path = tmp_path / "timeline.db"
-    store = SqliteStore(store_path, retention_days=0)
+    store = SqliteStore(store_path, retention_days=0, normalize=normalize_record)
     server = ApiServer(
         settings,
         Pipeline(store, {}, workers=1),
         IntakeRouter(),
-        lambda: SqliteStore(store_path, retention_days=0, readonly=True),
+        lambda: SqliteStore(
+            store_path, retention_days=0, readonly=True, normalize=normalize_record
+        ),
         ZoneInfo("UTC"),
     )
     try:

@@ -21,6 +21,7 @@ from connectors.config import ConnectorConfig
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
@@ -80,7 +81,7 @@ async def served(
 ) -> AsyncIterator[tuple[str, SqliteStore, IntakeRouter]]:
     """A pipeline following the push source, and the API server it is reachable through."""
     path = tmp_path / "timeline.db"
-    store = SqliteStore(path, retention_days=0)
+    store = SqliteStore(path, retention_days=0, normalize=normalize_record)
     intake = IntakeRouter()
     pipeline = Pipeline(
         store, {"pushed": PushConfig(path="/push/records")}, workers=1, intake=intake
@@ -90,7 +91,7 @@ async def served(
         settings,
         pipeline,
         intake,
-        lambda: SqliteStore(path, retention_days=0, readonly=True),
+        lambda: SqliteStore(path, retention_days=0, readonly=True, normalize=normalize_record),
         ZoneInfo("UTC"),
     )
     running = asyncio.create_task(pipeline.run())

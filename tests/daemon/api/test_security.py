@@ -20,6 +20,7 @@ from daemon.api.auth import hash_token
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection, ApiToken
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
@@ -60,7 +61,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     """A following pipeline with a changes_http source (4 MiB bodies) behind the real API
     server (``[api] max_body_bytes`` 1 MiB, an admin token, ``api.example.com`` allowed)."""
     path = tmp_path / "timeline.db"
-    store = SqliteStore(path, retention_days=0)
+    store = SqliteStore(path, retention_days=0, normalize=normalize_record)
     intake = IntakeRouter()
     source = ChangesHttpConfig(
         type="changes_http", token=Secret(CHANGES_TOKEN, "inline"), max_body_bytes=4 << 20
@@ -75,7 +76,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         settings,
         pipeline,
         intake,
-        lambda: SqliteStore(path, retention_days=0, readonly=True),
+        lambda: SqliteStore(path, retention_days=0, readonly=True, normalize=normalize_record),
         ZoneInfo("UTC"),
     )
     running = asyncio.create_task(pipeline.run())

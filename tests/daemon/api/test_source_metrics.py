@@ -14,6 +14,7 @@ from connectors import registry
 from connectors.base import Emit, Metric, Source
 from connectors.config import ConnectorConfig
 from daemon.api.ops import exposition
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
@@ -59,7 +60,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_running_sources_publish_their_metrics(counting: None, tmp_path: Path) -> None:
     """While it runs, the source's samples are exposed; once stopped, they are gone."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     pipeline = Pipeline(store, {"ct_a": CountingConfig(), "ct_b": CountingConfig()}, workers=1)
     task = asyncio.create_task(pipeline.run())
     try:

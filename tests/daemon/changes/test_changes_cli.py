@@ -10,7 +10,7 @@ import pytest
 from connectors.base import RawBatch
 from daemon.cli import EXIT_FAILED, EXIT_OK, main
 from daemon.config import load_config
-from daemon.normalize import Limits
+from daemon.normalize import Limits, normalize_record
 from daemon.process import Job, init_worker, process
 from daemon.store.sqlite import SqliteStore
 
@@ -43,7 +43,7 @@ def config(tmp_path: Path) -> Path:
         '[[identity.people]]\nid = "alice"\nemail = ["alice@example.com"]\n'
     )
     loaded = load_config(path)
-    store = SqliteStore(loaded.store_path, retention_days=0)
+    store = SqliteStore(loaded.store_path, retention_days=0, normalize=normalize_record)
     init_worker(store.dictionaries(), None, loaded.identity.identity_map())
 
     def put(log_type: str, payload: bytes) -> None:

@@ -20,6 +20,7 @@ from storesupport import fresh_dsn
 from daemon.cli import main
 from daemon.cluster import session
 from daemon.cluster.members import write_heartbeat
+from daemon.normalize import normalize_record
 from daemon.store.postgres import PostgresStore
 
 
@@ -27,7 +28,7 @@ from daemon.store.postgres import PostgresStore
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
     """A cluster config on a fresh database that holds auditcorr's tables."""
     with fresh_dsn() as dsn:
-        PostgresStore(dsn, retention_days=0).close()
+        PostgresStore(dsn, retention_days=0, normalize=normalize_record).close()
         monkeypatch.setenv("AUDITCORR_TEST_DSN", dsn)
         path = tmp_path / "config.toml"
         path.write_text(

@@ -16,7 +16,7 @@ from testdata import CORPORA, SAMPLES, corpus, corpus_files, input_file
 
 from connectors.syslog_batch import header
 from daemon.model import AuditEvent, parse_timestamp
-from daemon.normalize import Limits, auditd
+from daemon.normalize import Limits, auditd, normalize_record
 from daemon.store import stored
 
 COMMANDS = SAMPLES / "auditd" / "commands.log"
@@ -168,7 +168,7 @@ def test_store_round_trip_gives_the_same_event() -> None:
         b"type=CONFIG_CHANGE msg=audit(1700000001.5:7): auid=0 op=add_rule key=x res=1\n"
     )
     data = stored.encode("auditd", "2026-11-27T00:00:00Z", event.original)
-    assert stored.document(data, event.timestamp)["event"]["id"] == event.id
+    assert stored.read(data, event.timestamp, normalize_record)[1]["event"]["id"] == event.id
 
 
 @settings(max_examples=200, deadline=None)

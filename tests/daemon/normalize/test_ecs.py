@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from connectors.base import NormalizationError
-from daemon.normalize import Limits, ecs
+from daemon.normalize import Limits, ecs, normalize_record
 from daemon.store import stored
 from daemon.store.keys import key_time, row_key
 
@@ -53,7 +53,7 @@ def test_a_stored_record_the_normalizer_now_rejects_still_reads() -> None:
     """Read path: a record its normalizer rejects shows its original, time and the reason."""
     key = row_key(key_time(1 << 40), 7)
     data = stored.encode("ecs", "2026-11-27T00:00:00Z", {"message": "not an event"})
-    doc = stored.document(data, key_time(key))
+    doc = stored.read(data, key_time(key), normalize_record)[1]
     assert doc["original"] == {"message": "not an event"}
     assert "normalization_error" in doc["labels"]
     assert doc["@timestamp"].endswith("Z")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from connectors.base import NormalizationError
 from connectors.syslog_batch import header
-from daemon.normalize import Limits, journald, syslog
+from daemon.normalize import Limits, journald, normalize_record, syslog
 from daemon.normalize.syslog_parse import parse, zone
 from daemon.store import stored
 
@@ -158,7 +158,7 @@ def test_year_inference_is_deterministic_from_the_record() -> None:
     """The store rebuilds the document from the record: the same event comes back."""
     [record] = syslog.decode(header(RECEIVED_NS, "UTC") + b"Nov 27 12:00:01 h su: x", Limits())
     data = stored.encode("syslog", "2026-11-27T12:01:00Z", record)
-    again = stored.document(data, RECEIVED)
+    again = stored.read(data, RECEIVED, normalize_record)[1]
     assert again["event"]["id"] == syslog.normalize(record).id
     assert again["@timestamp"] == "2026-11-27T12:00:01Z"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from connectors.log_file import SyslogFileConfig
 from daemon.api.ops import exposition
+from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
@@ -25,7 +26,7 @@ async def test_unrecognized_lines_are_counted_per_program(tmp_path: Path) -> Non
     known informational lines and other programs' lines do not."""
     log = tmp_path / "auth.log"
     log.write_text(LINES)
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
     try:
         config = SyslogFileConfig(path=log, start="beginning")
         pipeline = Pipeline(store, {"auth": config}, mode="backfill", workers=1)

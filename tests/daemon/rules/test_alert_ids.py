@@ -1,5 +1,5 @@
-"""Alert ids and contents are a pure function of the hits, not of how they were batched
-or in which order equal times arrived."""
+"""Alert ids and contents are a pure function of the hits, not of how they were cut into
+correlator rounds, of restarts between rounds, or of the order equal times arrived in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from daemon.alert import Evidence, alert_id
 from daemon.model import format_timestamp
-from daemon.process import Processed
 from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import BUILTIN
@@ -78,19 +77,27 @@ MAKER = HitMaker(RuleEngine.load([BUILTIN]).loaded)
 HITS = [hit for doc in DOCS for hit in MAKER.hits(doc, "s")]
 
 
-def backfill(batches: list[list[Hit]]) -> dict[str, dict[str, Any]]:
-    """The alerts a backfill stores (the last version of each) from these batches."""
-    engine = RuleEngine.load([BUILTIN], ordered=True)
-    raised = [
-        alert
-        for batch in batches
-        for alert in engine.alerts_for([Processed(source="s", origin="test", hits=batch)])
-    ]
-    raised += engine.finish()
+def rounds(batches: list[list[Hit]], *, restart: bool = False) -> dict[str, dict[str, Any]]:
+    """The alerts stored (the last version of each) when each batch is one correlator
+    round; with ``restart``, every round runs in a new engine that loads the state the
+    previous rounds committed, as after a restart."""
+    engine = RuleEngine.load([BUILTIN])
+    state: dict[str, bytes] = {}
+    raised = []
+    for batch in batches:
+        if restart:
+            engine = RuleEngine.of(engine.paths, engine.loaded)
+            engine.correlator.restore(state)
+        raised += engine.correlate(batch)
+        for name, value in engine.correlator.changes().items():
+            if value is None:
+                state.pop(name, None)
+            else:
+                state[name] = value
     return {alert.id: alert.to_json() for alert in raised}
 
 
-REFERENCE = backfill([HITS])
+REFERENCE = rounds([HITS])
 
 
 @settings(max_examples=60, deadline=None)
@@ -98,15 +105,16 @@ REFERENCE = backfill([HITS])
     order=st.permutations(range(len(HITS))),
     cuts=st.lists(st.integers(0, len(HITS)), max_size=6),
 )
-def test_any_order_and_batching_of_the_same_hits_makes_the_same_alerts(
+def test_any_order_of_the_same_hits_in_a_round_makes_the_same_alerts(
     order: list[int], cuts: list[int]
 ) -> None:
-    """Shuffled and cut into any batches, the same hits make the same alert ids, actors
-    and evidence: ties in event time are broken by evidence id, not by arrival."""
+    """Shuffled, the same hits of one round (several writes' batches, in whatever order
+    their workers finished) make the same alert ids, actors and evidence: ties in event
+    time are broken by evidence id, not by arrival."""
     shuffled = [HITS[i] for i in order]
     bounds = [0, *sorted(cuts), len(shuffled)]
     batches = [shuffled[start:end] for start, end in itertools.pairwise(bounds)]
-    assert backfill(batches) == REFERENCE
+    assert rounds([[hit for batch in batches for hit in batch]]) == REFERENCE
 
 
 def test_the_reference_run_raises_the_rules_the_hits_are_built_for() -> None:
@@ -130,17 +138,13 @@ def test_alert_id_reads_sorted_group_values_and_the_first_evidence() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(order=st.permutations(range(len(HITS))), cuts=st.lists(st.integers(0, len(HITS))))
-def test_a_live_write_of_several_batches_correlates_them_in_event_time_order(
-    order: list[int], cuts: list[int]
+@given(cuts=st.lists(st.integers(0, len(HITS))), restart=st.booleans())
+def test_rounds_cut_anywhere_in_event_time_make_the_same_alerts(
+    cuts: list[int], restart: bool
 ) -> None:
-    """The batches of one live write, in whatever order their workers finished, make the
-    alerts a backfill makes of the same hits."""
-    shuffled = [HITS[i] for i in order]
-    bounds = [0, *sorted(cuts), len(shuffled)]
-    results = [
-        Processed(source=f"s{n}", origin="test", hits=shuffled[start:end])
-        for n, (start, end) in enumerate(itertools.pairwise(bounds))
-    ]
-    engine = RuleEngine.load([BUILTIN])
-    assert {alert.id: alert.to_json() for alert in engine.alerts_for(results)} == REFERENCE
+    """Hits in event-time order cut into rounds at any point, with or without a restart
+    between rounds (the state committed, then loaded), make the alerts of one round."""
+    ordered = sorted(HITS, key=Hit.order)
+    bounds = [0, *sorted(cuts), len(ordered)]
+    batches = [ordered[start:end] for start, end in itertools.pairwise(bounds)]
+    assert rounds(batches, restart=restart) == REFERENCE

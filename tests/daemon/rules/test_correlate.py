@@ -148,45 +148,50 @@ def test_repeats_within_suppression_update_the_alert(tmp_path: Path) -> None:
     assert later.id != first.id
 
 
-def test_restart_inside_window_gives_same_alert_id(tmp_path: Path) -> None:
+def commit(state: dict[str, bytes], correlator: Correlator) -> dict[str, bytes]:
+    """``state`` with the rows ``correlator`` changed, as the correlator stage commits them."""
+    for name, value in correlator.changes().items():
+        if value is None:
+            state.pop(name, None)
+        else:
+            state[name] = value
+    return state
+
+
+def test_restarts_inside_a_window_continue_from_the_committed_state(tmp_path: Path) -> None:
+    """The committed state rows, loaded into a new correlator (a restart), continue the
+    window and the open alert exactly as without the restart: same id, same count."""
     maker = rules(tmp_path, BRUTE)
-    docs = [ssh(minutes(m), "failure") for m in range(5)]
+    docs = [ssh(minutes(m), "failure") for m in range(8)]
     (whole,) = feed(Correlator(maker_rules(tmp_path)), maker, docs)
+    state: dict[str, bytes] = {}
     before = Correlator(maker_rules(tmp_path))
     assert feed(before, maker, docs[:3]) == []
-    # A new daemon rebuilds its state from the timeline, then the rest arrives.
     after = Correlator(maker_rules(tmp_path))
-    feed(after, maker, docs[:3])
-    (resumed,) = feed(after, maker, docs[3:])
-    assert resumed.id == whole.id
-    assert resumed.count == 5
+    after.restore(commit(state, before))
+    (raised,) = feed(after, maker, docs[3:5])
+    assert (raised.id, raised.count) == (whole.id, 5)
+    last = Correlator(maker_rules(tmp_path))
+    last.restore(commit(state, after))
+    (updated,) = feed(last, maker, docs[5:])
+    assert updated.to_json() == whole.to_json()
 
 
-def test_same_event_twice_counts_once_and_reports_nothing(tmp_path: Path) -> None:
-    """Events an alert already counts, fed again (a restart's rebuild), neither count
-    again nor report the alert as raised or updated."""
+def test_state_rows_follow_the_windows_and_go_when_pruned(tmp_path: Path) -> None:
+    """Only what changed is reported, and expired windows and alerts are deleted rows:
+    the committed state stays as bounded as the memory."""
     maker = rules(tmp_path, BRUTE)
-    correlator = Correlator(maker_rules(tmp_path))
-    docs = [ssh(minutes(m), "failure") for m in range(5)]
-    (alert,) = feed(correlator, maker, docs)
-    assert feed(correlator, maker, docs[:2]) == []
-    assert alert.count == 5
-    (updated,) = feed(correlator, maker, [*docs, ssh(minutes(6), "failure")])
-    assert updated.id == alert.id
-    assert updated.count == 6
-
-
-def test_replayed_events_do_not_complete_a_window(tmp_path: Path) -> None:
-    maker = rules(tmp_path, BRUTE)
-    correlator = Correlator(maker_rules(tmp_path))
-    docs = [ssh(minutes(m), "failure") for m in range(5)]
-    assert feed(correlator, maker, docs[:3]) == []
-    # A new leader rebuilt from the timeline, then replays the same feed rows.
-    assert feed(correlator, maker, docs[:3]) == []
-    assert feed(correlator, maker, docs[1:2]) == []
-    (alert,) = feed(correlator, maker, docs[3:])
-    assert alert.count == 5
-    assert [e.id for e in alert.evidence] == [d["event"]["id"] for d in docs]
+    correlator = Correlator(maker_rules(tmp_path), allowed_lateness=timedelta(minutes=1))
+    feed(correlator, maker, [ssh(minutes(m), "failure") for m in range(5)])
+    first = correlator.changes()
+    assert {name.split("\x1f")[0] for name in first} == {"window", "open", "watermark"}
+    assert all(value is not None for value in first.values())
+    assert correlator.changes() == {}
+    feed(correlator, maker, [ssh(minutes(600), "failure", ip="198.51.100.9")])
+    correlator.prune()
+    changed = correlator.changes()
+    gone = {name for name, value in changed.items() if value is None}
+    assert {name for name in first if not name.startswith("watermark")} <= gone
 
 
 def test_value_count(tmp_path: Path) -> None:

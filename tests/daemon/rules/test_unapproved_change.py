@@ -1,4 +1,4 @@
-"""unapproved_change: change hits judged against change records, live and in a backfill."""
+"""unapproved_change: change hits judged against the change records stored when correlated."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from connectors.changerecord import parse_record
 from connectors.changes_files import ChangesFilesConfig
 from connectors.cloudtrail_files import CloudtrailFilesConfig
 from daemon.identity import build
-from daemon.normalize import BookEntry, cloudtrail
-from daemon.process import Processed
+from daemon.normalize import cloudtrail
 from daemon.rules.engine import RuleEngine
-from daemon.rules.hits import HitMaker
+from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import builtin_path, load_rules
 from daemon.rules.unapproved import TURN_ON, Approvals, approvals_for, brings_change_records
 
@@ -40,21 +39,13 @@ def alice(name: str, **changed: Any) -> dict[str, Any]:
     return event.to_document()
 
 
-def batch(*docs: dict[str, Any], records: tuple[dict[str, Any], ...] = ()) -> Processed:
+def hits(*docs: dict[str, Any]) -> list[Hit]:
     maker = HitMaker(load_rules([CHANGES]))
-    out = Processed(source="trail", origin="test")
-    for doc in docs:
-        out.hits.extend(maker.hits(doc, "trail"))
-    for record in records:
-        change = parse_record(record)
-        stored = orjson.dumps(change.to_json())
-        entry = BookEntry(change.id, change.revision, None, 0, 0, 0, change.state, stored)
-        out.changes.append((0, entry))
-    return out
+    return [hit for doc in docs for hit in maker.hits(doc, "trail")]
 
 
-def engine(stored: list[dict[str, Any]], *, ordered: bool) -> RuleEngine:
-    loaded = RuleEngine.load([CHANGES], ordered=ordered)
+def engine(stored: list[dict[str, Any]]) -> RuleEngine:
+    loaded = RuleEngine.load([CHANGES])
     loaded.approvals = Approvals(_reader(stored), IDENTITIES)
     return loaded
 
@@ -73,16 +64,12 @@ def test_the_rule_selects_change_class_events_only() -> None:
     assert maker.hits(alice("StopInstances", errorCode="UnauthorizedOperation"), "trail") == []
 
 
-@pytest.mark.parametrize("ordered", [False, True], ids=["live", "backfill"])
-def test_covered_changes_raise_nothing(ordered: bool) -> None:
-    rules = engine([RECORD], ordered=ordered)
-    alerts = rules.alerts_for([batch(alice("StopInstances"), alice("StartInstances"))])
-    alerts += rules.finish()
-    assert alerts == []
+def test_covered_changes_raise_nothing() -> None:
+    rules = engine([RECORD])
+    assert rules.correlate(hits(alice("StopInstances"), alice("StartInstances"))) == []
     assert rules.approvals.covered == 2
 
 
-@pytest.mark.parametrize("ordered", [False, True], ids=["live", "backfill"])
 @pytest.mark.parametrize(
     ("record", "reason"),
     [
@@ -99,12 +86,9 @@ def test_covered_changes_raise_nothing(ordered: bool) -> None:
     ],
     ids=["out-of-window", "out-of-scope", "wrong-person", "cancelled"],
 )
-def test_an_uncovered_change_names_the_record_and_why(
-    record: dict[str, Any], reason: str, ordered: bool
-) -> None:
-    rules = engine([record], ordered=ordered)
-    alerts = rules.alerts_for([batch(alice("StopInstances"))]) + rules.finish()
-    (alert,) = alerts
+def test_an_uncovered_change_names_the_record_and_why(record: dict[str, Any], reason: str) -> None:
+    rules = engine([record])
+    (alert,) = rules.correlate(hits(alice("StopInstances")))
     assert alert.rule_id == "unapproved_change"
     assert alert.severity == "medium"
     assert alert.actors == ["alice"]
@@ -122,9 +106,9 @@ def test_an_uncovered_change_names_the_record_and_why(
 
 def test_one_persons_burst_is_one_alert_with_a_count() -> None:
     """The bucket policy change is out of scope; the stop and start are covered."""
-    rules = engine([RECORD], ordered=False)
+    rules = engine([RECORD])
     docs = [alice("StopInstances"), alice("PutBucketPolicy"), alice("StartInstances")]
-    (alert,) = rules.alerts_for([batch(*docs)])
+    (alert,) = rules.correlate(hits(*docs))
     assert alert.count == 1
     assert [e.action for e in alert.evidence] == ["PutBucketPolicy"]
     (nearest,) = alert.context["nearest"]
@@ -133,7 +117,7 @@ def test_one_persons_burst_is_one_alert_with_a_count() -> None:
         "action s3:PutBucketPolicy not in scope",
     ]
     late = alice("PutBucketPolicy", eventID="second-policy", eventTime="2026-11-20T09:40:00Z")
-    (again,) = rules.alerts_for([batch(late)])
+    (again,) = rules.correlate(hits(late))
     assert again.id == alert.id
     assert again.count == 2
     assert [n["event"] for n in again.context["nearest"]] == [
@@ -141,51 +125,22 @@ def test_one_persons_burst_is_one_alert_with_a_count() -> None:
     ]
 
 
-def test_live_a_record_in_the_same_batch_covers() -> None:
-    rules = engine([], ordered=False)
-    assert rules.alerts_for([batch(alice("StopInstances"), records=(RECORD,))]) == []
-
-
-def test_live_a_newer_version_in_the_batch_replaces_the_stored_one() -> None:
-    rules = engine([RECORD], ordered=False)
-    cancelled = {**RECORD, "state": "cancelled"}
-    (alert,) = rules.alerts_for([batch(alice("StopInstances"), records=(cancelled,))])
+def test_changes_are_judged_against_the_records_stored_when_correlated() -> None:
+    """A record stored after the change's event but before the round is correlated (a
+    backfill correlates once every source is read) covers it."""
+    stored: list[dict[str, Any]] = []
+    rules = engine(stored)
+    stored.append(RECORD)
+    assert rules.correlate(hits(alice("StopInstances"))) == []
+    stored[0] = {**RECORD, "state": "cancelled"}
+    (alert,) = rules.correlate(hits(alice("StartInstances")))
     assert alert.context["nearest"][0]["reasons"] == ["state is cancelled"]
 
 
-def test_backfill_judges_after_every_source_is_read() -> None:
-    """The trail is read before the change records: the backfill still sees them."""
-    stored: list[dict[str, Any]] = []
-    rules = engine(stored, ordered=True)
-    assert rules.alerts_for([batch(alice("StopInstances"))]) == []
-    stored.append(RECORD)  # the changes source is written after the trail
-    assert rules.finish() == []
-
-
 def test_without_any_record_every_change_is_unapproved() -> None:
-    rules = engine([], ordered=False)
-    (alert,) = rules.alerts_for([batch(alice("StopInstances"))])
+    rules = engine([])
+    (alert,) = rules.correlate(hits(alice("StopInstances")))
     assert alert.context == {"nearest": []}
-
-
-def test_a_backfill_past_its_hit_limit_correlates_in_chunks_with_the_same_result(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Held hits are bounded: when the limit is reached they are correlated in order and
-    holding starts over, and the alert ends as it would with everything held."""
-    cancelled = [{**RECORD, "state": "cancelled"}]
-    batches = [batch(alice("StopInstances")), batch(alice("StartInstances"))]
-
-    whole = engine(cancelled, ordered=True)
-    assert [whole.alerts_for([b]) for b in batches] == [[], []]
-    (expected,) = whole.finish()
-
-    monkeypatch.setattr("daemon.rules.engine.MAX_BACKFILL_HITS", 1)
-    chunked = engine(cancelled, ordered=True)
-    raised = [(alert.id, alert.count) for b in batches for alert in chunked.alerts_for([b])]
-    assert chunked.finish() == []
-    assert expected.count == 2
-    assert raised == [(expected.id, 1), (expected.id, 2)]
 
 
 def test_only_sources_of_change_records_count_as_change_sources() -> None:
@@ -203,7 +158,7 @@ def test_without_a_change_source_the_rule_is_off_and_said_once(tmp_path: Path) -
     rules = RuleEngine.load([CHANGES])
     with capture_logs() as logs:
         rules.approvals = approvals_for(_reader([]), IDENTITIES, rules.loaded, {"ct": trail})
-    assert rules.alerts_for([batch(alice("StopInstances"))]) == []
+    assert rules.correlate(hits(alice("StopInstances"))) == []
     assert [(log["event"], log["rule"], log["hint"]) for log in logs] == [
         ("rule_disabled", "unapproved_change", TURN_ON)
     ]
@@ -211,5 +166,5 @@ def test_without_a_change_source_the_rule_is_off_and_said_once(tmp_path: Path) -
     with capture_logs() as logs:
         rules.approvals = approvals_for(_reader([]), IDENTITIES, rules.loaded, sources)
     assert logs == []
-    (alert,) = rules.alerts_for([batch(alice("StopInstances"))])
+    (alert,) = rules.correlate(hits(alice("StopInstances")))
     assert alert.rule_id == "unapproved_change"

@@ -22,11 +22,15 @@ import psycopg
 import pytest
 from testdata import unavailable
 
+from daemon.alert import Alert
+from daemon.correlator.entries import alert_entries
+from daemon.normalize import normalize_record
 from daemon.process import init_worker
 from daemon.store import pgschema
 from daemon.store.base import Store
 from daemon.store.postgres import PostgresStore
 from daemon.store.sqlite import SqliteStore
+from daemon.store.units import Round
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
 ENGINES = ["sqlite", "postgresql"]
@@ -55,7 +59,12 @@ class SqliteEngine:
         return str(self._folder / f"store{next(self._made)}" / "timeline.db")
 
     def open(self, place: str, *, retention_days: int = 0, readonly: bool = False) -> Store:
-        return SqliteStore(Path(place), retention_days=retention_days, readonly=readonly)
+        return SqliteStore(
+            Path(place),
+            retention_days=retention_days,
+            readonly=readonly,
+            normalize=normalize_record,
+        )
 
     def months(self, place: str) -> set[str]:
         with sqlite3.connect(place) as db:
@@ -84,7 +93,9 @@ class PostgresEngine:
         return f"{SERVER} dbname={self._database}{path}"
 
     def open(self, place: str, *, retention_days: int = 0, readonly: bool = False) -> Store:
-        return PostgresStore(place, retention_days=retention_days, readonly=readonly)
+        return PostgresStore(
+            place, retention_days=retention_days, readonly=readonly, normalize=normalize_record
+        )
 
     def months(self, place: str) -> set[str]:
         with psycopg.connect(place, autocommit=True) as db:
@@ -168,3 +179,11 @@ def store(engine: Engine, place: str) -> Iterator[Store]:
     opened = open_for_workers(engine, place)
     yield opened
     opened.close()
+
+
+def commit_alerts(store: Store, alerts: list[Alert]) -> None:
+    """Store ``alerts`` with their timeline entries as a correlator round does."""
+    position, _ = store.correlation_state()
+    store.commit_round(
+        Round(after=position, position=position, alerts=alerts, entries=alert_entries(alerts))
+    )

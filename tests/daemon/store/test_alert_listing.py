@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from storesupport import commit_alerts
+
 from daemon.alert import Alert
 from daemon.store.base import Store
 
@@ -32,7 +34,7 @@ HYBRID = raised("hybrid_then_cloud_login", timedelta(minutes=1), timedelta(minut
 
 def test_alerts_are_listed_oldest_first_by_their_first_event(store: Store) -> None:
     """An alert that began earlier comes first, however late its last event."""
-    store.write([], [BRUTE_FORCE, CONSOLE, HYBRID])
+    commit_alerts(store, [BRUTE_FORCE, CONSOLE, HYBRID])
     assert [a.rule_id for a in store.alerts()] == [
         "ssh_brute_force",
         "hybrid_then_cloud_login",
@@ -42,7 +44,7 @@ def test_alerts_are_listed_oldest_first_by_their_first_event(store: Store) -> No
 
 def test_alerts_newest_first_are_by_their_last_event(store: Store) -> None:
     """newest_first puts the alert whose last event is latest on top."""
-    store.write([], [BRUTE_FORCE, CONSOLE, HYBRID])
+    commit_alerts(store, [BRUTE_FORCE, CONSOLE, HYBRID])
     assert [a.rule_id for a in store.alerts(newest_first=True)] == [
         "hybrid_then_cloud_login",
         "console_login_brute_force",
@@ -55,5 +57,5 @@ def test_alerts_raised_by_one_event_are_listed_by_rule(store: Store) -> None:
     where the evidence was read)."""
     sudo = replace(raised("sudo_by_non_admin", timedelta(0), timedelta(0)), id="0")
     hybrid = replace(raised("hybrid_readonly", timedelta(0), timedelta(0)), id="f")
-    store.write([], [sudo, hybrid])
+    commit_alerts(store, [sudo, hybrid])
     assert [a.rule_id for a in store.alerts()] == ["hybrid_readonly", "sudo_by_non_admin"]

@@ -1,23 +1,21 @@
-"""Alerts are events on the timeline, written in the transaction that stores them,
-and never matched by detection rules: no alert raises another."""
+"""Alerts are events on the timeline, written in the correlator's transaction that
+stores them, and never matched by detection rules: no alert raises another."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from storesupport import commit_alerts
 from testdata import RULE_PACKS, rule_pack
 
 from connectors.base import NormalizationError
 from daemon.alert import Alert, Evidence, alert_id
 from daemon.normalize import alert as alert_log
-from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import HitMaker
 from daemon.rules.loader import load_rules
 from daemon.store.base import EventQuery, Store
-from daemon.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 11, 20, 9, 14, 5, tzinfo=UTC)
 
@@ -47,8 +45,7 @@ def entries(store: Store) -> list[dict[str, object]]:
 def test_raised_and_updated_alerts_are_timeline_entries(store: Store) -> None:
     """On both engines: an entry per raising and update, each stored once."""
     alert = unapproved()
-    written = store.write([], [alert])
-    assert written.stored == 0, "alert entries are not counted as events read"
+    commit_alerts(store, [alert])
     (raised,) = entries(store)
     assert raised["event"]["kind"] == "alert"
     assert raised["event"]["action"] == "alert_raised"
@@ -65,8 +62,8 @@ def test_raised_and_updated_alerts_are_timeline_entries(store: Store) -> None:
     assert raised["original"] == alert.to_json()
 
     later = replace(alert, count=2, last_seen=T0 + timedelta(minutes=5))
-    store.write([], [later])
-    store.write([], [later])  # the same update again (a rebuild): stored once
+    commit_alerts(store, [later])
+    commit_alerts(store, [later])  # the same update again: stored once
     assert [(e["event"]["action"], e["event"]["id"]) for e in entries(store)] == [
         ("alert_raised", f"{alert.id}-1"),
         ("alert_updated", f"{alert.id}-2"),
@@ -104,16 +101,3 @@ def test_an_alert_entry_matches_no_rule_of_any_pack(name: str) -> None:
     assert doc["event"]["dataset"] == "auditcorr.alert"
     assert not maker.covers("auditcorr.alert")
     assert maker.hits(doc, "replayed") == []
-
-
-@pytest.mark.parametrize("name", RULE_PACKS)
-def test_rebuilding_from_a_timeline_of_alert_entries_raises_nothing(
-    name: str, tmp_path: Path
-) -> None:
-    """A restart reads the alerts' entries back with the events and makes no alert of them."""
-    store = SqliteStore(tmp_path / "t.db", retention_days=0)
-    store.write([], [lookalike()])
-    assert store.count() == 1
-    engine = RuleEngine.load(rule_pack(name))
-    assert engine.rebuild(store) == []
-    store.close()

@@ -15,7 +15,9 @@ from deliverysupport import make_alert
 from schemasupport import rewind_before
 
 from daemon.alert import Alert
-from daemon.store.base import Delivery, Outcome, Routes, Store
+from daemon.delivery.routing import Routes, routed
+from daemon.normalize import normalize_record
+from daemon.store.base import Delivery, Outcome, Store
 from daemon.store.sqlite import SqliteStore
 
 EVERYTHING: Routes = {"chat": lambda alert: True, "siem": lambda alert: True}
@@ -36,7 +38,7 @@ def record(store: Store, *outcomes: Outcome) -> None:
 def test_one_row_per_alert_and_routed_output(store: Store) -> None:
     """Each alert is queued for each output whose route takes it, and only those."""
     routes: Routes = {"chat": lambda a: a.severity == "high", "siem": lambda a: True}
-    queued = store.write_alerts([make_alert(1), make_alert(2, severity="low")], routes)
+    queued = store.write_alerts(routed([make_alert(1), make_alert(2, severity="low")], routes))
     assert queued == 3
     assert store.delivery_counts() == {("chat", "pending"): 1, ("siem", "pending"): 2}
 
@@ -44,11 +46,11 @@ def test_one_row_per_alert_and_routed_output(store: Store) -> None:
 def test_requeued_alert_refreshes_pending_row_and_leaves_sent_one(store: Store) -> None:
     """The same alert id again: a pending row gets the new snapshot, a sent one stays sent."""
     alert = make_alert()
-    store.write_alerts([alert], EVERYTHING)
+    store.write_alerts(routed([alert], EVERYTHING))
     (chat,) = lease(store, "chat", now(), 10)
     record(store, Outcome((chat.id,), "sent", now()))
     alert.count = 5
-    store.write_alerts([alert], EVERYTHING)
+    store.write_alerts(routed([alert], EVERYTHING))
     (siem,) = store.deliveries("pending")
     assert siem.output == "siem"
     assert siem.alert["count"] == 5
@@ -63,13 +65,13 @@ def test_a_failed_write_queues_nothing(store: Store) -> None:
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        store.write_alerts([make_alert()], {"chat": lambda a: True, "siem": broken})
+        store.write_alerts(routed([make_alert()], {"chat": lambda a: True, "siem": broken}))
     assert store.delivery_counts() == {}
 
 
 def test_leased_rows_are_claimed_once_until_released(store: Store) -> None:
     """A round leases rows; the next skips them; a release (restart) hands them back."""
-    store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
+    store.write_alerts(routed([make_alert(n) for n in range(3)], {"chat": lambda a: True}))
     first = lease(store, "chat", now(), 2)
     assert len(first) == 2
     assert len(lease(store, "chat", now(), 10)) == 1
@@ -82,7 +84,7 @@ def test_one_round_leases_for_every_output_and_records_outcomes_first(
     store: Store,
 ) -> None:
     """Outcomes are stored before the lease: a row handed back as held is leased again."""
-    store.write_alerts([make_alert(n) for n in range(3)], EVERYTHING)
+    store.write_alerts(routed([make_alert(n) for n in range(3)], EVERYTHING))
     first = store.delivery_round([], {"chat": 2, "siem": 1}, now())
     assert {name: len(rows) for name, rows in first.leased.items()} == {"chat": 2, "siem": 1}
     assert first.next_due is not None  # the third chat row is due and unleased
@@ -106,7 +108,7 @@ def test_one_round_leases_for_every_output_and_records_outcomes_first(
 
 def test_retry_schedules_and_counts(store: Store) -> None:
     """A retry counts the attempt, keeps the error and is not due before its time."""
-    store.write_alerts([make_alert()], {"chat": lambda a: True})
+    store.write_alerts(routed([make_alert()], {"chat": lambda a: True}))
     (row,) = lease(store, "chat", now(), 1)
     later = now() + timedelta(minutes=5)
     record(store, Outcome((row.id,), "retry", now(), later, "HTTP 500"))
@@ -120,7 +122,7 @@ def test_retry_schedules_and_counts(store: Store) -> None:
 
 def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: Store) -> None:
     """retry_deliveries: one id or every failed row; sent rows are never touched."""
-    store.write_alerts([make_alert(n) for n in range(3)], {"chat": lambda a: True})
+    store.write_alerts(routed([make_alert(n) for n in range(3)], {"chat": lambda a: True}))
     rows = lease(store, "chat", now(), 3)
     record(
         store,
@@ -139,10 +141,10 @@ def test_failed_rows_go_back_to_pending_with_a_fresh_budget(store: Store) -> Non
 def test_outbox_table_comes_with_the_migration(tmp_path: Path) -> None:
     """SQLite only: a store made before the outbox existed gains the table on open, data intact."""
     path = tmp_path / "old.db"
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     rewind_before(path, "outbox")
-    store = SqliteStore(path, retention_days=0)
+    store = SqliteStore(path, retention_days=0, normalize=normalize_record)
     try:
-        assert store.write_alerts([make_alert()], {"chat": lambda a: True}) == 1
+        assert store.write_alerts(routed([make_alert()], {"chat": lambda a: True})) == 1
     finally:
         store.close()

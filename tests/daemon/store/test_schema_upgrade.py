@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import RawBatch
-from daemon.normalize import Limits
+from daemon.normalize import Limits, normalize_record
 from daemon.process import Job, init_worker, process
 from daemon.store import schema
 from daemon.store.base import EventQuery
@@ -28,7 +28,7 @@ _LIMIT = 64 * 1024
 
 def _fill(path: Path) -> int:
     """A store at the current schema holding the sample events; returns how many."""
-    store = SqliteStore(path, retention_days=0)
+    store = SqliteStore(path, retention_days=0, normalize=normalize_record)
     init_worker(store.dictionaries())
     try:
         batch = RawBatch("cloudtrail", "samples", SAMPLES.read_bytes())
@@ -69,14 +69,14 @@ def test_upgrade_backs_up_the_older_store_first(tmp_path: Path, newer_release: i
     old = _version(path)
     assert stored > 0
     assert old == newer_release - 1
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     assert _version(path) == newer_release
     assert "upgrade_probe" in _tables(path)
     backups = list(tmp_path.glob(f"timeline.db.schema{old}-*.bak"))
     assert len(backups) == 1, list(tmp_path.iterdir())
     assert _version(backups[0]) == old
     assert "upgrade_probe" not in _tables(backups[0])
-    copy = SqliteStore(backups[0], retention_days=0, readonly=True)
+    copy = SqliteStore(backups[0], retention_days=0, readonly=True, normalize=normalize_record)
     try:
         assert copy.count() == stored
         assert len(copy.search(EventQuery(limit=1000))) == stored
@@ -88,7 +88,7 @@ def test_no_backup_without_a_pending_migration(tmp_path: Path) -> None:
     """A new store and a store already at the latest schema are opened without a copy."""
     path = tmp_path / "timeline.db"
     _fill(path)
-    SqliteStore(path, retention_days=0).close()
+    SqliteStore(path, retention_days=0, normalize=normalize_record).close()
     assert not list(tmp_path.glob("*.bak"))
 
 

@@ -13,6 +13,7 @@ from schemasupport import rewind_before
 from storesupport import Engine, open_for_workers
 from test_timeline_store import ALL, NEWEST_FIRST, _pair, at, crafted, fill, run_job, sample_records
 
+from daemon.normalize import normalize_record
 from daemon.process import init_worker
 from daemon.store.base import EventQuery, Store
 from daemon.store.keys import key_minute
@@ -91,12 +92,12 @@ def test_pruning_drops_old_minutes(engine: Engine, place: str) -> None:
 def test_a_store_from_before_the_counts_gets_them_on_open(tmp_path: Path) -> None:
     """Opening a SQLite store made before the per-minute counts counts its events as CloudTrail."""
     path = tmp_path / "timeline.db"
-    store = SqliteStore(path, retention_days=0)
+    store = SqliteStore(path, retention_days=0, normalize=normalize_record)
     init_worker(store.dictionaries())
     fill(store)
     store.close()
     rewind_before(path, "minute_counts")
-    reopened = SqliteStore(path, retention_days=0)
+    reopened = SqliteStore(path, retention_days=0, normalize=normalize_record)
     try:
         assert histogram_total(reopened) == Counter({"cloudtrail": len(ALL)})
     finally:

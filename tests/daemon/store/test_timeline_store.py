@@ -24,7 +24,7 @@ from storesupport import Engine, open_for_workers
 
 from connectors.base import Checkpoint, RawBatch
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, cloudtrail
+from daemon.normalize import Limits, cloudtrail, normalize_record
 from daemon.process import (
     SAMPLES_PER_BATCH,
     SAMPLES_SHARE,
@@ -722,7 +722,7 @@ def test_reader_sees_what_the_writer_committed(
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0)
+    opened = SqliteStore(tmp_path / "timeline.db", retention_days=0, normalize=normalize_record)
     init_worker(opened.dictionaries())
     yield opened
     opened.close()
@@ -766,5 +766,5 @@ def test_readonly_store_on_a_missing_path_says_what_to_do(tmp_path: Path) -> Non
     """Opening a store for reading where none exists fails clearly and creates nothing."""
     missing = tmp_path / "nowhere" / "timeline.db"
     with pytest.raises(FileNotFoundError, match=r"no store at .*timeline\.db.*auditcorr run"):
-        SqliteStore(missing, retention_days=0, readonly=True)
+        SqliteStore(missing, retention_days=0, readonly=True, normalize=normalize_record)
     assert not missing.parent.exists()

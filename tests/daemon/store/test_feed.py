@@ -1,0 +1,101 @@
+"""The correlator's side of the store (both engines): the feed each write appends in
+commit order, and a round's commit of place, state, alerts, entries and outbox rows."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
+
+from deliverysupport import make_alert
+from test_timeline_store import crafted
+
+from daemon.correlator.entries import alert_entries
+from daemon.model import AuditEvent
+from daemon.store.alert_events import SOURCE as ALERT_SOURCE
+from daemon.store.base import EventQuery, Store
+from daemon.store.keys import event_hash
+from daemon.store.units import Batch, FeedMovedError, Round
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def event(n: int) -> AuditEvent:
+    return AuditEvent(
+        id=f"ev-{n}",
+        timestamp=T0 + timedelta(seconds=n),
+        dataset="system.auth",
+        action="ssh_login",
+        message=f"event {n}",
+    )
+
+
+def fed(source: str, *numbers: int) -> Batch:
+    """A batch of events ``numbers``, each with one feed item naming it."""
+    batch = crafted(source, [event(n) for n in numbers])
+    batch.feed = [(event_hash(f"ev-{n}"), orjson.dumps({"n": n})) for n in numbers]
+    return batch
+
+
+def items(store: Store, position: int = 0) -> list[list[int]]:
+    return [
+        [item["n"] for item in orjson.loads(entry)] for _, entry in store.feed_after(position, 50)
+    ]
+
+
+def test_each_write_feeds_the_items_of_the_events_it_stored_first(store: Store) -> None:
+    """One row per write that stored events with items, in commit order; an event read
+    again (here or in the same write) is not fed again; a write without items adds none."""
+    store.write([fed("a", 1, 2)])
+    store.write([crafted("b", [event(3)])])
+    store.write([fed("a", 2, 4), fed("c", 4, 5)])
+    store.write([fed("a", 1)])
+    assert items(store) == [[1, 2], [4, 5]]
+    first, second = (seq for seq, _ in store.feed_after(0, 50))
+    assert first < second
+    assert items(store, first) == [[4, 5]]
+
+
+def test_a_round_commits_place_state_alerts_entries_and_outbox_together(store: Store) -> None:
+    store.write([fed("a", 1)])
+    ((seq, _),) = store.feed_after(0, 10)
+    alert = make_alert(1)
+    store.commit_round(
+        Round(
+            after=0,
+            position=seq,
+            state={"window\x1fr\x1fg": b"[1]", "gone": None},
+            alerts=[alert],
+            entries=alert_entries([alert]),
+            deliveries=[(alert, "chat")],
+        )
+    )
+    assert store.correlation_state() == (seq, {"window\x1fr\x1fg": b"[1]"})
+    assert store.alert(alert.id) == alert
+    assert [row.output for row in store.alert_deliveries(alert.id)] == ["chat"]
+    (entry,) = store.search(EventQuery(source=ALERT_SOURCE, since=T0 - timedelta(days=1)))
+    assert entry["event"]["id"] == f"{alert.id}-{alert.count}"
+    store.commit_round(Round(after=seq, position=seq, state={"window\x1fr\x1fg": None}))
+    assert store.correlation_state() == (seq, {})
+    assert store.prune_feed() == 1
+    assert store.feed_after(0, 10) == []
+
+
+def test_a_round_from_a_place_another_correlator_left_commits_nothing(store: Store) -> None:
+    """Two correlators on one store (a former cluster leader, a backfill beside a running
+    daemon): the one whose starting place is no longer the stored one fails whole."""
+    store.write([fed("a", 1)])
+    store.write([fed("a", 2)])
+    first, second = (seq for seq, _ in store.feed_after(0, 10))
+    store.commit_round(Round(after=0, position=first, state={"k": b"1"}))
+    alert = make_alert(2)
+    stale = Round(after=0, position=second, state={"k": b"2"}, alerts=[alert])
+    with pytest.raises(FeedMovedError):
+        store.commit_round(stale)
+    assert store.correlation_state() == (first, {"k": b"1"})
+    assert store.alert(alert.id) is None
