@@ -475,7 +475,7 @@ def _review(
 ) -> int:
     from connectors.changerecord import parse_record
     from daemon.changes.report import PERIOD_COLUMNS, period_lines, period_rows, review_lines
-    from daemon.changes.review import book_for, review
+    from daemon.changes.review import book_for, review, reviews
 
     zone = ZoneInfo(config.daemon.timezone)
     identities = config.identity.identity_map()
@@ -487,27 +487,25 @@ def _review(
             return EXIT_FAILED
         record = parse_record(current)
         book = book_for(store, record.start, record.end, identities)
-        found = review(store, record, book, now=now)
+        one = review(store, record, book, now=now)
         if args.json:
-            _print_json(found.to_json())
+            _print_json(one.to_json())
         else:
-            print("\n".join(review_lines(found, zone)))
+            print("\n".join(review_lines(one, zone)))
         return EXIT_OK
     if since is None:
         print("auditcorr: --review without a change id needs --since", file=sys.stderr)
         return EXIT_CONFIG
-    until = until or now
-    book = book_for(store, since, until, identities)
-    records = [parse_record(r) for r in store.change_records(since=since, until=until)]
-    reviews = [review(store, record, book, now=now) for record in records]
+    records = [parse_record(r) for r in store.change_records(since=since, until=until or now)]
+    found = reviews(store, records, identities, now=now)
     if args.json:
-        _print_json([r.to_json() for r in reviews])
+        _print_json([r.to_json() for r in found])
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, PERIOD_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(period_rows(reviews))
+        writer.writerows(period_rows(found))
     else:
-        print("\n".join(period_lines(reviews, zone)))
+        print("\n".join(period_lines(found, zone)))
     return EXIT_OK
 
 

@@ -469,7 +469,7 @@ def _alert_schemas() -> JSON:
             "outside": {
                 "type": "array",
                 "items": seen,
-                "description": "anyone's change-class events on the scope within 24 h of it",
+                "description": "anyone's change-class events on the scope within 4 h of it",
             },
             "truncated": {"type": "boolean"},
         },

@@ -118,6 +118,16 @@ def judge(facts: Facts, book: ChangeBook, *, nearest: int = 3) -> Verdict:
     return Verdict((), tuple(m for _, _, m in misses[:nearest]), facts)
 
 
+def covered_by(facts: Facts, book: ChangeBook) -> list[ChangeRecord]:
+    """The records covering an event, without :func:`judge`'s nearest misses: only a
+    record whose window holds the event can cover it, so only those are weighed."""
+    return [
+        record
+        for record in book.near(facts.time, timedelta(0), 1)
+        if record.start <= facts.time <= record.end and not reasons(record, facts, book)
+    ]
+
+
 # -- the axes ------------------------------------------------------------------
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import product
+from math import prod
 from typing import Any, Literal, Protocol
 
 from connectors.changerecord import SCOPE_AXES, ChangeRecord
@@ -28,11 +30,12 @@ from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import (
     NEAREST_HORIZON,
     Facts,
+    covered_by,
     facts_of,
-    judge,
     reasons,
     touches,
 )
+from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap, Person
 from daemon.model import format_timestamp
 from daemon.rules.change import HOST_CHANGES, is_change_class
@@ -48,14 +51,18 @@ VERDICTS: tuple[Verdict, ...] = (
     "in_progress",
 )
 
-MARGIN = timedelta(hours=24)
-"""How far before a window opens and after it closes a review looks for work on its scope."""
+MARGIN = timedelta(hours=4)
+"""How far before a window opens and after it closes a review looks for work on its scope:
+early starts and overruns.  Work further away is no part of this change; when no record
+covers it, it is an ``unapproved_change`` alert of its own."""
 SETTLE = timedelta(minutes=20)
 """A window is reviewed as over this long after it closed: CloudTrail delivers 5-15 min
 late (the default ``[rules] allowed_lateness``)."""
 MAX_EVENTS = 5000
 """Events kept per list of a review; beyond it the review says it was cut short."""
 _PAGE = 1000
+MAX_PROBES = 16
+"""Most store filters one look at a scope outside the window makes."""
 
 
 class Reader(Protocol):
@@ -187,6 +194,26 @@ def review(
     )
 
 
+def reviews(
+    reader: Reader,
+    records: list[ChangeRecord],
+    identities: IdentityMap | None,
+    *,
+    now: datetime,
+) -> list[Review]:
+    """The reviews of many records (a period report), weighed against one book.
+
+    The cyclic collector is paused meanwhile: the reviews kept hold thousands of
+    event documents (which hold no cycles), and every collection would walk them all.
+    """
+    if not records:
+        return []
+    since, until = min(r.start for r in records), max(r.end for r in records)
+    book = book_for(reader, since, until, identities)
+    with cyclic_gc_paused():
+        return [review(reader, record, book, now=now) for record in records]
+
+
 def verdict_of(
     record: ChangeRecord,
     inside: tuple[Seen, ...],
@@ -252,7 +279,7 @@ def _outside(
         facts = facts_of(item.document, book)
         if record.start <= facts.time <= record.end or not touches(record, facts):
             continue
-        covering = judge(facts, book, nearest=0).covered_by
+        covering = covered_by(facts, book)
         seen.append(Seen(item, facts, covered_by=tuple(r.id for r in covering)))
     return tuple(seen), cut
 
@@ -267,27 +294,48 @@ _HOST_ACTIONS = {
 
 
 def scope_probes(record: ChangeRecord) -> list[EventQuery] | None:
-    """Store filters whose union holds every event that can touch the record's scope,
-    from its most selective axis the index knows exactly (actions, hosts, accounts,
-    regions); None when no axis can be told to the index (globs only), ``[]`` for an
-    empty scope."""
+    """Store filters whose union holds every event that can touch the record's scope.
+
+    Each axis the index knows exactly (actions as event actions, hosts, accounts,
+    regions, without globs) narrows the filters, all of them together while their
+    combinations stay few (``MAX_PROBES``; regions, then accounts, then hosts are
+    left out first).  None when no axis can be told to the index (globs only), ``[]``
+    for an empty scope.
+    """
     scope = record.scope
     if not any(getattr(scope, axis) for axis in SCOPE_AXES):
         return []
-    actions = _event_actions(scope.actions)
-    if actions:
-        return [EventQuery(action=action) for action in actions]
-    if _exact(scope.hosts):
-        return [EventQuery(host=value) for value in scope.hosts]
-    if _exact(scope.aws_accounts):
-        return [EventQuery(account=value) for value in scope.aws_accounts]
-    if _exact(scope.aws_regions):
-        return [EventQuery(region=value) for value in scope.aws_regions]
-    return None
+    axes = [
+        ("action", _event_actions(scope.actions)),
+        ("host", _exact(scope.hosts)),
+        ("account", _exact(scope.aws_accounts)),
+        ("region", _exact(scope.aws_regions)),
+    ]
+    known = [(name, values) for name, values in axes if values]
+    while known and prod(len(values) for _, values in known) > MAX_PROBES:
+        known.pop()
+    if not known:
+        return None
+    names = [name for name, _ in known]
+    return [
+        _probe(dict(zip(names, combination, strict=True)))
+        for combination in product(*(values for _, values in known))
+    ]
 
 
-def _exact(values: tuple[str, ...]) -> bool:
-    return bool(values) and not any(_GLOB & set(value) for value in values)
+def _probe(values: dict[str, str]) -> EventQuery:
+    return EventQuery(
+        action=values.get("action"),
+        host=values.get("host"),
+        account=values.get("account"),
+        region=values.get("region"),
+    )
+
+
+def _exact(values: tuple[str, ...]) -> list[str] | None:
+    if not values or any(_GLOB & set(value) for value in values):
+        return None
+    return list(values)
 
 
 def _event_actions(patterns: tuple[str, ...]) -> list[str] | None:

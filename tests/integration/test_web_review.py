@@ -71,15 +71,15 @@ async def test_a_change_badge_opens_its_review(demo: ApiDaemon, tmp_path: Path) 
 
 
 async def test_a_shared_review_link_opens_and_closes(demo: ApiDaemon, tmp_path: Path) -> None:
-    """``#review=CHG0041211`` opens that review: not executed, the restart after it covered by
-    CHG0041214; the close button hides it and drops it from the address."""
+    """``#review=CHG0041211`` opens that review: not executed, nothing in or around its
+    window; the close button hides it and drops it from the address."""
     async with Browser(tmp_path / "profile") as browser:
         await browser.viewport(1280, 900)
         await open_page(browser, demo, "#review=CHG0041211")
         await browser.wait_for(f"!!{REVIEW}.querySelector('.verdict')")
         text = await browser.evaluate(f"{REVIEW}.textContent")
         assert "not executed" in text
-        assert "after, covered by CHG0041214" in text
+        assert "In the window, by the implementers (0)nothing" in text
         await browser.evaluate(f"{REVIEW}.querySelector('.close').click()")
         await browser.wait_for(f"{REVIEW}.hidden")
         assert "review=" not in await browser.evaluate("location.hash")

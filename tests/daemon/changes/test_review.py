@@ -234,15 +234,34 @@ def test_work_in_a_cancelled_records_window_is_scope_creep(store: Store, put: An
     assert untouched.verdict == "clean"
 
 
-def test_scope_probes_use_the_most_selective_exact_axis() -> None:
-    """Actions become event actions; globs fall back to hosts, accounts, or a scan."""
+def test_scope_probes_combine_the_exact_axes() -> None:
+    """Actions become event actions, combined with exact hosts, accounts and regions;
+    globs leave an axis out, and too many combinations drop regions first."""
     assert scope_probes(parse_record(MAINTENANCE)) == [
-        EventQuery(action="StopInstances"),
-        EventQuery(action="StartInstances"),
+        EventQuery(action="StopInstances", account="111111111111"),
+        EventQuery(action="StartInstances", account="111111111111"),
     ]
     assert scope_probes(parse_record(NGINX)) == [EventQuery(action="sudo")]
-    package = {**NGINX, "scope": {"hosts": ["web01"], "actions": ["ec2:*"]}}
-    assert scope_probes(parse_record(package)) == [EventQuery(host="web01")]
+    hosts = {**NGINX, "scope": {"hosts": ["web01"], "actions": ["ec2:*"]}}
+    assert scope_probes(parse_record(hosts)) == [EventQuery(host="web01")]
     globs = {**NGINX, "scope": {"hosts": ["web0*"]}}
     assert scope_probes(parse_record(globs)) is None
     assert scope_probes(parse_record({**NGINX, "scope": {}})) == []
+    wide = {
+        **NGINX,
+        "scope": {
+            "actions": ["ec2:StopInstances", "ec2:StartInstances"],
+            "aws_accounts": ["111111111111", "222222222222"],
+            "aws_regions": [
+                "us-east-1",
+                "us-west-2",
+                "eu-west-1",
+                "eu-central-1",
+                "ap-northeast-1",
+            ],
+        },
+    }
+    probes = scope_probes(parse_record(wide))
+    assert probes is not None
+    assert len(probes) == 4
+    assert {p.region for p in probes} == {None}
