@@ -255,7 +255,7 @@ def _inside(
             probes += [EventQuery(actor=person.id) for person in implementer.people]
         else:  # nobody in the identity map: the name is an account as events spell it
             probes.append(EventQuery(user=implementer.name))
-    found, cut = _collect(reader, probes, record.start, record.end)
+    found, cut = _collect(reader, probes, [(record.start, record.end)])
     seen = []
     for item in found:
         facts = facts_of(item.document, book)
@@ -272,8 +272,9 @@ def _outside(
     probes = scope_probes(record)
     if probes is not None and not probes:
         return (), False  # an empty scope: nothing to touch
-    since, until = record.start - MARGIN, record.end + MARGIN
-    found, cut = _collect(reader, probes or [EventQuery()], since, until)
+    tick = timedelta(microseconds=1)
+    spans = [(record.start - MARGIN, record.start - tick), (record.end + tick, record.end + MARGIN)]
+    found, cut = _collect(reader, probes or [EventQuery()], spans)
     seen = []
     for item in found:
         facts = facts_of(item.document, book)
@@ -359,12 +360,13 @@ def _event_actions(patterns: tuple[str, ...]) -> list[str] | None:
 
 
 def _collect(
-    reader: Reader, probes: list[EventQuery], since: datetime, until: datetime
+    reader: Reader, probes: list[EventQuery], spans: list[tuple[datetime, datetime]]
 ) -> tuple[list[Found], bool]:
-    """Change-class events of any probe in ``since..until``, once each, oldest first."""
+    """Change-class events of any probe in any of the ``(since, until)`` spans, once each,
+    oldest first."""
     found: dict[int, Found] = {}
     cut = False
-    for probe in probes:
+    for probe, (since, until) in product(probes, spans):
         for item in _pages(reader, replace(probe, since=since, until=until)):
             if is_change_class(item.document):
                 found[item.key] = item
