@@ -132,7 +132,8 @@ class Review:
     as_of: datetime
     implementers: tuple[Implementer, ...]
     inside: tuple[Seen, ...]
-    """The implementers' change-class events in the window, oldest first."""
+    """The implementers' change-class events in the window, oldest first (without
+    implementers: anyone's that touch the scope)."""
     outside: tuple[Seen, ...]
     """Anyone's change-class events on the record's scope within ``MARGIN`` of the window."""
     truncated: bool = False
@@ -249,17 +250,23 @@ def _resolve(name: str, book: ChangeBook) -> Implementer:
 def _inside(
     reader: Reader, record: ChangeRecord, implementers: tuple[Implementer, ...], book: ChangeBook
 ) -> tuple[tuple[Seen, ...], bool]:
+    """The implementers' changes in the window; for a record that names no implementers
+    (anyone may carry it out), anyone's changes that touch its scope."""
     probes: list[EventQuery] = []
     for implementer in implementers:
         if implementer.people:
             probes += [EventQuery(actor=person.id) for person in implementer.people]
         else:  # nobody in the identity map: the name is an account as events spell it
             probes.append(EventQuery(user=implementer.name))
+    if not record.implementers:
+        scoped = scope_probes(record)
+        probes = [EventQuery()] if scoped is None else scoped
     found, cut = _collect(reader, probes, [(record.start, record.end)])
     seen = []
     for item in found:
         facts = facts_of(item.document, book)
-        seen.append(Seen(item, facts, reasons=tuple(reasons(record, facts, book))))
+        if record.implementers or touches(record, facts):
+            seen.append(Seen(item, facts, reasons=tuple(reasons(record, facts, book))))
     return tuple(seen), cut
 
 

@@ -234,6 +234,22 @@ def test_work_in_a_cancelled_records_window_is_scope_creep(store: Store, put: An
     assert untouched.verdict == "clean"
 
 
+def test_a_record_without_implementers_reviews_anyones_work_on_its_scope(
+    store: Store, put: Any
+) -> None:
+    """Anyone may carry out a record naming nobody: their changes on its scope in the
+    window count as its work, other changes of theirs are not its business."""
+    anyone = {**MAINTENANCE, "implementers": []}
+    put("change", orjson.dumps(anyone))
+    put("cloudtrail", alice_calls())
+    found = review_of(store, anyone)
+    assert [s.facts.action for s in found.inside] == ["ec2:StopInstances", "ec2:StartInstances"]
+    assert found.verdict == "clean"
+    assert review_of(store, {**anyone, "id": "CHG2", "scope": {"hosts": ["db01"]}}).verdict == (
+        "not_executed"
+    )
+
+
 def test_scope_probes_combine_the_exact_axes() -> None:
     """Actions become event actions, combined with exact hosts, accounts and regions;
     globs leave an axis out, and too many combinations drop regions first."""
