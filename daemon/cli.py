@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,7 @@ from daemon.logs import configure
 from daemon.migrate_store import add_migrate_command
 from daemon.rules.commands import add_alerts_command, add_rules_commands
 from daemon.sources_cli import add_sources_command
-from daemon.store.base import EventQuery, StoreUnavailableError
+from daemon.store.base import EventQuery, Store, StoreUnavailableError
 from daemon.store.schema import StoreUpgradeError
 from daemon.timeparse import parse_moment
 
@@ -134,10 +135,26 @@ def _parser() -> argparse.ArgumentParser:
     timeline.add_argument("--oldest-first", action="store_true")
     timeline.add_argument("--json", action="store_true", help="one ECS document per line")
     changes = command(
-        "changes", _changes, "list change records, or which records cover an event and why not"
+        "changes",
+        _changes,
+        "list change records, which records cover an event and why not, or review what was done",
     )
     changes.add_argument("--covering", metavar="EVENT_ID", help="the coverage verdict of an event")
     changes.add_argument("--history", metavar="CHANGE_ID", help="every version of one record")
+    changes.add_argument(
+        "--review",
+        nargs="?",
+        const="",
+        metavar="CHANGE_ID",
+        help="post-implementation review of one record; without an id, with --since:"
+        " every record of the period with its verdict",
+    )
+    changes.add_argument(
+        "--format",
+        choices=["text", "csv"],
+        default="text",
+        help="the period report as a table (default) or CSV",
+    )
     changes.add_argument("--since", help="windows ending at or after (ISO 8601 or age like 7d)")
     changes.add_argument(
         "--until",
@@ -410,6 +427,8 @@ def _changes(args: argparse.Namespace, config: Config) -> int:
     until = parse_moment(args.until, zone=zone) if args.until else None
     store = open_store(config, readonly=True)
     try:
+        if args.review is not None:
+            return _review(args, config, store, since, until)
         if args.covering:
             doc = store.event_by_id(args.covering, since=since, until=until)
             if doc is None:
@@ -444,6 +463,49 @@ def _changes(args: argparse.Namespace, config: Config) -> int:
             print(f"  {record.id} v{record.version or '-'} {record.revision}: {record.state}")
             print("\n".join(scope_lines(record)))
     print(f"{len(records)} record(s)")
+    return EXIT_OK
+
+
+def _review(
+    args: argparse.Namespace,
+    config: Config,
+    store: Store,
+    since: datetime | None,
+    until: datetime | None,
+) -> int:
+    from connectors.changerecord import parse_record
+    from daemon.changes.report import PERIOD_COLUMNS, period_lines, period_rows, review_lines
+    from daemon.changes.review import book_for, review, reviews
+
+    zone = ZoneInfo(config.daemon.timezone)
+    identities = config.identity.identity_map()
+    now = datetime.now(UTC)
+    if args.review:
+        current = store.change_record(args.review)
+        if current is None:
+            print(f"auditcorr: no change record {args.review!r}", file=sys.stderr)
+            return EXIT_FAILED
+        record = parse_record(current)
+        book = book_for(store, record.start, record.end, identities)
+        one = review(store, record, book, now=now)
+        if args.json:
+            _print_json(one.to_json())
+        else:
+            print("\n".join(review_lines(one, zone)))
+        return EXIT_OK
+    if since is None:
+        print("auditcorr: --review without a change id needs --since", file=sys.stderr)
+        return EXIT_CONFIG
+    records = [parse_record(r) for r in store.change_records(since=since, until=until or now)]
+    found = reviews(store, records, identities, now=now)
+    if args.json:
+        _print_json([r.to_json() for r in found])
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, PERIOD_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(period_rows(found))
+    else:
+        print("\n".join(period_lines(found, zone)))
     return EXIT_OK
 
 

@@ -1,13 +1,14 @@
-"""``/api/v1/changes``, ``/api/v1/changes/{id}`` and ``/api/v1/events/{id}/coverage``:
-the change records, and whether one of them covers an event."""
+"""``/api/v1/changes``, ``/api/v1/changes/{id}``, ``/api/v1/changes/{id}/review`` and
+``/api/v1/events/{id}/coverage``: the change records, what was done under one, and
+whether one of them covers an event."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiohttp import web
 
-from connectors.changerecord import STATES
+from connectors.changerecord import STATES, parse_record
 from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key
@@ -15,6 +16,7 @@ from daemon.api.replies import problem, reply
 from daemon.api.state import PIPELINE, READERS, ZONE
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, coverage
+from daemon.changes.review import book_for, review
 from daemon.store.base import JSON, Store
 
 routes = web.RouteTableDef()
@@ -52,6 +54,28 @@ async def get_change(request: web.Request) -> web.Response:
     if current is None:
         raise problem(web.HTTPNotFound, f"no change record {change_id}")
     return reply({"record": current, "history": history})
+
+
+@routes.get("/api/v1/changes/{id}/review")
+@needs("reader")
+async def change_review(request: web.Request) -> web.Response:
+    """The post-implementation review of one change record, as of now."""
+    change_id = request.match_info["id"]
+    identities = request.app[PIPELINE].identities
+    now = datetime.now(UTC)
+
+    def load(store: Store) -> JSON | None:
+        current = store.change_record(change_id)
+        if current is None:
+            return None
+        record = parse_record(current)
+        book = book_for(store, record.start, record.end, identities)
+        return review(store, record, book, now=now).to_json()
+
+    found = await request.app[READERS].call(load)
+    if found is None:
+        raise problem(web.HTTPNotFound, f"no change record {change_id}")
+    return reply(found)
 
 
 @routes.get("/api/v1/events/{id}/coverage")

@@ -15,6 +15,7 @@ from daemon.api.events import FILTERS, MAX_BUCKETS, ORDERS, OUTCOMES
 from daemon.api.lanes import LANES
 from daemon.api.replies import reply
 from daemon.api.state import SETTINGS
+from daemon.changes.review import VERDICTS
 from daemon.config import ApiSection
 
 JSON = dict[str, Any]
@@ -415,6 +416,64 @@ def _alert_schemas() -> JSON:
         },
     }
     names = {"type": "array", "items": {"type": "string"}}
+    seen = {
+        "type": "object",
+        "description": "A change-class event of a review (key: its id under /api/v1/events)",
+        "required": ["key", "id", "@timestamp", "dataset", "person", "action"],
+        "properties": {
+            "key": _DIGITS,
+            "id": text_or_null,
+            "@timestamp": {"type": "string"},
+            "dataset": text_or_null,
+            "person": text_or_null,
+            "action": text_or_null,
+            "host": text_or_null,
+            "account": text_or_null,
+            "region": text_or_null,
+            "message": text_or_null,
+            "in_scope": {"type": "boolean", "description": "inside the window only"},
+            "reasons": {**names, "description": "inside the window: why out of scope"},
+            "when": {"type": "string", "enum": ["before", "after"]},
+            "covered_by": {**names, "description": "outside the window: covering records"},
+        },
+    }
+    counts = ("in_scope", "out_of_scope", "outside_window", "outside_covered")
+    review = {
+        "type": "object",
+        "required": ["change", "verdict", "as_of", "implementers", "counts", "inside", "outside"],
+        "properties": {
+            "change": _ref("ChangeRecord"),
+            "verdict": {"type": "string", "enum": list(VERDICTS)},
+            "as_of": {"type": "string"},
+            "implementers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "people"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "people": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            },
+            "counts": {
+                "type": "object",
+                "required": list(counts),
+                "properties": {name: {"type": "integer", "minimum": 0} for name in counts},
+            },
+            "inside": {
+                "type": "array",
+                "items": seen,
+                "description": "the implementers' change-class events in the window",
+            },
+            "outside": {
+                "type": "array",
+                "items": seen,
+                "description": "anyone's change-class events on the scope within 4 h of it",
+            },
+            "truncated": {"type": "boolean"},
+        },
+    }
     person = {
         "type": "object",
         "required": ["id", "identity", "events"],
@@ -447,6 +506,7 @@ def _alert_schemas() -> JSON:
         "ChangeRecord": record,
         "Coverage": coverage,
         "Person": person,
+        "Review": review,
     }
 
 
@@ -505,6 +565,11 @@ def _alert_paths(settings: ApiSection) -> JSON:
             ),
             [_path_id()],
         ),
+        "/api/v1/changes/{id}/review": _get(
+            "The post-implementation review of one change record, as of now",
+            _json(_ref("Review"), "the review"),
+            [_path_id()],
+        ),
         "/api/v1/events/{id}/coverage": _get(
             "The change records covering an event, or the nearest and why not",
             _json(_ref("Coverage"), "the verdict"),
@@ -519,6 +584,7 @@ def _alert_paths(settings: ApiSection) -> JSON:
     for path, what in (
         ("/api/v1/alerts/{id}", "no such alert"),
         ("/api/v1/changes/{id}", "no such change record"),
+        ("/api/v1/changes/{id}/review", "no such change record"),
         ("/api/v1/events/{id}/coverage", "no such event"),
         ("/api/v1/people/{id}", "neither in the identity map nor in any event's actor"),
     ):

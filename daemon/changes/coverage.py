@@ -106,46 +106,81 @@ def judge(facts: Facts, book: ChangeBook, *, nearest: int = 3) -> Verdict:
     covering: list[ChangeRecord] = []
     misses: list[tuple[int, float, Miss]] = []
     for record in book.near(facts.time, NEAREST_HORIZON, NEAREST_CANDIDATES):
-        reasons = _reasons(record, facts, book)
-        if not reasons:
+        found = reasons(record, facts, book)
+        if not found:
             covering.append(record)
         else:
             distance = _distance(record, facts.time).total_seconds()
-            misses.append((len(reasons), distance, Miss(record, tuple(reasons))))
+            misses.append((len(found), distance, Miss(record, tuple(found))))
     if covering:
         return Verdict(tuple(covering), (), facts)
     misses.sort(key=lambda item: (item[0], item[1], item[2].record.id))
     return Verdict((), tuple(m for _, _, m in misses[:nearest]), facts)
 
 
+def covered_by(facts: Facts, book: ChangeBook) -> list[ChangeRecord]:
+    """The records covering an event, without :func:`judge`'s nearest misses: only a
+    record whose window holds the event can cover it, so only those are weighed."""
+    return [
+        record
+        for record in book.near(facts.time, timedelta(0), 1)
+        if record.start <= facts.time <= record.end and not reasons(record, facts, book)
+    ]
+
+
 # -- the axes ------------------------------------------------------------------
 
 
-def _reasons(record: ChangeRecord, facts: Facts, book: ChangeBook) -> list[str]:
-    reasons = []
+def reasons(record: ChangeRecord, facts: Facts, book: ChangeBook) -> list[str]:
+    """Every reason ``record`` does not cover an event with ``facts``; none: it covers it."""
+    found = []
     if not record.authorizes:
-        reasons.append(f"state is {record.state}")
+        found.append(f"state is {record.state}")
     if facts.time < record.start:
-        reasons.append(f"window opens {_span(record.start - facts.time)} after")
+        found.append(f"window opens {_span(record.start - facts.time)} after")
     elif facts.time > record.end:
-        reasons.append(f"window ended {_span(facts.time - record.end)} before")
+        found.append(f"window ended {_span(facts.time - record.end)} before")
     if record.implementers and facts.people and not _implements(record, facts, book):
         who = facts.people[0]
-        reasons.append(f"{who} is not an implementer ({', '.join(record.implementers)})")
+        found.append(f"{who} is not an implementer ({', '.join(record.implementers)})")
+    return found + scope_reasons(record, facts)
+
+
+def scope_reasons(record: ChangeRecord, facts: Facts) -> list[str]:
+    """The axes of ``record``'s scope that an event with ``facts`` lies outside of."""
+    found = []
     scope = record.scope
     if scope.hosts and facts.host and not _any(facts.host, scope.hosts):
-        reasons.append(f"host {facts.host} not in scope")
+        found.append(f"host {facts.host} not in scope")
     if scope.aws_accounts and facts.account and not _any(facts.account, scope.aws_accounts):
-        reasons.append(f"account {facts.account} not in scope")
+        found.append(f"account {facts.account} not in scope")
     if scope.aws_regions and facts.region and not _any(facts.region, scope.aws_regions):
-        reasons.append(f"region {facts.region} not in scope")
+        found.append(f"region {facts.region} not in scope")
     if scope.resources:
         outside = [r for r in facts.resources if not any(r.matches(p) for p in scope.resources)]
         if outside:
-            reasons.append(f"resource {outside[0].arn or outside[0].id} not in scope")
+            found.append(f"resource {outside[0].arn or outside[0].id} not in scope")
     if scope.actions and facts.action and not _any(facts.action, scope.actions):
-        reasons.append(f"action {facts.action} not in scope")
-    return reasons
+        found.append(f"action {facts.action} not in scope")
+    return found
+
+
+def touches(record: ChangeRecord, facts: Facts) -> bool:
+    """The event lies in ``record``'s scope and names at least one of its axes.
+
+    Unlike coverage, an axis the event does not tell proves nothing here: a
+    CloudTrail call touches no host-only scope, and an empty scope is touched
+    by nothing.
+    """
+    scope = record.scope
+    told = (
+        (scope.hosts and facts.host)
+        or (scope.aws_accounts and facts.account)
+        or (scope.aws_regions and facts.region)
+        or (scope.resources and facts.resources)
+        or (scope.actions and facts.action)
+    )
+    return bool(told) and not scope_reasons(record, facts)
 
 
 def _any(value: str, patterns: tuple[str, ...]) -> bool:

@@ -152,6 +152,25 @@ def test_event_coverage_names_the_record_or_the_nearest(api: ApiDaemon) -> None:
     assert api.get("/api/v1/events/12345/coverage").status == 404
 
 
+def test_change_review_marks_the_bucket_policy_out_of_scope(api: ApiDaemon) -> None:
+    """CHG0041207's review: the stop and start in scope, the bucket policy out of it, each
+    with its event's API key; an unknown record is 404."""
+    review = api.get("/api/v1/changes/CHG0041207/review").json()
+    assert review["verdict"] == "scope_creep"
+    assert review["change"]["id"] == "CHG0041207"
+    assert [(e["action"], e["in_scope"]) for e in review["inside"]] == [
+        ("ec2:StopInstances", True),
+        ("s3:PutBucketPolicy", False),
+        ("ec2:StartInstances", True),
+    ]
+    assert review["inside"][1]["reasons"][-1] == "action s3:PutBucketPolicy not in scope"
+    assert review["implementers"][0]["people"][0]["id"] == "alice"
+    assert review["counts"]["out_of_scope"] == 1
+    stop = api.get(f"/api/v1/events/{review['inside'][0]['key']}").json()
+    assert stop["document"]["event"]["id"] == STOP
+    assert api.get("/api/v1/changes/CHG0/review").status == 404
+
+
 def test_a_person_has_identity_and_recent_events(api: ApiDaemon) -> None:
     """people/alice: the identity map's entry and her newest events; unknown ids are 404."""
     alice = api.get("/api/v1/people/alice?limit=5").json()

@@ -14,6 +14,7 @@ const state = {
   zone: "UTC",
   token: sessionStorage.getItem("auditcorr-token"),
   evidence: new Set(),
+  review: null,     // id of the change record whose review is open
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -56,6 +57,7 @@ function localTime(iso) {
 function readHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   state.filters = {};
+  state.review = params.get("review");
   for (const [key, value] of params) {
     if (key === "q" || FILTERS.includes(key)) state.filters[key] = value;
   }
@@ -63,6 +65,7 @@ function readHash() {
 
 function writeHash() {
   const params = new URLSearchParams(state.filters);
+  if (state.review) params.set("review", state.review);
   const hash = params.toString();
   if (location.hash.slice(1) !== hash) history.replaceState(null, "", hash ? `#${hash}` : location.pathname);
 }
@@ -142,6 +145,7 @@ function renderEvent(item) {
   badge.className = `badge ${item.lane}`;
   badge.textContent = badgeText(item);
   badge.title = `${item.lane} · source ${item.source}`;
+  if (item.lane === "change" && doc.change && doc.change.id) reviewBadge(badge, doc.change.id);
   const who = row.querySelector(".who");
   const user = (doc.user && doc.user.name) || null;
   if (doc.actor) who.append(link(doc.actor, "actor", doc.actor));
@@ -288,6 +292,121 @@ function drawHistogram(data) {
     }
   });
   $("#range").textContent = `${localTime(data.since)} – ${localTime(data.until)} (${state.zone}), ${data.interval_secs / 60} min bars`;
+}
+
+// -- change reviews --------------------------------------------------------------
+// A change record's badge opens its post-implementation review above the timeline:
+// what its implementers did in its window, in scope or not and why, and what touched
+// its scope outside the window. The open review is in the URL fragment (review=ID).
+
+function reviewBadge(badge, id) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = badge.className;
+  button.textContent = `change ${id}`;
+  button.title = `Review ${id}: what was done under it`;
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    state.review = id;
+    writeHash();
+    showReview();
+  });
+  badge.replaceWith(button);
+}
+
+async function showReview() {
+  const box = $("#review");
+  if (!state.review) { box.hidden = true; box.replaceChildren(); return; }
+  box.hidden = false;
+  box.textContent = "loading…";
+  try {
+    renderReview(box, await api(`/api/v1/changes/${encodeURIComponent(state.review)}/review`));
+  } catch (error) {
+    box.replaceChildren(reviewHeading(state.review, null),
+      `Could not load the review: ${error.message}`);
+  }
+}
+
+function reviewHeading(id, verdict) {
+  const heading = document.createElement("h2");
+  heading.textContent = `Review of ${id} `;
+  if (verdict) {
+    const mark = document.createElement("span");
+    mark.className = `verdict ${verdict}`;
+    mark.textContent = verdict.replaceAll("_", " ");
+    heading.append(mark);
+  }
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "close";
+  close.textContent = "×";
+  close.setAttribute("aria-label", "Close the review");
+  close.addEventListener("click", () => { state.review = null; writeHash(); showReview(); });
+  heading.append(close);
+  return heading;
+}
+
+function renderReview(box, review) {
+  const change = review.change;
+  const facts = document.createElement("p");
+  const people = review.implementers.map((i) => {
+    const who = i.people.map((p) => `${p.id}${p.name ? ` (${p.name})` : ""}: ${p.accounts.join(", ")}`);
+    return `${i.name} → ${who.join("; ") || "nobody in the identity map"}`;
+  });
+  facts.textContent = `${change.title || ""} · ${change.state} · window `
+    + `${localTime(change.window.start)} – ${localTime(change.window.end)} · implementers: `
+    + (people.join(" / ") || "anyone");
+  const counts = review.counts;
+  const summary = document.createElement("p");
+  summary.className = "muted";
+  summary.textContent = `${counts.in_scope} in scope, ${counts.out_of_scope} out of scope in the `
+    + `window; ${counts.outside_window} outside it covered by nothing, `
+    + `${counts.outside_covered} covered by another record`;
+  box.replaceChildren(reviewHeading(change.id, review.verdict), facts, summary,
+    reviewList("In the window, by the implementers", review.inside, (seen) => seen.in_scope
+      ? ["in scope", "in"] : [`out of scope: ${seen.reasons.join("; ")}`, "out"]),
+    reviewList("On its scope outside the window, by anyone", review.outside, (seen) =>
+      seen.covered_by.length ? [`${seen.when}, covered by ${seen.covered_by.join(", ")}`, "in"]
+        : [`${seen.when}, not covered`, "out"]));
+}
+
+// Each event of a review shows itself on the timeline when clicked.
+function reviewList(title, events, note) {
+  const section = document.createElement("div");
+  const heading = document.createElement("h3");
+  heading.textContent = `${title} (${events.length})`;
+  section.append(heading);
+  const list = document.createElement("ul");
+  for (const seen of events) {
+    const li = document.createElement("li");
+    li.dataset.key = seen.key;
+    const [text, kind] = note(seen);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = `${localTime(seen["@timestamp"])} ${seen.person || "–"} ${seen.action || "–"}`
+      + (seen.host ? ` on ${seen.host}` : "");
+    button.title = seen.message || "";
+    button.addEventListener("click", () => showSeen(seen));
+    const verdict = document.createElement("span");
+    verdict.className = `scope ${kind}`;
+    verdict.textContent = ` — ${text}`;
+    li.append(button, verdict);
+    list.append(li);
+  }
+  if (!events.length) list.innerHTML = '<li class="muted">nothing</li>';
+  section.append(list);
+  return section;
+}
+
+async function showSeen(seen) {
+  const at = new Date(seen["@timestamp"]).getTime();
+  const pad = 5 * 60 * 1000;
+  state.evidence = new Set([seen.key]);
+  state.filters = { since: new Date(at - pad).toISOString(), until: new Date(at + pad).toISOString() };
+  writeHash();
+  await reload();
+  highlightEvidence();
 }
 
 // -- side panels -----------------------------------------------------------------
@@ -497,7 +616,7 @@ $("#token-form").addEventListener("submit", (event) => {
   $("#token-box").hidden = true;
   start();
 });
-window.addEventListener("hashchange", () => { readHash(); reload(); });
+window.addEventListener("hashchange", () => { readHash(); reload(); showReview(); });
 
 async function start() {
   try {
@@ -506,7 +625,7 @@ async function start() {
     clock = null;
   } catch (_) { /* UTC until the token is given */ }
   readHash();
-  await Promise.all([reload(), loadAlerts(), loadSources()]);
+  await Promise.all([reload(), loadAlerts(), loadSources(), showReview()]);
 }
 
 start();

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import orjson
 import pytest
 
 from connectors.base import RawBatch
-from daemon.cli import EXIT_FAILED, EXIT_OK, main
+from daemon.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from daemon.config import load_config
 from daemon.normalize import Limits, normalize_record
 from daemon.process import Job, init_worker, process
@@ -102,3 +104,66 @@ def test_whois_shows_the_person_and_events(
     assert out[:2] == ["alice", "  email: alice@example.com"]
     assert out[-1] == "3 events"
     assert "StartInstances" in out[3]
+
+
+def test_review_lists_the_window_and_what_followed_it(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """StopInstances in the 09:00-09:10 window is in scope; StartInstances at 09:24 touched
+    the scope after it, covered by nothing: outside_window, times in the daemon's zone."""
+    assert main(["changes", "--config", str(config), "--review", "CHG0041207"]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "CHG0041207 approved: Stop and start the batch host (v2)"
+    assert "  implementer alice: alice: alice@example.com" in out
+    assert (
+        "verdict: outside_window (1 in scope, 0 out of scope, 1 outside the window uncovered)"
+        in out
+    )
+    inside = out[out.index("in the window, by the implementers:") + 1]
+    assert inside.split()[:4] == ["2026-11-20", "18:05", "alice", "ec2:StopInstances"]
+    assert inside.endswith("in scope")
+    after = out[-1]
+    assert after.split()[:4] == ["2026-11-20", "18:24", "alice", "ec2:StartInstances"]
+    assert after.endswith("after, NOT COVERED")
+
+
+def test_review_as_json(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` gives the API's document: the record, counts and each event."""
+    assert main(["changes", "--config", str(config), "--review", "CHG0041207", "--json"]) == 0
+    found = orjson.loads(capsys.readouterr().out)
+    assert found["verdict"] == "outside_window"
+    assert found["change"]["id"] == "CHG0041207"
+    assert [e["action"] for e in found["inside"]] == ["ec2:StopInstances"]
+    assert found["outside"][0]["covered_by"] == []
+
+
+def test_review_of_an_unknown_record_fails(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record id the store does not hold is an error, not an empty review."""
+    assert main(["changes", "--config", str(config), "--review", "CHG0"]) == EXIT_FAILED
+    assert "no change record 'CHG0'" in capsys.readouterr().err
+
+
+def test_period_report_as_table_and_csv(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every record of the period with its verdict and counts, for the change board."""
+    period = ["--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z"]
+    assert main(["changes", "--config", str(config), "--review", *period]) == EXIT_OK
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:6] == ["CHG0041207", "approved", "2026-11-20", "18:00", "-", "18:10"]
+    assert table[1].split()[6:10] == ["outside_window", "1", "0", "1"]
+    assert table[2].split()[:2] == ["CHG0041190", "cancelled"]
+    assert table[-1] == "2 change(s): 1 clean, 1 outside_window"
+    assert main(["changes", "--config", str(config), "--review", *period, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["verdict"], r["in_scope"], r["outside_window"]) for r in rows] == [
+        ("CHG0041207", "outside_window", "1", "1"),
+        ("CHG0041190", "clean", "0", "0"),
+    ]
+    assert rows[0]["window_start"] == "2026-11-20T09:00:00Z"
+
+
+def test_period_report_needs_a_start(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without an id the period must be given."""
+    assert main(["changes", "--config", str(config), "--review"]) == EXIT_CONFIG
+    assert "needs --since" in capsys.readouterr().err
