@@ -34,9 +34,10 @@ MAX_EVIDENCE = 20
 
 
 def just_closed(before: ChangeRecord | None, after: ChangeRecord) -> bool:
-    """True when ``after`` (the version just received) closes the record: it is in a
-    closed state and the version before it (None: there was none) was not."""
-    return after.state in CLOSED and (before is None or before.state not in CLOSED)
+    """True when ``after`` (the version just received) moves the record into a closed
+    state from the version before it.  A record first seen closed (None before it: a
+    backfill of last year's records) did not close here and gets no review."""
+    return after.state in CLOSED and before is not None and before.state not in CLOSED
 
 
 def review_alert(review: Review) -> Alert:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -37,10 +38,11 @@ import structlog
 
 from daemon.alert import Alert
 from daemon.correlator.entries import alert_entries
+from daemon.correlator.reviews import ClosingReviews
 from daemon.delivery.routing import Routes, routed
 from daemon.gcpause import cyclic_gc_paused
 from daemon.rules.engine import MAX_BACKFILL_HITS, RuleEngine
-from daemon.rules.hits import Hit, decode_entry
+from daemon.rules.hits import Hit
 from daemon.store.base import CorrelationLog
 from daemon.store.units import FeedMovedError, Round
 
@@ -49,7 +51,7 @@ log = structlog.get_logger()
 FEED_ROWS: Final = 50
 """Feed rows read in one query (a write's row holds up to a few thousand hits)."""
 ROUND_ROWS: Final = 500
-ROUND_HITS: Final = 20_000
+ROUND_HITS: Final = 5_000
 """A live round ends at this many feed rows or hits, whichever comes first: rounds
 stay short transactions under a flood, and a stopping daemon waits for one at most."""
 POLL_SECS: Final = 1.0
@@ -57,7 +59,7 @@ POLL_SECS: Final = 1.0
 PRUNE_EVERY: Final = 100
 """Rounds between two prunings of the feed."""
 RETRY_MAX_SECS: Final = 30.0
-STOP_SECS: Final = 2.0
+STOP_SECS: Final = 1.0
 """How long a stopping daemon goes on correlating what its last writes fed; the
 rest is correlated after the next start."""
 BACKFILL_ATTEMPTS: Final = 3
@@ -65,6 +67,7 @@ BACKFILL_ATTEMPTS: Final = 3
 _EVERYTHING: Final = 1 << 62
 
 T = TypeVar("T")
+JSON = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class _Correlating:
 
     log: CorrelationLog
     engine: RuleEngine
+    reviews: ClosingReviews
     position: int
     rounds: int = 0
 
@@ -88,10 +92,12 @@ class _Correlating:
             engine = engine_for(store)
             position, state = store.correlation_state()
             engine.correlator.restore(state)
+            reviews = ClosingReviews(engine.approvals.identities)
+            reviews.restore(state)
         except BaseException:
             store.close()
             raise
-        return cls(store, engine, position)
+        return cls(store, engine, reviews, position)
 
     def round(self, routes: Routes, *, rows: int, hits: int) -> tuple[list[Alert], bool]:
         """Correlate up to ``rows`` feed rows or ``hits`` hits (whichever comes first) and
@@ -105,6 +111,7 @@ class _Correlating:
 
     def _round(self, routes: Routes, *, rows: int, hits: int) -> tuple[list[Alert], bool]:
         taken: list[Hit] = []
+        records: list[JSON] = []
         position = self.position
         read = 0
         more = True
@@ -112,20 +119,22 @@ class _Correlating:
             wanted = min(FEED_ROWS, rows - read)
             page = self.log.feed_after(position, wanted)
             for seq, entry in page:
-                taken.extend(_hits(seq, entry))
+                _split(seq, entry, taken, records)
                 position = seq
             read += len(page)
             if len(page) < wanted:
                 more = False
                 break
-        if position == self.position:
+        alerts = self.engine.correlate(taken) if taken else []
+        self.reviews.note(self.log, records)
+        alerts += self.reviews.due(self.log, datetime.now(UTC))
+        if position == self.position and not alerts:
             return [], False
-        alerts = self.engine.correlate(taken)
         self.log.commit_round(
             Round(
                 after=self.position,
                 position=position,
-                state=self.engine.correlator.changes(),
+                state=self.engine.correlator.changes() | self.reviews.changes(),
                 alerts=alerts,
                 entries=alert_entries(alerts),
                 deliveries=routed(alerts, routes),
@@ -138,14 +147,18 @@ class _Correlating:
         return alerts, more
 
 
-def _hits(seq: int, entry: bytes) -> list[Hit]:
-    """The hits of one feed row; a row that cannot be read is logged and passed over
-    (the writer made it, so this is a bug, and it must not stop correlation)."""
+def _split(seq: int, entry: bytes, hits: list[Hit], records: list[JSON]) -> None:
+    """Add one feed row's hits to ``hits`` and its change record versions to ``records``.
+    A row that cannot be read is logged and passed over (the writer made it, so this
+    is a bug, and it must not stop correlation)."""
     try:
-        return decode_entry(entry)
+        items = orjson.loads(entry)
+        found = [Hit.from_json(item) for item in items if "change" not in item]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         log.error("feed_row_unreadable", seq=seq, error=str(err), error_type=type(err).__name__)
-        return []
+        return
+    hits.extend(found)
+    records.extend(item["change"] for item in items if "change" in item)
 
 
 class CorrelatorStage:

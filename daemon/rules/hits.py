@@ -95,11 +95,6 @@ class Hit:
         )
 
 
-def decode_entry(entry: bytes) -> list[Hit]:
-    """The hits of one feed row (a JSON array of ``Hit.to_json``)."""
-    return [Hit.from_json(item) for item in orjson.loads(entry)]
-
-
 def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
     """Detection rule id -> the fields its hits must carry."""
     needs: dict[str, set[str]] = {rule.info.id: set(rule.group_by) for rule in loaded.detections}

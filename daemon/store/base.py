@@ -166,8 +166,9 @@ class TimelineWriter(Protocol):
         """True while the store collects records to train a dictionary on."""
 
     def write(self, batches: Sequence[Batch]) -> WriteResult:
-        """Store events, quarantine entries, checkpoints, change record versions and the
-        feed items of the events stored for the first time, in one transaction."""
+        """Store events, quarantine entries, checkpoints and change record versions, and
+        feed the correlator the items of the events stored for the first time and the
+        change record versions kept, in one transaction."""
 
     def checkpoints(self, source: str) -> dict[str, JSON]: ...
 
@@ -303,7 +304,8 @@ class CorrelationLog(Protocol):
 
     def feed_after(self, position: int, limit: int) -> list[tuple[int, bytes]]:
         """Feed rows past ``position``, oldest first: (sequence number, entry).  An
-        entry is a JSON array of the feed items of one write."""
+        entry is a JSON array of one write's feed items, then ``{"change": record}``
+        for each change record version it kept."""
 
     def correlation_state(self) -> tuple[int, dict[str, bytes]]:
         """The correlator's stored feed position and state rows."""
@@ -317,9 +319,17 @@ class CorrelationLog(Protocol):
     def prune_feed(self) -> int:
         """Drop the feed rows the correlator is done with."""
 
+    # What judging changes and reviewing closed records read (see ChangeBook, TimelineReader).
+
     def change_records(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[JSON]: ...
+
+    def change_record(self, change_id: str) -> JSON | None: ...
+
+    def change_history(self, change_id: str) -> list[JSON]: ...
+
+    def page(self, query: EventQuery) -> list[Found]: ...
 
     def close(self) -> None: ...
 

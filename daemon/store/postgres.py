@@ -163,7 +163,8 @@ class PostgresStore(PostgresOutbox, StoreReads):
         try:
             with self._writing():
                 # A change record version seen before made its event then.
-                rows.drop(writing.book(batches, now, self._count_rows))
+                repeated, kept = writing.book(batches, now, self._count_rows)
+                rows.drop(repeated)
                 fresh = rows.fresh
                 self._partitions(fresh)
                 inserted = self._insert(list(fresh.values()))
@@ -173,7 +174,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 minutes += rows.place_collisions(self._eid_at, self._insert_one)
                 self._count_minutes(minutes)
                 quarantined = self._write_rest(batches, now)
-                entry = writing.feed_entry(batches, rows.stored_eids())
+                entry = writing.feed_entry(batches, rows.stored_eids(), kept)
                 if entry is not None:
                     pgfeed.append(self._db, entry, self.member)
         except BaseException:

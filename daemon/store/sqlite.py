@@ -144,7 +144,8 @@ class SqliteStore(SqliteOutbox, StoreReads):
         try:
             with self._writing():
                 # A change record version seen before made its event then.
-                rows.drop(writing.book(batches, now, self._count_rows))
+                repeated, kept = writing.book(batches, now, self._count_rows)
+                rows.drop(repeated)
                 rows.settle(self._existing(list(rows.fresh)))
                 fresh = rows.fresh
                 db.executemany(
@@ -166,7 +167,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
                     writing.checkpoint_rows(batches, now),
                 )
                 self._learn_codec(batches, now)
-                entry = writing.feed_entry(batches, rows.stored_eids())
+                entry = writing.feed_entry(batches, rows.stored_eids(), kept)
                 if entry is not None:
                     db.execute("INSERT INTO ingest_feed (at, entry) VALUES (?, ?)", (now, entry))
         except BaseException:

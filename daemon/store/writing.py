@@ -138,14 +138,16 @@ _KEEP_RECORD = (
 
 def book(
     batches: Sequence[Batch], now_us: int, execute: Callable[[str, Sequence[Any]], int]
-) -> list[int]:
-    """Keep change record versions; returns the event keys of versions already kept.
+) -> tuple[list[int], list[bytes]]:
+    """Keep change record versions; returns the event keys of versions already kept,
+    and the records (JSON) of the versions kept now.
 
     ``execute`` runs one statement with ``?`` parameters in the write's
     transaction and returns how many rows it changed.  The highest version
     number wins; without numbers, the latest update.
     """
     repeated = []
+    kept = []
     for batch in batches:
         for key, entry in batch.changes:
             if not execute(
@@ -153,6 +155,7 @@ def book(
             ):
                 repeated.append(key)
                 continue
+            kept.append(entry.record)
             execute(
                 _KEEP_RECORD,
                 (
@@ -166,7 +169,7 @@ def book(
                     entry.record,
                 ),
             )
-    return repeated
+    return repeated, kept
 
 
 def minute_counts(placed: Iterable[tuple[int, Entry]]) -> Counter[tuple[int, str]]:
@@ -210,9 +213,12 @@ def collect_samples(samples: list[bytes], batches: Sequence[Batch]) -> bool:
     return len(samples) >= codecs.TRAIN_SAMPLES
 
 
-def feed_entry(batches: Sequence[Batch], stored: set[int]) -> bytes | None:
+def feed_entry(
+    batches: Sequence[Batch], stored: set[int], changes: Sequence[bytes] = ()
+) -> bytes | None:
     """The feed row of a write: a JSON array of the feed items of the events it
-    ``stored`` (by eid); None when there are none.
+    ``stored`` (by eid), then ``{"change": record}`` for each change record version
+    it kept; None when there are none.
 
     An event read twice in one write (two sources, or twice in one payload)
     gives its items once: those of its first run of items.
@@ -232,6 +238,7 @@ def feed_entry(batches: Sequence[Batch], stored: set[int]) -> bytes | None:
                 taken.append(item)
         if run is not None:
             done.add(run)
+    taken.extend(b'{"change":' + record + b"}" for record in changes)
     if not taken:
         return None
     return b"[" + b",".join(taken) + b"]"

@@ -27,9 +27,10 @@ AT = datetime(2026, 11, 21, tzinfo=UTC)
 
 
 def test_a_record_closes_once() -> None:
-    """Entering a closed state closes a record; a version after that does not close it again."""
+    """Entering a closed state closes a record; a version after that does not close it
+    again, and a record first seen closed was not seen closing."""
     assert just_closed(state_of("implementing"), state_of("completed"))
-    assert just_closed(None, state_of("completed"))
+    assert not just_closed(None, state_of("completed"))
     assert just_closed(state_of("approved"), state_of("cancelled"))
     assert not just_closed(state_of("completed"), state_of("completed"))
     assert not just_closed(state_of("completed"), state_of("cancelled"))

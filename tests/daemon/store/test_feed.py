@@ -15,8 +15,11 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
 from deliverysupport import make_alert
 from test_timeline_store import crafted
 
+from connectors.base import RawBatch
 from daemon.correlator.entries import alert_entries
 from daemon.model import AuditEvent
+from daemon.normalize import Limits
+from daemon.process import Job, process
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
 from daemon.store.base import EventQuery, Store
 from daemon.store.keys import event_hash
@@ -99,3 +102,22 @@ def test_a_round_from_a_place_another_correlator_left_commits_nothing(store: Sto
         store.commit_round(stale)
     assert store.correlation_state() == (first, {"k": b"1"})
     assert store.alert(alert.id) is None
+
+
+def test_the_change_record_versions_a_write_keeps_are_fed_once(store: Store) -> None:
+    """After the items of the events, each version the change book kept; a version kept
+    before is not fed again."""
+    record = {
+        "id": "CHG1",
+        "title": "t",
+        "state": "approved",
+        "window": {"start": "2026-11-20T09:00:00Z", "end": "2026-11-20T09:30:00Z"},
+    }
+    payload = orjson.dumps(record)
+    job = Job("itsm", RawBatch("change", "chg.json", payload), store.codec, Limits())
+    store.write([process(job)])
+    store.write([process(job)])
+    ((_, entry),) = store.feed_after(0, 10)
+    (item,) = orjson.loads(entry)
+    assert item["change"]["id"] == "CHG1"
+    assert item["change"]["state"] == "approved"
