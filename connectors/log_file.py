@@ -44,8 +44,10 @@ from connectors.syslog_batch import SyslogSettings, header
 log = structlog.get_logger()
 
 _AUDIT_EVENT = re.compile(rb"msg=audit\(\d+\.\d+:\d+\)")
-READ_BYTES = 4 * 1024 * 1024
-"""Most bytes read and emitted as one payload."""
+READ_BYTES = 1024 * 1024
+"""Bytes read and emitted as one payload (more only for one line that is longer):
+about 10,000 syslog lines, so one decoding job stays short and a stopping daemon
+drains what it read within seconds."""
 ROTATE_GRACE_SECS = 1.0
 """How long a renamed file must stay quiet before the new one is read."""
 FINGERPRINT_BYTES = 1024
@@ -303,6 +305,10 @@ class LogFileSource(Source):
         handle.seek(current.offset)
         data = handle.read(READ_BYTES)
         end = data.rfind(b"\n")
+        if end < 0 and len(data) == READ_BYTES < self.config.max_line_bytes:
+            # One line longer than a read: read on, up to the line limit.
+            data += handle.read(self.config.max_line_bytes + 1 - READ_BYTES)
+            end = data.rfind(b"\n")
         if end < 0:
             if len(data) < self.config.max_line_bytes:
                 return None, False

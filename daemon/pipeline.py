@@ -62,6 +62,12 @@ WORKER_CHECK_SECS = 1.0
 """How often a job waiting on the pool looks for a worker that died unnoticed."""
 BACKFILL_ATTEMPTS = 3
 """A backfill gives a failing source this many tries; a running daemon never gives up."""
+STOP_DRAIN_SECS = 6.0
+"""How long a stopping daemon goes on decoding and committing what it read.  Past it,
+what is left is abandoned and logged: a file, S3 or journal source reads it again
+from its last checkpoint, a RELP sender sends it again (it was never acknowledged);
+only plain TCP/UDP syslog held in memory is lost, as it would be by the SIGKILL a
+service manager sends when a stop takes too long."""
 SUMMARY_SECS = 10.0
 QUARANTINE_LOG_BURST = 20
 """Quarantined items logged one by one per minute; the rest are counted."""
@@ -182,7 +188,7 @@ class Pipeline:
             RAW_QUEUE
         )
         self._inflight: asyncio.Queue[
-            tuple[asyncio.Future[Processed], asyncio.Future[None]] | None
+            tuple[asyncio.Future[Processed], asyncio.Future[None], str] | None
         ] = asyncio.Queue(IN_FLIGHT)
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, Source] = {}
@@ -191,6 +197,10 @@ class Pipeline:
         self._pool: ProcessPoolExecutor | None = None
         self._jobs = asyncio.Semaphore(self.workers * JOBS_PER_WORKER)
         self._stopping = asyncio.Event()
+        self._drain_until: float | None = None
+        """When a stop stops waiting for what is still being decoded (monotonic)."""
+        self._abandoned: dict[str, int] = {}
+        """Payloads a stop left behind, by source."""
         self.started = asyncio.Event()
         """Set once every configured source has been started."""
         self._quarantine_window = (0.0, 0, 0)
@@ -220,6 +230,8 @@ class Pipeline:
             written.set()
             if live is not None:
                 await live
+            elif correlator is not None and self._stopping.is_set():
+                log.info("correlation_deferred", reason="stopped: the feed keeps the hits")
             elif correlator is not None and not await correlator.drain():
                 self.stats.correlation_failed = True
         finally:
@@ -229,7 +241,11 @@ class Pipeline:
                     await live
             if correlator is not None:
                 await correlator.close()
+            if self._abandoned:
+                log.warning("stop_abandoned", payloads=self._abandoned, drain_secs=STOP_DRAIN_SECS)
             if self._pool is not None:
+                if self._abandoned:
+                    _stop_workers(self._pool)  # their jobs were abandoned: do not wait for them
                 self._pool.shutdown(wait=True, cancel_futures=True)
             self._writer_pool.shutdown(wait=True)
         return self.stats
@@ -267,8 +283,11 @@ class Pipeline:
         return dict(self._configs)
 
     def stop(self) -> None:
-        """Stop reading; what was read is still committed before ``run`` returns."""
+        """Stop reading; what was read is committed before ``run`` returns, for up to
+        ``STOP_DRAIN_SECS``."""
         self._stopping.set()
+        if self._drain_until is None:
+            self._drain_until = time.monotonic() + STOP_DRAIN_SECS
         for task in self._source_tasks.values():
             task.cancel()
 
@@ -376,6 +395,9 @@ class Pipeline:
         key_max = key_ceiling(self.until) if self.until else None
         while (item := await self._raw.get()) is not _DONE:
             name, batch, committed = item
+            if self._past_drain():
+                self._abandon(name)
+                continue
             config = self._configs.get(name)
             filtered = config if isinstance(config, SourceConfig) else None
             job = Job(
@@ -393,7 +415,7 @@ class Pipeline:
             await self._jobs.acquire()
             result = loop.create_task(self._run_job(job))
             result.add_done_callback(lambda _: self._jobs.release())
-            await self._inflight.put((result, committed))
+            await self._inflight.put((result, committed, name))
         await self._inflight.put(_DONE)
 
     async def _run_job(self, job: Job) -> Processed:
@@ -415,9 +437,12 @@ class Pipeline:
             item = await self._inflight.get()
             if item is _DONE:
                 break
+            first = await self._decoded(item[0], item[2])
+            if first is None:
+                continue
             pending = [item]
-            results = [await item[0]]
-            rows = len(results[0].rows)
+            results = [first]
+            rows = len(first.rows)
             # Group commit: take what is queued now, never wait for more.
             while rows < WRITE_ROWS:
                 try:
@@ -427,12 +452,14 @@ class Pipeline:
                 if more is _DONE:
                     finished = True
                     break
-                pending.append(more)
-                results.append(await more[0])
-                rows += len(results[-1].rows)
+                result = await self._decoded(more[0], more[2])
+                if result is not None:
+                    pending.append(more)
+                    results.append(result)
+                    rows += len(result.rows)
             self._tally(results)
             written = await self._commit(results)
-            for _, committed in pending:
+            for _, committed, _ in pending:
                 if not committed.done():
                     committed.set_result(None)
             self._count(results, written)
@@ -446,6 +473,25 @@ class Pipeline:
                 self._summary("events_stored")
         if self.stats.stored != self._last_summary[1]:
             self._summary("events_stored")
+
+    async def _decoded(self, job: asyncio.Future[Processed], source: str) -> Processed | None:
+        """A job's result, or None when a stop's drain time ran out before it (the job
+        is abandoned; see ``STOP_DRAIN_SECS``)."""
+        while not job.done():
+            if self._past_drain():
+                job.cancel()
+                self._abandon(source)
+                return None
+            left = 1.0 if self._drain_until is None else self._drain_until - time.monotonic()
+            await asyncio.wait([job], timeout=max(left, 0.0))
+        return job.result()
+
+    def _past_drain(self) -> bool:
+        return self._drain_until is not None and time.monotonic() >= self._drain_until
+
+    def _abandon(self, source: str) -> None:
+        """Count a payload a stop leaves behind (logged once the run ends)."""
+        self._abandoned[source] = self._abandoned.get(source, 0) + 1
 
     def _tally(self, results: list[Processed]) -> None:
         """Add each source's dropped records to its tally and commit the tally with
@@ -570,6 +616,14 @@ async def _in_pool(pool: ProcessPoolExecutor | None, job: Job) -> Processed:
         return future.result()
     finally:
         future.cancel()  # a no-op once done; cancelled with the task, as when awaited
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers, whose jobs a stop abandoned, so that shutting the pool
+    down does not wait for them (the pool offers no public way; CPython 3.11)."""
+    for worker in list((pool._processes or {}).values()):
+        if worker.exitcode is None:
+            worker.kill()
 
 
 def _break_if_a_worker_died(pool: ProcessPoolExecutor) -> None:

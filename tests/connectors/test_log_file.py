@@ -17,15 +17,18 @@ LOGS = [SAMPLES / "auditd" / "commands.log", CORPORA / "auditd" / "reassembly" /
 """Our own sample, and go-libaudit's: events of several records each, under 1200 bytes."""
 
 
-def _read_all(path: Path) -> list[RawBatch]:
-    config = log_file.AuditdFileConfig(path=path, start="beginning")
+def _read_all(path: Path, *, syslog: bool = False) -> list[RawBatch]:
+    config = (log_file.SyslogFileConfig if syslog else log_file.AuditdFileConfig)(
+        path=path, start="beginning"
+    )
+    kind = log_file.SyslogFileSource if syslog else log_file.AuditdFileSource
     emitted: list[RawBatch] = []
 
     async def emit(batch: RawBatch) -> Any:
         emitted.append(batch)
 
     async def run() -> None:
-        async with log_file.AuditdFileSource(config, SourceContext("t", {}, mode="backfill")) as s:
+        async with kind(config, SourceContext("t", {}, mode="backfill")) as s:
             await s.run(emit)
 
     asyncio.run(run())
@@ -55,3 +58,16 @@ def test_audit_events_are_not_split_between_payloads(
 
     assert events(small) == events(whole)
     assert small[-1].checkpoints[0].value["offset"] == path.stat().st_size
+
+
+def test_a_line_longer_than_one_read_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line longer than a read but within ``max_line_bytes`` is one record, not cut."""
+    path = tmp_path / "app.log"
+    long_line = b"Nov 27 12:00:01 h app: " + b"x" * 5000 + b"\n"
+    path.write_bytes(long_line + b"Nov 27 12:00:02 h app: after\n")
+    monkeypatch.setattr(log_file, "READ_BYTES", 1200)
+    batches = _read_all(path, syslog=True)
+    lines = [line for batch in batches for line in batch.payload.split(b"\n")[1:] if line]
+    assert lines == [long_line.rstrip(b"\n"), b"Nov 27 12:00:02 h app: after"]
