@@ -13,7 +13,7 @@ from typing import Final
 from daemon.alert import Alert
 from daemon.model import format_timestamp
 from daemon.normalize import alert as alert_log
-from daemon.store import stored, writing
+from daemon.store import placing, stored
 from daemon.store.keys import event_hash, key_minute, row_key
 from daemon.store.text import event_tags, search_text
 from daemon.store.writing import Entry
@@ -44,17 +44,16 @@ def place(
     alerts: Sequence[Alert],
     codec: int,
     compress: Callable[[bytes], bytes],
-    eid_at: Callable[[int], int | None],
-    insert: Callable[[int, Entry], None],
+    access: placing.Access,
 ) -> Counter[tuple[int, str]]:
     """Store the alerts' entries inside the caller's write; minute counts of those new.
 
     An entry already stored (the same alert at the same count) is left alone,
     so a replay or a rebuild adds nothing twice.
     """
+    made = entries(alerts, codec, compress)
     minutes: Counter[tuple[int, str]] = Counter()
-    for entry in entries(alerts, codec, compress):
-        placed = writing.probe(entry, eid_at, insert)
+    for entry, placed in zip(made, placing.place(made, access), strict=True):
         if placed is not None:
             minutes[key_minute(placed), entry[3]] += 1
     return minutes
