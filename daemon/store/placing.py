@@ -70,6 +70,8 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     docstring); for each entry the key it was stored under, None for an event stored
     already (on its natural key, displaced, or earlier in ``entries``)."""
     found: list[int | None] = [None] * len(entries)
+    if not entries:
+        return found
     first: dict[tuple[int, int], int] = {}
     for index, (_, row, _, _) in enumerate(entries):
         first.setdefault((row[0], row[1]), index)
@@ -80,7 +82,8 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
         chosen = _choose([entries[i] for i in pending], access, keys)
         placed = {i: key for i, key in zip(pending, chosen, strict=True) if key is not None}
         stored = access.insert([_moved(entries[i], key) for i, key in placed.items()])
-        access.many(
+        _run(
+            access,
             _REMEMBER,
             [
                 (entries[i][1][0], entries[i][1][1], key)
@@ -93,8 +96,13 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
                 found[i] = key
         # Keys another daemon's writer took since they were looked at: choose again.
         pending = [i for i, key in placed.items() if key not in stored]
-    access.many(_SAVE_MARK, keys.marks())
+    _run(access, _SAVE_MARK, keys.marks())
     return found
+
+
+def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
+    if rows:
+        access.many(sql, rows)
 
 
 def _moved(entry: Entry, key: int) -> Entry:
@@ -150,7 +158,10 @@ class _Keys:
     def free(self, ms: int) -> int:
         """A free key of millisecond ``ms``, or of the nearest one with room after it."""
         for spill in _spill_order(ms):
-            found = next(self._free.setdefault(spill, self._scan(spill)), None)
+            scan = self._free.get(spill)
+            if scan is None:
+                scan = self._free[spill] = self._scan(spill)
+            found = next(scan, None)
             if found is not None:
                 return found
         raise OverflowError("every row key is taken")

@@ -264,9 +264,8 @@ class PostgresStore(PostgresOutbox, StoreReads):
         return placing.Access(self._rows, self._run_many, self._existing, self._insert_placed)
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self._db.cursor() as cursor:
-                cursor.executemany(as_format(sql), rows)
+        with self._db.cursor() as cursor:
+            cursor.executemany(as_format(sql), rows)
 
     def _insert_placed(self, entries: list[Entry]) -> set[int]:
         """Store events on the keys ``placing`` chose, in the partitions they fall in."""
