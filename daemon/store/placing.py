@@ -81,7 +81,8 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     while pending:
         chosen = _choose([entries[i] for i in pending], access, keys)
         placed = {i: key for i, key in zip(pending, chosen, strict=True) if key is not None}
-        stored = access.insert([_moved(entries[i], key) for i, key in placed.items()])
+        # In key order, as the write's other rows (see writing.sort_rows).
+        stored = access.insert(sorted(_moved(entries[i], key) for i, key in placed.items()))
         _run(
             access,
             _REMEMBER,

@@ -28,7 +28,8 @@ Entry = tuple[str, Row, Text, str]
 
 @dataclass(slots=True)
 class Sorted:
-    """A write's rows: new by key, those whose key another event took, and the counts.
+    """A write's rows: new ones in key order, those whose key another event took, and
+    the counts.
 
     Repeats and stored events are counted by source, because one transaction
     carries the batches of several sources and each source's counts must be its own.
@@ -91,6 +92,9 @@ def sort_rows(batches: Sequence[Processed], floor: int) -> Sorted:
                 out.duplicates[source] += 1
             else:
                 out.collisions.append((source, row, text, batch.log_type))
+    # In key order: the rows and their full-text entries go in as appends, and
+    # SQLite's FTS5 starts a new index segment whenever a rowid goes down.
+    out.fresh = dict(sorted(out.fresh.items()))
     return out
 
 
