@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,9 @@ import pytest
 from storesupport import Engine, crafted, open_for_workers
 
 from daemon.model import AuditEvent
+from daemon.process import Processed
 from daemon.store import pgschema, schema
-from daemon.store.base import EventQuery, Store
+from daemon.store.base import EventQuery, Store, StoreUnavailableError
 from daemon.store.keys import HASH_BITS, event_hash, key_ceiling, key_floor, key_time, row_key
 from daemon.store.reads import as_format
 
@@ -191,6 +193,102 @@ def test_full_millisecond_spills_into_the_next(store: Store, engine: Engine, pla
     again = store.write([crafted("syslog", events, key=key)])
     assert (again.stored, again.duplicates) == (0, 3)
     assert [(when, n) for when, _, n in store.histogram(MOMENT, MOMENT, 1)] == [(MOMENT, 5)]
+
+
+def retried(store: Store, batch: Processed, attempts: int = 20) -> int:
+    """Events stored by ``batch``, written again after a rolled-back attempt."""
+    for _ in range(attempts - 1):
+        with contextlib.suppress(StoreUnavailableError):
+            return store.write([batch]).stored
+    return store.write([batch]).stored
+
+
+def test_two_writers_on_one_millisecond_store_every_event_once(engine: Engine, place: str) -> None:
+    """Two stores on one database (two daemons) at once: one fills the top keys of a
+    millisecond, the other crowds a burst onto one key, whose free keys are handed out from
+    the top.  Every event is stored once; a key the other took first is chosen again, and a
+    write that loses a deadlock is retried, as the pipeline does."""
+    if engine.name == "sqlite":
+        pytest.skip("one SQLite file has one writer")
+    top = key_ceiling(MOMENT)
+    pinned = lines("pinned", 600)
+    burst = lines("burst", 600)
+    writes = {
+        "pinned": [
+            processed_of([crafted("pinned", [e], key=top - n) for n, e in enumerate(part, start)])
+            for start in range(0, 600, 50)
+            for part in [pinned[start : start + 50]]
+        ],
+        "burst": [
+            crafted("burst", burst[start : start + 50], key=row_key(MOMENT, 0))
+            for start in range(0, 600, 50)
+        ],
+    }
+    stores = {name: open_for_workers(engine, place) for name in writes}
+    start = threading.Barrier(len(stores))
+    stored = dict.fromkeys(writes, 0)
+
+    def write(name: str) -> None:
+        start.wait()
+        for batch in writes[name]:
+            stored[name] += retried(stores[name], batch)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in writes]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert stored == {"pinned": 600, "burst": 600}
+        again = [retried(stores["pinned"], batch) for batch in writes["burst"] + writes["pinned"]]
+        assert sum(again) == 0
+    finally:
+        for opened in stores.values():
+            opened.close()
+    keys = stored_keys(engine, place)
+    assert len(keys) == len(set(keys)) == 1200
+    assert all(in_millisecond(k, MOMENT) for k in keys)
+
+
+def test_a_key_another_writer_took_meanwhile_is_chosen_again(
+    store: Store, engine: Engine, place: str
+) -> None:
+    """Free keys taken by another daemon's transaction, uncommitted when the write looked,
+    are given up once it commits, and the events go on further keys."""
+    if engine.name == "sqlite":
+        pytest.skip("one SQLite file has one writer")
+    store.write([crafted("syslog", [one("month-opener", MOMENT - timedelta(days=1))])])
+    top = key_ceiling(MOMENT)
+    burst = lines("burst", 20)
+    results: list[int] = []
+    with psycopg.connect(place) as other:
+        other.execute(
+            "INSERT INTO events (id, eid, source, codec, doc, search)"
+            " SELECT x, x, 'other', 0, '', ''::tsvector FROM generate_series(%s::bigint, %s) x",
+            (top - 29, top),
+        )
+        writer = threading.Thread(
+            target=lambda: results.append(
+                store.write([crafted("burst", burst, key=row_key(MOMENT, 0))]).stored
+            )
+        )
+        writer.start()
+        writer.join(timeout=0.5)
+        assert writer.is_alive(), "the write must wait for the other transaction"
+        other.commit()
+        writer.join()
+    assert results == [20]
+    keys = stored_keys(engine, place)
+    assert len(keys) == len(set(keys)) == 51
+
+
+def processed_of(parts: list[Processed]) -> Processed:
+    """One batch of the rows of ``parts`` (each crafted with a key of its own)."""
+    out = Processed(source=parts[0].source, origin="crafted")
+    for part in parts:
+        out.rows.extend(part.rows)
+        out.texts.extend(part.texts)
+    return out
 
 
 @pytest.fixture
