@@ -177,6 +177,22 @@ def test_displaced_events_keep_their_minute_in_the_histogram(store: Store) -> No
     assert [(when, n) for when, _, n in counts] == [(MOMENT, 50)]
 
 
+def test_prune_forgets_the_displaced_events_it_deletes(engine: Engine, place: str) -> None:
+    """Retention takes the displaced events' records and marks with the events."""
+    # A century of retention: the write keeps MOMENT whatever day the suite runs.
+    store = engine.open(place, retention_days=36500)
+    try:
+        events = lines("pruned", 20)
+        written = store.write([crafted("syslog", events, key=row_key(MOMENT, 0))])
+        assert written.stored == 20
+        assert run(engine, place, "SELECT count(*) FROM displaced") == [(19,)]
+        assert store.prune(MOMENT + timedelta(days=36510)) == 20
+    finally:
+        store.close()
+    assert run(engine, place, "SELECT count(*) FROM displaced") == [(0,)]
+    assert run(engine, place, "SELECT count(*) FROM fill_marks") == [(0,)]
+
+
 def test_full_millisecond_spills_into_the_next(store: Store, engine: Engine, place: str) -> None:
     """With all 2**20 keys of a millisecond held, its next events go to the following
     millisecond, keep their order there and are still found as repeats."""
