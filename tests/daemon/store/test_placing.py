@@ -34,6 +34,10 @@ PAIR = ("old-pair-1882", "old-pair-2035")
 EDGE = ("old-edge-716983", "old-edge-844371")
 
 
+ONE_FILE_ONE_WRITER = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+"""Several writers at once: PostgreSQL only (one SQLite file has one writer)."""
+
+
 def lines(prefix: str, count: int, moment: datetime = MOMENT) -> list[AuditEvent]:
     """Syslog-like events that all carry one time stamp."""
     return [
@@ -219,13 +223,12 @@ def retried(store: Store, batch: Processed, attempts: int = 20) -> int:
     return store.write([batch]).stored
 
 
+@ONE_FILE_ONE_WRITER
 def test_two_writers_on_one_millisecond_store_every_event_once(engine: Engine, place: str) -> None:
     """Two stores on one database (two daemons) at once: one fills the top keys of a
     millisecond, the other crowds a burst onto one key, whose free keys are handed out from
     the top.  Every event is stored once; a key the other took first is chosen again, and a
     write that loses a deadlock is retried, as the pipeline does."""
-    if engine.name == "sqlite":
-        pytest.skip("one SQLite file has one writer")
     top = key_ceiling(MOMENT)
     pinned = lines("pinned", 600)
     burst = lines("burst", 600)
@@ -266,13 +269,12 @@ def test_two_writers_on_one_millisecond_store_every_event_once(engine: Engine, p
     assert all(in_millisecond(k, MOMENT) for k in keys)
 
 
+@ONE_FILE_ONE_WRITER
 def test_a_key_another_writer_took_meanwhile_is_chosen_again(
     store: Store, engine: Engine, place: str
 ) -> None:
     """Free keys taken by another daemon's transaction, uncommitted when the write looked,
     are given up once it commits, and the events go on further keys."""
-    if engine.name == "sqlite":
-        pytest.skip("one SQLite file has one writer")
     store.write([crafted("syslog", [one("month-opener", MOMENT - timedelta(days=1))])])
     top = key_ceiling(MOMENT)
     burst = lines("burst", 20)
