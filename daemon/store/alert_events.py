@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from daemon.store import writing
+from daemon.store import placing
 from daemon.store.keys import key_minute
 from daemon.store.units import Entry
 
@@ -24,8 +24,7 @@ def place(
     entries: Sequence[Entry],
     codec: int,
     compress: Callable[[bytes], bytes],
-    eid_at: Callable[[int], int | None],
-    insert: Callable[[int, Entry], None],
+    access: placing.Access,
 ) -> Counter[tuple[int, str]]:
     """Store alert entries (uncompressed) inside the caller's write; minute counts of
     those new.
@@ -33,10 +32,12 @@ def place(
     An entry already stored (the same alert at the same count) is left alone,
     so storing an update twice adds nothing twice.
     """
+    made = [
+        (source, (key, eid, codec, compress(doc)), text, log_type)
+        for source, (key, eid, _, doc), text, log_type in entries
+    ]
     minutes: Counter[tuple[int, str]] = Counter()
-    for source, (key, eid, _, doc), text, log_type in entries:
-        entry = (source, (key, eid, codec, compress(doc)), text, log_type)
-        placed = writing.probe(entry, eid_at, insert)
+    for entry, placed in zip(made, placing.place(made, access), strict=True):
         if placed is not None:
-            minutes[key_minute(placed), log_type] += 1
+            minutes[key_minute(placed), entry[3]] += 1
     return minutes

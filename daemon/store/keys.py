@@ -6,7 +6,8 @@ event-time order (range scans and "newest first" are index walks, and the
 full-text index returns matches in time order), and a repeated event lands
 on the key it already has.  Two different events can share a key (same
 millisecond, same 20 hash bits); ``eid``, a 64-bit hash of the id, tells them
-apart and the writer probes the next free key.
+apart, and the later one is stored on a free key of the same millisecond
+(``placing.py``), or of a later one once its millisecond is full.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from hashlib import blake2b
 
 HASH_BITS = 20
 _HASH_MASK = (1 << HASH_BITS) - 1
-_MAX_MS = (1 << (63 - HASH_BITS)) - 1
+LAST_MS = (1 << (63 - HASH_BITS)) - 1
+"""The last millisecond keys can hold (in 2248): later times are stored at it."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
 def _ms(moment: datetime) -> int:
     """Milliseconds since the epoch, in integers (floats lose a millisecond after 2038)."""
-    return min(max((moment - _EPOCH) // _MS, 0), _MAX_MS)
+    return min(max((moment - _EPOCH) // _MS, 0), LAST_MS)
 
 
 def event_hash(event_id: str) -> int:

@@ -146,6 +146,25 @@ MIGRATIONS: list[str] = [
     );
     DELETE FROM ingest_feed;
     """,
+    # 4: SQLite's migration 7: events stored away from their natural key
+    # (placing.py), the lowest key handed out per millisecond, and the rows
+    # older auditcorr put on the next free key after their natural one.
+    """
+    CREATE TABLE displaced (
+        home bigint NOT NULL,
+        eid bigint NOT NULL,
+        id bigint NOT NULL,
+        PRIMARY KEY (home, eid)
+    );
+    CREATE TABLE fill_marks (
+        ms bigint PRIMARY KEY,
+        low bigint NOT NULL
+    );
+    INSERT INTO displaced (home, eid, id)
+        SELECT CASE WHEN own <= id THEN own ELSE own - 1048576 END, eid, id
+        FROM (SELECT id, eid, (id & ~1048575::bigint) | (eid & 1048575) AS own FROM events
+              WHERE (id & 1048575) != (eid & 1048575)) AS moved;
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time

@@ -26,6 +26,7 @@ from daemon.store import (
     pgfeed,
     pgschema,
     pgsearch,
+    placing,
     transfer,
     writing,
 )
@@ -171,7 +172,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 # Keys held already: by the same event (a repeat) or another one.
                 rows.settle(self._existing([key for key in fresh if key not in inserted]))
                 minutes = writing.minute_counts(fresh.items())
-                minutes += rows.place_collisions(self._eid_at, self._insert_one)
+                minutes += rows.place_collisions(self._placing)
                 self._count_minutes(minutes)
                 quarantined = self._write_rest(batches, now)
                 entry = writing.feed_entry(batches, rows.stored_eids(), kept)
@@ -237,9 +238,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
             pgalerts.upsert(db, done.alerts, now)
             compress = self._codecs.compressor(self._codec).compress
             self._count_minutes(
-                alert_events.place(
-                    done.entries, self._codec, compress, self._eid_at, self._insert_one
-                )
+                alert_events.place(done.entries, self._codec, compress, self._placing)
             )
             enqueue(db, done.deliveries, now)
 
@@ -274,15 +273,18 @@ class PostgresStore(PostgresOutbox, StoreReads):
         rows = self._db.execute("SELECT id, eid FROM events WHERE id = ANY(%s)", (keys,))
         return [(int(key), int(eid)) for key, eid in rows]
 
-    def _eid_at(self, key: int) -> int | None:
-        found = self._db.execute("SELECT eid FROM events WHERE id = %s", (key,)).fetchone()
-        return None if found is None else int(found[0])
+    @property
+    def _placing(self) -> placing.Access:
+        return placing.Access(self._rows, self._run_many, self._existing, self._insert_placed)
 
-    def _insert_one(self, key: int, entry: Entry) -> None:
-        if month_of(key) not in self._months:
-            self._months.add(pgschema.create_partition(self._db, key))
-        source, (_, eid, codec, doc), text, log_type = entry
-        self._insert([(source, (key, eid, codec, doc), text, log_type)])
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(as_format(sql), rows)
+
+    def _insert_placed(self, entries: list[Entry]) -> set[int]:
+        """Store events on the keys ``placing`` chose, in the partitions they fall in."""
+        self._partitions({entry[1][0]: entry for entry in entries})
+        return self._insert(entries)
 
     def _quarantine(self, batches: Sequence[Batch], now: int) -> int:
         found = writing.quarantine_rows(batches, now)
@@ -379,6 +381,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                     deleted += pgschema.drop_partition(self._db, month)
             deleted += self._db.execute("DELETE FROM events WHERE id < %s", (floor,)).rowcount
             self._db.execute("DELETE FROM minute_counts WHERE minute < %s", (key_minute(floor),))
+            placing.prune(self._count_rows, floor)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             self._db.execute("DELETE FROM quarantine WHERE at < %s", (cutoff_us,))
             for ahead in (now, now + timedelta(days=32)):

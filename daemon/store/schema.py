@@ -135,6 +135,26 @@ MIGRATIONS: list[str] = [
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 7: events stored away from their natural key (placing.py) and, per
+    # millisecond, the lowest key handed out to them.  Older auditcorr put such
+    # an event on the next free key after its natural one (in the same
+    # millisecond or the next), so those rows are found by their low bits.
+    """
+    CREATE TABLE displaced (
+        home INTEGER NOT NULL,
+        eid INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        PRIMARY KEY (home, eid)
+    ) WITHOUT ROWID;
+    CREATE TABLE fill_marks (
+        ms INTEGER PRIMARY KEY,
+        low INTEGER NOT NULL
+    );
+    INSERT INTO displaced (home, eid, id)
+        SELECT CASE WHEN own <= id THEN own ELSE own - 1048576 END, eid, id
+        FROM (SELECT id, eid, (id & ~1048575) | (eid & 1048575) AS own FROM events
+              WHERE (id & 1048575) != (eid & 1048575));
+    """,
 ]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from daemon.store import alert_events, schema, transfer, writing
+from daemon.store import alert_events, placing, schema, transfer, writing
 from daemon.store import alerts as alert_rows
 from daemon.store import codec as codecs
 from daemon.store.base import EventQuery, Found, WriteResult
@@ -157,7 +157,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 )
                 self._index((key, entry[2]) for key, entry in fresh.items())
                 minutes = writing.minute_counts(fresh.items())
-                minutes += rows.place_collisions(self._eid_at, self._insert_one)
+                minutes += rows.place_collisions(self._placing)
                 self._count_minutes(minutes)
                 quarantined = self._quarantine(batches, now)
                 db.executemany(
@@ -235,9 +235,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         """The round's alerts, their timeline entries and outbox rows (in its transaction)."""
         alert_rows.upsert(self._db, done.alerts, now)
         compress = self._codecs.compressor(self._codec).compress
-        self._count_minutes(
-            alert_events.place(done.entries, self._codec, compress, self._eid_at, self._insert_one)
-        )
+        self._count_minutes(alert_events.place(done.entries, self._codec, compress, self._placing))
         enqueue(self._db, done.deliveries, now)
 
     def prune_feed(self) -> int:
@@ -259,14 +257,18 @@ class SqliteStore(SqliteOutbox, StoreReads):
             )
         return found
 
-    def _eid_at(self, key: int) -> int | None:
-        found = self._db.execute("SELECT eid FROM events WHERE id = ?", (key,)).fetchone()
-        return None if found is None else int(found[0])
+    @property
+    def _placing(self) -> placing.Access:
+        return placing.Access(self._rows, self._db.executemany, self._existing, self._insert)
 
-    def _insert_one(self, key: int, entry: Entry) -> None:
-        source, (_, eid, codec, doc), text, _ = entry
-        self._db.execute(_INSERT_EVENT, (key, eid, source, codec, doc))
-        self._index([(key, text)])
+    def _insert(self, entries: list[Entry]) -> set[int]:
+        """Store events on their keys (free: one writer, inside its transaction)."""
+        self._db.executemany(
+            _INSERT_EVENT,
+            ((key, eid, source, codec, doc) for source, (key, eid, codec, doc), _, _ in entries),
+        )
+        self._index((entry[1][0], entry[2]) for entry in entries)
+        return {entry[1][0] for entry in entries}
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -393,6 +395,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         try:
             deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
             db.execute("DELETE FROM minute_counts WHERE minute < ?", (key_minute(floor),))
+            placing.prune(self._count_rows, floor)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             db.execute("DELETE FROM quarantine WHERE at < ?", (cutoff_us,))
             # A month's text table goes once the whole month is past the floor;

@@ -90,6 +90,8 @@ TABLES = (
         numbered=True,
     ),
     Table("minute_counts", ("minute", "log_type", "count"), ("minute", "log_type")),
+    Table("displaced", ("home", "eid", "id"), ("home", "eid")),
+    Table("fill_marks", ("ms", "low"), ("ms",)),
 )
 """Every table but events and codecs, in the order they are copied (after the events)."""
 

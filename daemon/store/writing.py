@@ -1,8 +1,9 @@
 """What a store write does before and around its SQL, the same for every engine.
 
-Sorting a write's rows into new ones, repeats and expired ones; placing an
-event whose row key another event holds; the rows of minute counts,
-checkpoints and quarantine entries; collecting dictionary samples.  The
+Sorting a write's rows into new ones, repeats and expired ones; counting the
+events whose row key another event holds once ``placing`` stored them; the
+rows of minute counts, checkpoints and quarantine entries; collecting
+dictionary samples.  The
 engines differ only in how they run the statements.
 """
 
@@ -17,13 +18,15 @@ from typing import Any
 import orjson
 
 from daemon.store import codec as codecs
+from daemon.store import placing
 from daemon.store.keys import key_floor, key_minute
 from daemon.store.units import Batch, Entry
 
 
 @dataclass(slots=True)
 class Sorted:
-    """A write's rows: new by key, those whose key another event took, and the counts.
+    """A write's rows: new ones in key order, those whose key another event took, and
+    the counts.
 
     Repeats and stored events are counted by source, because one transaction
     carries the batches of several sources and each source's counts must be its own.
@@ -53,14 +56,11 @@ class Sorted:
             else:
                 self.collisions.append(entry)
 
-    def place_collisions(
-        self, eid_at: Callable[[int], int | None], insert: Callable[[int, Entry], None]
-    ) -> Counter[tuple[int, str]]:
-        """Store each event whose key another event holds (see ``probe``); returns the
+    def place_collisions(self, access: placing.Access) -> Counter[tuple[int, str]]:
+        """Store each event whose key another event holds (see ``placing``); returns the
         minute counts of those stored."""
         minutes: Counter[tuple[int, str]] = Counter()
-        for entry in self.collisions:
-            key = probe(entry, eid_at, insert)
+        for entry, key in zip(self.collisions, placing.place(self.collisions, access), strict=True):
             if key is None:
                 self.duplicates[entry[0]] += 1
             else:
@@ -95,29 +95,10 @@ def sort_rows(batches: Sequence[Batch], floor: int) -> Sorted:
                 out.duplicates[source] += 1
             else:
                 out.collisions.append((source, row, text, batch.log_type))
+    # In key order: the rows and their full-text entries go in as appends, and
+    # SQLite's FTS5 starts a new index segment whenever a rowid goes down.
+    out.fresh = dict(sorted(out.fresh.items()))
     return out
-
-
-def probe(
-    entry: Entry, eid_at: Callable[[int], int | None], insert: Callable[[int, Entry], None]
-) -> int | None:
-    """Place an event whose key another event holds: the next free key.
-
-    ``eid_at`` tells which event holds a key (None: free); ``insert`` stores
-    the entry under a key.  Returns that key, or None when the event was
-    stored already.
-    """
-    key = entry[1][0]
-    eid = entry[1][1]
-    # The event's own key first: in a re-read it may be the one holding it.
-    while True:
-        found = eid_at(key)
-        if found is None:
-            insert(key, entry)
-            return key
-        if found == eid:
-            return None
-        key += 1
 
 
 _KEEP_VERSION = (

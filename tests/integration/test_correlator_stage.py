@@ -18,7 +18,7 @@ from syslogsupport import write_config
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 
-from test_timeline_store import crafted
+from storesupport import crafted
 
 from daemon.model import AuditEvent
 from daemon.normalize import normalize_record

@@ -24,12 +24,16 @@ from testdata import unavailable
 
 from daemon.alert import Alert
 from daemon.correlator.entries import alert_entries
+from daemon.model import AuditEvent
 from daemon.normalize import normalize_record
-from daemon.process import init_worker
-from daemon.store import pgschema
+from daemon.process import Processed, init_worker
+from daemon.store import codec as codecs
+from daemon.store import pgschema, stored
 from daemon.store.base import Store
+from daemon.store.keys import event_hash, row_key
 from daemon.store.postgres import PostgresStore
 from daemon.store.sqlite import SqliteStore
+from daemon.store.text import event_tags, search_text
 from daemon.store.units import Round
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres connect_timeout=5"
@@ -153,6 +157,24 @@ def open_for_workers(engine: Engine, place: str, *, retention_days: int = 0) -> 
     store = engine.open(place, retention_days=retention_days)
     init_worker(store.dictionaries())
     return store
+
+
+def crafted(source: str, events: list[AuditEvent], *, key: int | None = None) -> Processed:
+    """Rows built by hand; ``key`` forces every event onto the same row key."""
+    out = Processed(source=source, origin="crafted")
+    compress = codecs.Codecs(lambda _codec: b"").compressor(codecs.PLAIN).compress
+    for event in events:
+        eid = event_hash(event.id)
+        out.rows.append(
+            (
+                key if key is not None else row_key(event.timestamp, eid),
+                eid,
+                codecs.PLAIN,
+                compress(stored.encode("ecs", "2026-11-27T00:00:00Z", event.to_document())),
+            )
+        )
+        out.texts.append((search_text(event), event_tags(event, source)))
+    return out
 
 
 # -- fixtures (imported by conftest.py, and by test modules elsewhere) ----------

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
 
 from deliverysupport import make_alert
-from test_timeline_store import crafted
+from storesupport import crafted
 
 from connectors.base import RawBatch
 from daemon.correlator.entries import alert_entries

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import pytest
-from storesupport import Engine, open_for_workers
+from storesupport import Engine, crafted, open_for_workers
 
 from connectors.base import Checkpoint, RawBatch
 from daemon.model import AuditEvent
@@ -34,11 +34,9 @@ from daemon.process import (
     process,
 )
 from daemon.store import codec as codecs
-from daemon.store import stored
 from daemon.store.base import EventQuery, Store
 from daemon.store.keys import event_hash, row_key
 from daemon.store.sqlite import SqliteStore
-from daemon.store.text import event_tags, search_text
 
 SAMPLES = Path(__file__).parent / "samples"
 JSON = dict[str, Any]
@@ -89,24 +87,6 @@ def run_job(
     batch = RawBatch("cloudtrail", origin, body, checkpoints or [], error=error)
     job = Job(source, batch, store.codec, Limits(), want_samples=store.wants_samples)
     return process(job)
-
-
-def crafted(source: str, events: list[AuditEvent], *, key: int | None = None) -> Processed:
-    """Rows built by hand; ``key`` forces every event onto the same row key."""
-    out = Processed(source=source, origin="crafted")
-    compress = codecs.Codecs(lambda _codec: b"").compressor(codecs.PLAIN).compress
-    for event in events:
-        eid = event_hash(event.id)
-        out.rows.append(
-            (
-                key if key is not None else row_key(event.timestamp, eid),
-                eid,
-                codecs.PLAIN,
-                compress(stored.encode("ecs", "2026-11-27T00:00:00Z", event.to_document())),
-            )
-        )
-        out.texts.append((search_text(event), event_tags(event, source)))
-    return out
 
 
 def actions(docs: list[JSON]) -> list[str]:

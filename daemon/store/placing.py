@@ -1,0 +1,194 @@
+"""Storing events whose row key another event holds, at a cost that does not grow
+with the number of events in one millisecond.
+
+An event's natural key (``keys.row_key``) is its millisecond and 20 bits of its
+id's hash.  When a different event holds it, the event is *displaced*: it takes
+a free key of the same millisecond, handed out from the top of the millisecond
+downwards, and the ``displaced`` table remembers where it went (natural key and
+``eid`` to key), so a re-read finds it with one indexed lookup.  ``fill_marks``
+keeps, per millisecond, the lowest key handed out so far (every key from there
+up is held), so the next write goes on from there instead of scanning again.
+Lookups and inserts run in batches, once per write, not once per event.
+
+A millisecond holds 2**20 events.  Once it is full, its displaced events go to
+the next millisecond that has room (the one before, at the very end of the key
+space): their keys, and so the histogram and time-bounded searches, put them a
+millisecond or so later than their event time; the stored document keeps the
+exact time.
+
+Both engines run the same statements (``?`` parameters); in PostgreSQL the
+first statement on a millisecond's mark locks it until the write commits, so
+writers of several daemons hand out a millisecond's free keys in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from daemon.store.keys import HASH_BITS, LAST_MS
+from daemon.store.units import Entry
+
+_CHUNK = 500
+"""Keys per ``IN (...)`` lookup (SQLite allows 32766 parameters; small is plenty)."""
+_SCAN = 4096
+"""Keys of a millisecond read per step while looking for free ones."""
+
+_MARK = (
+    "INSERT INTO fill_marks (ms, low) VALUES (?, ?)"
+    " ON CONFLICT (ms) DO UPDATE SET low = fill_marks.low RETURNING low"
+)
+_SAVE_MARK = "UPDATE fill_marks SET low = ? WHERE ms = ?"
+_TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
+_REMEMBER = "INSERT INTO displaced (home, eid, id) VALUES (?, ?, ?)"
+
+_T = TypeVar("_T")
+Rows = Callable[[str, Sequence[Any]], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What placing needs of an engine, inside the caller's write transaction."""
+
+    rows: Rows
+    """Run one statement with ``?`` parameters; its rows."""
+    many: Callable[[str, Sequence[Sequence[Any]]], object]
+    """Run one statement for each parameter row."""
+    holders: Callable[[list[int]], list[tuple[int, int]]]
+    """(key, eid) of the keys the store holds among those given."""
+    insert: Callable[[list[Entry]], set[int]]
+    """Store entries under their row keys; the keys stored (a key another writer took
+    meanwhile is left out)."""
+
+
+def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
+    """Store each entry on its natural key when free, else on a free key (see module
+    docstring); for each entry the key it was stored under, None for an event stored
+    already (on its natural key, displaced, or earlier in ``entries``)."""
+    found: list[int | None] = [None] * len(entries)
+    if not entries:
+        return found
+    first: dict[tuple[int, int], int] = {}
+    for index, (_, row, _, _) in enumerate(entries):
+        first.setdefault((row[0], row[1]), index)
+    # In key order, so that writers of several daemons lock millisecond marks in one order.
+    pending = sorted(first.values(), key=lambda i: entries[i][1][0])
+    keys = _Keys(access.rows)
+    while pending:
+        chosen = _choose([entries[i] for i in pending], access, keys)
+        placed = {i: key for i, key in zip(pending, chosen, strict=True) if key is not None}
+        # In key order, as the write's other rows (see writing.sort_rows).
+        stored = access.insert(sorted(_moved(entries[i], key) for i, key in placed.items()))
+        _run(
+            access,
+            _REMEMBER,
+            [
+                (entries[i][1][0], entries[i][1][1], key)
+                for i, key in placed.items()
+                if key in stored and key != entries[i][1][0]
+            ],
+        )
+        for i, key in placed.items():
+            if key in stored:
+                found[i] = key
+        # Keys another daemon's writer took since they were looked at: choose again.
+        pending = [i for i, key in placed.items() if key not in stored]
+    _run(access, _SAVE_MARK, keys.marks())
+    return found
+
+
+def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
+    if rows:
+        access.many(sql, rows)
+
+
+def _moved(entry: Entry, key: int) -> Entry:
+    source, (_, eid, codec, doc), text, log_type = entry
+    return (source, (key, eid, codec, doc), text, log_type)
+
+
+def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | None]:
+    """The key for each entry: its natural one when free, None when stored already,
+    else a free key of its millisecond."""
+    homes = sorted({entry[1][0] for entry in entries})
+    held = dict(_chunked(access.holders, homes))
+    keys.claim(home for home in homes if home not in held)
+    crowded = [home for home in homes if home in held]
+    known = set(_chunked(lambda part: _known(access.rows, part), crowded))
+    chosen: list[int | None] = []
+    for _, (home, eid, _, _), _, _ in entries:
+        if held.get(home) == eid or (home, eid) in known:
+            chosen.append(None)
+        elif home not in held:
+            held[home] = eid
+            chosen.append(home)
+        else:
+            chosen.append(keys.free(home >> HASH_BITS))
+    return chosen
+
+
+def _known(rows: Rows, homes: list[int]) -> list[tuple[int, int]]:
+    marks = ",".join("?" * len(homes))
+    found = rows(f"SELECT home, eid FROM displaced WHERE home IN ({marks})", homes)
+    return [(int(home), int(eid)) for home, eid in found]
+
+
+def _chunked(lookup: Callable[[list[int]], list[_T]], keys: list[int]) -> list[_T]:
+    return [
+        row for start in range(0, len(keys), _CHUNK) for row in lookup(keys[start : start + _CHUNK])
+    ]
+
+
+class _Keys:
+    """Free keys per millisecond for one write, from its top down, and the marks to save."""
+
+    def __init__(self, rows: Rows) -> None:
+        self._rows = rows
+        self._claimed: set[int] = set()
+        self._free: dict[int, Iterator[int]] = {}
+        self._low: dict[int, int] = {}
+
+    def claim(self, keys: Iterable[int]) -> None:
+        """Keys this write stores events on (natural keys found free): never handed out."""
+        self._claimed.update(keys)
+
+    def free(self, ms: int) -> int:
+        """A free key of millisecond ``ms``, or of the nearest one with room after it."""
+        for spill in _spill_order(ms):
+            scan = self._free.get(spill)
+            if scan is None:
+                scan = self._free[spill] = self._scan(spill)
+            found = next(scan, None)
+            if found is not None:
+                return found
+        raise OverflowError("every row key is taken")
+
+    def _scan(self, ms: int) -> Iterator[int]:
+        low = ms << HASH_BITS
+        top = int(self._rows(_MARK, (ms, low + (1 << HASH_BITS)))[0][0])
+        self._low[ms] = top
+        while top > low:
+            start = max(low, top - _SCAN)
+            taken = {int(key) for (key,) in self._rows(_TAKEN, (start, top))}
+            for key in range(top - 1, start - 1, -1):
+                if key not in taken and key not in self._claimed:
+                    self._low[ms] = key
+                    yield key
+            self._low[ms] = top = start
+
+    def marks(self) -> list[tuple[int, int]]:
+        """(low, ms) of every millisecond this write handed out keys of."""
+        return [(low, ms) for ms, low in self._low.items()]
+
+
+def _spill_order(ms: int) -> Iterator[int]:
+    """The millisecond itself, the later ones, then (at the end of the key space) earlier."""
+    yield from range(ms, LAST_MS + 1)
+    yield from range(ms - 1, -1, -1)
+
+
+def prune(execute: Callable[[str, Sequence[Any]], int], floor: int) -> None:
+    """Forget the displaced events and marks of milliseconds below the retention ``floor``."""
+    execute("DELETE FROM displaced WHERE home < ?", (floor,))
+    execute("DELETE FROM fill_marks WHERE ms < ?", (floor >> HASH_BITS,))
