@@ -62,7 +62,7 @@ WORKER_CHECK_SECS = 1.0
 """How often a job waiting on the pool looks for a worker that died unnoticed."""
 BACKFILL_ATTEMPTS = 3
 """A backfill gives a failing source this many tries; a running daemon never gives up."""
-STOP_DRAIN_SECS = 6.0
+STOP_DRAIN_SECS = 5.0
 """How long a stopping daemon goes on decoding and committing what it read.  Past it,
 what is left is abandoned and logged: a file, S3 or journal source reads it again
 from its last checkpoint, a RELP sender sends it again (it was never acknowledged);

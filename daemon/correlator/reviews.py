@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
 import structlog
 
 from connectors.changerecord import ChangeRecord, parse_record
@@ -27,8 +28,8 @@ from daemon.store.base import CorrelationLog
 log = structlog.get_logger()
 
 JSON = dict[str, Any]
-_KIND: Final = "review\x1f"
-"""State rows of reviews waiting: ``review<US>change id`` -> when the review is due."""
+_KIND: Final = "review"
+"""State rows of reviews waiting: ``["review", change id]`` -> when the review is due."""
 
 
 class ClosingReviews:
@@ -40,9 +41,10 @@ class ClosingReviews:
         self._changed: set[str] = set()
 
     def restore(self, state: Mapping[str, bytes]) -> None:
-        for name, value in state.items():
-            if name.startswith(_KIND):
-                self._waiting[name.removeprefix(_KIND)] = datetime.fromisoformat(value.decode())
+        for row, value in state.items():
+            name = orjson.loads(row) if row.startswith('["') else None
+            if name and name[0] == _KIND:
+                self._waiting[name[1]] = datetime.fromisoformat(value.decode())
 
     def note(self, reader: CorrelationLog, records: list[JSON]) -> None:
         """Look at the versions a round's writes kept: a record that closed waits for
@@ -76,7 +78,8 @@ class ClosingReviews:
         out: dict[str, bytes | None] = {}
         for change_id in self._changed:
             at = self._waiting.get(change_id)
-            out[_KIND + change_id] = None if at is None else at.isoformat().encode()
+            row = orjson.dumps([_KIND, change_id]).decode()
+            out[row] = None if at is None else at.isoformat().encode()
         self._changed.clear()
         return out
 

@@ -1,9 +1,9 @@
 """The correlator stage: the store's feed, read in commit order, turned into alerts durably.
 
-    writer --feed row, in the events' transaction--> correlator --alerts, outbox--> delivery
+    writer --feed rows, in the events' transaction--> correlator --alerts, outbox--> delivery
 
 The writer commits the detection hits of the events it stored for the first
-time as one feed row per write.  The correlator reads rows past its stored
+time as feed rows of at most 1,000 items.  The correlator reads rows past its stored
 position and commits, in one transaction: its new position, the window state
 the round changed, the alerts raised or updated, their timeline entries and
 their outbox rows.  A restart, a crash or a cluster failover therefore
@@ -51,17 +51,18 @@ log = structlog.get_logger()
 FEED_ROWS: Final = 50
 """Feed rows read in one query (a write's row holds up to a few thousand hits)."""
 ROUND_ROWS: Final = 500
-ROUND_HITS: Final = 5_000
+ROUND_HITS: Final = 2_000
 """A live round ends at this many feed rows or hits, whichever comes first: rounds
-stay short transactions under a flood, and a stopping daemon waits for one at most."""
+stay short transactions under a flood (well under a second), and a stopping daemon
+waits for the one under way at most."""
 POLL_SECS: Final = 1.0
 """Longest wait for a wake-up before looking at the feed anyway."""
 PRUNE_EVERY: Final = 100
 """Rounds between two prunings of the feed."""
 RETRY_MAX_SECS: Final = 30.0
 STOP_SECS: Final = 1.0
-"""How long a stopping daemon goes on correlating what its last writes fed; the
-rest is correlated after the next start."""
+"""How long a stopping daemon goes on correlating what its last writes fed; the rest
+is correlated after the next start (the feed is durable)."""
 BACKFILL_ATTEMPTS: Final = 3
 """Failed rounds in a row after which a backfill gives up correlating (and says so)."""
 _EVERYTHING: Final = 1 << 62

@@ -56,28 +56,30 @@ class _Group:
 
     times: list[datetime] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
-    """Each hit's JSON, kept to store the group without encoding its hits again."""
     rules: Counter[str] = field(default_factory=Counter)
     """Hits per rule: a temporal correlation missing a rule needs no window search."""
 
-    def add(self, hit: Hit, raw: bytes) -> None:
+    def add(self, hit: Hit) -> list[Hit]:
+        """Hold ``hit``; returns the hit the size cap evicted, if any."""
         at = bisect.bisect_right(self.hits, hit.order(), key=Hit.order)
         self.times.insert(at, hit.timestamp)
         self.hits.insert(at, hit)
-        self.raw.insert(at, raw)
         self.rules[hit.rule] += 1
-        if len(self.hits) > MAX_GROUP_HITS:
-            self._forget(self.hits[:1])
-            del self.times[0], self.hits[0], self.raw[0]
+        if len(self.hits) <= MAX_GROUP_HITS:
+            return []
+        evicted = self.hits[:1]
+        self._forget(evicted)
+        del self.times[0], self.hits[0]
+        return evicted
 
-    def drop_before(self, moment: datetime) -> bool:
-        """Forget the hits before ``moment``; True when there were any."""
+    def drop_before(self, moment: datetime) -> list[Hit]:
+        """Forget the hits before ``moment``; returns them."""
         cut = bisect.bisect_left(self.times, moment)
+        dropped = self.hits[:cut]
         if cut:
-            self._forget(self.hits[:cut])
-            del self.times[:cut], self.hits[:cut], self.raw[:cut]
-        return cut > 0
+            self._forget(dropped)
+            del self.times[:cut], self.hits[:cut]
+        return dropped
 
     def _forget(self, hits: list[Hit]) -> None:
         rules = self.rules
@@ -85,16 +87,6 @@ class _Group:
             rules[hit.rule] -= 1
             if not rules[hit.rule]:
                 del rules[hit.rule]
-
-    def encode(self) -> bytes:
-        return b"[" + b",".join(self.raw) + b"]"
-
-    @classmethod
-    def decode(cls, data: bytes) -> _Group:
-        group = cls()
-        for item in orjson.loads(data):
-            group.add(Hit.from_json(item), orjson.dumps(item))
-        return group
 
 
 @dataclass(slots=True)
@@ -112,11 +104,17 @@ class Correlator:
     _newest: dict[str, datetime] = field(default_factory=dict)
     _pruned_at: datetime | None = None
     """The watermark of the last sweep."""
-    _changed: set[str] = field(default_factory=set)
-    """State rows changed since ``changes`` was last called."""
+    _changed: set[tuple[str, ...]] = field(default_factory=set)
+    """Open alerts and watermarks changed since ``changes`` was last called."""
+    _window_rows: dict[str, bytes | None] = field(default_factory=dict)
+    """Window state rows written (one per hit held) or deleted since then."""
+    _spans: dict[str, timedelta] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._detections = {rule.info.id: rule for rule in self.rules.detections}
+        self._spans = {
+            corr.info.id: timedelta(seconds=corr.timespan) for corr in self.rules.correlations
+        }
         for corr in self.rules.correlations:
             for rule_id in set(corr.rules):
                 self._uses.setdefault(rule_id, []).append(corr)
@@ -126,36 +124,41 @@ class Correlator:
         return min(self._newest.values()) if self._newest else None
 
     def changes(self) -> dict[str, bytes | None]:
-        """The state rows changed since the last call (None: deleted), to commit."""
-        out: dict[str, bytes | None] = {}
+        """The state rows changed since the last call (None: deleted), to commit.
+
+        A window is one row per hit held, so a round writes what it changed, not
+        every window it touched; an open alert and a watermark are one row each."""
+        out = self._window_rows
+        self._window_rows = {}
         for name in self._changed:
-            kind, _, rest = name.partition(_SEP)
-            if kind == _WATERMARK:
-                newest = self._newest.get(rest)
-                out[name] = None if newest is None else newest.isoformat().encode()
-                continue
-            rule, _, group = rest.partition(_SEP)
-            if kind == _WINDOW:
-                found = self._groups.get((rule, group))
-                out[name] = None if found is None else found.encode()
+            if name[0] == _WATERMARK:
+                newest = self._newest.get(name[1])
+                out[_row(name)] = None if newest is None else newest.isoformat().encode()
             else:
-                alert = self._open.get((rule, group))
-                out[name] = None if alert is None else orjson.dumps(alert.to_json())
+                alert = self._open.get((name[1], name[2]))
+                out[_row(name)] = None if alert is None else orjson.dumps(alert.to_json())
         self._changed.clear()
         return out
 
     def restore(self, state: Mapping[str, bytes]) -> None:
         """Load the state rows ``changes`` gave, as committed (after a restart)."""
-        for name, value in state.items():
-            kind, _, rest = name.partition(_SEP)
-            if kind == _WATERMARK:
-                self._newest[rest] = datetime.fromisoformat(value.decode())
-                continue
-            rule, _, group = rest.partition(_SEP)
-            if kind == _WINDOW:
-                self._groups[rule, group] = _Group.decode(value)
-            elif kind == _OPEN:
-                self._open[rule, group] = Alert.from_json(orjson.loads(value))
+        held: dict[tuple[str, str], list[Hit]] = {}
+        for row, value in state.items():
+            name = _name_of(row)
+            if name is None:
+                continue  # another part of the correlator's state
+            if name[0] == _WATERMARK:
+                self._newest[name[1]] = datetime.fromisoformat(value.decode())
+            elif name[0] == _OPEN:
+                self._open[name[1], name[2]] = Alert.from_json(orjson.loads(value))
+            elif name[0] == _WINDOW:
+                held.setdefault((name[1], name[2]), []).append(Hit.from_json(orjson.loads(value)))
+        for key, hits in held.items():
+            hits.sort(key=Hit.order)
+            group = self._groups[key] = _Group()
+            group.times = [hit.timestamp for hit in hits]
+            group.hits = hits
+            group.rules.update(hit.rule for hit in hits)
 
     def feed(self, hits: Iterable[Hit]) -> list[Alert]:
         """Alerts raised or updated by these hits, each once, in the order first touched."""
@@ -164,7 +167,7 @@ class Correlator:
             newest = self._newest.get(hit.source)
             if newest is None or hit.timestamp > newest:
                 self._newest[hit.source] = hit.timestamp
-                self._changed.add(f"{_WATERMARK}{_SEP}{hit.source}")
+                self._changed.add((_WATERMARK, hit.source))
             detection = self._detections.get(hit.rule)
             if detection is not None and detection.alerts:
                 group = {name: hit.values.get(name, "") for name in detection.group_by}
@@ -201,17 +204,15 @@ class Correlator:
         if watermark is None:
             return
         horizon = watermark - self.allowed_lateness
-        spans = {corr.info.id: corr.timespan for corr in self.rules.correlations}
         for key in list(self._groups):
             group = self._groups[key]
-            if group.drop_before(horizon - timedelta(seconds=spans[key[0]])):
-                self._changed.add(_name(_WINDOW, key))
+            self._unhold(key, group.drop_before(horizon - self._spans[key[0]]))
             if not group.hits:
                 del self._groups[key]
         for key in list(self._open):
             if self._open[key].last_seen < horizon - self.suppress_for:
                 del self._open[key]
-                self._changed.add(_name(_OPEN, key))
+                self._changed.add((_OPEN, *key))
 
     def _correlate(self, corr: CorrelationRule, hit: Hit, raw: bytes) -> Alert | None:
         group: dict[str, str] = {}
@@ -221,16 +222,29 @@ class Correlator:
                 return None  # Sigma: events without a group-by value do not correlate
             group[name] = value
         key = (corr.info.id, _key(group))
-        bucket = self._groups.setdefault(key, _Group())
-        bucket.add(hit, raw)
-        self._changed.add(_name(_WINDOW, key))
         known = self._open.get(key)
+        if (
+            known is not None
+            and self._within_suppression(known, hit.timestamp)
+            and self.suppress_for >= self._spans[corr.info.id]
+        ):
+            # A hit an open alert absorbs can be in no later window: a new alert needs a
+            # hit past the suppression, over a timespan that ends after this alert's last
+            # event.  Not holding it keeps a flood into an open alert O(1) per hit.
+            return self._update(key, known, [hit])
+        bucket = self._groups.setdefault(key, _Group())
+        self._window_rows[_hit_row(key, hit)] = raw
+        self._unhold(key, bucket.add(hit))
         if known is not None and self._within_suppression(known, hit.timestamp):
             return self._update(key, known, [hit])
         window = _satisfied(corr, bucket, hit.timestamp)
         if window is None:
             return None
         return self._raise(corr.info, group, window)
+
+    def _unhold(self, key: tuple[str, str], hits: list[Hit]) -> None:
+        for hit in hits:
+            self._window_rows[_hit_row(key, hit)] = None
 
     def _within_suppression(self, alert: Alert, moment: datetime) -> bool:
         return alert.first_seen - self.suppress_for <= moment <= alert.last_seen + self.suppress_for
@@ -260,7 +274,7 @@ class Correlator:
 
     def _update(self, key: tuple[str, str], alert: Alert, hits: list[Hit]) -> Alert:
         """The alert counting ``hits`` too."""
-        self._changed.add(_name(_OPEN, key))
+        self._changed.add((_OPEN, *key))
         for hit in hits:
             evidence = hit.evidence
             alert.count += 1
@@ -289,16 +303,28 @@ def _key(group: dict[str, str]) -> str:
     return "\x1e".join(f"{name}={value}" for name, value in sorted(group.items()))
 
 
-_SEP: Final = "\x1f"
 _WINDOW: Final = "window"
 _OPEN: Final = "open"
 _WATERMARK: Final = "watermark"
-"""Kinds of state row: a correlation group's hits, an alert repeats may update,
-a source's watermark; named ``kind<US>rule<US>group`` or ``watermark<US>source``."""
+"""Kinds of state row, named by a JSON array: a hit a correlation group holds
+``["window", correlation, group, rule, event id]``, an alert repeats may update
+``["open", rule, group]``, a source's watermark ``["watermark", source]``."""
 
 
-def _name(kind: str, key: tuple[str, str]) -> str:
-    return f"{kind}{_SEP}{key[0]}{_SEP}{key[1]}"
+def _row(name: tuple[str, ...]) -> str:
+    return orjson.dumps(name).decode()
+
+
+def _hit_row(key: tuple[str, str], hit: Hit) -> str:
+    return _row((_WINDOW, key[0], key[1], hit.rule, hit.evidence.id))
+
+
+def _name_of(row: str) -> tuple[str, ...] | None:
+    """The name of a state row of this correlator; None for another part's row."""
+    if not row.startswith('["'):
+        return None
+    name = orjson.loads(row)
+    return tuple(name) if name and name[0] in (_WINDOW, _OPEN, _WATERMARK) else None
 
 
 def _environment(evidence: Iterable[Evidence]) -> Environment:

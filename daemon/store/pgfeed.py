@@ -1,6 +1,6 @@
 """The commit-order feed in PostgreSQL: what each write gives the correlator.
 
-Every write that stored events with detection hits appends one row at the
+Every write that stored events with detection hits appends its rows at the
 end of its transaction, under one transaction-scoped advisory lock, so rows
 get their sequence numbers in commit order across all cluster members: a
 reader that has seen row N has seen every write committed before it.  The
@@ -12,7 +12,7 @@ the rows raised.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import psycopg
 
@@ -24,13 +24,15 @@ CHANNEL = "auditcorr_feed"
 _PLACE = "correlator"
 
 
-def append(db: psycopg.Connection, entry: bytes, member: str) -> None:
-    """Add a write's feed row, last in the caller's open transaction."""
+def append(db: psycopg.Connection, entries: Sequence[bytes], member: str) -> None:
+    """Add a write's feed rows, last in the caller's open transaction."""
     db.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
-    db.execute(
-        "INSERT INTO ingest_feed (member, at, entry) VALUES (%s, %s, %s)",
-        (member, time.time_ns() // 1000, entry),
-    )
+    at = time.time_ns() // 1000
+    with db.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO ingest_feed (member, at, entry) VALUES (%s, %s, %s)",
+            [(member, at, entry) for entry in entries],
+        )
     db.execute(f"NOTIFY {CHANNEL}")
 
 

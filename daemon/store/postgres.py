@@ -175,9 +175,9 @@ class PostgresStore(PostgresOutbox, StoreReads):
                 minutes += rows.place_collisions(self._placing)
                 self._count_minutes(minutes)
                 quarantined = self._write_rest(batches, now)
-                entry = writing.feed_entry(batches, rows.stored_eids(), kept)
-                if entry is not None:
-                    pgfeed.append(self._db, entry, self.member)
+                feed = writing.feed_entries(batches, rows.stored_eids(), kept)
+                if feed:
+                    pgfeed.append(self._db, feed, self.member)
         except BaseException:
             # Forget the dictionary the rolled-back transaction made.
             self._codec, self._samples = saved

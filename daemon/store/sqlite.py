@@ -167,9 +167,13 @@ class SqliteStore(SqliteOutbox, StoreReads):
                     writing.checkpoint_rows(batches, now),
                 )
                 self._learn_codec(batches, now)
-                entry = writing.feed_entry(batches, rows.stored_eids(), kept)
-                if entry is not None:
-                    db.execute("INSERT INTO ingest_feed (at, entry) VALUES (?, ?)", (now, entry))
+                db.executemany(
+                    "INSERT INTO ingest_feed (at, entry) VALUES (?, ?)",
+                    (
+                        (now, entry)
+                        for entry in writing.feed_entries(batches, rows.stored_eids(), kept)
+                    ),
+                )
         except BaseException:
             # Forget the dictionary the rolled-back transaction made.
             self._codec, self._samples = saved

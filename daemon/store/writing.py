@@ -22,6 +22,9 @@ from daemon.store import placing
 from daemon.store.keys import key_floor, key_minute
 from daemon.store.units import Batch, Entry
 
+FEED_ROW_ITEMS = 1000
+"""Feed items (hits, change record versions) in one feed row at most."""
+
 
 @dataclass(slots=True)
 class Sorted:
@@ -194,12 +197,12 @@ def collect_samples(samples: list[bytes], batches: Sequence[Batch]) -> bool:
     return len(samples) >= codecs.TRAIN_SAMPLES
 
 
-def feed_entry(
+def feed_entries(
     batches: Sequence[Batch], stored: set[int], changes: Sequence[bytes] = ()
-) -> bytes | None:
-    """The feed row of a write: a JSON array of the feed items of the events it
+) -> list[bytes]:
+    """The feed rows of a write: JSON arrays of the feed items of the events it
     ``stored`` (by eid), then ``{"change": record}`` for each change record version
-    it kept; None when there are none.
+    it kept, ``FEED_ROW_ITEMS`` to a row, so that the correlator's rounds stay short.
 
     An event read twice in one write (two sources, or twice in one payload)
     gives its items once: those of its first run of items.
@@ -220,6 +223,7 @@ def feed_entry(
         if run is not None:
             done.add(run)
     taken.extend(b'{"change":' + record + b"}" for record in changes)
-    if not taken:
-        return None
-    return b"[" + b",".join(taken) + b"]"
+    return [
+        b"[" + b",".join(taken[start : start + FEED_ROW_ITEMS]) + b"]"
+        for start in range(0, len(taken), FEED_ROW_ITEMS)
+    ]
