@@ -22,6 +22,10 @@ samples:
 * RSS of the daemon's process tree (daemon, workers, forkserver) and its CPU
   (percent of one core) from /proc; how long /metrics took to answer.
 
+The sender's time blocked in sendall tells the daemon pushing back from the
+sender itself lacking CPU on a busy machine; the daemon's CPU time per message
+(from the first send until idle) depends far less than lag on what else runs.
+
 After the sender stops: the seconds until every message is handled, and until
 the daemon is idle (under 5 % of a core over 2 s).  Then the store, read-only:
 alert ids unique, one outbox row per alert and output, and per rule the alerts
@@ -123,6 +127,8 @@ class Sender(threading.Thread):
         """(monotonic time, messages handed to the kernel by then), one per send."""
         self.expected = Expected()
         self.began = self.ended = 0.0
+        self.blocked = 0.0
+        """Seconds spent in sendall: the daemon pushing back (TCP flow control)."""
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -145,7 +151,10 @@ class Sender(threading.Thread):
                         text, line = self.mix.line(stamp)
                         lines.append(text)
                         self.expected.add(line, second)
-                    conn.sendall(("\n".join(lines) + "\n").encode())
+                    payload = ("\n".join(lines) + "\n").encode()
+                    sending = time.monotonic()
+                    conn.sendall(payload)
+                    self.blocked += time.monotonic() - sending
                     self.sent += due
                     self.history.append((time.monotonic(), self.sent))
                 time.sleep(max(0.0, TICK - (time.monotonic() - self.began - elapsed)))
@@ -201,7 +210,8 @@ class Sampler:
         self.pid, self.api, self.sender = pid, api, sender
         self.began = time.monotonic()
         self.rows: list[dict[str, Any]] = []
-        self.last = (self.began, group_cpu_secs(pid))
+        self.first_cpu = group_cpu_secs(pid)
+        self.last = (self.began, self.first_cpu)
 
     def sample(self) -> dict[str, Any]:
         try:
@@ -328,6 +338,7 @@ def soak(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "changes": args.changes,
         "sent": sender.sent,
         "sent_per_sec": round(sender.sent / (sender.ended - sender.began)),
+        "sender_blocked_secs": round(sender.blocked, 1),
         "stored_in_store": stored,
         "sudo_lines": sender.expected.sudo_lines,
         "lag_secs_max": max(lags, default=None),
@@ -340,6 +351,7 @@ def soak(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_max": max(r["rss_mb"] for r in sampler.rows),
         "rss_mb_idle": idle_rss,
         "rss_flat": rss_flat(sending),
+        "cpu_us_per_msg": round((sampler.last[1] - sampler.first_cpu) / sender.sent * 1e6, 1),
         "cpu_percent_median_sending": sorted(r["cpu_percent"] for r in sending)[len(sending) // 2],
         "drain_secs": None if drained_at is None else round(drained_at - sender.ended, 1),
         "idle_secs": None if idle_at is None else round(idle_at - sender.ended, 1),
