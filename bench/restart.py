@@ -16,7 +16,12 @@ and the built-in rules, and from the moment the process is started:
   over one second (the start's work, such as rebuilding rule windows, is done);
 * peak RSS of the process tree (daemon, workers, forkserver), sampled from
   /proc every 50 ms, until the port accepts and until idle;
-* stop: seconds from SIGTERM to exit.
+* stop: seconds from SIGTERM to exit;
+* alerts changed: alerts of the store that differ after the start (new ids,
+  or another count, first or last event) from the alerts the backfill left.
+  Nothing was sent, so a start that continues exactly where the store stood
+  changes none (issue 16: "every window exactly as if there had been no
+  restart"); the starts run one after another on the same store.
 
 Prints one JSON object with every run and the medians, and a one-line verdict
 against issue 16's targets (listening within 5 s, RSS at most 250 MB).
@@ -31,6 +36,7 @@ import os
 import platform
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -74,19 +80,36 @@ def build(work: Path, events: int, seed: int) -> float:
         "[store]\nretention_days = 0\n"
         f'[sources.day]\ntype = "syslog_file"\npath = "{day}"\nstart = "beginning"\n'
     )
+    log = work / "backfill.log"
     began = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "backfill", "--config", str(config)],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    with log.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-m", "daemon.cli", "backfill", "--config", str(config)],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=sink,
+            check=False,
+        )
     took = time.monotonic() - began
+    if done.returncode != 0:
+        raise SystemExit(f"backfill failed:\n{log.read_text(errors='replace')[-3000:]}")
     day.unlink()
     stored = count_events(work / "state" / "timeline.db", "day")
     if stored != events:
         raise SystemExit(f"the store holds {stored} of {events} events")
     return took
+
+
+def alerts_of(db: Path) -> dict[str, tuple[int, int, int]]:
+    """Each stored alert's (count, first event, last event), by id."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as c:
+        return {
+            alert_id: (int(count), first, last)
+            for alert_id, count, first, last in c.execute(
+                "SELECT id, json_extract(CAST(doc AS TEXT), '$.count'), first_seen, last_seen"
+                " FROM alerts"
+            )
+        }
 
 
 def accepts(port: int) -> bool:
@@ -95,8 +118,11 @@ def accepts(port: int) -> bool:
     return False
 
 
-def one_start(work: Path, run: int, timeout: float) -> dict[str, Any]:
-    """Start the daemon on the store; time to listen and to go idle, peak RSS, stop time."""
+def one_start(
+    work: Path, run: int, timeout: float, before: dict[str, tuple[int, int, int]]
+) -> dict[str, Any]:
+    """Start the daemon on the store; time to listen and to go idle, peak RSS, stop time,
+    and the alerts that differ from ``before`` once it stopped."""
     port = free_port()
     config = work / f"run{run}.toml"
     config.write_text(
@@ -143,6 +169,10 @@ def one_start(work: Path, run: int, timeout: float) -> dict[str, Any]:
         "peak_rss_mb_until_listening": round(peak_listening / 2**20),
         "peak_rss_mb_until_idle": round(peak / 2**20),
         "stop_secs": round(time.monotonic() - stopping, 2),
+        "alerts_changed": sum(
+            before.get(alert_id) != state
+            for alert_id, state in alerts_of(work / "state" / "timeline.db").items()
+        ),
     }
 
 
@@ -152,34 +182,42 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=300, help="seconds one start may take")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (store, logs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="auditcorr-bench-restart-"))
     try:
         build_secs = build(work, args.events, args.seed)
         print(f"built a store of {args.events} events in {build_secs:.0f}s", file=sys.stderr)
         load = os.getloadavg()
+        before = alerts_of(work / "state" / "timeline.db")
         runs = []
         for run in range(args.runs):
-            runs.append(one_start(work, run, args.timeout))
+            runs.append(one_start(work, run, args.timeout, before))
             print(json.dumps({"run": run, **runs[-1]}), file=sys.stderr)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     summary = {
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}",
         "events": args.events,
         "runs": args.runs,
         "build_secs": round(build_secs),
+        "alerts_in_store": len(before),
         "load_average_before": [round(x, 2) for x in load],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "medians": medians,
         "each_run": runs,
     }
+    if args.keep:
+        summary["work"] = str(work)
     print(json.dumps(summary, indent=2))
     listen, rss = medians["listen_secs"], medians["peak_rss_mb_until_idle"]
+    changed = max(run["alerts_changed"] for run in runs)
     checks = [
         (f"listening after {listen} s (< {LISTEN_LIMIT_SECS:g})", listen < LISTEN_LIMIT_SECS),
         (f"peak RSS {rss} MB (<= {RSS_LIMIT_MB})", rss <= RSS_LIMIT_MB),
+        (f"{changed} of {len(before)} alerts changed by a start", changed == 0),
     ]
     print(
         ("PASS: " if all(ok for _, ok in checks) else "FAIL: ")
