@@ -6,7 +6,8 @@
   account names, 30 % a real user mistyping a password from a random address;
 * 15 accepted sshd logins of real users from random addresses;
 * 7 sudo commands of real users;
-* 58 application lines: systemd, cron, a web application, the kernel.
+* 58 application lines: systemd session starts (a quarter of them), cron, a web
+  application, the kernel.
 
 Lines are RFC 3164 with the time stamp they are given (UTC), so a sender can
 stamp them with the current time and a store can be built with any past
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Kind = Literal["failure", "accepted", "sudo", "app"]
+Kind = Literal["failure", "accepted", "sudo", "service", "app"]
 
 SCANNER_NAMES = [
     *("root", "admin", "ubuntu", "test", "oracle", "postgres", "git", "user", "guest"),
@@ -36,8 +37,10 @@ COMMANDS = (
     "/usr/bin/journalctl -u app --since today",
     "/bin/cat /var/log/auth.log",
 )
+SERVICE_LINE = "systemd[1]: Started session {n} of user {user}."
+"""A service start to the daemon: a change on its host (with no user of its own)."""
 APP_LINES = (
-    "systemd[1]: Started session {n} of user {user}.",
+    SERVICE_LINE,
     "CRON[{pid}]: ({user}) CMD (/usr/local/bin/backup --quiet {n})",
     'app[{pid}]: {address} - "GET /api/v1/orders/{n} HTTP/1.1" 200 {size} {ms}ms',
     "kernel: [{n}.{ms:03d}] eth0: link up, 1000 Mbps, full duplex",
@@ -108,7 +111,8 @@ class Mix:
             )
             return text, Line("sudo", host, user, "")
         user, address = self._user(), self._address()
-        body = rnd.choice(APP_LINES).format(
+        template = rnd.choice(APP_LINES)
+        body = template.format(
             n=rnd.randrange(1_000_000),
             pid=pid,
             user=user,
@@ -116,4 +120,5 @@ class Mix:
             size=rnd.randrange(200, 90_000),
             ms=rnd.randrange(1, 1000),
         )
-        return f"<30>{head} {body}", Line("app", host, user, address)
+        kind: Kind = "service" if template is SERVICE_LINE else "app"
+        return f"<30>{head} {body}", Line(kind, host, user, address)

@@ -30,8 +30,9 @@ After the sender stops: the seconds until every message is handled, and until
 the daemon is idle (under 5 % of a core over 2 s).  Then the store, read-only:
 alert ids unique, one outbox row per alert and output, and per rule the alerts
 stored against what the rules should raise for what was sent (one per address
-or account with 5 failures within 10 minutes, one per sudo user and host with
---changes: the run is shorter than the one-hour suppression).
+or account with 5 failures within 10 minutes; with --changes one per sudo user
+and host and one per host with a service start: the run is shorter than the
+one-hour suppression).
 
 Prints a table, one JSON object with every figure, and a one-line verdict
 against issue 16's targets: lag under 5 s throughout, RSS flat and at most
@@ -81,6 +82,7 @@ class Expected:
     failures_by_user: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     sudo_groups: set[tuple[str, str]] = field(default_factory=set)
     sudo_lines: int = 0
+    service_hosts: set[str] = field(default_factory=set)
 
     def add(self, line: Line, second: int) -> None:
         if line.kind == "failure":
@@ -89,6 +91,8 @@ class Expected:
         elif line.kind == "sudo":
             self.sudo_groups.add((line.user, line.host))
             self.sudo_lines += 1
+        elif line.kind == "service":
+            self.service_hosts.add(line.host)
 
     @staticmethod
     def bursts(times: dict[str, list[int]]) -> int:
@@ -112,7 +116,9 @@ class Expected:
             "account_brute_force": self.bursts(self.failures_by_user),
         }
         if changes:
-            expected["unapproved_change"] = len(self.sudo_groups)
+            # A sudo groups by its user and host; a service start, which names no
+            # user of its own, by its host.
+            expected["unapproved_change"] = len(self.sudo_groups) + len(self.service_hosts)
         return expected
 
 

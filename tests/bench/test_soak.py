@@ -69,6 +69,7 @@ def test_expected_alerts_are_what_the_built_in_rules_raise(tmp_path: Path) -> No
     run = run_files(load_rules([builtin_path()]), [path])
     assert not run.rejected
     raised = Counter(alert.rule_id for alert in run.alerts)
-    for rule, count in expected.alerts(changes=False).items():
+    # Offline no change record is known, as in a daemon with an empty source of them.
+    for rule, count in expected.alerts(changes=True).items():
         assert raised[rule] == count, rule
-    assert all(expected.alerts(changes=False).values())
+    assert all(expected.alerts(changes=True).values())
