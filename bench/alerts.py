@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import aiomqtt
 import orjson
 from aiohttp import web
+from harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 P99_LIMIT_MS = 250.0
@@ -70,13 +70,6 @@ class Arrivals:
                 while any(len(got) < count for got in self.times.values()):
                     self._changed.clear()
                     await self._changed.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def percentile(values: list[float], q: float) -> float:

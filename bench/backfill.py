@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
+from harness import tree_rss  # noqa: E402
 
 from daemon.normalize import normalize_record  # noqa: E402
 from daemon.store.base import EventQuery, Store  # noqa: E402
@@ -79,29 +80,6 @@ def floor(files: list[Path]) -> tuple[float, int]:
     for path in files:
         count += len(orjson.loads(igzip.decompress(path.read_bytes()))["Records"])
     return time.perf_counter() - began, count
-
-
-def tree_rss(pid: int) -> tuple[int, int]:
-    """Resident bytes of a process, and of it plus all its descendants."""
-    own = total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            rss = next(
-                int(line.split()[1]) * 1024
-                for line in status.splitlines()
-                if line.startswith("VmRSS:")
-            )
-            total += rss
-            if current == pid:
-                own = rss
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, StopIteration):
-            continue
-    return own, total
 
 
 def bench_schema(dsn: str, schema: str, *, create: bool) -> str:

@@ -24,7 +24,6 @@ import platform
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, count_events, free_port, start, stop, wait_stored
+
 CHUNK = 1000
 
 
@@ -47,23 +47,6 @@ def numbered(start: int, count: int) -> bytes:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def count_events(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
-            return int(c.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def start_daemon(work: Path, port: int, name: str) -> subprocess.Popen[bytes]:
     """``auditcorr run`` with one RELP listener on ``port``; returns once it listens."""
     config = work / "config.toml"
@@ -72,27 +55,7 @@ def start_daemon(work: Path, port: int, name: str) -> subprocess.Popen[bytes]:
         "\n[store]\nretention_days = 0\n\n[rules]\nbuiltin = false\n\n"
         f'[sources.bench]\ntype = "syslog_relp"\nlisten = "relp:127.0.0.1:{port}"\n'
     )
-    log_path = work / f"{name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while '"listening"' not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(log_path.read_text()[-3000:])
-        time.sleep(0.1)
-    return proc
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    proc.wait(60)
+    return start(config, work / f"{name}.log")[0]
 
 
 @contextlib.contextmanager
@@ -132,15 +95,6 @@ def send(port: int, count: int) -> float:
     return began
 
 
-def wait_stored(db: Path, expected: int, timeout: float = 600) -> float:
-    deadline = time.monotonic() + timeout
-    while (found := count_events(db)) < expected:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {found} of {expected} messages stored")
-        time.sleep(0.05)
-    return time.monotonic()
-
-
 def settle(db: Path, quiet: float = 5) -> None:
     """Wait until the store has not grown for ``quiet`` seconds (resends are in)."""
     last, since = count_events(db), time.monotonic()
@@ -176,7 +130,7 @@ def rate_run(work: Path, count: int, window: int) -> dict[str, float]:
     try:
         with rsyslogd(work, port, window) as listen:
             began = send(listen, count)
-            done = wait_stored(work / "state" / "timeline.db", count)
+            done = wait_stored(work / "state" / "timeline.db", count, timeout=600)
     finally:
         stop(daemon)
     return {"msgs_per_sec": round(count / (done - began)), "messages": count}

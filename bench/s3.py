@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
 from backfill import log_files  # noqa: E402
+from harness import count_events  # noqa: E402
 
 REGION = "us-east-1"
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -215,7 +215,7 @@ def eventbridge_latency(endpoint: str, work: Path, samples: int) -> list[float]:
         time.sleep(1.0)
         latencies = []
         for n in range(samples):
-            before = count(db)
+            before = count_events(db)
             record = {
                 "eventVersion": "1.09",
                 "eventID": str(uuid.uuid4()),
@@ -229,7 +229,7 @@ def eventbridge_latency(endpoint: str, work: Path, samples: int) -> list[float]:
             body = {"detail-type": "AWS API Call via CloudTrail", "detail": record}
             began = time.perf_counter()
             sqs.send_message(QueueUrl=queue, MessageBody=orjson.dumps(body).decode())
-            while count(db) <= before:
+            while count_events(db) <= before:
                 time.sleep(0.005)
             latencies.append(time.perf_counter() - began)
             time.sleep(0.2)
@@ -238,16 +238,6 @@ def eventbridge_latency(endpoint: str, work: Path, samples: int) -> list[float]:
         proc.terminate()
         proc.wait(30)
         log.close()
-
-
-def count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
-            return int(c.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 def main() -> int:

@@ -45,7 +45,6 @@ import platform
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import struct
 import subprocess
@@ -55,7 +54,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import count_events, group_cpu_secs, running, wait_stored
+
 CHUNK = 500
 """Messages per send() call of the sender."""
 
@@ -89,16 +89,6 @@ def messages(start: int, count: int) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-def count_events(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
-            return int(c.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 @contextlib.contextmanager
 def daemon(
     work: Path, source: str, workers: int | None, rules: bool
@@ -120,57 +110,8 @@ def daemon(
         + ("" if rules else "[rules]\nbuiltin = false\n\n")
         + f'[sources.bench]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
     )
-    log = (work / "daemon.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    try:
-        port = 0
-        deadline = time.monotonic() + 60
-        while not port:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((work / "daemon.log").read_text()[-3000:])
-            time.sleep(0.1)
-            for line in (work / "daemon.log").read_text(errors="replace").splitlines():
-                if '"listening"' in line:
-                    port = int(json.loads(line)["port"])
-        yield port, work / "state" / "timeline.db", proc.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
-def group_cpu_secs(group: int) -> float:
-    """CPU time used so far by the live processes of a process group: a cost per
-    message that, unlike the rate, hardly depends on what else the machine runs."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group:  # pgrp; then utime and stime
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def wait_stored(db: Path, expected: int, timeout: float = 300) -> float:
-    """Waits until ``expected`` events are stored; returns the monotonic time they were."""
-    deadline = time.monotonic() + timeout
-    while (found := count_events(db)) < expected:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {found} of {expected} messages stored")
-        time.sleep(0.05)
-    return time.monotonic()
+    with running(config, work / "daemon.log") as (proc, listening):
+        yield int(listening["port"]), work / "state" / "timeline.db", proc.pid
 
 
 def send_for(port: int, seconds: float) -> tuple[int, float]:
