@@ -48,8 +48,8 @@ from daemon.store.units import FeedMovedError, Round
 
 log = structlog.get_logger()
 
-FEED_ROWS: Final = 50
-"""Feed rows read in one query (a write's row holds up to a few thousand hits)."""
+FEED_ROWS: Final = 8
+"""Feed rows read in one query (a row holds up to 1,000 hits)."""
 ROUND_ROWS: Final = 500
 ROUND_HITS: Final = 2_000
 """A live round ends at this many feed rows or hits, whichever comes first: rounds
@@ -116,16 +116,17 @@ class _Correlating:
         position = self.position
         read = 0
         more = True
-        while read < rows and len(taken) < hits:
+        while more and read < rows and len(taken) < hits:
             wanted = min(FEED_ROWS, rows - read)
             page = self.log.feed_after(position, wanted)
+            more = len(page) == wanted
             for seq, entry in page:
                 _split(seq, entry, taken, records)
                 position = seq
-            read += len(page)
-            if len(page) < wanted:
-                more = False
-                break
+                read += 1
+                if len(taken) >= hits:
+                    more = True  # the rest of the page waits for the next round
+                    break
         alerts = self.engine.correlate(taken) if taken else []
         self.reviews.note(self.log, records)
         alerts += self.reviews.due(self.log, datetime.now(UTC))
