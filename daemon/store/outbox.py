@@ -11,6 +11,7 @@ kept as a record until retention prunes them.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -119,18 +120,21 @@ class SqliteOutbox(OutboxQueries):
     """Outbox methods of ``SqliteStore`` (mixed in; uses its connection)."""
 
     _db: sqlite3.Connection
+    _write_lock: threading.Lock
+    """Held around every write transaction of this database by this process."""
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def _transaction(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
         with self._write_transaction() as db:

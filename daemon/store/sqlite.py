@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,6 +51,23 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+_WRITE_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    """One lock per database file for this process's write transactions.
+
+    The writer, the correlator and delivery each have a connection of their own to the
+    same file.  SQLite makes a transaction that finds the file locked sleep and try
+    again (the busy timeout), in steps of up to 100 ms, so under steady writes from
+    both the writer and the correlator much time went to sleeping; taking turns on a
+    lock hands the file over the moment the other commits.  Other processes (CLI
+    commands) still meet the busy timeout."""
+    with _LOCKS_LOCK:
+        return _WRITE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
 def read_dictionary(path: Path, codec: int) -> bytes:
     """A compression dictionary by id (for decoding workers: module level, so it pickles)."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
@@ -73,6 +91,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
     ) -> None:
         self.path = path
         self._normalize = normalize
+        self._write_lock = _write_lock(path)
         self.location = str(path)
         self.retention_days = retention_days
         self._readonly = readonly
@@ -394,9 +413,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         floor = self._retention_floor(now)
         if floor == 0:
             return 0
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as db:
             deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
             db.execute("DELETE FROM minute_counts WHERE minute < ?", (key_minute(floor),))
             placing.prune(self._count_rows, floor)
@@ -408,11 +425,6 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 if month < month_of(floor):
                     db.execute(f"DROP TABLE fts_{month}")
                     self._months.discard(month)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         self.prune_deliveries(now - timedelta(days=self.retention_days))
         return deleted
 
