@@ -24,6 +24,9 @@ from daemon.model import AuditEvent, format_timestamp
 from daemon.normalize import Limits, json_records
 
 DATASET = "auditcorr.alert"
+_ADDRESS_CHARS = "0123456789abcdefABCDEF.:"
+"""Every character an IPv4 or IPv6 address can hold, but for an IPv6 zone id after
+``%`` (any name: such a value goes to the parse)."""
 RAISED = "alert_raised"
 UPDATED = "alert_updated"
 
@@ -71,7 +74,12 @@ def normalize(record: Any) -> AuditEvent:
 
 
 def _is_address(value: str) -> bool:
-    """A group-by value that is an IP address (``source.ip``, ``sourceIPAddress``)."""
+    """A group-by value that is an IP address (``source.ip``, ``sourceIPAddress``).
+
+    Most values (user names, hosts, accounts) hold a character no address has: they
+    are turned away before the parse, whose failure costs an exception."""
+    if not value or (value.strip(_ADDRESS_CHARS) and "%" not in value):
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

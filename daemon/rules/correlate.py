@@ -90,6 +90,39 @@ class _Group:
 
 
 @dataclass(slots=True)
+class _Held:
+    """An alert repeats may update: as JSON between rounds (a fraction of the memory of
+    the objects, and what the state row holds), decoded while a round updates it."""
+
+    first_seen: datetime
+    last_seen: datetime
+    doc: bytes = b""
+    alert: Alert | None = None
+
+    def open(self) -> Alert:
+        if self.alert is None:
+            self.alert = Alert.from_json(orjson.loads(self.doc))
+        return self.alert
+
+    def settle(self) -> None:
+        if self.alert is not None:
+            self.first_seen, self.last_seen = self.alert.first_seen, self.alert.last_seen
+            self.doc = orjson.dumps(self.alert.to_json())
+            self.alert = None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        alert = self.alert
+        return (
+            (self.first_seen, self.last_seen)
+            if alert is None
+            else (
+                alert.first_seen,
+                alert.last_seen,
+            )
+        )
+
+
+@dataclass(slots=True)
 class Correlator:
     rules: Loaded
     allowed_lateness: timedelta = timedelta(minutes=20)
@@ -99,7 +132,7 @@ class Correlator:
     _detections: dict[str, DetectionRule] = field(default_factory=dict)
     _uses: dict[str, list[CorrelationRule]] = field(default_factory=dict)
     _groups: dict[tuple[str, str], _Group] = field(default_factory=dict)
-    _open: dict[tuple[str, str], Alert] = field(default_factory=dict)
+    _open: dict[tuple[str, str], _Held] = field(default_factory=dict)
     """Alerts repeats may still update, by (rule, group)."""
     _newest: dict[str, datetime] = field(default_factory=dict)
     _pruned_at: datetime | None = None
@@ -109,6 +142,8 @@ class Correlator:
     _window_rows: dict[str, bytes | None] = field(default_factory=dict)
     """Window state rows written (one per hit held) or deleted since then."""
     _spans: dict[str, timedelta] = field(default_factory=dict)
+    _decoded: set[tuple[str, str]] = field(default_factory=set)
+    """Open alerts decoded by the hits being fed, encoded again when they are done."""
 
     def __post_init__(self) -> None:
         self._detections = {rule.info.id: rule for rule in self.rules.detections}
@@ -128,6 +163,7 @@ class Correlator:
 
         A window is one row per hit held, so a round writes what it changed, not
         every window it touched; an open alert and a watermark are one row each."""
+        self._settle()
         out = self._window_rows
         self._window_rows = {}
         for name in self._changed:
@@ -135,8 +171,8 @@ class Correlator:
                 newest = self._newest.get(name[1])
                 out[_row(name)] = None if newest is None else newest.isoformat().encode()
             else:
-                alert = self._open.get((name[1], name[2]))
-                out[_row(name)] = None if alert is None else orjson.dumps(alert.to_json())
+                held = self._open.get((name[1], name[2]))
+                out[_row(name)] = None if held is None else held.doc
         self._changed.clear()
         return out
 
@@ -150,7 +186,8 @@ class Correlator:
             if name[0] == _WATERMARK:
                 self._newest[name[1]] = datetime.fromisoformat(value.decode())
             elif name[0] == _OPEN:
-                self._open[name[1], name[2]] = Alert.from_json(orjson.loads(value))
+                alert = Alert.from_json(orjson.loads(value))
+                self._open[name[1], name[2]] = _Held(alert.first_seen, alert.last_seen, value)
             elif name[0] == _WINDOW:
                 held.setdefault((name[1], name[2]), []).append(Hit.from_json(orjson.loads(value)))
         for key, hits in held.items():
@@ -182,6 +219,7 @@ class Correlator:
                 self._pruned_at is None or watermark - self._pruned_at >= PRUNE_STEP
             ):
                 self.prune()
+        self._settle()
         return list(touched.values())
 
     def _route(self, hit: Hit, touched: dict[str, Alert]) -> None:
@@ -200,6 +238,7 @@ class Correlator:
 
     def prune(self) -> None:
         """Forget windows and open alerts that no event on time can reach any more."""
+        self._settle()
         watermark = self._pruned_at = self.watermark
         if watermark is None:
             return
@@ -210,7 +249,7 @@ class Correlator:
             if not group.hits:
                 del self._groups[key]
         for key in list(self._open):
-            if self._open[key].last_seen < horizon - self.suppress_for:
+            if self._open[key].bounds()[1] < horizon - self.suppress_for:
                 del self._open[key]
                 self._changed.add((_OPEN, *key))
 
@@ -246,8 +285,17 @@ class Correlator:
         for hit in hits:
             self._window_rows[_hit_row(key, hit)] = None
 
-    def _within_suppression(self, alert: Alert, moment: datetime) -> bool:
-        return alert.first_seen - self.suppress_for <= moment <= alert.last_seen + self.suppress_for
+    def _within_suppression(self, held: _Held, moment: datetime) -> bool:
+        first, last = held.bounds()
+        return first - self.suppress_for <= moment <= last + self.suppress_for
+
+    def _settle(self) -> None:
+        """Encode the open alerts the hits fed so far decoded."""
+        for key in self._decoded:
+            held = self._open.get(key)
+            if held is not None:
+                held.settle()
+        self._decoded.clear()
 
     def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert:
         """The alert ``hits`` raise or update."""
@@ -269,11 +317,13 @@ class Correlator:
             description=info.description,
             group=group,
         )
-        self._open[key] = alert
-        return self._update(key, alert, hits)
+        self._open[key] = _Held(alert.first_seen, alert.last_seen, alert=alert)
+        return self._update(key, self._open[key], hits)
 
-    def _update(self, key: tuple[str, str], alert: Alert, hits: list[Hit]) -> Alert:
+    def _update(self, key: tuple[str, str], held: _Held, hits: list[Hit]) -> Alert:
         """The alert counting ``hits`` too."""
+        alert = held.open()
+        self._decoded.add(key)
         self._changed.add((_OPEN, *key))
         for hit in hits:
             evidence = hit.evidence
