@@ -63,17 +63,27 @@ def notification(bucket: str, key: str) -> str:
 class Member:
     """One ``auditcorr run`` member in a session of its own."""
 
-    def __init__(self, work: Path, name: str, queue: str, endpoint: str) -> None:
+    def __init__(
+        self, work: Path, name: str, queue: str, endpoint: str, *, cluster: bool = True
+    ) -> None:
+        """A cluster member on the PostgreSQL store of ``AUDITCORR_BENCH_DSN``, or
+        (``cluster=False``) a lone daemon on SQLite in its own state directory."""
         self.name = name
         folder = work / name
         folder.mkdir(parents=True)
         self.config = folder / "config.toml"
         self.log = folder / "daemon.log"
-        self.config.write_text(
-            f'[daemon]\nstate_dir = "{folder / "state"}"\nworkers = 1\nlog_format = "json"\n'
+        self.state = folder / "state"
+        store = (
             '[store]\ntype = "postgresql"\ndsn = "env:AUDITCORR_BENCH_DSN"\nretention_days = 0\n'
             f'[cluster]\nenabled = true\nmember = "{name}"\nfailover_secs = {FAILOVER_SECS}\n'
-            f'[sources.ct_queue]\ntype = "cloudtrail_sqs"\nqueue_url = "{queue}"\n'
+            if cluster
+            else "[store]\nretention_days = 0\n"
+        )
+        self.config.write_text(
+            f'[daemon]\nstate_dir = "{self.state}"\nworkers = 1\nlog_format = "json"\n'
+            + store
+            + f'[sources.ct_queue]\ntype = "cloudtrail_sqs"\nqueue_url = "{queue}"\n'
             f'endpoint_url = "{endpoint}"\nregion = "{REGION}"\nwait_time_secs = 1\n'
             "max_messages = 10\n"
         )

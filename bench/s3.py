@@ -67,13 +67,15 @@ def dataset(out: Path, events: int, seed: int) -> Path:
 
 
 @contextlib.contextmanager
-def moto_server(log: Path) -> Iterator[str]:
+def moto_server(log: Path, *, patched: bool = False) -> Iterator[str]:
+    """A moto server on a free port; ``patched``: the one of ``bench/sqsmoto.py``."""
+    server = [str(BENCH / "sqsmoto.py")] if patched else ["-m", "moto.server"]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, *server, "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=out,
         )
