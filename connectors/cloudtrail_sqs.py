@@ -21,12 +21,7 @@ from connectors.cloudtrail_keys import is_log_file
 from connectors.config import CloudtrailSourceConfig
 from connectors.s3notify import ObjectRef, announced_objects
 from connectors.s3objects import read_object
-from connectors.sqsqueue import RECEIVERS, Message, QueueReader, SqsQueueConfig, queue_probe
-
-FETCHES = 16
-"""Objects read at once, each held until the pipeline takes it: the bound on the
-source's memory (``FETCHES`` x ``max_object_bytes``), and enough reads under way
-that small objects arrive as fast as S3 serves them."""
+from connectors.sqsqueue import Message, QueueReader, SqsQueueConfig, queue_probe
 
 
 class CloudtrailSqsConfig(CloudtrailSourceConfig, SqsQueueConfig, AwsAccessConfig):
@@ -40,13 +35,11 @@ class CloudtrailSqsSource(AwsSource):
     config: CloudtrailSqsConfig
 
     def threads(self) -> int:
-        # The reads, plus the receives, deletes and visibility extensions beside them.
-        return FETCHES + RECEIVERS + 4
+        return 12
 
     async def open(self) -> None:
         self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
         self._s3: Any = await self.call(self.aws.client, "s3")
-        self._fetches = asyncio.Semaphore(FETCHES)
 
     def probes(self, access: AwsAccess) -> list[Probe]:
         # The buckets are known only from the messages, which doctor does not receive.
@@ -54,29 +47,22 @@ class CloudtrailSqsSource(AwsSource):
 
     async def run(self, emit: Emit) -> None:
         async def handle(messages: list[Message]) -> list[asyncio.Future[None]]:
-            found = await asyncio.gather(*(self._emit_message(m, emit) for m in messages))
-            return [committed for futures in found for committed in futures]
+            batches = await asyncio.gather(*(self._batches(m) for m in messages))
+            return [await emit(batch) for found in batches for batch in found]
 
         await self._reader.run(handle, until_empty=self.context.mode == "backfill")
 
-    async def _emit_message(self, message: Message, emit: Emit) -> list[asyncio.Future[None]]:
-        """Emit what one message holds: its log files, or the reason it is bad."""
+    async def _batches(self, message: Message) -> list[RawBatch]:
+        """What one message holds, as payloads: its log files, or the reason it is bad."""
         origin = f"{self.config.queue_url}#{message.get('MessageId', '?')}"
         try:
             refs = announced_objects(message.get("Body", ""))
         except NormalizationError as err:
-            bad = RawBatch("cloudtrail", origin, b"", error=f"bad notification: {err.reason}")
-            return [await emit(bad)]
+            return [RawBatch("cloudtrail", origin, b"", error=f"bad notification: {err.reason}")]
         wanted = [ref for ref in refs if is_log_file(ref.key)]
         if len(wanted) < len(refs):
             self._reader.log.debug("objects_skipped", count=len(refs) - len(wanted))
-        return list(await asyncio.gather(*(self._emit_object(ref, emit) for ref in wanted)))
-
-    async def _emit_object(self, ref: ObjectRef, emit: Emit) -> asyncio.Future[None]:
-        """Read one object and emit it at once: its slot is held until the pipeline took
-        it, so the source holds at most ``FETCHES`` objects however many messages wait."""
-        async with self._fetches:
-            return await emit(await self._read(ref))
+        return list(await asyncio.gather(*(self._read(ref) for ref in wanted)))
 
     async def _read(self, ref: ObjectRef) -> RawBatch:
         origin = f"s3://{ref.bucket}/{ref.key}"

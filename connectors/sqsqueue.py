@@ -22,14 +22,9 @@ from connectors.aws_checks import Probe
 
 log = structlog.get_logger()
 
-IN_FLIGHT_RECEIVES = 16
-"""Receives being worked on at once (up to 160 messages): the next receive need not
-wait for the store to commit the previous ones, so many objects are read while earlier
-ones are committed, and the store gets many per transaction.  A message waiting for its
-commit holds only its notification; what it names is bounded by the handler."""
-RECEIVERS = 2
-"""Receive calls under way at once: one round trip per ten messages would otherwise
-bound a consumer to ten messages per round trip (about 40 ms on a busy host)."""
+IN_FLIGHT_RECEIVES = 4
+"""Receives being worked on at once: the next receive need not wait for the store to
+commit the previous one, while memory stays bounded to this many receives."""
 
 Message = dict[str, Any]
 Call = Callable[..., Awaitable[Any]]
@@ -65,39 +60,27 @@ class QueueReader:
         """Consume until cancelled, or (``until_empty``) until a receive finds nothing."""
         if self._sqs is None:
             self._sqs = await self.call(self._access.client, "sqs")
-        slots = asyncio.Semaphore(IN_FLIGHT_RECEIVES)
-        async with asyncio.TaskGroup() as group:
-            for _ in range(RECEIVERS):
-                group.create_task(self._receive(group, slots, handle, until_empty=until_empty))
-
-    async def _receive(
-        self,
-        group: asyncio.TaskGroup,
-        slots: asyncio.Semaphore,
-        handle: Handler,
-        *,
-        until_empty: bool,
-    ) -> None:
-        """Receive and start the work on each answer, while a slot is free."""
         config = self._config
         wait = min(config.wait_time_secs, 1) if until_empty else config.wait_time_secs
-        while True:
-            await slots.acquire()
-            answer = await self.call(
-                self._sqs.receive_message,
-                QueueUrl=config.queue_url,
-                MaxNumberOfMessages=config.max_messages,
-                WaitTimeSeconds=wait,
-                VisibilityTimeout=config.visibility_timeout_secs,
-            )
-            messages: list[Message] = answer.get("Messages", [])
-            if not messages:
-                slots.release()
-                if until_empty:
-                    return  # what is in flight still finishes in the group
-                continue
-            work = group.create_task(self._work(messages, handle))
-            work.add_done_callback(lambda _: slots.release())
+        slots = asyncio.Semaphore(IN_FLIGHT_RECEIVES)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                answer = await self.call(
+                    self._sqs.receive_message,
+                    QueueUrl=config.queue_url,
+                    MaxNumberOfMessages=config.max_messages,
+                    WaitTimeSeconds=wait,
+                    VisibilityTimeout=config.visibility_timeout_secs,
+                )
+                messages: list[Message] = answer.get("Messages", [])
+                if not messages:
+                    slots.release()
+                    if until_empty:
+                        break  # what is in flight still finishes in the group
+                    continue
+                work = group.create_task(self._work(messages, handle))
+                work.add_done_callback(lambda _: slots.release())
 
     async def _work(self, messages: list[Message], handle: Handler) -> None:
         keeper = asyncio.create_task(self._keep_invisible(messages))

@@ -28,7 +28,7 @@ from connectors.cloudtrail_eventbridge import (
     CloudtrailEventbridgeConfig,
     CloudtrailEventbridgeSource,
 )
-from connectors.cloudtrail_sqs import FETCHES, CloudtrailSqsConfig, CloudtrailSqsSource
+from connectors.cloudtrail_sqs import CloudtrailSqsConfig, CloudtrailSqsSource
 
 
 def sqs_source(endpoint: str, queue_url: str, mode: str = "backfill", **settings: Any) -> Any:
@@ -188,70 +188,3 @@ async def test_eventbridge_records_are_read_once(moto_endpoint: str) -> None:
     assert set(ids) == {r["eventID"] for r in records}
     assert set(ids.values()) == {1}
     assert queue_depth(sqs, queue) == 0
-
-
-@pytest.fixture
-def many_objects(moto_endpoint: str, tmp_path: Path) -> tuple[str, str, int]:
-    """A queue announcing some 70 small log files, one per message."""
-    s3, sqs = client("s3", moto_endpoint), client("sqs", moto_endpoint)
-    bucket = f"trail-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket)
-    uploaded = upload_trail(s3, bucket, tmp_path, 600, per_file=10)
-    queue = new_queue(sqs)
-    send_all(sqs, queue, [s3_notification(bucket, key) for key in uploaded.keys])
-    return bucket, queue, len(uploaded.keys)
-
-
-async def test_objects_of_many_receives_are_emitted_before_any_commit(
-    moto_endpoint: str, many_objects: tuple[str, str, int]
-) -> None:
-    """A slow commit does not hold back reading: more objects than four receives of ten
-    are emitted while none is committed, and deleted only once their commits resolve."""
-    _, queue, objects = many_objects
-    assert 40 < objects <= 160
-    sqs = client("sqs", moto_endpoint)
-    held = HeldCommits()
-    source = sqs_source(moto_endpoint, queue, "follow")
-    async with source:
-        task = asyncio.create_task(source.run(held))
-        await held.wait_for(objects)
-        assert queue_depth(sqs, queue) == objects, "nothing deleted before its commit"
-        for future in held.futures:
-            future.set_result(None)
-        for _ in range(100):
-            if queue_depth(sqs, queue) == 0:
-                break
-            await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert queue_depth(sqs, queue) == 0
-
-
-async def test_objects_held_by_the_source_are_bounded(
-    moto_endpoint: str, many_objects: tuple[str, str, int]
-) -> None:
-    """While the pipeline takes nothing, the source reads FETCHES objects, all handed
-    to emit at once, and no more however many messages wait."""
-    _, queue, _ = many_objects
-    entered: list[RawBatch] = []
-    arrived, full = asyncio.Event(), asyncio.Event()
-
-    async def stuck(batch: RawBatch) -> asyncio.Future[None]:
-        entered.append(batch)
-        arrived.set()
-        await full.wait()  # never set: the pipeline's queues stay full
-        raise AssertionError("unreachable")
-
-    source = sqs_source(moto_endpoint, queue, "follow")
-    async with source:
-        task = asyncio.create_task(source.run(stuck))
-        async with asyncio.timeout(20):
-            while len(entered) < FETCHES:
-                arrived.clear()
-                await arrived.wait()
-        await asyncio.sleep(1.0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert len(entered) == FETCHES

