@@ -10,6 +10,17 @@ keeps, per millisecond, the lowest key handed out so far (every key from there
 up is held), so the next write goes on from there instead of scanning again.
 Lookups and inserts run in batches, once per write, not once per event.
 
+A millisecond with a mark is *crowded*.  Where one writer at a time stores
+events (``Access.crowd``: one SQLite file), every new event of a crowded
+millisecond goes on a handed-out key, its natural one free or not, and is
+remembered in ``displaced``.  The natural keys of a crowded millisecond come in
+hash order, so storing them dirtied pages all over its part of the events
+table in each write; handed-out keys are dense, and only the small
+``displaced`` index takes the scattered inserts.  With several writers
+(PostgreSQL), a writer that has not seen the mark yet could store an event on
+its natural key while another displaces the same event; PostgreSQL appends
+rows to its heap whatever their key, so it keeps natural keys.
+
 A millisecond holds 2**20 events.  Once it is full, its displaced events go to
 the next millisecond that has room (the one before, at the very end of the key
 space): their keys, and so the histogram and time-bounded searches, put them a
@@ -42,6 +53,7 @@ _MARK = (
 _SAVE_MARK = "UPDATE fill_marks SET low = ? WHERE ms = ?"
 _TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
 _REMEMBER = "INSERT INTO displaced (home, eid, id) VALUES (?, ?, ?)"
+_MARKED = "SELECT ms FROM fill_marks WHERE ms IN ({})"
 
 _T = TypeVar("_T")
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -60,6 +72,8 @@ class Access:
     insert: Callable[[list[Entry]], set[int]]
     """Store entries under their row keys; the keys stored (a key another writer took
     meanwhile is left out)."""
+    crowd: bool = False
+    """No other writer stores events meanwhile: crowded milliseconds take no natural keys."""
 
 
 def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
@@ -109,23 +123,38 @@ def _moved(entry: Entry, key: int) -> Entry:
 
 
 def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | None]:
-    """The key for each entry: its natural one when free, None when stored already,
-    else a free key of its millisecond."""
+    """The key for each entry: its natural one when free (and its millisecond not
+    crowded), None when stored already, else a free key of its millisecond."""
     homes = sorted({entry[1][0] for entry in entries})
     held = dict(_chunked(access.holders, homes))
-    keys.claim(home for home in homes if home not in held)
-    crowded = [home for home in homes if home in held]
-    known = set(_chunked(lambda part: _known(access.rows, part), crowded))
+    marked = crowded(access, (home >> HASH_BITS for home in homes if home not in held))
+    natural = {home for home in homes if home not in held and home >> HASH_BITS not in marked}
+    keys.claim(natural)
+    looked = [home for home in homes if home not in natural]
+    known = set(_chunked(lambda part: _known(access.rows, part), looked))
     chosen: list[int | None] = []
     for _, (home, eid, _, _), _, _ in entries:
         if held.get(home) == eid or (home, eid) in known:
             chosen.append(None)
-        elif home not in held:
+        elif home in natural and home not in held:
             held[home] = eid
             chosen.append(home)
         else:
             chosen.append(keys.free(home >> HASH_BITS))
     return chosen
+
+
+def crowded(access: Access, milliseconds: Iterable[int]) -> set[int]:
+    """The crowded milliseconds among those given (none unless ``access.crowd``)."""
+    if not access.crowd:
+        return set()
+    wanted = sorted(set(milliseconds))
+    return {
+        int(ms)
+        for (ms,) in _chunked(
+            lambda part: access.rows(_MARKED.format(",".join("?" * len(part))), part), wanted
+        )
+    }
 
 
 def _known(rows: Rows, homes: list[int]) -> list[tuple[int, int]]:

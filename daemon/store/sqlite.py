@@ -147,6 +147,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 repeated, kept = writing.book(batches, now, self._count_rows)
                 rows.drop(repeated)
                 rows.settle(self._existing(list(rows.fresh)))
+                rows.crowd(self._placing)
                 fresh = rows.fresh
                 db.executemany(
                     _INSERT_EVENT,
@@ -259,7 +260,9 @@ class SqliteStore(SqliteOutbox, StoreReads):
 
     @property
     def _placing(self) -> placing.Access:
-        return placing.Access(self._rows, self._db.executemany, self._existing, self._insert)
+        return placing.Access(
+            self._rows, self._db.executemany, self._existing, self._insert, crowd=True
+        )
 
     def _insert(self, entries: list[Entry]) -> set[int]:
         """Store events on their keys (free: one writer, inside its transaction)."""

@@ -19,14 +19,14 @@ import orjson
 
 from daemon.store import codec as codecs
 from daemon.store import placing
-from daemon.store.keys import key_floor, key_minute
+from daemon.store.keys import HASH_BITS, key_floor, key_minute
 from daemon.store.units import Batch, Entry
 
 
 @dataclass(slots=True)
 class Sorted:
-    """A write's rows: new ones in key order, those whose key another event took, and
-    the counts.
+    """A write's rows: new ones in key order, those placing stores (their key another
+    event took, or their millisecond is crowded), and the counts.
 
     Repeats and stored events are counted by source, because one transaction
     carries the batches of several sources and each source's counts must be its own.
@@ -36,7 +36,7 @@ class Sorted:
     collisions: list[Entry] = field(default_factory=list)
     duplicates: Counter[str] = field(default_factory=Counter)
     placed: Counter[str] = field(default_factory=Counter)
-    """Events of ``collisions`` stored under another key, by source."""
+    """Events of ``collisions`` stored by placing, by source."""
     placed_eids: set[int] = field(default_factory=set)
     expired: int = 0
 
@@ -55,6 +55,13 @@ class Sorted:
                 self.duplicates[entry[0]] += 1
             else:
                 self.collisions.append(entry)
+
+    def crowd(self, access: placing.Access) -> None:
+        """Hand the new events of crowded milliseconds to placing with the collisions,
+        before the natural keys are stored (see ``placing``)."""
+        marked = placing.crowded(access, {key >> HASH_BITS for key in self.fresh})
+        for key in [key for key in self.fresh if key >> HASH_BITS in marked]:
+            self.collisions.append(self.fresh.pop(key))
 
     def place_collisions(self, access: placing.Access) -> Counter[tuple[int, str]]:
         """Store each event whose key another event holds (see ``placing``); returns the
