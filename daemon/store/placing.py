@@ -34,8 +34,10 @@ writers of several daemons hand out a millisecond's free keys in turn.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar
 
 from daemon.store.keys import HASH_BITS, LAST_MS
@@ -91,23 +93,22 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     keys = _Keys(access.rows)
     while pending:
         chosen = _choose([entries[i] for i in pending], access, keys)
-        placed = {i: key for i, key in zip(pending, chosen, strict=True) if key is not None}
         # In key order, as the write's other rows (see writing.sort_rows).
-        stored = access.insert(sorted(_moved(entries[i], key) for i, key in placed.items()))
-        _run(
-            access,
-            _REMEMBER,
-            [
-                (entries[i][1][0], entries[i][1][1], key)
-                for i, key in placed.items()
-                if key in stored and key != entries[i][1][0]
-            ],
-        )
-        for i, key in placed.items():
-            if key in stored:
-                found[i] = key
+        placed = sorted((key, i) for i, key in zip(pending, chosen, strict=True) if key is not None)
+        stored = access.insert([_moved(entries[i], key) for key, i in placed])
+        remembered = []
+        retried = []
+        for key, i in placed:
+            home, eid = entries[i][1][:2]
+            if key not in stored:
+                retried.append(i)
+                continue
+            found[i] = key
+            if key != home:
+                remembered.append((home, eid, key))
+        _run(access, _REMEMBER, sorted(remembered))
         # Keys another daemon's writer took since they were looked at: choose again.
-        pending = [i for i, key in placed.items() if key not in stored]
+        pending = sorted(retried, key=lambda i: entries[i][1][0])
     _run(access, _SAVE_MARK, keys.marks())
     return found
 
@@ -133,14 +134,20 @@ def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | Non
     looked = [home for home in homes if home not in natural]
     known = set(_chunked(lambda part: _known(access.rows, part), looked))
     chosen: list[int | None] = []
-    for _, (home, eid, _, _), _, _ in entries:
+    wanting: dict[int, list[int]] = defaultdict(list)
+    """Positions in ``chosen`` by the millisecond they need a free key of."""
+    for position, (_, (home, eid, _, _), _, _) in enumerate(entries):
+        chosen.append(None)
         if held.get(home) == eid or (home, eid) in known:
-            chosen.append(None)
-        elif home in natural and home not in held:
+            continue
+        if home in natural and home not in held:
             held[home] = eid
-            chosen.append(home)
+            chosen[position] = home
         else:
-            chosen.append(keys.free(home >> HASH_BITS))
+            wanting[home >> HASH_BITS].append(position)
+    for ms, positions in wanting.items():
+        for position, key in zip(positions, keys.take(ms, len(positions)), strict=True):
+            chosen[position] = key
     return chosen
 
 
@@ -182,15 +189,19 @@ class _Keys:
         """Keys this write stores events on (natural keys found free): never handed out."""
         self._claimed.update(keys)
 
-    def free(self, ms: int) -> int:
-        """A free key of millisecond ``ms``, or of the nearest one with room after it."""
+    def take(self, ms: int, count: int) -> list[int]:
+        """``count`` free keys of millisecond ``ms``, then of the nearest ones with room
+        after it."""
+        out: list[int] = []
         for spill in _spill_order(ms):
             scan = self._free.get(spill)
             if scan is None:
                 scan = self._free[spill] = self._scan(spill)
-            found = next(scan, None)
-            if found is not None:
-                return found
+            out.extend(islice(scan, count - len(out)))
+            if len(out) == count:
+                # The scan stopped at the last key handed out: the mark goes on from there.
+                self._low[spill] = out[-1]
+                return out
         raise OverflowError("every row key is taken")
 
     def _scan(self, ms: int) -> Iterator[int]:
@@ -200,10 +211,12 @@ class _Keys:
         while top > low:
             start = max(low, top - _SCAN)
             taken = {int(key) for (key,) in self._rows(_TAKEN, (start, top))}
-            for key in range(top - 1, start - 1, -1):
-                if key not in taken and key not in self._claimed:
-                    self._low[ms] = key
-                    yield key
+            claimed = self._claimed
+            yield from [
+                key
+                for key in range(top - 1, start - 1, -1)
+                if key not in taken and key not in claimed
+            ]
             self._low[ms] = top = start
 
     def marks(self) -> list[tuple[int, int]]:

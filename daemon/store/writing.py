@@ -64,17 +64,15 @@ class Sorted:
             self.collisions.append(self.fresh.pop(key))
 
     def place_collisions(self, access: placing.Access) -> Counter[tuple[int, str]]:
-        """Store each event whose key another event holds (see ``placing``); returns the
-        minute counts of those stored."""
-        minutes: Counter[tuple[int, str]] = Counter()
-        for entry, key in zip(self.collisions, placing.place(self.collisions, access), strict=True):
-            if key is None:
-                self.duplicates[entry[0]] += 1
-            else:
-                self.placed[entry[0]] += 1
-                self.placed_eids.add(entry[1][1])
-                minutes[key_minute(key), entry[3]] += 1
-        return minutes
+        """Store each event of ``collisions`` (see ``placing``); returns the minute
+        counts of those stored."""
+        keys = placing.place(self.collisions, access)
+        pairs = list(zip(keys, self.collisions, strict=True))
+        placed = [(key, entry) for key, entry in pairs if key is not None]
+        self.duplicates.update(entry[0] for key, entry in pairs if key is None)
+        self.placed.update(entry[0] for _, entry in placed)
+        self.placed_eids.update(entry[1][1] for _, entry in placed)
+        return minute_counts(placed)
 
     def stored_eids(self) -> set[int]:
         """Hashes of the events stored, once the write placed its collisions."""
