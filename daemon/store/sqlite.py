@@ -146,8 +146,8 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 # A change record version seen before made its event then.
                 repeated, kept = writing.book(batches, now, self._count_rows)
                 rows.drop(repeated)
-                rows.settle(self._existing(list(rows.fresh)))
                 rows.crowd(self._placing)
+                rows.settle(self._existing(list(rows.fresh)))
                 fresh = rows.fresh
                 db.executemany(
                     _INSERT_EVENT,

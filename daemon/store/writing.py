@@ -57,8 +57,8 @@ class Sorted:
                 self.collisions.append(entry)
 
     def crowd(self, access: placing.Access) -> None:
-        """Hand the new events of crowded milliseconds to placing with the collisions,
-        before the natural keys are stored (see ``placing``)."""
+        """Hand the events of crowded milliseconds to placing, which looks for them
+        where they may be (see ``placing``), before the natural keys are looked up."""
         marked = placing.crowded(access, {key >> HASH_BITS for key in self.fresh})
         for key in [key for key in self.fresh if key >> HASH_BITS in marked]:
             self.collisions.append(self.fresh.pop(key))
