@@ -10,6 +10,17 @@ keeps, per millisecond, the lowest key handed out so far (every key from there
 up is held), so the next write goes on from there instead of scanning again.
 Lookups and inserts run in batches, once per write, not once per event.
 
+A millisecond with a mark is *crowded*.  Where one writer at a time stores
+events (``Access.crowd``: one SQLite file), every new event of a crowded
+millisecond goes on a handed-out key, its natural one free or not, and is
+remembered in ``displaced``.  The natural keys of a crowded millisecond come in
+hash order, so storing them dirtied pages all over its part of the events
+table in each write; handed-out keys are dense, and only the small
+``displaced`` index takes the scattered inserts.  With several writers
+(PostgreSQL), a writer that has not seen the mark yet could store an event on
+its natural key while another displaces the same event; PostgreSQL appends
+rows to its heap whatever their key, so it keeps natural keys.
+
 A millisecond holds 2**20 events.  Once it is full, its displaced events go to
 the next millisecond that has room (the one before, at the very end of the key
 space): their keys, and so the histogram and time-bounded searches, put them a
@@ -23,8 +34,10 @@ writers of several daemons hand out a millisecond's free keys in turn.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar
 
 from daemon.store.keys import HASH_BITS, LAST_MS
@@ -42,6 +55,7 @@ _MARK = (
 _SAVE_MARK = "UPDATE fill_marks SET low = ? WHERE ms = ?"
 _TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
 _REMEMBER = "INSERT INTO displaced (home, eid, id) VALUES (?, ?, ?)"
+_MARKED = "SELECT ms FROM fill_marks WHERE ms IN ({})"
 
 _T = TypeVar("_T")
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -60,6 +74,8 @@ class Access:
     insert: Callable[[list[Entry]], set[int]]
     """Store entries under their row keys; the keys stored (a key another writer took
     meanwhile is left out)."""
+    crowd: bool = False
+    """No other writer stores events meanwhile: crowded milliseconds take no natural keys."""
 
 
 def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
@@ -77,23 +93,22 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     keys = _Keys(access.rows)
     while pending:
         chosen = _choose([entries[i] for i in pending], access, keys)
-        placed = {i: key for i, key in zip(pending, chosen, strict=True) if key is not None}
         # In key order, as the write's other rows (see writing.sort_rows).
-        stored = access.insert(sorted(_moved(entries[i], key) for i, key in placed.items()))
-        _run(
-            access,
-            _REMEMBER,
-            [
-                (entries[i][1][0], entries[i][1][1], key)
-                for i, key in placed.items()
-                if key in stored and key != entries[i][1][0]
-            ],
-        )
-        for i, key in placed.items():
-            if key in stored:
-                found[i] = key
+        placed = sorted((key, i) for i, key in zip(pending, chosen, strict=True) if key is not None)
+        stored = access.insert([_moved(entries[i], key) for key, i in placed])
+        remembered = []
+        retried = []
+        for key, i in placed:
+            home, eid = entries[i][1][:2]
+            if key not in stored:
+                retried.append(i)
+                continue
+            found[i] = key
+            if key != home:
+                remembered.append((home, eid, key))
+        _run(access, _REMEMBER, sorted(remembered))
         # Keys another daemon's writer took since they were looked at: choose again.
-        pending = [i for i, key in placed.items() if key not in stored]
+        pending = sorted(retried, key=lambda i: entries[i][1][0])
     _run(access, _SAVE_MARK, keys.marks())
     return found
 
@@ -109,23 +124,44 @@ def _moved(entry: Entry, key: int) -> Entry:
 
 
 def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | None]:
-    """The key for each entry: its natural one when free, None when stored already,
-    else a free key of its millisecond."""
+    """The key for each entry: its natural one when free (and its millisecond not
+    crowded), None when stored already, else a free key of its millisecond."""
     homes = sorted({entry[1][0] for entry in entries})
     held = dict(_chunked(access.holders, homes))
-    keys.claim(home for home in homes if home not in held)
-    crowded = [home for home in homes if home in held]
-    known = set(_chunked(lambda part: _known(access.rows, part), crowded))
+    marked = crowded(access, (home >> HASH_BITS for home in homes if home not in held))
+    natural = {home for home in homes if home not in held and home >> HASH_BITS not in marked}
+    keys.claim(natural)
+    looked = [home for home in homes if home not in natural]
+    known = set(_chunked(lambda part: _known(access.rows, part), looked))
     chosen: list[int | None] = []
-    for _, (home, eid, _, _), _, _ in entries:
+    wanting: dict[int, list[int]] = defaultdict(list)
+    """Positions in ``chosen`` by the millisecond they need a free key of."""
+    for position, (_, (home, eid, _, _), _, _) in enumerate(entries):
+        chosen.append(None)
         if held.get(home) == eid or (home, eid) in known:
-            chosen.append(None)
-        elif home not in held:
+            continue
+        if home in natural and home not in held:
             held[home] = eid
-            chosen.append(home)
+            chosen[position] = home
         else:
-            chosen.append(keys.free(home >> HASH_BITS))
+            wanting[home >> HASH_BITS].append(position)
+    for ms, positions in wanting.items():
+        for position, key in zip(positions, keys.take(ms, len(positions)), strict=True):
+            chosen[position] = key
     return chosen
+
+
+def crowded(access: Access, milliseconds: Iterable[int]) -> set[int]:
+    """The crowded milliseconds among those given (none unless ``access.crowd``)."""
+    if not access.crowd:
+        return set()
+    wanted = sorted(set(milliseconds))
+    return {
+        int(ms)
+        for (ms,) in _chunked(
+            lambda part: access.rows(_MARKED.format(",".join("?" * len(part))), part), wanted
+        )
+    }
 
 
 def _known(rows: Rows, homes: list[int]) -> list[tuple[int, int]]:
@@ -153,15 +189,19 @@ class _Keys:
         """Keys this write stores events on (natural keys found free): never handed out."""
         self._claimed.update(keys)
 
-    def free(self, ms: int) -> int:
-        """A free key of millisecond ``ms``, or of the nearest one with room after it."""
+    def take(self, ms: int, count: int) -> list[int]:
+        """``count`` free keys of millisecond ``ms``, then of the nearest ones with room
+        after it."""
+        out: list[int] = []
         for spill in _spill_order(ms):
             scan = self._free.get(spill)
             if scan is None:
                 scan = self._free[spill] = self._scan(spill)
-            found = next(scan, None)
-            if found is not None:
-                return found
+            out.extend(islice(scan, count - len(out)))
+            if len(out) == count:
+                # The scan stopped at the last key handed out: the mark goes on from there.
+                self._low[spill] = out[-1]
+                return out
         raise OverflowError("every row key is taken")
 
     def _scan(self, ms: int) -> Iterator[int]:
@@ -171,10 +211,12 @@ class _Keys:
         while top > low:
             start = max(low, top - _SCAN)
             taken = {int(key) for (key,) in self._rows(_TAKEN, (start, top))}
-            for key in range(top - 1, start - 1, -1):
-                if key not in taken and key not in self._claimed:
-                    self._low[ms] = key
-                    yield key
+            claimed = self._claimed
+            yield from [
+                key
+                for key in range(top - 1, start - 1, -1)
+                if key not in taken and key not in claimed
+            ]
             self._low[ms] = top = start
 
     def marks(self) -> list[tuple[int, int]]:

@@ -165,6 +165,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 # A change record version seen before made its event then.
                 repeated, kept = writing.book(batches, now, self._count_rows)
                 rows.drop(repeated)
+                rows.crowd(self._placing)
                 rows.settle(self._existing(list(rows.fresh)))
                 fresh = rows.fresh
                 db.executemany(
@@ -282,7 +283,9 @@ class SqliteStore(SqliteOutbox, StoreReads):
 
     @property
     def _placing(self) -> placing.Access:
-        return placing.Access(self._rows, self._db.executemany, self._existing, self._insert)
+        return placing.Access(
+            self._rows, self._db.executemany, self._existing, self._insert, crowd=True
+        )
 
     def _insert(self, entries: list[Entry]) -> set[int]:
         """Store events on their keys (free: one writer, inside its transaction)."""

@@ -19,7 +19,7 @@ import orjson
 
 from daemon.store import codec as codecs
 from daemon.store import placing
-from daemon.store.keys import key_floor, key_minute
+from daemon.store.keys import HASH_BITS, key_floor, key_minute
 from daemon.store.units import Batch, Entry
 
 FEED_ROW_ITEMS = 1000
@@ -28,8 +28,8 @@ FEED_ROW_ITEMS = 1000
 
 @dataclass(slots=True)
 class Sorted:
-    """A write's rows: new ones in key order, those whose key another event took, and
-    the counts.
+    """A write's rows: new ones in key order, those placing stores (their key another
+    event took, or their millisecond is crowded), and the counts.
 
     Repeats and stored events are counted by source, because one transaction
     carries the batches of several sources and each source's counts must be its own.
@@ -39,7 +39,7 @@ class Sorted:
     collisions: list[Entry] = field(default_factory=list)
     duplicates: Counter[str] = field(default_factory=Counter)
     placed: Counter[str] = field(default_factory=Counter)
-    """Events of ``collisions`` stored under another key, by source."""
+    """Events of ``collisions`` stored by placing, by source."""
     placed_eids: set[int] = field(default_factory=set)
     expired: int = 0
 
@@ -59,18 +59,23 @@ class Sorted:
             else:
                 self.collisions.append(entry)
 
+    def crowd(self, access: placing.Access) -> None:
+        """Hand the events of crowded milliseconds to placing, which looks for them
+        where they may be (see ``placing``), before the natural keys are looked up."""
+        marked = placing.crowded(access, {key >> HASH_BITS for key in self.fresh})
+        for key in [key for key in self.fresh if key >> HASH_BITS in marked]:
+            self.collisions.append(self.fresh.pop(key))
+
     def place_collisions(self, access: placing.Access) -> Counter[tuple[int, str]]:
-        """Store each event whose key another event holds (see ``placing``); returns the
-        minute counts of those stored."""
-        minutes: Counter[tuple[int, str]] = Counter()
-        for entry, key in zip(self.collisions, placing.place(self.collisions, access), strict=True):
-            if key is None:
-                self.duplicates[entry[0]] += 1
-            else:
-                self.placed[entry[0]] += 1
-                self.placed_eids.add(entry[1][1])
-                minutes[key_minute(key), entry[3]] += 1
-        return minutes
+        """Store each event of ``collisions`` (see ``placing``); returns the minute
+        counts of those stored."""
+        keys = placing.place(self.collisions, access)
+        pairs = list(zip(keys, self.collisions, strict=True))
+        placed = [(key, entry) for key, entry in pairs if key is not None]
+        self.duplicates.update(entry[0] for key, entry in pairs if key is None)
+        self.placed.update(entry[0] for _, entry in placed)
+        self.placed_eids.update(entry[1][1] for _, entry in placed)
+        return minute_counts(placed)
 
     def stored_eids(self) -> set[int]:
         """Hashes of the events stored, once the write placed its collisions."""

@@ -215,6 +215,57 @@ def test_full_millisecond_spills_into_the_next(store: Store, engine: Engine, pla
     assert [(when, n) for when, _, n in store.histogram(MOMENT, MOMENT, 1)] == [(MOMENT, 5)]
 
 
+def test_crowded_millisecond_finds_every_repeat(store: Store, engine: Engine, place: str) -> None:
+    """Once a millisecond is crowded, its new events are stored once, and their repeats
+    are found whether they sit on their natural key or were displaced, in one write with
+    others and after a restart."""
+    early = lines("early", 30)
+    forced = lines("forced", 3)
+    key = row_key(MOMENT, 0)
+    first = store.write([crafted("syslog", early), crafted("syslog", forced, key=key)])
+    assert (first.stored, first.duplicates) == (33, 0)
+    late = lines("late", 40)
+    second = store.write(
+        [
+            crafted("syslog", late),
+            crafted("syslog", early[:10]),
+            crafted("syslog", forced, key=key),
+            crafted("syslog", late[:5]),
+        ]
+    )
+    assert (second.stored, second.duplicates) == (40, 18)
+    store.close()
+    reopened = open_for_workers(engine, place)
+    try:
+        again = reopened.write([crafted("syslog", late[::-1] + early)])
+        assert (again.stored, again.duplicates) == (0, 70)
+        assert reopened.count() == 73
+        found = reopened.search(EventQuery(text="late", limit=100))
+        assert {doc["message"] for doc in found} == {f"late line {n}" for n in range(40)}
+        assert [n for _, _, n in reopened.histogram(MOMENT, MOMENT, 1)] == [73]
+    finally:
+        reopened.close()
+    keys = stored_keys(engine, place)
+    assert len(keys) == len(set(keys)) == 73
+    assert all(in_millisecond(k, MOMENT) for k in keys)
+
+
+def test_crowded_millisecond_grows_at_its_top(store: Store, engine: Engine, place: str) -> None:
+    """With one writer (SQLite), the new events of a crowded millisecond go on its highest
+    free keys, side by side, not on natural keys spread over it; PostgreSQL, with several
+    writers, keeps natural keys."""
+    floor, top = key_floor(MOMENT), key_ceiling(MOMENT)
+    store.write([crafted("syslog", lines("forced", 2), key=floor)])
+    late = lines("late", 50)
+    assert store.write([crafted("syslog", late)]).stored == 50
+    keys = set(stored_keys(engine, place))
+    natural = {row_key(MOMENT, event_hash(event.id)) for event in late}
+    if engine.name == "sqlite":
+        assert keys == {floor, *range(top - 50, top + 1)}
+    else:
+        assert keys == {floor, top, *natural}
+
+
 def retried(store: Store, batch: Processed, attempts: int = 20) -> int:
     """Events stored by ``batch``, written again after a rolled-back attempt."""
     for _ in range(attempts - 1):
