@@ -15,7 +15,6 @@ then return.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import random
@@ -218,27 +217,22 @@ class Pipeline:
         self._pool = self._new_pool()
         correlator = self.correlator
         written = asyncio.Event()
-        live = None
-        if correlator is not None and self.mode == "follow":
-            live = asyncio.create_task(correlator.run(written), name="correlator")
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._process(), name="processor")
-                group.create_task(self._write(), name="writer")
-                await self._run_sources()
-                await self._raw.put(_DONE)
-            written.set()
-            if live is not None:
-                await live
-            elif correlator is not None and self._stopping.is_set():
-                log.info("correlation_deferred", reason="stopped: the feed keeps the hits")
-            elif correlator is not None and not await correlator.drain():
-                self.stats.correlation_failed = True
+            async with asyncio.TaskGroup() as stages:
+                if correlator is not None and self.mode == "follow":
+                    stages.create_task(correlator.run(written), name="correlator")
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._process(), name="processor")
+                    group.create_task(self._write(), name="writer")
+                    await self._run_sources()
+                    await self._raw.put(_DONE)
+                written.set()  # a live correlator catches up briefly and returns
+            if correlator is not None and self.mode == "backfill":
+                if self._stopping.is_set():
+                    log.info("correlation_deferred", reason="stopped: the feed keeps the hits")
+                elif not await correlator.drain():
+                    self.stats.correlation_failed = True
         finally:
-            if live is not None and not live.done():
-                live.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await live
             if correlator is not None:
                 await correlator.close()
             if self._abandoned:

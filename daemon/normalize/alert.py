@@ -4,9 +4,8 @@ The stored record is the alert in its documented JSON form (``Alert.to_json``)
 as it stood when raised or updated, so the timeline keeps what the channels
 were told.  The event's id is ``<alert id>-<count>``: an update is a new entry
 beside the earlier ones ("count 7" after "count 1"), and the same alert at the
-same count (a replay, a rebuild after a restart) is the same event, stored
-once.  Its time is the alert's last seen: where the update happened in event
-time.
+same count (a replay) is the same event, stored once.  Its time is the alert's
+last seen: where the update happened in event time.
 
 No detection rule sees these events: no Sigma logsource selects the dataset
 ``auditcorr.alert``, so an alert never matches a rule and raises no further
