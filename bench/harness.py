@@ -46,10 +46,11 @@ def count_events(db: Path, source: str | None = None) -> int:
         return 0
 
 
-def wait_stored(db: Path, expected: int, timeout: float = 300) -> float:
-    """Waits until ``expected`` events are stored; returns the monotonic time they were."""
+def wait_stored(db: Path, expected: int, timeout: float = 300, source: str | None = None) -> float:
+    """Waits until ``expected`` events (of ``source``) are stored; returns the monotonic
+    time they were."""
     deadline = time.monotonic() + timeout
-    while (found := count_events(db)) < expected:
+    while (found := count_events(db, source)) < expected:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {found} of {expected} messages stored")
         time.sleep(0.05)

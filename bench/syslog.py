@@ -56,6 +56,9 @@ from pathlib import Path
 
 from harness import count_events, group_cpu_secs, running, wait_stored
 
+SOURCE = "bench"
+"""The listener's source id: only its events are counted (with rules on, the store
+holds the alerts' timeline entries too, under source ``rules``)."""
 CHUNK = 500
 """Messages per send() call of the sender."""
 
@@ -108,7 +111,7 @@ def daemon(
         + (f"workers = {workers}\n" if workers else "")
         + "\n[store]\nretention_days = 0\n\n"
         + ("" if rules else "[rules]\nbuiltin = false\n\n")
-        + f'[sources.bench]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
+        + f'[sources.{SOURCE}]\ntype = "{source}"\nlisten = "{kind}:127.0.0.1:0"\n'
     )
     with running(config, work / "daemon.log") as (proc, listening):
         yield int(listening["port"]), work / "state" / "timeline.db", proc.pid
@@ -131,8 +134,8 @@ def tcp_run(work: Path, seconds: float, workers: int | None, rules: bool) -> dic
         cpu = group_cpu_secs(group)
         sent, began = send_for(port, seconds)
         sending = time.monotonic() - began
-        stored_at = wait_stored(db, sent)
-        stored = count_events(db)
+        stored_at = wait_stored(db, sent, source=SOURCE)
+        stored = count_events(db, SOURCE)
         cpu = group_cpu_secs(group) - cpu
     return {
         "sent": sent,
@@ -166,7 +169,7 @@ def connections_run(work: Path, cycles: int) -> dict[str, object]:
             _reset(port)
         # From another address: the resets may still fill this one's connection cap.
         _send_one(port, "after the resets", source="127.0.0.3")
-        accepted_at = wait_stored(db, 1, timeout=120)
+        accepted_at = wait_stored(db, 1, timeout=120, source=SOURCE)
         time.sleep(1)
         log_lines = len(log.read_bytes().splitlines()) - lines_before
         idle = []
@@ -178,7 +181,7 @@ def connections_run(work: Path, cycles: int) -> dict[str, object]:
             flood_began = time.monotonic()
             try:
                 _send_one(port, "from another address", source="127.0.0.2")
-                stored_at: float | None = wait_stored(db, 2, timeout=20)
+                stored_at: float | None = wait_stored(db, 2, timeout=20, source=SOURCE)
             except (OSError, RuntimeError):
                 stored_at = None
     return {
@@ -201,7 +204,7 @@ def crash_run(work: Path, seconds: float) -> dict[str, object]:
                 sent += CHUNK
             os.killpg(group, signal.SIGKILL)
         time.sleep(1)
-        stored = count_events(db)
+        stored = count_events(db, SOURCE)
     return {"sent": sent, "stored": stored, "lost": sent - stored}
 
 
@@ -268,8 +271,8 @@ def udp_run(
                 total += sent
                 time.sleep(2)
                 with contextlib.suppress(RuntimeError):
-                    wait_stored(db, total, timeout=20)
-                stored = count_events(db)
+                    wait_stored(db, total, timeout=20, source=SOURCE)
+                stored = count_events(db, SOURCE)
                 lost = total - stored
                 results[str(rate)] = round(100 * max(lost, 0) / total, 3)
                 if lost / total < 0.001:
