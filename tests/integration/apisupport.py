@@ -116,10 +116,17 @@ def serve_demo(
     """``auditcorr run`` on the demo with ``[api]``; yields once the demo is stored."""
     workspace = Workspace(root)
     api_config(workspace, listen=listen, extra=extra, timezone=timezone)
-    daemon = Daemon(workspace, "api").start()
+    with served(workspace, "api") as api:
+        yield api
+
+
+@contextlib.contextmanager
+def served(workspace: Workspace, name: str) -> Iterator[ApiDaemon]:
+    """``auditcorr run`` on ``workspace``'s config; yields once what it reads is stored."""
+    daemon = Daemon(workspace, name).start()
     try:
-        served = ApiDaemon(daemon)
-        served.wait_ingested()
-        yield served
+        api = ApiDaemon(daemon)
+        api.wait_ingested()
+        yield api
     finally:
         daemon.kill_group()

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apisupport import ApiDaemon
-from itsupport import ALERT_SOURCE, Daemon, bundled_demo, wait_for
+from apisupport import ApiDaemon, served
+from itsupport import ALERT_SOURCE, bundled_demo, wait_for
 
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store import schema
@@ -23,13 +23,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiDaemon]:
     workspace = bundled_demo(tmp_path_factory.mktemp("demo-run"))
-    daemon = Daemon(workspace, "demo").start()
-    try:
-        served = ApiDaemon(daemon)
-        served.wait_ingested()
-        yield served
-    finally:
-        daemon.kill_group()
+    with served(workspace, "demo") as api:
+        yield api
 
 
 def counts_in_store(db: Path) -> dict[str, int]:

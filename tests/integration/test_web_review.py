@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apisupport import ApiDaemon
+from apisupport import ApiDaemon, served
 from cdp import Browser, find_chromium
-from itsupport import REPO, Daemon, bundled_demo
+from itsupport import REPO, bundled_demo
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +24,8 @@ REVIEW = "document.querySelector('#review')"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiDaemon]:
     find_chromium()
     workspace = bundled_demo(tmp_path_factory.mktemp("web-review"))
-    daemon = Daemon(workspace, "demo").start()
-    try:
-        served = ApiDaemon(daemon)
-        served.wait_ingested()
-        yield served
-    finally:
-        daemon.kill_group()
+    with served(workspace, "demo") as api:
+        yield api
 
 
 async def open_page(browser: Browser, api: ApiDaemon, fragment: str = "") -> None:
