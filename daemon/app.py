@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from daemon import audit, filemodes
+from daemon import audit
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.correlator.stage import CorrelatorStage
 from daemon.delivery.routing import routes
 from daemon.delivery.service import DeliveryService
-from daemon.normalize import Limits, normalize_record
+from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
 from daemon.rules.engine import RuleEngine
 from daemon.rules.loader import Loaded, load_rules
 from daemon.rules.unapproved import approvals_for
-from daemon.store.base import CorrelationLog, Store
-from daemon.store.sqlite import SqliteStore
+from daemon.store.base import CorrelationLog
+from daemon.stores import open_store
 from daemon.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -41,32 +41,6 @@ log = structlog.get_logger()
 
 PRUNE_EVERY_SECS = 3600.0
 STATUS_EVERY_SECS = 10.0
-
-
-def open_store(config: Config, *, readonly: bool = False) -> Store:
-    """The one place that knows which store engine the config asks for; the store
-    is handed the normalizers it makes ECS documents with on read."""
-    section = config.store
-    postgres = section.type == "postgresql" and section.dsn is not None
-    if not readonly:
-        filemodes.make_private(config.daemon.state_dir, None if postgres else config.store_path)
-    if postgres and section.dsn is not None:
-        # psycopg loads only when the config asks for PostgreSQL.
-        from daemon.store.postgres import PostgresStore
-
-        return PostgresStore(
-            section.dsn.reveal(),
-            retention_days=section.retention_days,
-            readonly=readonly,
-            member=config.member,
-            normalize=normalize_record,
-        )
-    return SqliteStore(
-        config.store_path,
-        retention_days=section.retention_days,
-        readonly=readonly,
-        normalize=normalize_record,
-    )
 
 
 def _ingest_settings(config: Config) -> dict[str, Any]:

@@ -368,7 +368,7 @@ def _verify_digests(args: argparse.Namespace, config: Config) -> int:
 
 def _quarantine(args: argparse.Namespace, config: Config) -> int:
     from daemon import audit
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     store = open_store(config, readonly=True)
     try:
@@ -393,7 +393,7 @@ def _quarantine(args: argparse.Namespace, config: Config) -> int:
 
 
 def _timeline(args: argparse.Namespace, config: Config) -> int:
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     zone = ZoneInfo(config.daemon.timezone)
     query = _event_query(
@@ -417,10 +417,10 @@ def _timeline(args: argparse.Namespace, config: Config) -> int:
 
 def _changes(args: argparse.Namespace, config: Config) -> int:
     from connectors.changerecord import parse_record
-    from daemon.app import open_store
     from daemon.changes.book import ChangeBook
     from daemon.changes.coverage import NEAREST_HORIZON, coverage
     from daemon.changes.report import record_lines, scope_lines, verdict_lines
+    from daemon.stores import open_store
 
     zone = ZoneInfo(config.daemon.timezone)
     since = parse_moment(args.since, zone=zone) if args.since else None
@@ -510,8 +510,8 @@ def _review(
 
 
 def _whois(args: argparse.Namespace, config: Config) -> int:
-    from daemon.app import open_store
     from daemon.changes.report import person_lines
+    from daemon.stores import open_store
 
     people = config.identity.identity_map().lookup(args.name)
     store = open_store(config, readonly=True)
@@ -544,8 +544,8 @@ def _print_json(value: Any) -> None:
 
 
 def _export(args: argparse.Namespace, config: Config) -> int:
-    from daemon.app import open_store
     from daemon.export import export
+    from daemon.stores import open_store
 
     query = _event_query(args, config)
     store = open_store(config, readonly=True)

@@ -43,7 +43,7 @@ def add_delivery_arguments(alerts: argparse.ArgumentParser) -> None:
 
 def show_deliveries(args: argparse.Namespace, config: Config) -> int:
     """List pending or failed deliveries with their last error."""
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     state: DeliveryState = "failed" if args.failed else "pending"
     store = open_store(config, readonly=True)
@@ -69,7 +69,7 @@ def show_deliveries(args: argparse.Namespace, config: Config) -> int:
 
 def retry_failed(args: argparse.Namespace, config: Config) -> int:
     from daemon import audit
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     store = open_store(config)
     try:

@@ -14,9 +14,9 @@ from typing import Any
 from connectors.base import SourceContext
 from connectors.cloudtrail_digests import FileResult
 from connectors.config import ConnectorConfig
-from daemon.app import open_store
 from daemon.config import Config
 from daemon.pipeline import Pipeline, Stats
+from daemon.stores import open_store
 
 
 async def verify_digests(

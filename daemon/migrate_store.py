@@ -260,7 +260,7 @@ def add_migrate_command(commands: Any) -> None:
 
 def _migrate(args: argparse.Namespace, _config: None) -> int:
     from daemon import audit
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     if args.batch < 1:
         raise ValueError("--batch must be at least 1")

@@ -31,7 +31,7 @@ def add_sources_command(command: Any) -> None:
 
 
 def _sources(args: argparse.Namespace, config: Config) -> int:
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     now = datetime.now(UTC)
     store = open_store(config, readonly=True)

@@ -180,7 +180,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace, config: Config) -> int:
-    from daemon.app import open_store
+    from daemon.stores import open_store
 
     if args.pending or args.failed:
         return show_deliveries(args, config)
