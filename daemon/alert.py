@@ -83,8 +83,21 @@ class Alert:
     """The group-by values that keyed the alert (``source.ip``, ``actor``, …)."""
     context: dict[str, Any] = field(default_factory=dict)
     """Rule-specific detail, e.g. the nearest change records of an unapproved change."""
+    _encoded: tuple[list[Evidence], list[dict[str, Any]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """``evidence`` (the list object) and its JSON: an alert a flood keeps updating is
+    encoded several times a round, its evidence long since full.  Made again when the
+    list is replaced or grows (the correlator only ever inserts into it)."""
 
     def to_json(self) -> dict[str, Any]:
+        encoded = self._encoded
+        if (
+            encoded is None
+            or encoded[0] is not self.evidence
+            or len(encoded[1]) != len(self.evidence)
+        ):
+            encoded = self._encoded = (self.evidence, [item.to_json() for item in self.evidence])
         return {
             "schema": SCHEMA_VERSION,
             "id": self.id,
@@ -97,7 +110,7 @@ class Alert:
             "tags": list(self.tags),
             "actors": list(self.actors),
             "group": dict(self.group),
-            "evidence": [item.to_json() for item in self.evidence],
+            "evidence": list(encoded[1]),
             "context": self.context,
         }
 

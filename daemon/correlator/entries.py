@@ -25,7 +25,7 @@ def alert_entries(alerts: Sequence[Alert]) -> list[Entry]:
     found: list[Entry] = []
     for alert in alerts:
         record = alert.to_json()
-        event = alert_log.normalize(record)
+        event = alert_log.event_of(alert, record)
         eid = event_hash(event.id)
         row = (
             row_key(event.timestamp, eid),

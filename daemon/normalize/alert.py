@@ -38,9 +38,15 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
 def normalize(record: Any) -> AuditEvent:
     try:
         alert = Alert.from_json(record)
-        severity = SEVERITIES.index(alert.severity)
+        SEVERITIES.index(alert.severity)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise NormalizationError(f"not an alert in its JSON form: {err!r}") from err
+    return event_of(alert, record)
+
+
+def event_of(alert: Alert, record: Any) -> AuditEvent:
+    """The event of ``alert`` whose JSON form is ``record``: where the correlator has the
+    alert at hand, it need not be decoded again."""
     return AuditEvent(
         timestamp=alert.last_seen,
         id=f"{alert.id}-{alert.count}",
@@ -62,7 +68,7 @@ def normalize(record: Any) -> AuditEvent:
         fields={
             "rule.id": alert.rule_id,
             "rule.name": alert.title,
-            "event.severity": severity,
+            "event.severity": SEVERITIES.index(alert.severity),
             "event.start": format_timestamp(alert.first_seen),
             "event.end": format_timestamp(alert.last_seen),
             "event.reference": f"/api/v1/alerts/{alert.id}",

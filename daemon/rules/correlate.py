@@ -45,6 +45,14 @@ MAX_ACTORS: Final = 20
 """Actors listed in one alert: a brute force tries thousands of user names."""
 MAX_GROUP_HITS: Final = 10_000
 """Hits kept per correlation group: a flood is bounded, the oldest go first."""
+HOT_ALERTS: Final = 4_096
+"""Open alerts kept decoded between rounds: a flood updates the same few thousand
+alerts round after round, and decoding one with its evidence costs about 100 µs.
+One stays decoded while some round of every ``HOT_ROUNDS`` updates it, and a newly
+updated one joins while there is room, so a flood of more alerts than this still
+finds most of its work decoded; the rest wait as their JSON (under half the memory:
+a decoded alert with 50 pieces of evidence and their JSON takes about 30 KB)."""
+HOT_ROUNDS: Final = 16
 PRUNE_STEP: Final = timedelta(minutes=1)
 """How far the watermark moves between two sweeps of expired state: a sweep visits
 every group, so it runs per minute of event time, not per so many hits."""
@@ -91,8 +99,8 @@ class _Group:
 
 @dataclass(slots=True)
 class _Held:
-    """An alert repeats may update: as JSON between rounds (a fraction of the memory of
-    the objects, and what the state row holds), decoded while a round updates it."""
+    """An alert repeats may update: its JSON (what the state row holds) and, while it is
+    hot, its decoded object as well."""
 
     first_seen: datetime
     last_seen: datetime
@@ -105,20 +113,21 @@ class _Held:
         return self.alert
 
     def settle(self) -> None:
+        """Encode the alert as it stands, keeping it decoded."""
         if self.alert is not None:
             self.first_seen, self.last_seen = self.alert.first_seen, self.alert.last_seen
             self.doc = orjson.dumps(self.alert.to_json())
-            self.alert = None
+
+    def cool(self) -> None:
+        """Keep only the JSON (settled before)."""
+        self.alert = None
 
     def bounds(self) -> tuple[datetime, datetime]:
         alert = self.alert
         return (
             (self.first_seen, self.last_seen)
             if alert is None
-            else (
-                alert.first_seen,
-                alert.last_seen,
-            )
+            else (alert.first_seen, alert.last_seen)
         )
 
 
@@ -143,7 +152,10 @@ class Correlator:
     """Window state rows written (one per hit held) or deleted since then."""
     _spans: dict[str, timedelta] = field(default_factory=dict)
     _decoded: set[tuple[str, str]] = field(default_factory=set)
-    """Open alerts decoded by the hits being fed, encoded again when they are done."""
+    """Open alerts updated by the hits being fed, encoded again when they are done."""
+    _hot: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Open alerts kept decoded, and the round that last updated each."""
+    _rounds: int = 0
 
     def __post_init__(self) -> None:
         self._detections = {rule.info.id: rule for rule in self.rules.detections}
@@ -251,6 +263,7 @@ class Correlator:
         for key in list(self._open):
             if self._open[key].bounds()[1] < horizon - self.suppress_for:
                 del self._open[key]
+                self._hot.pop(key, None)
                 self._changed.add((_OPEN, *key))
 
     def _correlate(self, corr: CorrelationRule, hit: Hit, raw: bytes) -> Alert | None:
@@ -290,12 +303,27 @@ class Correlator:
         return first - self.suppress_for <= moment <= last + self.suppress_for
 
     def _settle(self) -> None:
-        """Encode the open alerts the hits fed so far decoded."""
+        """Encode the open alerts the hits fed so far updated; see ``HOT_ALERTS`` for
+        which stay decoded."""
+        if not self._decoded:
+            return
+        self._rounds += 1
+        hot, now = self._hot, self._rounds
         for key in self._decoded:
             held = self._open.get(key)
-            if held is not None:
-                held.settle()
+            if held is None:
+                continue
+            held.settle()
+            if key in hot or len(hot) < HOT_ALERTS:
+                hot[key] = now
+            else:
+                held.cool()
         self._decoded.clear()
+        for key in [key for key, last in hot.items() if now - last >= HOT_ROUNDS]:
+            del hot[key]
+            held = self._open.get(key)
+            if held is not None:
+                held.cool()
 
     def _raise(self, info: RuleInfo, group: dict[str, str], hits: list[Hit]) -> Alert:
         """The alert ``hits`` raise or update."""

@@ -11,6 +11,7 @@ import pytest
 
 from daemon.alert import Alert
 from daemon.model import format_timestamp
+from daemon.rules import correlate
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import load_rules
@@ -264,3 +265,42 @@ def test_a_flood_into_an_open_alert_holds_no_more_hits(tmp_path: Path) -> None:
     (alert,) = feed(correlator, maker, [ssh(timedelta(seconds=s), "failure") for s in range(2000)])
     assert alert.count == 2000
     assert sum(len(group.hits) for group in correlator._groups.values()) <= 5
+
+
+@pytest.mark.parametrize("hot", [0, 1, 3])
+def test_open_alerts_kept_decoded_or_not_give_the_same_alerts_and_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hot: int
+) -> None:
+    """Which open alerts stay decoded between rounds changes the cost only: every
+    round returns the same alerts and the same state rows as with all of them decoded,
+    also across a restart from the committed rows."""
+    maker = rules(tmp_path, BRUTE)
+    addresses = [f"198.51.100.{n}" for n in range(5)]
+    rounds = [
+        [ssh(timedelta(seconds=60 * r + s), "failure", ip=ip) for ip in addresses for s in (0, 7)]
+        for r in range(40)
+    ]
+
+    def run() -> list[tuple[list[Any], dict[str, bytes | None]]]:
+        state: dict[str, bytes] = {}
+        correlator = Correlator(maker_rules(tmp_path))
+        out = []
+        for number, docs in enumerate(rounds):
+            if number == 20:  # a restart from the committed rows
+                correlator = Correlator(maker_rules(tmp_path))
+                correlator.restore(state)
+            alerts = feed(correlator, maker, docs)
+            changes = correlator.changes()
+            for name, value in changes.items():
+                if value is None:
+                    state.pop(name, None)
+                else:
+                    state[name] = value
+            out.append(([alert.to_json() for alert in alerts], changes))
+        return out
+
+    all_decoded = run()
+    monkeypatch.setattr(correlate, "HOT_ALERTS", hot)
+    monkeypatch.setattr(correlate, "HOT_ROUNDS", 2)
+    assert run() == all_decoded
+    assert any(alert["count"] > 5 for alerts, _ in all_decoded for alert in alerts)
