@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
+
 from daemon.model import format_timestamp, parse_timestamp
 
 SCHEMA_VERSION = 1
@@ -89,6 +91,29 @@ class Alert:
     """``evidence`` (the list object) and its JSON: an alert a flood keeps updating is
     encoded several times a round, its evidence long since full.  Made again when the
     list is replaced or grows (the correlator only ever inserts into it)."""
+
+    _document: tuple[tuple[Any, ...], bytes] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """``to_json`` encoded, and what it was made of: see ``document``."""
+
+    def document(self) -> bytes:
+        """The JSON form encoded, as the state, the alerts table and the outbox store it.
+
+        Made once for the several places a round writes it, and again when a repeat
+        has changed the alert (each repeat counts: the count is part of the mark)."""
+        mark = (
+            self.count,
+            self.first_seen,
+            self.last_seen,
+            self.environment,
+            len(self.actors),
+            len(self.evidence),
+        )
+        cached = self._document
+        if cached is None or cached[0] != mark:
+            cached = self._document = (mark, orjson.dumps(self.to_json()))
+        return cached[1]
 
     def to_json(self) -> dict[str, Any]:
         encoded = self._encoded

@@ -116,7 +116,7 @@ class _Held:
         """Encode the alert as it stands, keeping it decoded."""
         if self.alert is not None:
             self.first_seen, self.last_seen = self.alert.first_seen, self.alert.last_seen
-            self.doc = orjson.dumps(self.alert.to_json())
+            self.doc = self.alert.document()
 
     def cool(self) -> None:
         """Keep only the JSON (settled before)."""

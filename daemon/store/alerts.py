@@ -38,7 +38,7 @@ def upsert_rows(alerts: Sequence[Alert], now_us: int) -> list[tuple[object, ...]
             micros(alert.first_seen),
             micros(alert.last_seen),
             now_us,
-            orjson.dumps(alert.to_json()),
+            alert.document(),
         )
         for alert in alerts
     ]

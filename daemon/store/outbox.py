@@ -44,7 +44,7 @@ def enqueue(db: sqlite3.Connection, deliveries: Sequence[tuple[Alert, str]], now
     the receivers' idempotency key, a second copy would be dropped as a repeat.
     """
     rows = [
-        (alert.id, output, orjson.dumps(alert.to_json()), now_us, now_us, now_us, now_us)
+        (alert.id, output, alert.document(), now_us, now_us, now_us, now_us)
         for alert, output in deliveries
     ]
     before = db.total_changes

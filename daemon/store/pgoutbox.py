@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import orjson
 import psycopg
 
 from daemon.alert import Alert
@@ -48,7 +47,7 @@ def enqueue(db: psycopg.Connection, deliveries: Sequence[tuple[Alert, str]], now
     is left alone (the alert id is the receivers' idempotency key).
     """
     rows = [
-        (alert.id, output, orjson.dumps(alert.to_json()), now_us, now_us, now_us, now_us)
+        (alert.id, output, alert.document(), now_us, now_us, now_us, now_us)
         for alert, output in deliveries
     ]
     if not rows:
