@@ -195,6 +195,28 @@ def secret(minute: float, name: str) -> Any:
     )
 
 
+DAY = 24 * 60
+"""Minutes."""
+
+
+def learned(*docs: Any) -> list[Any]:
+    """``docs`` after a history that began 14 days and an hour before ``T0``: new_terms and
+    baseline rules learn from what ``docs`` hold before ``T0`` and judge the rest."""
+    start = -(14 * DAY + 60)
+    return [ct("TagRole", start, requestParameters={"roleName": "unrelated"}), *docs]
+
+
+def address(doc: Any, ip: str) -> Any:
+    doc["source"]["ip"] = ip
+    return doc
+
+
+def person(doc: Any, name: str) -> Any:
+    """The document as the identity map leaves it for a person it knows."""
+    doc["actor"] = name
+    return doc
+
+
 def run_instances(kind: str) -> Any:
     return ct(
         "RunInstances",
@@ -463,10 +485,20 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
         [[ct("GetPasswordData", source="ec2.amazonaws.com", errorCode="AccessDenied")]],
     ),
     "secrets_read_burst": (
-        [[secret(m, f"db/{m}") for m in range(10)]],
         [
-            [secret(m, "db/orders") for m in range(20)],  # one secret, read often
-            [secret(m * 2, f"db/{m}") for m in range(10)],  # spread over 18 minutes
+            learned(*[secret(m, f"db/{m}") for m in range(10)]),  # reads none usually
+            learned(  # three on an ordinary day, now ten
+                *[secret(-DAY + m, f"db/{m}") for m in range(3)],
+                *[secret(m, f"db/{m}") for m in range(10)],
+            ),
+        ],
+        [
+            [secret(m, f"db/{m}") for m in range(10)],  # still learning
+            learned(*[secret(m, "db/orders") for m in range(20)]),  # one secret, read often
+            learned(*[secret(m * 2, f"db/{m}") for m in range(10)]),  # spread over 18 minutes
+            learned(  # the nightly job reading its thirty, as every night
+                *[secret(day * DAY + m / 4, f"db/{m}") for day in (-2, -1, 0) for m in range(30)]
+            ),
         ],
     ),
     "logging_weakened": (
@@ -561,13 +593,56 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
         [[run_instances("p4d.24xlarge")], [run_instances("g5.xlarge")]],
         [[run_instances("m5.large")], [run_instances("t3.micro")]],
     ),
+    "first_interactive_access": (
+        [
+            learned(ct("StartSession", source="ssm.amazonaws.com")),
+            learned(ct("SendSSHPublicKey", source="ec2-instance-connect.amazonaws.com")),
+        ],
+        [
+            [ct("StartSession", source="ssm.amazonaws.com")],  # still learning
+            learned(
+                ct("StartSession", -3 * DAY, source="ssm.amazonaws.com"),
+                ct("StartSession", source="ssm.amazonaws.com"),
+            ),
+            learned(ct("StartSession", source="ssm.amazonaws.com", errorCode="AccessDenied")),
+        ],
+    ),
+    "first_credentials_minted": (
+        [
+            learned(ct("CreateAccessKey")),
+            learned(ct("GetFederationToken", source="sts.amazonaws.com")),
+            learned(ct("CreateAccessKey", -15 * DAY + 1), ct("CreateAccessKey")),  # expired
+        ],
+        [learned(ct("CreateLoginProfile", -DAY), ct("CreateLoginProfile"))],
+    ),
+    "console_login_new_address": (
+        [learned(login("Yes", minute=-DAY), address(login("Yes"), "198.51.100.7"))],
+        [learned(login("Yes", minute=-DAY), login("Yes"))],
+    ),
+    "first_sudo_on_host": (
+        [learned(sudo(0, "success")), learned(sudo(-DAY, "success"), sudo(0, "success", "erin"))],
+        [learned(sudo(-DAY, "success"), sudo(0, "success")), learned(sudo(0, "failure"))],
+    ),
+    "first_login_on_host": (
+        [learned(ssh(0, "success"))],
+        [learned(ssh(-DAY, "success"), ssh(0, "success")), learned(ssh(0, "failure"))],
+    ),
+    "host_account_first_in_aws": (
+        [learned(person(login("Yes"), "alice"))],
+        [
+            learned(person(login("Yes", minute=-DAY), "alice"), person(login("Yes"), "alice")),
+            learned(login("Yes")),  # nobody the identity map knows
+        ],
+    ),
 }
 
 
 def test_every_alerting_rule_has_cases_and_documentation() -> None:
-    alerting = {rule.info for rule in LOADED.detections if rule.alerts} | {
-        corr.info for corr in LOADED.correlations if corr.alerts
-    }
+    alerting = (
+        {rule.info for rule in LOADED.detections if rule.alerts}
+        | {corr.info for corr in LOADED.correlations if corr.alerts}
+        | {rule.info for rule in LOADED.behaviours}
+    )
     assert {info.id for info in alerting} == set(CASES)
     for info in alerting:
         assert info.description, info.id
