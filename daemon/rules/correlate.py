@@ -29,7 +29,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -254,7 +254,8 @@ class Correlator:
         key = (verdict.info.id, _key(verdict.group))
         known = self._open.get(key)
         if known is not None and self._within_suppression(known, hit.timestamp):
-            return self._update(key, known, verdict.hits[-1:])
+            # The context said why when the alert was raised; a repeat only counts.
+            return self._update(key, known, [replace(verdict.hits[-1], context=None)])
         return self._raise(verdict.info, verdict.group, verdict.hits)
 
     def prune(self) -> None:

@@ -217,6 +217,19 @@ def person(doc: Any, name: str) -> Any:
     return doc
 
 
+def role_secret(minute: float, name: str, session: str) -> Any:
+    """A secret read by a session of the role ``nightly-report``."""
+    doc = secret(minute, name)
+    identity = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::111111111111:assumed-role/nightly-report/{session}",
+        "accountId": "111111111111",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "nightly-report"}},
+    }
+    record = {**doc["original"], "userIdentity": identity}
+    return cloudtrail.normalize(record).to_document()
+
+
 def run_instances(kind: str) -> Any:
     return ct(
         "RunInstances",
@@ -498,6 +511,13 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
             learned(*[secret(m * 2, f"db/{m}") for m in range(10)]),  # spread over 18 minutes
             learned(  # the nightly job reading its thirty, as every night
                 *[secret(day * DAY + m / 4, f"db/{m}") for day in (-2, -1, 0) for m in range(30)]
+            ),
+            learned(  # a role's nightly job, each night under another session name
+                *[
+                    role_secret(day * DAY + m / 4, f"db/{m}", f"botocore-session-{day}")
+                    for day in (-2, -1, 0)
+                    for m in range(30)
+                ]
             ),
         ],
     ),
