@@ -12,7 +12,7 @@ import pytest
 from daemon.model import format_timestamp
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
-from daemon.rules.learned import day_of
+from daemon.rules.learned import day_of, stored_learning
 from daemon.rules.loader import Loaded, RuleLoadError, RuleReferenceError, load_rules
 from daemon.rules.offline import run_files
 
@@ -258,3 +258,20 @@ def test_rules_test_learns_from_history_files_and_says_when_it_could_not(
     assert alone.alerts == []
     assert alone.learning["new_host"]["state"] == "learning"
     assert "raises nothing" in alone.learning["new_host"]["note"]
+
+
+def test_rules_list_reads_the_learning_state_from_the_committed_rows(tmp_path: Path) -> None:
+    """stored_learning: learning until the history has passed, then learned, with sizes."""
+    loaded = load(tmp_path, NEW_HOST, BURST)
+    correlator = Correlator(loaded)
+    correlator.feed(hits(loaded, [login(timedelta(0)), login(DAY, host="db2")]))
+    rows = {row: value for row, value in correlator.changes().items() if value is not None}
+    early = stored_learning(loaded.behaviours, rows)
+    assert early["new_host"]["state"] == "learning"
+    assert early["new_host"]["until"] == (T0 + 3 * DAY).isoformat()
+    assert early["new_host"]["terms"] == 2
+    assert early["burst"]["groups"] == 1
+    correlator.feed(hits(loaded, [login(3 * DAY)]))
+    rows |= {row: value for row, value in correlator.changes().items() if value is not None}
+    assert stored_learning(loaded.behaviours, rows)["new_host"]["state"] == "learned"
+    assert stored_learning(loaded.behaviours, {})["new_host"]["state"] == "waiting"
