@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from connectors.syslog_batch import header
@@ -695,4 +696,40 @@ def test_demo_raises_the_story_and_no_noise() -> None:
         ("unapproved_change", ("", "", "111111111111", "bob"), 1),
         ("unapproved_change", ("", "", "111111111111", "mallory"), 4),
         ("unapproved_change", ("", "", "222222222222", "root"), 1),
+    ]
+
+
+STORY = ("mallory", "root", "203.0.113.66")
+"""What the demo's intrusion is named by in its CloudTrail records."""
+
+
+def test_after_a_fortnight_of_its_routine_the_demo_adds_only_the_story(tmp_path: Path) -> None:
+    """With 15 days of the demo's routine (its CloudTrail without mallory, root and the
+    attacker's address, shifted back a day at a time) as history, the rules that learn
+    add three alerts to the demo, all of them the intrusion's."""
+    demo = REPO / "examples" / "demo" / "AWSLogs"
+    routine = [
+        doc
+        for record in itertools.chain.from_iterable(
+            cloudtrail.decode(path.read_bytes(), Limits()) for path in sorted(demo.rglob("*.gz"))
+        )
+        if not any(name in orjson.dumps(record).decode() for name in STORY)
+        for doc in [cloudtrail.normalize(record).to_document()]
+    ]
+    history = tmp_path / "history.jsonl"
+    with history.open("wb") as out:
+        for days in range(1, 16):
+            for doc in routine:
+                moment = datetime.fromisoformat(doc["@timestamp"]) - timedelta(days=days)
+                event = {**doc["event"], "id": f"{doc['event']['id']}-{days}"}
+                shifted = {**doc, "@timestamp": format_timestamp(moment), "event": event}
+                out.write(orjson.dumps(shifted) + b"\n")
+    run = run_files(LOADED, [demo], history=[history])
+    learning = {rule.info.id for rule in LOADED.behaviours}
+    assert {state["state"] for state in run.learning.values()} == {"learned"}
+    found = sorted((a.rule_id, *a.group.values()) for a in run.alerts if a.rule_id in learning)
+    assert found == [
+        ("console_login_new_address", "mallory"),
+        ("console_login_new_address", "root"),
+        ("first_credentials_minted", "mallory"),
     ]
