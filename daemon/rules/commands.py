@@ -206,8 +206,9 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"error: {err}")
     else:
         print(
-            f"{len(files)} files: {len(loaded.detections)} detection and"
-            f" {len(loaded.correlations)} correlation rules load; {len(loaded.skipped)} skipped"
+            f"{len(files)} files: {len(loaded.detections)} detection,"
+            f" {len(loaded.correlations)} correlation and {len(loaded.behaviours)}"
+            f" new_terms or baseline rules load; {len(loaded.skipped)} skipped"
         )
     return EXIT_FAILED if failed else EXIT_OK
 
