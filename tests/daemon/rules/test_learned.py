@@ -8,12 +8,21 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daemon.model import format_timestamp
+from daemon.rules.behaviour import BehaviourError, parse_rule
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.learned import day_of, stored_learning
-from daemon.rules.loader import Loaded, RuleLoadError, RuleReferenceError, load_rules
+from daemon.rules.loader import (
+    Loaded,
+    RuleInfo,
+    RuleLoadError,
+    RuleReferenceError,
+    load_rules,
+)
 from daemon.rules.offline import run_files
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -275,3 +284,44 @@ def test_rules_list_reads_the_learning_state_from_the_committed_rows(tmp_path: P
     rows |= {row: value for row, value in correlator.changes().items() if value is not None}
     assert stored_learning(loaded.behaviours, rows)["new_host"]["state"] == "learned"
     assert stored_learning(loaded.behaviours, {})["new_host"]["state"] == "waiting"
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+_KEYS = st.sampled_from(
+    [
+        "rules",
+        "fields",
+        "group-by",
+        "history",
+        "timespan",
+        "distinct",
+        "percentile",
+        "factor",
+        "floor",
+        "new_group_floor",
+        "max_terms",
+        "max_groups",
+        "other",
+    ]
+)
+
+
+@given(
+    kind=st.sampled_from(["new_terms", "baseline"]),
+    block=st.dictionaries(_KEYS, _VALUES | st.sampled_from(["login", "10m", "3d", ["login"]])),
+)
+def test_any_block_loads_or_fails_with_a_reason(kind: str, block: dict[str, Any]) -> None:
+    """Whatever a block holds, parsing gives a rule or a BehaviourError, nothing else."""
+    info = RuleInfo("r", "r", "", "low", (), (), "r.yml")
+    try:
+        rule = parse_rule(info, kind, block, {"login"})
+    except BehaviourError:
+        return
+    assert rule.type == kind
+    assert rule.rules == ("login",)
