@@ -324,17 +324,18 @@ class Learner:
         return out
 
     def restore(self, state: Mapping[str, bytes]) -> None:
-        """Load the rows ``changes`` gave, as committed; rows of rules no longer loaded
-        are left alone (they are used again if the rule comes back)."""
+        """Load the rows ``changes`` gave, as committed.  Rows of a rule no longer loaded
+        (or now of another type) are deleted with the next commit: what the state holds
+        stays bounded by the rules loaded."""
         windows: list[tuple[str, str, Hit]] = []
         for row, value in state.items():
             if not row.startswith('["'):
                 continue
             name = orjson.loads(row)
-            if not name or name[0] not in _KINDS or name[1] not in self.rules:
+            if not name or name[0] not in _KINDS:
                 continue
             kind, rule_id = name[0], name[1]
-            if kind == LEARNING:
+            if kind == LEARNING and rule_id in self.learning:
                 self.learning[rule_id] = Learning.from_json(orjson.loads(value))
             elif kind == TERMS and rule_id in self.terms:
                 day = int(value)
@@ -347,6 +348,8 @@ class Learner:
                 )
             elif kind == WINDOW and rule_id in self.groups:
                 windows.append((rule_id, name[2], Hit.from_json(orjson.loads(value))))
+            else:
+                self._changed[row] = None
         for rule_id, key, hit in sorted(windows, key=lambda item: item[2].order()):
             held = self.groups[rule_id].get(key)
             if held is not None:

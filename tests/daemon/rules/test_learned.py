@@ -325,3 +325,18 @@ def test_any_block_loads_or_fails_with_a_reason(kind: str, block: dict[str, Any]
         return
     assert rule.type == kind
     assert rule.rules == ("login",)
+
+
+def test_the_state_of_a_rule_no_longer_loaded_is_deleted(tmp_path: Path) -> None:
+    """Rows of a rule taken out of the rule paths go with the next commit after a restart."""
+    loaded = load(tmp_path, NEW_HOST, BURST)
+    correlator = Correlator(loaded)
+    correlator.feed(hits(loaded, [login(timedelta(0)), login(DAY, host="db2")]))
+    rows = {row: value for row, value in correlator.changes().items() if value is not None}
+    fewer = load(tmp_path, NEW_HOST)
+    restarted = Correlator(fewer)
+    restarted.restore(rows)
+    deleted = {row for row, value in restarted.changes().items() if value is None}
+    assert deleted == {row for row in rows if '"burst"' in row}
+    assert deleted
+    assert len(restarted.learner.terms["new_host"]) == 2
