@@ -50,7 +50,12 @@ def add_rules_commands(commands: Any) -> None:
         parser.set_defaults(handler=handler, needs_config=False)
         return parser
 
-    listing = action("list", _list, "list the rules with their level and ATT&CK tags")
+    listing = action(
+        "list",
+        _list,
+        "list the rules with their level and ATT&CK tags; given --config, what the"
+        " new_terms and baseline rules have learned",
+    )
     listing.add_argument("--json", action="store_true", help="one rule per line")
     action(
         "validate",
@@ -69,6 +74,14 @@ def add_rules_commands(commands: Any) -> None:
         metavar="FILE",
         help="CloudTrail files (*.json[.gz]), timeline JSON lines (*.jsonl), syslog files,"
         " or folders of them",
+    )
+    test.add_argument(
+        "--history",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="event files read first, for new_terms and baseline rules to learn from"
+        " (they raise nothing shown)",
     )
     test.add_argument("--json", action="store_true", help="one alert per line (JSON)")
 
@@ -96,10 +109,13 @@ def _load(args: argparse.Namespace) -> Loaded:
 def _list(args: argparse.Namespace, config: Config | None) -> int:
     """The rules; given ``--config``, also which of them that config leaves off."""
     loaded = _load(args)
-    infos = [(rule.info, "detection", rule.alerts) for rule in loaded.detections] + [
-        (corr.info, corr.type, corr.alerts) for corr in loaded.correlations
-    ]
+    infos = (
+        [(rule.info, "detection", rule.alerts) for rule in loaded.detections]
+        + [(corr.info, corr.type, corr.alerts) for corr in loaded.correlations]
+        + [(rule.info, rule.type, True) for rule in loaded.behaviours]
+    )
     off = _rules_off(config, {info.id for info, _, _ in infos})
+    learning = _learning(config, loaded)
     for info, kind, alerts in sorted(infos, key=lambda item: item[0].id):
         if args.json:
             row = {
@@ -112,11 +128,15 @@ def _list(args: argparse.Namespace, config: Config | None) -> int:
                 "path": info.path,
                 "off": off.get(info.id),
             }
+            if info.id in learning:
+                row["learning"] = learning[info.id]
             sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
         else:
             role = "" if alerts else "  (building block)"
             if info.id in off:
                 role += f"  (off: {off[info.id]})"
+            if info.id in learning:
+                role += f"  ({learning[info.id]['note']})"
             tags = " ".join(tag for tag in info.tags if tag.startswith("attack.t"))
             print(f"{info.id:48} {info.level:13} {kind:16} {tags}{role}")
     if off and not args.json:
@@ -129,6 +149,32 @@ def _list(args: argparse.Namespace, config: Config | None) -> int:
         for warning in filter_warnings(config.sources, loaded.detections):
             print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _learning(config: Config | None, loaded: Loaded) -> dict[str, dict[str, Any]]:
+    """What each new_terms and baseline rule has learned, as the config's store holds it
+    (without a config: how long each must learn)."""
+    if not loaded.behaviours:
+        return {}
+    from daemon.rules.learned import span_text, stored_learning
+
+    if config is None:
+        return {
+            rule.info.id: {"state": "unknown", "note": f"learns {span_text(rule.history)} first"}
+            for rule in loaded.behaviours
+        }
+    from daemon.stores import open_store
+
+    try:
+        store = open_store(config, readonly=True)
+    except FileNotFoundError:
+        state: dict[str, bytes] = {}  # no store yet: nothing learned
+    else:
+        try:
+            _, state = store.correlation_state()
+        finally:
+            store.close()
+    return stored_learning(loaded.behaviours, state)
 
 
 def _rules_off(config: Config | None, listed: set[str]) -> dict[str, str]:
@@ -160,8 +206,9 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"error: {err}")
     else:
         print(
-            f"{len(files)} files: {len(loaded.detections)} detection and"
-            f" {len(loaded.correlations)} correlation rules load; {len(loaded.skipped)} skipped"
+            f"{len(files)} files: {len(loaded.detections)} detection,"
+            f" {len(loaded.correlations)} correlation and {len(loaded.behaviours)}"
+            f" new_terms or baseline rules load; {len(loaded.skipped)} skipped"
         )
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -169,9 +216,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from daemon.rules.offline import run_files
 
-    run = run_files(_load(args), args.events)
+    run = run_files(_load(args), args.events, history=args.history)
     for reason in run.rejected:
         print(f"rejected: {reason}", file=sys.stderr)
+    for rule_id, state in sorted(run.learning.items()):
+        if state["state"] != "learned":
+            print(f"learning: {rule_id}: {state['note']}", file=sys.stderr)
     _print_alerts(run.alerts, as_json=args.json, zone=None)
     print(
         f"{run.events} events, {run.hits} rule matches, {len(run.alerts)} alerts", file=sys.stderr

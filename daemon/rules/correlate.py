@@ -29,7 +29,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -37,6 +37,7 @@ import orjson
 
 from daemon.alert import Alert, Environment, Evidence, alert_id
 from daemon.rules.hits import Hit
+from daemon.rules.learned import Learner, Verdict
 from daemon.rules.loader import CorrelationRule, DetectionRule, Loaded, RuleInfo
 
 MAX_EVIDENCE: Final = 50
@@ -156,8 +157,11 @@ class Correlator:
     _hot: dict[tuple[str, str], int] = field(default_factory=dict)
     """Open alerts kept decoded, and the round that last updated each."""
     _rounds: int = 0
+    learner: Learner = field(init=False)
+    """The history of the new_terms and baseline rules (``learned.py``)."""
 
     def __post_init__(self) -> None:
+        self.learner = Learner(self.rules.behaviours)
         self._detections = {rule.info.id: rule for rule in self.rules.detections}
         self._spans = {
             corr.info.id: timedelta(seconds=corr.timespan) for corr in self.rules.correlations
@@ -186,10 +190,12 @@ class Correlator:
                 held = self._open.get((name[1], name[2]))
                 out[_row(name)] = None if held is None else held.doc
         self._changed.clear()
+        out.update(self.learner.changes())
         return out
 
     def restore(self, state: Mapping[str, bytes]) -> None:
         """Load the state rows ``changes`` gave, as committed (after a restart)."""
+        self.learner.restore(state)
         held: dict[tuple[str, str], list[Hit]] = {}
         for row, value in state.items():
             name = _name_of(row)
@@ -222,6 +228,12 @@ class Correlator:
                 group = {name: hit.values.get(name, "") for name in detection.group_by}
                 alert = self._raise(detection.info, group, [hit])
                 touched[alert.id] = alert
+            if self.learner.uses(hit.rule):
+                for verdict in self.learner.feed(hit):
+                    alert = self._judged(verdict, hit)
+                    touched[alert.id] = alert
+            else:
+                self.learner.saw(hit.timestamp)
             watermark = self.watermark
             if watermark is not None and hit.timestamp < watermark - self.allowed_lateness:
                 self.late += 1
@@ -248,6 +260,16 @@ class Correlator:
                 chained = Hit(corr.info.id, hit.evidence, hit.source, correlated.group, hit.actors)
                 self._route(chained, touched)
 
+    def _judged(self, verdict: Verdict, hit: Hit) -> Alert:
+        """The alert of a new_terms or baseline verdict: a repeat within the suppression
+        counts the hit that repeats it, not its window again."""
+        key = (verdict.info.id, _key(verdict.group))
+        known = self._open.get(key)
+        if known is not None and self._within_suppression(known, hit.timestamp):
+            # The context said why when the alert was raised; a repeat only counts.
+            return self._update(key, known, [replace(verdict.hits[-1], context=None)])
+        return self._raise(verdict.info, verdict.group, verdict.hits)
+
     def prune(self) -> None:
         """Forget windows and open alerts that no event on time can reach any more."""
         self._settle()
@@ -255,6 +277,7 @@ class Correlator:
         if watermark is None:
             return
         horizon = watermark - self.allowed_lateness
+        self.learner.prune(horizon)
         for key in list(self._groups):
             group = self._groups[key]
             self._unhold(key, group.drop_before(horizon - self._spans[key[0]]))

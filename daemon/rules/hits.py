@@ -17,6 +17,7 @@ import orjson
 from daemon.alert import Evidence
 from daemon.changes.coverage import Facts, Resource, facts_of
 from daemon.model import parse_timestamp
+from daemon.rules.behaviour import needed
 from daemon.rules.change import CHANGE_RULE
 from daemon.rules.compile import Doc, as_text, getter
 from daemon.rules.detect import Detector
@@ -104,6 +105,9 @@ def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
             wanted.update(corr.field_of(name, rule_id) for name in corr.group_by)
             if corr.condition.field:
                 wanted.add(corr.field_of(corr.condition.field, rule_id))
+    for rule in loaded.behaviours:
+        for rule_id in rule.rules:
+            needs.setdefault(rule_id, set()).update(needed(rule))
     return {rule_id: tuple(sorted(names)) for rule_id, names in needs.items()}
 
 

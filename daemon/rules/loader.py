@@ -10,7 +10,7 @@ because it could never match.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +30,13 @@ from sigma.types import SigmaRuleLocation, SigmaString  # type: ignore[attr-defi
 
 from daemon.alert import SEVERITIES, Severity
 from daemon.rules import BUILTIN
+from daemon.rules.behaviour import (
+    BehaviourError,
+    BehaviourRule,
+    UnknownRuleError,
+    kind_of,
+    parse_rule,
+)
 from daemon.rules.compile import (
     Predicate,
     UnsupportedFeatureError,
@@ -123,6 +130,8 @@ class Loaded:
     correlations: list[CorrelationRule] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Rules for logsources auditcorr does not collect, with the reason."""
+    behaviours: list[BehaviourRule] = field(default_factory=list)
+    """new_terms and baseline rules (``behaviour.py``)."""
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -146,11 +155,14 @@ def builtin_path() -> Path:
 def load_rules(paths: Iterable[str | Path]) -> Loaded:
     """Parse and compile every rule under ``paths``; raises :class:`RuleLoadError`."""
     collections = []
+    behaviours: list[tuple[Path, dict[str, Any]]] = []
     for path in rule_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
+            docs = list(yaml.load_all(text, Loader=_YAML_LOADER))
+            behaviours.extend((path, doc) for doc in docs if kind_of(doc))
             collection = SigmaCollection.from_dicts(
-                list(yaml.load_all(text, Loader=_YAML_LOADER)),
+                [doc for doc in docs if not kind_of(doc)],
                 source=SigmaRuleLocation(path),
                 resolve_references=False,
             )
@@ -161,7 +173,60 @@ def load_rules(paths: Iterable[str | Path]) -> Loaded:
         merged = SigmaCollection.merge(collections, resolve_references=True)
     except SigmaError as err:
         raise RuleReferenceError(f"rule references: {err}") from err
-    return _compile_all(merged)
+    loaded = _compile_all(merged)
+    _add_behaviours(loaded, behaviours)
+    return loaded
+
+
+def _add_behaviours(loaded: Loaded, docs: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Compile the new_terms and baseline rules; the detections they name become
+    building blocks, as those of a correlation do."""
+    detections = {rule.info.id for rule in loaded.detections}
+    taken = detections | {corr.info.id for corr in loaded.correlations}
+    for path, doc in docs:
+        kind = kind_of(doc)
+        assert kind is not None
+        info = _behaviour_info(path, doc)
+        if info.id in taken:
+            raise RuleLoadError(f"{info.path}: another rule is named {info.id!r}")
+        taken.add(info.id)
+        try:
+            loaded.behaviours.append(parse_rule(info, kind, doc[kind], detections))
+        except UnknownRuleError as err:
+            raise RuleReferenceError(f"{info.path}: {err}") from err
+        except BehaviourError as err:
+            raise RuleLoadError(f"{info.path}: {err}") from err
+    used = {rule_id for rule in loaded.behaviours for rule_id in rule.rules}
+    correlated = {rule_id for corr in loaded.correlations for rule_id in corr.rules}
+    loaded.detections = [
+        replace(rule, alerts=False)
+        if rule.info.id in used and rule.info.id not in correlated
+        else rule
+        for rule in loaded.detections
+    ]
+
+
+def _behaviour_info(path: Path, doc: dict[str, Any]) -> RuleInfo:
+    title = doc.get("title")
+    where = f"{path} (rule {title!r})"
+    rule_id = doc.get("name") or doc.get("id")
+    if not isinstance(title, str) or not isinstance(rule_id, str):
+        raise RuleLoadError(f"{where}: a rule needs a title and a name")
+    level = doc.get("level", "medium")
+    if level not in SEVERITIES:
+        raise RuleLoadError(f"{where}: unknown level {level!r}")
+    tags, falsepositives = doc.get("tags") or [], doc.get("falsepositives") or []
+    if not isinstance(tags, list) or not isinstance(falsepositives, list):
+        raise RuleLoadError(f"{where}: tags and falsepositives are lists")
+    return RuleInfo(
+        id=rule_id,
+        title=title,
+        description=str(doc.get("description") or "").strip(),
+        level=SEVERITIES[SEVERITIES.index(level)],
+        tags=tuple(str(tag) for tag in tags),
+        falsepositives=tuple(str(item) for item in falsepositives),
+        path=where,
+    )
 
 
 def _compile_all(collection: SigmaCollection) -> Loaded:

@@ -1,7 +1,8 @@
 """Rules over files, without a daemon or a store: ``auditcorr rules test``.
 
 Events are read with the daemon's own normalizers, matched, then correlated
-in event-time order, so a rule behaves here as it does live.  The log type
+in event-time order, so a rule behaves here as it does live.  History files
+come first: new_terms and baseline rules learn from them what is usual.  The log type
 of a file comes from its name: ``*.json``/``*.json.gz`` are CloudTrail files,
 ``*.jsonl``/``*.ndjson`` are timeline (ECS) JSON lines, anything else is a
 syslog file.
@@ -13,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from connectors.base import NormalizationError
 from daemon.alert import Alert
 from daemon.normalize import Limits, module_for
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
+from daemon.rules.learned import learning_state
 from daemon.rules.loader import Loaded
 
 OFFLINE_SOURCE = "files"
@@ -53,17 +56,40 @@ class OfflineRun:
     rejected: list[str] = field(default_factory=list)
     """Files or records that could not be read, with where and why."""
     alerts: list[Alert] = field(default_factory=list)
+    learning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """new_terms and baseline rule id -> its learning state at the last event."""
 
 
 def run_files(
     loaded: Loaded,
     paths: Sequence[str | Path],
     *,
+    history: Sequence[str | Path] = (),
     suppress_for: timedelta = timedelta(hours=1),
 ) -> OfflineRun:
-    """Every alert the rules raise over the events of ``paths``, oldest first."""
+    """Every alert the rules raise over the events of ``paths``, oldest first.
+
+    The events of ``history`` are correlated first and raise nothing shown: they
+    are what new_terms and baseline rules learn from before ``paths``."""
     maker = HitMaker(loaded)
     run = OfflineRun()
+    learned = sorted(_hits(maker, history, run), key=Hit.order)
+    hits = sorted(_hits(maker, paths, run), key=Hit.order)
+    run.hits = len(hits)
+    correlator = Correlator(loaded, suppress_for=suppress_for)
+    correlator.feed(learned)
+    final = {alert.id: alert for alert in correlator.feed(hits)}
+    run.alerts = sorted(final.values(), key=lambda alert: (alert.first_seen, alert.rule_id))
+    newest = max((hit.timestamp for hit in learned + hits), default=None)
+    learner = correlator.learner
+    run.learning = {
+        rule_id: learning_state(rule, learner.learning[rule_id], newest)
+        for rule_id, rule in learner.rules.items()
+    }
+    return run
+
+
+def _hits(maker: HitMaker, paths: Sequence[str | Path], run: OfflineRun) -> list[Hit]:
     hits: list[Hit] = []
     limits = Limits()
     for path in event_files(paths):
@@ -81,9 +107,4 @@ def run_files(
                 continue
             run.events += 1
             hits.extend(maker.hits(doc, OFFLINE_SOURCE))
-    hits.sort(key=Hit.order)
-    run.hits = len(hits)
-    correlator = Correlator(loaded, suppress_for=suppress_for)
-    final = {alert.id: alert for alert in correlator.feed(hits)}
-    run.alerts = sorted(final.values(), key=lambda alert: (alert.first_seen, alert.rule_id))
-    return run
+    return hits

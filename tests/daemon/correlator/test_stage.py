@@ -129,3 +129,35 @@ async def test_a_record_that_closes_is_reviewed_once_as_an_alert(
     await second.close()
     assert [a.id for a in store.alerts() if a.rule_id == REVIEW_RULE] == [review.id]
     assert [a.id for a in raised if a.rule_id == REVIEW_RULE] == [review.id]
+
+
+def accepted(user: str, at: datetime) -> str:
+    return (
+        f"<38>{at:%b %d %H:%M:%S} bastion sshd[7]: Accepted password for {user}"
+        f" from 10.0.0.5 port 4100 ssh2"
+    )
+
+
+async def test_what_new_terms_rules_learned_survives_a_restart(
+    store: Store, engine: Engine, place: str
+) -> None:
+    """Learning since carol's login 15 days back and alice's three days back are committed;
+    after a restart alice's login is known and only bob's, new on the host, raises
+    first_login_on_host."""
+    raised: list[Any] = []
+    history = [
+        accepted("carol", T0 - timedelta(days=15)),
+        accepted("alice", T0 - timedelta(days=3)),
+    ]
+    store.write([batch(store, syslog(*history))])
+    first = stage(engine, place, raised)
+    assert await first.drain()
+    await first.close()
+    store.write([batch(store, syslog(accepted("alice", T0), accepted("bob", T0)))])
+    second = stage(engine, place, raised)
+    assert await second.drain()
+    await second.close()
+    found = [a for a in store.alerts() if a.rule_id == "first_login_on_host"]
+    assert [(a.group, a.count) for a in found] == [
+        ({"user.name": "bob", "host.name": "bastion"}, 1)
+    ]

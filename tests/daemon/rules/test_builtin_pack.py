@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from connectors.syslog_batch import header
@@ -193,6 +194,41 @@ def secret(minute: float, name: str) -> Any:
         readOnly=True,
         requestParameters={"secretId": name},
     )
+
+
+DAY = 24 * 60
+"""Minutes."""
+
+
+def learned(*docs: Any) -> list[Any]:
+    """``docs`` after a history that began 14 days and an hour before ``T0``: new_terms and
+    baseline rules learn from what ``docs`` hold before ``T0`` and judge the rest."""
+    start = -(14 * DAY + 60)
+    return [ct("TagRole", start, requestParameters={"roleName": "unrelated"}), *docs]
+
+
+def address(doc: Any, ip: str) -> Any:
+    doc["source"]["ip"] = ip
+    return doc
+
+
+def person(doc: Any, name: str) -> Any:
+    """The document as the identity map leaves it for a person it knows."""
+    doc["actor"] = name
+    return doc
+
+
+def role_secret(minute: float, name: str, session: str) -> Any:
+    """A secret read by a session of the role ``nightly-report``."""
+    doc = secret(minute, name)
+    identity = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::111111111111:assumed-role/nightly-report/{session}",
+        "accountId": "111111111111",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "nightly-report"}},
+    }
+    record = {**doc["original"], "userIdentity": identity}
+    return cloudtrail.normalize(record).to_document()
 
 
 def run_instances(kind: str) -> Any:
@@ -463,10 +499,27 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
         [[ct("GetPasswordData", source="ec2.amazonaws.com", errorCode="AccessDenied")]],
     ),
     "secrets_read_burst": (
-        [[secret(m, f"db/{m}") for m in range(10)]],
         [
-            [secret(m, "db/orders") for m in range(20)],  # one secret, read often
-            [secret(m * 2, f"db/{m}") for m in range(10)],  # spread over 18 minutes
+            learned(*[secret(m, f"db/{m}") for m in range(10)]),  # reads none usually
+            learned(  # three on an ordinary day, now ten
+                *[secret(-DAY + m, f"db/{m}") for m in range(3)],
+                *[secret(m, f"db/{m}") for m in range(10)],
+            ),
+        ],
+        [
+            [secret(m, f"db/{m}") for m in range(10)],  # still learning
+            learned(*[secret(m, "db/orders") for m in range(20)]),  # one secret, read often
+            learned(*[secret(m * 2, f"db/{m}") for m in range(10)]),  # spread over 18 minutes
+            learned(  # the nightly job reading its thirty, as every night
+                *[secret(day * DAY + m / 4, f"db/{m}") for day in (-2, -1, 0) for m in range(30)]
+            ),
+            learned(  # a role's nightly job, each night under another session name
+                *[
+                    role_secret(day * DAY + m / 4, f"db/{m}", f"botocore-session-{day}")
+                    for day in (-2, -1, 0)
+                    for m in range(30)
+                ]
+            ),
         ],
     ),
     "logging_weakened": (
@@ -561,13 +614,56 @@ CASES: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {
         [[run_instances("p4d.24xlarge")], [run_instances("g5.xlarge")]],
         [[run_instances("m5.large")], [run_instances("t3.micro")]],
     ),
+    "first_interactive_access": (
+        [
+            learned(ct("StartSession", source="ssm.amazonaws.com")),
+            learned(ct("SendSSHPublicKey", source="ec2-instance-connect.amazonaws.com")),
+        ],
+        [
+            [ct("StartSession", source="ssm.amazonaws.com")],  # still learning
+            learned(
+                ct("StartSession", -3 * DAY, source="ssm.amazonaws.com"),
+                ct("StartSession", source="ssm.amazonaws.com"),
+            ),
+            learned(ct("StartSession", source="ssm.amazonaws.com", errorCode="AccessDenied")),
+        ],
+    ),
+    "first_credentials_minted": (
+        [
+            learned(ct("CreateAccessKey")),
+            learned(ct("GetFederationToken", source="sts.amazonaws.com")),
+            learned(ct("CreateAccessKey", -15 * DAY + 1), ct("CreateAccessKey")),  # expired
+        ],
+        [learned(ct("CreateLoginProfile", -DAY), ct("CreateLoginProfile"))],
+    ),
+    "console_login_new_address": (
+        [learned(login("Yes", minute=-DAY), address(login("Yes"), "198.51.100.7"))],
+        [learned(login("Yes", minute=-DAY), login("Yes"))],
+    ),
+    "first_sudo_on_host": (
+        [learned(sudo(0, "success")), learned(sudo(-DAY, "success"), sudo(0, "success", "erin"))],
+        [learned(sudo(-DAY, "success"), sudo(0, "success")), learned(sudo(0, "failure"))],
+    ),
+    "first_login_on_host": (
+        [learned(ssh(0, "success"))],
+        [learned(ssh(-DAY, "success"), ssh(0, "success")), learned(ssh(0, "failure"))],
+    ),
+    "host_account_first_in_aws": (
+        [learned(person(login("Yes"), "alice"))],
+        [
+            learned(person(login("Yes", minute=-DAY), "alice"), person(login("Yes"), "alice")),
+            learned(login("Yes")),  # nobody the identity map knows
+        ],
+    ),
 }
 
 
 def test_every_alerting_rule_has_cases_and_documentation() -> None:
-    alerting = {rule.info for rule in LOADED.detections if rule.alerts} | {
-        corr.info for corr in LOADED.correlations if corr.alerts
-    }
+    alerting = (
+        {rule.info for rule in LOADED.detections if rule.alerts}
+        | {corr.info for corr in LOADED.correlations if corr.alerts}
+        | {rule.info for rule in LOADED.behaviours}
+    )
     assert {info.id for info in alerting} == set(CASES)
     for info in alerting:
         assert info.description, info.id
@@ -600,4 +696,40 @@ def test_demo_raises_the_story_and_no_noise() -> None:
         ("unapproved_change", ("", "", "111111111111", "bob"), 1),
         ("unapproved_change", ("", "", "111111111111", "mallory"), 4),
         ("unapproved_change", ("", "", "222222222222", "root"), 1),
+    ]
+
+
+STORY = ("mallory", "root", "203.0.113.66")
+"""What the demo's intrusion is named by in its CloudTrail records."""
+
+
+def test_after_a_fortnight_of_its_routine_the_demo_adds_only_the_story(tmp_path: Path) -> None:
+    """With 15 days of the demo's routine (its CloudTrail without mallory, root and the
+    attacker's address, shifted back a day at a time) as history, the rules that learn
+    add three alerts to the demo, all of them the intrusion's."""
+    demo = REPO / "examples" / "demo" / "AWSLogs"
+    routine = [
+        doc
+        for record in itertools.chain.from_iterable(
+            cloudtrail.decode(path.read_bytes(), Limits()) for path in sorted(demo.rglob("*.gz"))
+        )
+        if not any(name in orjson.dumps(record).decode() for name in STORY)
+        for doc in [cloudtrail.normalize(record).to_document()]
+    ]
+    history = tmp_path / "history.jsonl"
+    with history.open("wb") as out:
+        for days in range(1, 16):
+            for doc in routine:
+                moment = datetime.fromisoformat(doc["@timestamp"]) - timedelta(days=days)
+                event = {**doc["event"], "id": f"{doc['event']['id']}-{days}"}
+                shifted = {**doc, "@timestamp": format_timestamp(moment), "event": event}
+                out.write(orjson.dumps(shifted) + b"\n")
+    run = run_files(LOADED, [demo], history=[history])
+    learning = {rule.info.id for rule in LOADED.behaviours}
+    assert {state["state"] for state in run.learning.values()} == {"learned"}
+    found = sorted((a.rule_id, *a.group.values()) for a in run.alerts if a.rule_id in learning)
+    assert found == [
+        ("console_login_new_address", "mallory"),
+        ("console_login_new_address", "root"),
+        ("first_credentials_minted", "mallory"),
     ]

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.rule import SigmaDetection, SigmaRule
 from sigma.types import SigmaString
 from testdata import RULE_PACKS, rule_pack
 
+from daemon.rules.behaviour import kind_of
 from daemon.rules.compile import KEYWORD_FIELD, Doc
 from daemon.rules.detect import Detector
 from daemon.rules.loader import DetectionRule, load_rules, rule_files
@@ -89,9 +91,10 @@ def probes(rule: DetectionRule) -> list[Doc]:
 def sigma_probes(path: Path) -> list[Doc]:
     """Per rule and dataset, a document with the first value of each field of its selections."""
     found = []
-    for rule in SigmaCollection.from_yaml(
-        path.read_text(encoding="utf-8"), resolve_references=False
-    ).rules:
+    sigma = [
+        doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if not kind_of(doc)
+    ]
+    for rule in SigmaCollection.from_dicts(sigma, resolve_references=False).rules:
         if not isinstance(rule, SigmaRule):
             continue
         logsource = rule.logsource
