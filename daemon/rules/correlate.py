@@ -206,6 +206,8 @@ class Correlator:
             elif name[0] == _OPEN:
                 alert = Alert.from_json(orjson.loads(value))
                 self._open[name[1], name[2]] = _Held(alert.first_seen, alert.last_seen, value)
+            elif name[0] == _WINDOW and name[1] not in self._spans:
+                self._window_rows[row] = None  # a correlation no longer loaded: its rows go
             elif name[0] == _WINDOW:
                 held.setdefault((name[1], name[2]), []).append(Hit.from_json(orjson.loads(value)))
         for key, hits in held.items():

@@ -304,3 +304,19 @@ def test_open_alerts_kept_decoded_or_not_give_the_same_alerts_and_state(
     monkeypatch.setattr(correlate, "HOT_ROUNDS", 2)
     assert run() == all_decoded
     assert any(alert["count"] > 5 for alerts, _ in all_decoded for alert in alerts)
+
+
+def test_windows_of_a_correlation_no_longer_loaded_are_deleted_not_loaded(tmp_path: Path) -> None:
+    """A restart with a correlation taken out of the rules: its held hits are not
+    loaded (pruning them would need its timespan) and its rows go at the next commit."""
+    maker = rules(tmp_path, BRUTE)
+    before = Correlator(maker_rules(tmp_path))
+    feed(before, maker, [ssh(minutes(m), "failure") for m in range(3)])
+    state = commit({}, before)
+    assert any(orjson.loads(name)[:2] == ["window", "brute"] for name in state)
+    (tmp_path / "r.yml").write_text(BASE)
+    after = Correlator(maker_rules(tmp_path))
+    after.restore(state)
+    feed(after, HitMaker(maker_rules(tmp_path)), [ssh(minutes(90), "failure")])
+    after.prune()
+    assert not any(orjson.loads(name)[:2] == ["window", "brute"] for name in commit(state, after))
