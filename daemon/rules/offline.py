@@ -5,7 +5,9 @@ in event-time order, so a rule behaves here as it does live.  History files
 come first: new_terms and baseline rules learn from them what is usual.  The log type
 of a file comes from its name: ``*.json``/``*.json.gz`` are CloudTrail files,
 ``*.jsonl``/``*.ndjson`` are timeline (ECS) JSON lines, anything else is a
-syslog file.
+syslog file: plain lines as a host writes them (their year, where the stamp has none,
+as if read when the file was last written, times without a zone in UTC) or a
+payload a syslog source made.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import NormalizationError
+from connectors.syslog_batch import header
 from daemon.alert import Alert
 from daemon.normalize import Limits, module_for
 from daemon.rules.correlate import Correlator
@@ -93,9 +96,13 @@ def _hits(maker: HitMaker, paths: Sequence[str | Path], run: OfflineRun) -> list
     hits: list[Hit] = []
     limits = Limits()
     for path in event_files(paths):
-        module = module_for(log_type_of(path))
+        log_type = log_type_of(path)
+        module = module_for(log_type)
+        payload = path.read_bytes()
+        if log_type == "syslog" and not payload.startswith(b"{"):
+            payload = header(path.stat().st_mtime_ns, "UTC", file=str(path)) + payload
         try:
-            records = module.decode(path.read_bytes(), limits)
+            records = module.decode(payload, limits)
         except NormalizationError as err:
             run.rejected.append(f"{path}: {err.reason}")
             continue

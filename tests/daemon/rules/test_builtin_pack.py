@@ -680,6 +680,15 @@ def test_rule_raises_on_positives_only(rule_id: str) -> None:
         assert rule_id not in rule_ids(docs), [d["event"] for d in docs]
 
 
+def test_plain_syslog_files_of_the_demo_hosts_are_read() -> None:
+    """``rules test`` takes a host's syslog file as it lies on disk, no source's header."""
+    run = run_files(LOADED, [REPO / "examples" / "demo" / "hosts" / "bastion01" / "syslog"])
+    assert run.rejected == []
+    assert run.events > 0
+    (brute,) = [alert for alert in run.alerts if alert.rule_id == "ssh_brute_force"]
+    assert brute.group == {"source.ip": "203.0.113.66"}
+
+
 def test_demo_raises_the_story_and_no_noise() -> None:
     run = run_files(LOADED, [REPO / "examples" / "demo" / "AWSLogs"])
     found = sorted((a.rule_id, tuple(sorted(a.group.values())), a.count) for a in run.alerts)
