@@ -247,8 +247,11 @@ class Pipeline:
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         # Workers are forked from a server that loads only what decoding needs,
-        # not the daemon's whole import graph: they stay small.
-        context.set_forkserver_preload(["daemon.process", "daemon.rules.hits"])
+        # not the daemon's whole import graph: they stay small.  It outlives a
+        # SIGTERM sent to the whole service (see daemon/forkserver_signals.py).
+        context.set_forkserver_preload(
+            ["daemon.forkserver_signals", "daemon.process", "daemon.rules.hits"]
+        )
         return ProcessPoolExecutor(
             self.workers,
             mp_context=context,

@@ -97,8 +97,11 @@ def init_worker(
     are compiled once here, so matching runs beside decoding."""
     global _codecs, _identities, _hit_maker  # noqa: PLW0603 - per worker process
     _identities = identities
-    # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
+    # Ctrl-C reaches the whole process group, and systemd's SIGTERM every process of
+    # the service (KillMode=control-group): the daemon decides when workers stop, once
+    # they have decoded what it drains.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if daemon_pid is not None:
         _exit_with(daemon_pid)
 

@@ -484,10 +484,15 @@ class Daemon:
         assert self.proc is not None
         os.kill(self.proc.pid, sig)
 
-    def stop(self, timeout: float = 10) -> int:
-        """SIGTERM, then the exit code; fails if it does not exit within ``timeout``."""
+    def stop(self, timeout: float = 10, *, service: bool = False) -> int:
+        """SIGTERM, then the exit code; fails if it does not exit within ``timeout``.
+        With ``service`` every process of the daemon gets it, as systemd stops a service
+        (``KillMode=control-group``): its workers and their fork server too."""
         assert self.proc is not None
-        self.signal(signal.SIGTERM)
+        if service:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        else:
+            self.signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -153,12 +153,16 @@ def test_kill_9_in_the_middle_of_a_window_raises_every_alert_once(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["start", "burst"])
+@pytest.mark.parametrize(
+    ("moment", "to"), [("start", "daemon"), ("burst", "daemon"), ("burst", "service")]
+)
 def test_sigterm_is_honoured_within_ten_seconds(
-    workspace: Workspace, daemons: StartDaemon, moment: str
+    workspace: Workspace, daemons: StartDaemon, moment: str, to: str
 ) -> None:
     """During start and in the middle of a burst of 300,000 lines, SIGTERM ends the daemon
-    within 10 s with exit 0; the next run stores the rest, every line once."""
+    within 10 s with exit 0; the next run stores the rest, every line once.  Sent to the
+    whole service as systemd does, it also reaches the workers, which go on decoding
+    what the daemon drains instead of dying under it."""
     log = workspace.data / "auth.log"
     start = datetime.now(UTC) - timedelta(hours=1)
     append(log, *(failure(n, start + timedelta(milliseconds=10 * n)) for n in range(300_000)))
@@ -169,8 +173,9 @@ def test_sigterm_is_honoured_within_ten_seconds(
     else:
         wait_for("a burst being stored", lambda: workspace.count() > 20_000, timeout=120)
     asked = time.monotonic()
-    assert daemon.stop(timeout=10) == 0
+    assert daemon.stop(timeout=10, service=to == "service") == 0
     assert time.monotonic() - asked < 10
+    assert not daemon.events("worker_died")
     stored = workspace.count()
     assert stored < 300_000, "the burst was over before SIGTERM: the test proves nothing"
     second = daemons(workspace, "second")
