@@ -10,7 +10,7 @@ from its own address (a scan: a window per address), and the hits of ``--mix-sec
 seconds of the soak's syslog mix (``bench/mix.py``, 5,000 lines a second, made
 into hits by the workers' own code: thousands of open alerts updated round after
 round).  Prints CPU microseconds per hit and the bytes handed to the commit per hit,
-medians of ``--runs``.
+medians of ``--runs``, for rounds of ``--round-hits``.
 
     .venv/bin/python bench/correlator.py --hits 60000 --mix-secs 60 --runs 3
 """
@@ -92,14 +92,14 @@ def mix_feed(secs: int) -> list[bytes]:
     return feed
 
 
-def run(feed: list[bytes]) -> tuple[float, float]:
-    """CPU µs and bytes to commit per hit of correlating ``feed`` in stage-sized rounds."""
+def run(feed: list[bytes], round_hits: int = ROUND_HITS) -> tuple[float, float]:
+    """CPU µs and bytes to commit per hit of correlating ``feed`` in rounds of ``round_hits``."""
     engine = RuleEngine.load(["builtin"])
     written = 0
     started = time.process_time()
     with cyclic_gc_paused():
-        for start in range(0, len(feed), ROUND_HITS):
-            hits = [Hit.from_json(orjson.loads(item)) for item in feed[start : start + ROUND_HITS]]
+        for start in range(0, len(feed), round_hits):
+            hits = [Hit.from_json(orjson.loads(item)) for item in feed[start : start + round_hits]]
             alerts = engine.correlate(hits)
             written += sum(len(value or b"") for value in engine.correlator.changes().values())
             alert_entries(alerts)
@@ -113,6 +113,12 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=60_000)
     parser.add_argument("--mix-secs", type=int, default=60)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--round-hits",
+        type=int,
+        default=ROUND_HITS,
+        help=f"hits per round (the stage's live rounds: {ROUND_HITS:,})",
+    )
     args = parser.parse_args()
     maker = HitMaker(RuleEngine.load(["builtin"]).loaded)
     for shape in ("one", "many", "mix"):
@@ -125,7 +131,7 @@ def main() -> None:
                 for item in maker.encoded(failure(n, address(n, shape)), "auth")
             ]
         )
-        runs = [run(feed) for _ in range(args.runs)]
+        runs = [run(feed, args.round_hits) for _ in range(args.runs)]
         cpu = statistics.median(cpu for cpu, _ in runs)
         state = statistics.median(size for _, size in runs)
         print(
