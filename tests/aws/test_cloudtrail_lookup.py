@@ -116,10 +116,12 @@ async def test_accounts_regions_pace_and_filter(lookup_server: LookupServer) -> 
     for scope in {(c.account, c.region) for c in lookup_server.calls}:
         times = [c.at for c in lookup_server.calls if (c.account, c.region) == scope]
         assert len(times) == 3
-        # Paced at the client: 0.5 s apart on leaving.  Times are taken on arrival, where a
-        # loaded machine can delay the first call (new connection, role) more than the
-        # last; unpaced, the three would arrive within a few milliseconds.
-        assert times[-1] - times[0] >= 2 * 0.5 * 0.8, scope
+        # Paced at the client: 0.5 s apart on leaving, 1 s from the first to the third.
+        # Times are taken on arrival, where a loaded machine can delay the first call (new
+        # connection, role) more than the last (0.73 s from first to last was seen); at
+        # least one whole interval still shows, and unpaced the three would arrive within
+        # a few milliseconds.
+        assert times[-1] - times[0] >= 0.5, scope
 
     lookup_server.calls.clear()
     only = Collector()
