@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from daemon import audit
+from daemon import audit, deadline
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.correlator.stage import CorrelatorStage
@@ -93,6 +93,14 @@ def correlator_of(
     )
 
 
+def _stop_within_limit(pipeline: Pipeline) -> None:
+    """Stop the pipeline; the first time, start the clock that ends the process if the
+    stop outlasts ``deadline.STOP_LIMIT_SECS``."""
+    if not pipeline.stopping:
+        deadline.end_at_the_latest()
+    pipeline.stop()
+
+
 @contextmanager
 def _signals(handlers: dict[signal.Signals, Callable[[], None]]) -> Iterator[None]:
     """Signal handlers on the running loop for the duration of the block."""
@@ -140,7 +148,7 @@ async def run_daemon(config: Config) -> Stats:
     def stop(name: str) -> None:
         log.info("shutdown_requested", signal=name)
         notifier.stopping()
-        pipeline.stop()
+        _stop_within_limit(pipeline)
 
     def reload() -> None:
         nonlocal current
@@ -322,7 +330,8 @@ async def run_backfill(
         correlator=correlator,
     )
     try:
-        with _signals({signal.SIGTERM: pipeline.stop, signal.SIGINT: pipeline.stop}):
+        stop = partial(_stop_within_limit, pipeline)
+        with _signals({signal.SIGTERM: stop, signal.SIGINT: stop}):
             return await pipeline.run()
     finally:
         if bar:

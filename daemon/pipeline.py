@@ -279,6 +279,11 @@ class Pipeline:
         """The configured sources by id."""
         return dict(self._configs)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop`` was called."""
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Stop reading; what was read is committed before ``run`` returns, for up to
         ``STOP_DRAIN_SECS``."""
