@@ -37,11 +37,9 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
 
 def normalize(record: Any) -> AuditEvent:
     try:
-        alert = Alert.from_json(record)
-        SEVERITIES.index(alert.severity)
+        return event_of(Alert.from_json(record), record)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise NormalizationError(f"not an alert in its JSON form: {err!r}") from err
-    return event_of(alert, record)
 
 
 def event_of(alert: Alert, record: Any) -> AuditEvent:
