@@ -13,7 +13,7 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key
 from daemon.api.replies import problem, reply
-from daemon.api.state import PIPELINE, READERS, ZONE
+from daemon.api.state import READERS, STATUS, ZONE
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, coverage
 from daemon.changes.review import book_for, review
@@ -61,7 +61,7 @@ async def get_change(request: web.Request) -> web.Response:
 async def change_review(request: web.Request) -> web.Response:
     """The post-implementation review of one change record, as of now."""
     change_id = request.match_info["id"]
-    identities = request.app[PIPELINE].identities
+    identities = request.app[STATUS].identities
     now = datetime.now(UTC)
 
     def load(store: Store) -> JSON | None:
@@ -83,7 +83,7 @@ async def change_review(request: web.Request) -> web.Response:
 async def event_coverage(request: web.Request) -> web.Response:
     """Which change records cover the event; when none does, the nearest and why not."""
     key = event_key(request)
-    identities = request.app[PIPELINE].identities
+    identities = request.app[STATUS].identities
 
     def judge(store: Store) -> JSON | None:
         found = store.event(key)

@@ -10,7 +10,7 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import DEFAULT_PAGE, item
 from daemon.api.replies import problem, reply
-from daemon.api.state import PIPELINE, READERS, SETTINGS
+from daemon.api.state import READERS, SETTINGS, STATUS
 from daemon.identity import Person
 from daemon.store.base import EventQuery
 
@@ -37,7 +37,7 @@ async def get_person(request: web.Request) -> web.Response:
     limit = params.param(
         request, "limit", params.bounded_int(1, request.app[SETTINGS].max_page_size)
     )
-    identities = request.app[PIPELINE].identities
+    identities = request.app[STATUS].identities
     person = identities.person(person_id) if identities else None
     query = EventQuery(actor=person_id, limit=limit or DEFAULT_PAGE)
     found = await request.app[READERS].call(lambda store: store.page(query))

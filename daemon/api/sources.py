@@ -9,16 +9,16 @@ from aiohttp import web
 
 from daemon.api.auth import needs
 from daemon.api.replies import reply
-from daemon.api.state import PIPELINE
+from daemon.api.state import STATUS
 from daemon.model import format_timestamp
-from daemon.pipeline import Pipeline
+from daemon.status import DaemonStatus
 
 
-def source_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+def source_rows(status: DaemonStatus) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     rows = []
-    for name, config in pipeline.configs.items():
-        per = pipeline.stats.source(name)
+    for name, config in status.configs.items():
+        per = status.stats.source(name)
         rows.append(
             {
                 "id": name,
@@ -47,4 +47,4 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/sources")
 @needs("reader")
 async def list_sources(request: web.Request) -> web.Response:
-    return reply({"sources": source_rows(request.app[PIPELINE])})
+    return reply({"sources": source_rows(request.app[STATUS])})
