@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.alert import SEVERITIES, Alert
-from daemon.api import params
+from daemon.api import params, schemas
 from daemon.api.auth import needs
 from daemon.api.events import evidence_events, item
 from daemon.api.replies import problem, reply
@@ -18,7 +18,6 @@ from daemon.store.base import Delivery, Found, Store
 routes = web.RouteTableDef()
 
 DEFAULT_ALERTS = 100
-MAX_ALERTS = 1000
 
 
 def at_least(severity: str) -> list[str]:
@@ -33,7 +32,9 @@ async def list_alerts(request: web.Request) -> web.Response:
     since = params.moment(request, "since", request.app[ZONE])
     rule = request.query.get("rule") or None
     severities = params.param(request, "severity", at_least)
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_ALERTS)) or DEFAULT_ALERTS
+    limit = (
+        params.param(request, "limit", params.bounded_int(1, schemas.MAX_LISTED)) or DEFAULT_ALERTS
+    )
     found = await request.app[READERS].call(
         lambda store: store.alerts(
             since=since, rule=rule, severities=severities, limit=limit, newest_first=True
@@ -43,13 +44,13 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 def delivery(row: Delivery) -> dict[str, Any]:
-    return {
-        "output": row.output,
-        "state": row.state,
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "enqueued_at": format_timestamp(row.enqueued_at),
-    }
+    return schemas.Delivery(
+        output=row.output,
+        state=row.state,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        enqueued_at=format_timestamp(row.enqueued_at),
+    ).body()
 
 
 @routes.get("/api/v1/alerts/{id}")

@@ -13,6 +13,7 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key
 from daemon.api.replies import problem, reply
+from daemon.api.schemas import MAX_LISTED
 from daemon.api.state import READERS, STATUS, ZONE
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, coverage
@@ -22,7 +23,6 @@ from daemon.store.base import JSON, Store
 routes = web.RouteTableDef()
 
 DEFAULT_CHANGES = 100
-MAX_CHANGES = 1000
 
 
 @routes.get("/api/v1/changes")
@@ -33,7 +33,7 @@ async def list_changes(request: web.Request) -> web.Response:
     since = params.moment(request, "since", zone)
     until = params.moment(request, "until", zone)
     state = params.param(request, "state", params.choice(*STATES))
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_CHANGES)) or DEFAULT_CHANGES
+    limit = params.param(request, "limit", params.bounded_int(1, MAX_LISTED)) or DEFAULT_CHANGES
     records = await request.app[READERS].call(
         lambda store: store.change_records(since=since, until=until)
     )

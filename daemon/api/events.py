@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
@@ -15,6 +15,7 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.lanes import LANES, lane_of
 from daemon.api.replies import problem, reply
+from daemon.api.schemas import MAX_BUCKETS, EventFilters, Order, Outcome
 from daemon.api.state import READERS, SETTINGS, ZONE
 from daemon.model import format_timestamp
 from daemon.store.base import EventQuery, Found, Store
@@ -22,24 +23,13 @@ from daemon.timeparse import parse_duration
 
 routes = web.RouteTableDef()
 
-FILTERS: dict[str, str] = {
-    "actor": "the person (identity map)",
-    "user": "user.name",
-    "ip": "source.ip",
-    "host": "host.name",
-    "account": "cloud.account.id",
-    "region": "cloud.region",
-    "dataset": "event.dataset, e.g. aws.cloudtrail",
-    "action": "event.action, e.g. ConsoleLogin",
-    "source": "id of the source that read the event",
-}
-"""Exact-match filters: query parameter -> what it matches."""
-OUTCOMES = ("success", "failure", "unknown")
-ORDERS = ("newest", "oldest")
+FILTERS = tuple(EventFilters.model_fields)
+"""Exact-match filters: the query parameters of the same names."""
+OUTCOMES = get_args(Outcome)
+ORDERS = get_args(Order)
 DEFAULT_PAGE = 100
 EVIDENCE_SLACK = timedelta(seconds=1)
 """Evidence keeps event times to the millisecond; a little slack finds the stored event."""
-MAX_BUCKETS = 2000
 DEFAULT_SPAN = timedelta(hours=24)
 _NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 180, 360, 720, 1440)
 """Automatic histogram intervals, in minutes."""

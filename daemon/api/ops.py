@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from daemon.api.auth import needs
 from daemon.api.metrics import outbox
 from daemon.api.replies import reply
+from daemon.api.schemas import Status
 from daemon.api.state import METRICS, OUTPUTS, READERS, STATUS
 
 routes = web.RouteTableDef()
@@ -16,7 +17,7 @@ routes = web.RouteTableDef()
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """The daemon's event loop answers."""
-    return reply({"status": "ok"})
+    return reply(Status(status="ok").body())
 
 
 @routes.get("/readyz")
@@ -24,7 +25,8 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready once every configured source has been started and the correlator has loaded
     its state (sources listen while it loads)."""
     ready = request.app[STATUS].ready
-    return reply({"status": "ready" if ready else "starting"}, status=200 if ready else 503)
+    answer = Status(status="ready" if ready else "starting")
+    return reply(answer.body(), status=200 if ready else 503)
 
 
 @routes.get("/metrics")

@@ -315,7 +315,7 @@ async def test_dropped_records_are_counted_and_their_checkpoints_committed(
         )
         assert dropped == 1
         (row,) = source_rows(first)
-        assert (row["dropped"], row["dropped_by"]) == (2, {"drop[0]": 1, "event_categories": 1})
+        assert (row.dropped, row.dropped_by) == (2, {"drop[0]": 1, "event_categories": 1})
         actions = {doc["event"]["action"] for doc in store.search(EventQuery(source="ct"))}
         assert actions == {"ConsoleLogin", "PutBucketPolicy"}
 
