@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from connectors.changerecord import STATES, parse_record
+from connectors.changerecord import parse_record
 from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key
 from daemon.api.replies import problem, reply
-from daemon.api.schemas import MAX_LISTED
-from daemon.api.state import READERS, STATUS, ZONE
+from daemon.api.schemas import ChangesQuery
+from daemon.api.state import READERS, STATUS
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, coverage
 from daemon.changes.review import book_for, review
@@ -29,16 +29,12 @@ DEFAULT_CHANGES = 100
 @needs("reader")
 async def list_changes(request: web.Request) -> web.Response:
     """Current change records whose window overlaps since..until, by window start."""
-    zone = request.app[ZONE]
-    since = params.moment(request, "since", zone)
-    until = params.moment(request, "until", zone)
-    state = params.param(request, "state", params.choice(*STATES))
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_LISTED)) or DEFAULT_CHANGES
+    given = params.query(request, ChangesQuery)
     records = await request.app[READERS].call(
-        lambda store: store.change_records(since=since, until=until)
+        lambda store: store.change_records(since=given.since, until=given.until)
     )
-    chosen = [r for r in records if state is None or r.get("state") == state]
-    return reply({"changes": chosen[:limit]})
+    chosen = [r for r in records if given.state is None or r.get("state") == given.state]
+    return reply({"changes": chosen[: given.limit or DEFAULT_CHANGES]})
 
 
 @routes.get("/api/v1/changes/{id}")

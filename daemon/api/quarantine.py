@@ -12,7 +12,7 @@ from aiohttp import web
 from daemon.api import params, trail
 from daemon.api.auth import needs
 from daemon.api.replies import reply
-from daemon.api.schemas import MAX_LISTED, Quarantine, QuarantineEntry
+from daemon.api.schemas import Quarantine, QuarantineEntry, QuarantineQuery
 from daemon.api.state import READERS
 from daemon.model import format_timestamp
 
@@ -22,8 +22,8 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/quarantine")
 @needs("admin")
 async def list_quarantine(request: web.Request) -> web.Response:
-    source = request.query.get("source") or None
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_LISTED)) or 100
+    given = params.query(request, QuarantineQuery)
+    source, limit = given.source, given.limit or 100
     entries = await request.app[READERS].call(
         lambda store: store.quarantine(source=source, limit=limit)
     )

@@ -10,12 +10,14 @@ coverage and reviews: ``daemon/changes/``) are described as that form stands.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 
 from connectors.changerecord import STATES
-from daemon.alert import Environment, Severity
+from daemon.alert import SEVERITIES, Environment, Severity
+from daemon.api import params
 from daemon.api.lanes import LANES
 from daemon.changes.review import Verdict
 from daemon.status import SourceState
@@ -25,15 +27,10 @@ TIME = (
     "ISO 8601 time (zone-less times are in [daemon] timezone) or an age like 2h, 7d;"
     " between 1970 and 2200"
 )
-Moment = Annotated[
-    str,
-    Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].+)?)$"),
-]
 Digits = Annotated[str, Field(pattern="^[0-9]{1,19}$")]
 Count = Annotated[int, Field(ge=0)]
 Names = list[str]
 Lane = Annotated[str, WithJsonSchema({"type": "string", "enum": list(LANES)})]
-ChangeState = Annotated[str, WithJsonSchema({"type": "string", "enum": list(STATES)})]
 Outcome = Literal["success", "failure", "unknown"]
 Order = Literal["newest", "oldest"]
 
@@ -43,38 +40,89 @@ class Model(BaseModel):
 
 
 # -- query parameters ----------------------------------------------------------------------
+#
+# Each value is parsed by the functions of ``params.py`` (a failure is a 400 naming the
+# parameter, ``params.query``); the JSON Schema says what they accept.  A page-sized
+# ``limit`` is bounded by ``[api] max_page_size``, from the validation context.
+
+
+def _moment(text: str, info: ValidationInfo) -> datetime:
+    return params.bounded_moment(text, _context(info).zone)
+
+
+def _page_limit(text: str, info: ValidationInfo) -> int:
+    return params.bounded_int(1, _context(info).max_page_size)(text)
+
+
+def _context(info: ValidationInfo) -> params.Context:
+    if not isinstance(info.context, params.Context):
+        raise TypeError("query models are validated by params.query, which passes the context")
+    return info.context
+
+
+def _text(text: str) -> str | None:
+    """An empty value is the same as none."""
+    return text or None
+
+
+MAX_LISTED = 1000
+"""Most alerts, change records and quarantine entries one request lists."""
+
+Moment = Annotated[
+    datetime | None,
+    BeforeValidator(_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].+)?)$",
+        }
+    ),
+]
+Text = Annotated[str | None, BeforeValidator(_text)]
+PageLimit = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_page_limit)]
+ListLimit = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_LISTED)] | None,
+    BeforeValidator(params.bounded_int(1, MAX_LISTED)),
+]
 
 
 class Query(Model):
-    """The query-string parameters of one route: all optional.  A ``limit`` without
-    ``le`` is bounded by ``[api] max_page_size``, set per server."""
+    """The query-string parameters of one route: all optional, unknown ones ignored."""
 
 
 class EventFilters(Query):
     """Exact-match filters of the timeline: parameter -> what it matches."""
 
-    actor: str | None = Field(None, description="exact the person (identity map)")
-    user: str | None = Field(None, description="exact user.name")
-    ip: str | None = Field(None, description="exact source.ip")
-    host: str | None = Field(None, description="exact host.name")
-    account: str | None = Field(None, description="exact cloud.account.id")
-    region: str | None = Field(None, description="exact cloud.region")
-    dataset: str | None = Field(None, description="exact event.dataset, e.g. aws.cloudtrail")
-    action: str | None = Field(None, description="exact event.action, e.g. ConsoleLogin")
-    source: str | None = Field(None, description="exact id of the source that read the event")
+    actor: Text = Field(None, description="exact the person (identity map)")
+    user: Text = Field(None, description="exact user.name")
+    ip: Text = Field(None, description="exact source.ip")
+    host: Text = Field(None, description="exact host.name")
+    account: Text = Field(None, description="exact cloud.account.id")
+    region: Text = Field(None, description="exact cloud.region")
+    dataset: Text = Field(None, description="exact event.dataset, e.g. aws.cloudtrail")
+    action: Text = Field(None, description="exact event.action, e.g. ConsoleLogin")
+    source: Text = Field(None, description="exact id of the source that read the event")
 
 
 class EventsQuery(EventFilters):
-    since: Moment | None = Field(None, description=f"events at or after this time: {TIME}")
-    until: Moment | None = Field(None, description=f"events at or before this time: {TIME}")
-    q: str | None = Field(
+    since: Moment = Field(None, description=f"events at or after this time: {TIME}")
+    until: Moment = Field(None, description=f"events at or before this time: {TIME}")
+    q: Text = Field(
         None, description="full text: every word must occur; a trailing * matches a prefix"
     )
-    outcome: Outcome | None = Field(None, description="event.outcome")
-    order: Order | None = Field(None, description="newest (default) or oldest first")
-    limit: int | None = Field(None, ge=1, description="events per page (default 100)")
-    cursor: Digits | None = Field(None, description="next_cursor of the previous page")
-    alert: str | None = Field(
+    outcome: Annotated[Outcome | None, BeforeValidator(params.choice(*get_args(Outcome)))] = Field(
+        None, description="event.outcome"
+    )
+    order: Annotated[Order | None, BeforeValidator(params.choice(*get_args(Order)))] = Field(
+        None, description="newest (default) or oldest first"
+    )
+    limit: PageLimit = Field(None, description="events per page (default 100)")
+    cursor: Annotated[
+        int | None,
+        BeforeValidator(params.bounded_int(0, (1 << 63) - 1)),
+        WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,19}$"}),
+    ] = Field(None, description="next_cursor of the previous page")
+    alert: Text = Field(
         None,
         description="only the evidence events of this alert id, as one page; takes only order"
         " and limit beside it (404 for an unknown alert)",
@@ -82,49 +130,44 @@ class EventsQuery(EventFilters):
 
 
 class HistogramQuery(Query):
-    since: Moment | None = Field(None, description=f"{TIME}; default: 24 hours before until")
-    until: Moment | None = Field(None, description=f"{TIME}; default: now")
-    interval: Annotated[str, Field(pattern="^[1-9][0-9]{0,4}(m|h|d)$")] | None = Field(
+    since: Moment = Field(None, description=f"{TIME}; default: 24 hours before until")
+    until: Moment = Field(None, description=f"{TIME}; default: now")
+    interval: Annotated[
+        str | None, WithJsonSchema({"type": "string", "pattern": "^[1-9][0-9]{0,4}(m|h|d)$"})
+    ] = Field(
         None,
-        description="bucket width like 5m, 1h, 1d, at most the span; default: about 100 buckets",
+        description="bucket width like 5m, 1h, 1d, at most the span (checked against it by"
+        " the handler); default: about 100 buckets",
     )
-
-
-MAX_LISTED = 1000
-"""Most alerts, change records and quarantine entries one request lists."""
 
 
 class QuarantineQuery(Query):
-    source: str | None = Field(None, description="only this source id")
-    limit: int | None = Field(
-        None, ge=1, le=MAX_LISTED, description="at most this many (default 100)"
-    )
+    source: Text = Field(None, description="only this source id")
+    limit: ListLimit = Field(None, description="at most this many (default 100)")
 
 
 class AlertsQuery(Query):
-    since: Moment | None = Field(
-        None, description=f"alerts whose last event is at or after: {TIME}"
+    since: Moment = Field(None, description=f"alerts whose last event is at or after: {TIME}")
+    rule: Text = Field(None, description="only this rule id")
+    severity: Annotated[Severity | None, BeforeValidator(params.choice(*SEVERITIES))] = Field(
+        None, description="this severity or higher"
     )
-    rule: str | None = Field(None, description="only this rule id")
-    severity: Severity | None = Field(None, description="this severity or higher")
-    limit: int | None = Field(
-        None, ge=1, le=MAX_LISTED, description="at most this many (default 100)"
-    )
+    limit: ListLimit = Field(None, description="at most this many (default 100)")
 
 
 class ChangesQuery(Query):
-    since: Moment | None = Field(None, description=f"records whose window ends at or after: {TIME}")
-    until: Moment | None = Field(
-        None, description=f"records whose window starts at or before: {TIME}"
-    )
-    state: ChangeState | None = Field(None, description="only this state")
-    limit: int | None = Field(
-        None, ge=1, le=MAX_LISTED, description="at most this many (default 100)"
-    )
+    since: Moment = Field(None, description=f"records whose window ends at or after: {TIME}")
+    until: Moment = Field(None, description=f"records whose window starts at or before: {TIME}")
+    state: Annotated[
+        str | None,
+        BeforeValidator(params.choice(*STATES)),
+        WithJsonSchema({"type": "string", "enum": list(STATES)}),
+    ] = Field(None, description="only this state")
+    limit: ListLimit = Field(None, description="at most this many (default 100)")
 
 
 class PersonQuery(Query):
-    limit: int | None = Field(None, ge=1, description="at most this many (default 100)")
+    limit: PageLimit = Field(None, description="at most this many (default 100)")
 
 
 # -- replies -------------------------------------------------------------------------------
@@ -282,7 +325,7 @@ class ChangeRecord(Model):
     model_config = ConfigDict(extra="allow")
 
     id: str
-    state: ChangeState
+    state: Annotated[str, WithJsonSchema({"type": "string", "enum": list(STATES)})]
     window: dict[str, Any]
 
 
