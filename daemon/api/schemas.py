@@ -1,8 +1,9 @@
 """The API's query parameters and replies as pydantic models.
 
-``openapi.py`` generates the OpenAPI document from them.  The handlers whose
-reply has a fixed shape (sources, quarantine, info, health) build it through
-its model, so the document cannot drift from what is sent; the timeline's
+``openapi.py`` generates the OpenAPI document from them.  The handlers read
+their query string through the query models (``params.query``), and those whose
+reply has a fixed shape (sources, quarantine, info, health, deliveries) build
+it through its model, so the document cannot drift from the code; the timeline's
 pages stay plain dicts (orjson encodes them several times faster).  Replies
 whose form another module owns (alerts: ``daemon/alert.py``; change records,
 coverage and reviews: ``daemon/changes/``) are described as that form stands.
