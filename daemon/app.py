@@ -256,6 +256,7 @@ async def _api(
         intake,
         partial(open_store, config, readonly=True),
         config.daemon.zone,
+        trail=pipeline,
         readers=config.store.pool_size,
         outputs=outputs,
     )

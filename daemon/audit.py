@@ -5,8 +5,8 @@ starting with a changed identity map) is handed to the pipeline as one batch
 of log type ``audit`` under the source name ``auditcorr``, the path every
 source's records take: decoded by ``daemon/normalize/audit.py``, stored by
 the writer, kept like any event.  In the daemon the running pipeline takes
-it; a CLI command runs a one-batch pipeline of its own, as
-``verify-digests`` does.
+it (``daemon/audit_entry.py``: the entry and that hand-over); a CLI command runs
+a one-batch pipeline of its own, as ``verify-digests`` does.
 """
 
 from __future__ import annotations
@@ -16,73 +16,17 @@ import hashlib
 import os
 import pwd
 import sys
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-import structlog
 
 from connectors.base import Emit, RawBatch, Source, SourceContext
 from connectors.config import ConnectorConfig
+from daemon.audit_entry import Action, batch, record
 from daemon.config import Config
-from daemon.model import format_timestamp
 from daemon.normalize.audit import DATASET, SOURCE
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery, Store
-
-log = structlog.get_logger()
-
-LOG_TYPE = "audit"
-ENQUEUE_SECS = 5.0
-
-
-@dataclass(frozen=True)
-class Action:
-    """What an admin did, by whom and how."""
-
-    action: str
-    """``quarantine_read``, ``deliveries_retried``, ``store_migrated``."""
-    via: Literal["api", "cli", "config"]
-    user: str
-    """The API token's name, the local account that ran the command, or the config
-    file's owner."""
-    role: str
-    peer: str | None = None
-    target: str | None = None
-    outcome: Literal["success", "failure"] = "success"
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def record(self) -> dict[str, Any]:
-        """The JSON record ``daemon/normalize/audit.py`` reads; a fresh id per action."""
-        return {
-            "id": uuid.uuid4().hex,
-            "at": format_timestamp(datetime.now(UTC)),
-            "action": self.action,
-            "via": self.via,
-            "user": self.user,
-            "role": self.role,
-            "peer": self.peer,
-            "target": self.target,
-            "outcome": self.outcome,
-            "detail": self.detail,
-        }
-
-
-def batch(action: Action) -> RawBatch:
-    return RawBatch(LOG_TYPE, f"{action.via} {action.user}", orjson.dumps([action.record()]))
-
-
-async def record(pipeline: Pipeline, action: Action) -> None:
-    """In the daemon: hand the entry to the running pipeline (it is stored with the next
-    write).  A pipeline that takes nothing for seconds is logged, not waited for."""
-    try:
-        async with asyncio.timeout(ENQUEUE_SECS):
-            await pipeline.emit(SOURCE, batch(action))
-    except TimeoutError:
-        log.error("audit_entry_not_recorded", action=action.action, user=action.user)
-
 
 IDENTITY_CHANGED = "identity_map_changed"
 

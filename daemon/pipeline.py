@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import structlog
+from prometheus_client import Histogram
 
 from connectors import registry
 from connectors.base import Checkpoint, Intake, RawBatch, Source, SourceContext
@@ -38,6 +39,7 @@ from daemon.filters import DROPPED_KEY
 from daemon.identity import IdentityMap
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, failed, init_worker, process
+from daemon.status import SourceState
 from daemon.store.base import Store, StoreUnavailableError, WriteResult
 from daemon.store.keys import key_ceiling, key_floor, key_time
 
@@ -99,7 +101,7 @@ class Counters:
 class SourceStats(Counters):
     newest: datetime | None = None
     """Event time of the newest event stored: now minus this is the source's lag."""
-    state: Literal["starting", "running", "retrying", "stopped", "failed"] = "starting"
+    state: SourceState = "starting"
     errors: int = 0
     """Times the source failed and was restarted."""
     last_error: str | None = None
@@ -107,17 +109,23 @@ class SourceStats(Counters):
     """Records dropped by each filter (``event_categories``, ``keep``, ``drop[0]``, ...)."""
 
 
+def _store_write_histogram() -> Histogram:
+    """Unregistered: each API server's registry collects it through the pipeline."""
+    return Histogram(
+        "auditcorr_store_write_seconds", "Time spent in store write transactions.", registry=None
+    )
+
+
 @dataclass
 class Stats(Counters):
-    """Counters the CLI and (later) /metrics read."""
+    """Counters the CLI and /metrics read."""
 
     out_of_range: int = 0
     expired: int = 0
     alerts: int = 0
     """Alerts raised or updated (an update counts again)."""
-    store_writes: int = 0
-    store_write_secs: float = 0.0
-    """Time spent in store transactions, for the mean store latency."""
+    store_write_seconds: Histogram = field(default_factory=_store_write_histogram)
+    """Time spent in each store transaction (on ``/metrics``)."""
     sources: dict[str, SourceStats] = field(default_factory=dict)
     unrecognized: dict[str, int] = field(default_factory=dict)
     """Messages of known programs that no form matched, by program."""
@@ -278,6 +286,13 @@ class Pipeline:
     def configs(self) -> dict[str, ConnectorConfig]:
         """The configured sources by id."""
         return dict(self._configs)
+
+    @property
+    def ready(self) -> bool:
+        """Every source started and the correlator's state loaded (sources listen
+        while it loads): ``/readyz``."""
+        correlator = self.correlator
+        return self.started.is_set() and (correlator is None or correlator.ready.is_set())
 
     @property
     def stopping(self) -> bool:
@@ -523,8 +538,7 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             else:
-                self.stats.store_writes += 1
-                self.stats.store_write_secs += time.monotonic() - started
+                self.stats.store_write_seconds.observe(time.monotonic() - started)
                 if self.correlator is not None and any(result.feed for result in results):
                     self.correlator.wake()
                 return written

@@ -6,34 +6,33 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.alert import SEVERITIES, Alert
-from daemon.api import params
+from daemon.alert import SEVERITIES, Alert, Severity
+from daemon.api import params, schemas
 from daemon.api.auth import needs
 from daemon.api.events import evidence_events, item
 from daemon.api.replies import problem, reply
-from daemon.api.state import READERS, ZONE
+from daemon.api.state import READERS
 from daemon.model import format_timestamp
 from daemon.store.base import Delivery, Found, Store
 
 routes = web.RouteTableDef()
 
 DEFAULT_ALERTS = 100
-MAX_ALERTS = 1000
 
 
-def at_least(severity: str) -> list[str]:
+def at_least(severity: Severity) -> list[Severity]:
     """The severities at or above ``severity``."""
-    return list(SEVERITIES[SEVERITIES.index(params.choice(*SEVERITIES)(severity)) :])
+    return list(SEVERITIES[SEVERITIES.index(severity) :])
 
 
 @routes.get("/api/v1/alerts")
 @needs("reader")
 async def list_alerts(request: web.Request) -> web.Response:
     """Alerts, newest first: each one in its documented JSON form (``daemon/alert.py``)."""
-    since = params.moment(request, "since", request.app[ZONE])
-    rule = request.query.get("rule") or None
-    severities = params.param(request, "severity", at_least)
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_ALERTS)) or DEFAULT_ALERTS
+    given = params.query(request, schemas.AlertsQuery)
+    since, rule = given.since, given.rule
+    severities = at_least(given.severity) if given.severity else None
+    limit = given.limit or DEFAULT_ALERTS
     found = await request.app[READERS].call(
         lambda store: store.alerts(
             since=since, rule=rule, severities=severities, limit=limit, newest_first=True
@@ -43,13 +42,13 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 def delivery(row: Delivery) -> dict[str, Any]:
-    return {
-        "output": row.output,
-        "state": row.state,
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "enqueued_at": format_timestamp(row.enqueued_at),
-    }
+    return schemas.Delivery(
+        output=row.output,
+        state=row.state,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        enqueued_at=format_timestamp(row.enqueued_at),
+    ).body()
 
 
 @routes.get("/api/v1/alerts/{id}")

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from connectors.changerecord import STATES, parse_record
+from connectors.changerecord import parse_record
 from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key
 from daemon.api.replies import problem, reply
-from daemon.api.state import PIPELINE, READERS, ZONE
+from daemon.api.schemas import ChangesQuery
+from daemon.api.state import READERS, STATUS
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, coverage
 from daemon.changes.review import book_for, review
@@ -22,23 +23,18 @@ from daemon.store.base import JSON, Store
 routes = web.RouteTableDef()
 
 DEFAULT_CHANGES = 100
-MAX_CHANGES = 1000
 
 
 @routes.get("/api/v1/changes")
 @needs("reader")
 async def list_changes(request: web.Request) -> web.Response:
     """Current change records whose window overlaps since..until, by window start."""
-    zone = request.app[ZONE]
-    since = params.moment(request, "since", zone)
-    until = params.moment(request, "until", zone)
-    state = params.param(request, "state", params.choice(*STATES))
-    limit = params.param(request, "limit", params.bounded_int(1, MAX_CHANGES)) or DEFAULT_CHANGES
+    given = params.query(request, ChangesQuery)
     records = await request.app[READERS].call(
-        lambda store: store.change_records(since=since, until=until)
+        lambda store: store.change_records(since=given.since, until=given.until)
     )
-    chosen = [r for r in records if state is None or r.get("state") == state]
-    return reply({"changes": chosen[:limit]})
+    chosen = [r for r in records if given.state is None or r.get("state") == given.state]
+    return reply({"changes": chosen[: given.limit or DEFAULT_CHANGES]})
 
 
 @routes.get("/api/v1/changes/{id}")
@@ -61,7 +57,7 @@ async def get_change(request: web.Request) -> web.Response:
 async def change_review(request: web.Request) -> web.Response:
     """The post-implementation review of one change record, as of now."""
     change_id = request.match_info["id"]
-    identities = request.app[PIPELINE].identities
+    identities = request.app[STATUS].identities
     now = datetime.now(UTC)
 
     def load(store: Store) -> JSON | None:
@@ -83,7 +79,7 @@ async def change_review(request: web.Request) -> web.Response:
 async def event_coverage(request: web.Request) -> web.Response:
     """Which change records cover the event; when none does, the nearest and why not."""
     key = event_key(request)
-    identities = request.app[PIPELINE].identities
+    identities = request.app[STATUS].identities
 
     def judge(store: Store) -> JSON | None:
         found = store.event(key)

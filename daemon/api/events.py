@@ -15,31 +15,19 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.lanes import LANES, lane_of
 from daemon.api.replies import problem, reply
-from daemon.api.state import READERS, SETTINGS, ZONE
+from daemon.api.schemas import MAX_BUCKETS, EventFilters, EventsQuery, HistogramQuery
+from daemon.api.state import READERS
 from daemon.model import format_timestamp
 from daemon.store.base import EventQuery, Found, Store
 from daemon.timeparse import parse_duration
 
 routes = web.RouteTableDef()
 
-FILTERS: dict[str, str] = {
-    "actor": "the person (identity map)",
-    "user": "user.name",
-    "ip": "source.ip",
-    "host": "host.name",
-    "account": "cloud.account.id",
-    "region": "cloud.region",
-    "dataset": "event.dataset, e.g. aws.cloudtrail",
-    "action": "event.action, e.g. ConsoleLogin",
-    "source": "id of the source that read the event",
-}
-"""Exact-match filters: query parameter -> what it matches."""
-OUTCOMES = ("success", "failure", "unknown")
-ORDERS = ("newest", "oldest")
+FILTERS = tuple(EventFilters.model_fields)
+"""Exact-match filters: the query parameters of the same names."""
 DEFAULT_PAGE = 100
 EVIDENCE_SLACK = timedelta(seconds=1)
 """Evidence keeps event times to the millisecond; a little slack finds the stored event."""
-MAX_BUCKETS = 2000
 DEFAULT_SPAN = timedelta(hours=24)
 _NICE_INTERVALS = (1, 5, 10, 15, 30, 60, 180, 360, 720, 1440)
 """Automatic histogram intervals, in minutes."""
@@ -61,21 +49,16 @@ def item(found: Found, *, full: bool = False) -> dict[str, Any]:
 
 def event_query(request: web.Request) -> EventQuery:
     """The filters of a request, as the store takes them."""
-    zone = request.app[ZONE]
-    settings = request.app[SETTINGS]
-    limit = params.param(request, "limit", params.bounded_int(1, settings.max_page_size))
-    cursor = params.param(request, "cursor", params.bounded_int(0, (1 << 63) - 1))
+    given = params.query(request, EventsQuery)
     return EventQuery(
-        since=params.moment(request, "since", zone),
-        until=params.moment(request, "until", zone),
-        text=request.query.get("q") or None,
-        outcome=params.param(request, "outcome", params.choice(*OUTCOMES)),
-        limit=limit or DEFAULT_PAGE,
-        order="oldest"
-        if params.param(request, "order", params.choice(*ORDERS)) == "oldest"
-        else "newest",
-        after=cursor,
-        **{name: request.query.get(name) or None for name in FILTERS},
+        since=given.since,
+        until=given.until,
+        text=given.q,
+        outcome=given.outcome,
+        limit=given.limit or DEFAULT_PAGE,
+        order=given.order or "newest",
+        after=given.cursor,
+        **{name: getattr(given, name) for name in FILTERS},
     )
 
 
@@ -178,9 +161,9 @@ def _interval_within(span_minutes: float) -> Callable[[str], int]:
 @needs("reader")
 async def histogram(request: web.Request) -> web.Response:
     """Events per interval, split into cloud, on-prem, change and alert lanes."""
-    zone = request.app[ZONE]
-    until = params.moment(request, "until", zone) or datetime.now(UTC)
-    since = params.moment(request, "since", zone) or until - DEFAULT_SPAN
+    given = params.query(request, HistogramQuery)
+    until = given.until or datetime.now(UTC)
+    since = given.since or until - DEFAULT_SPAN
     if since >= until:
         raise problem(web.HTTPBadRequest, "since: must be before until")
     span_minutes = (until - since).total_seconds() / 60

@@ -1,19 +1,47 @@
-"""Query-string parameters: parsed once, each failure a 400 naming the parameter."""
+"""Query-string parameters: parsed once, each failure a 400 naming the parameter.
+
+A route's parameters are a model of ``schemas.py`` whose fields parse with the
+functions below; ``query`` validates a request against it.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
 from daemon.api.replies import problem
+from daemon.api.state import SETTINGS, ZONE
 from daemon.timeparse import parse_moment
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What parsing a parameter may depend on: the display zone, the page size limit."""
+
+    zone: ZoneInfo
+    max_page_size: int
+
+
+def query(request: web.Request, model: type[M]) -> M:
+    """The request's query string as ``model`` (first value of a repeated parameter)."""
+    given = {name: request.query[name] for name in request.query}
+    context = Context(request.app[ZONE], request.app[SETTINGS].max_page_size)
+    try:
+        return model.model_validate(given, context=context)
+    except ValidationError as err:
+        first = err.errors()[0]
+        cause = first.get("ctx", {}).get("error", first["msg"])
+        raise problem(web.HTTPBadRequest, f"{first['loc'][0]}: {cause}") from None
 
 
 def param(request: web.Request, name: str, parse: Callable[[str], T]) -> T | None:
@@ -29,10 +57,6 @@ def param(request: web.Request, name: str, parse: Callable[[str], T]) -> T | Non
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 """Times outside these are typing mistakes: the timeline holds nothing there."""
-
-
-def moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
-    return param(request, name, lambda text: bounded_moment(text, zone))
 
 
 def bounded_moment(text: str, zone: ZoneInfo) -> datetime:

@@ -10,7 +10,8 @@ from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import DEFAULT_PAGE, item
 from daemon.api.replies import problem, reply
-from daemon.api.state import PIPELINE, READERS, SETTINGS
+from daemon.api.schemas import PersonQuery
+from daemon.api.state import READERS, STATUS
 from daemon.identity import Person
 from daemon.store.base import EventQuery
 
@@ -34,10 +35,8 @@ def identity(person: Person) -> dict[str, Any]:
 async def get_person(request: web.Request) -> web.Response:
     """The person's identity (null when the map does not name them) and their newest events."""
     person_id = request.match_info["id"]
-    limit = params.param(
-        request, "limit", params.bounded_int(1, request.app[SETTINGS].max_page_size)
-    )
-    identities = request.app[PIPELINE].identities
+    limit = params.query(request, PersonQuery).limit
+    identities = request.app[STATUS].identities
     person = identities.person(person_id) if identities else None
     query = EventQuery(actor=person_id, limit=limit or DEFAULT_PAGE)
     found = await request.app[READERS].call(lambda store: store.page(query))

@@ -12,6 +12,7 @@ from aiohttp import web
 from daemon.api import params, trail
 from daemon.api.auth import needs
 from daemon.api.replies import reply
+from daemon.api.schemas import Quarantine, QuarantineEntry, QuarantineQuery
 from daemon.api.state import READERS
 from daemon.model import format_timestamp
 
@@ -21,26 +22,23 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/quarantine")
 @needs("admin")
 async def list_quarantine(request: web.Request) -> web.Response:
-    source = request.query.get("source") or None
-    limit = params.param(request, "limit", params.bounded_int(1, 1000)) or 100
+    given = params.query(request, QuarantineQuery)
+    source, limit = given.source, given.limit or 100
     entries = await request.app[READERS].call(
         lambda store: store.quarantine(source=source, limit=limit)
     )
     await trail.note(request, "quarantine_read", source=source, entries=len(entries))
-    return reply(
-        {
-            "entries": [
-                {
-                    "id": entry.id,
-                    "at": format_timestamp(entry.at),
-                    "source": entry.source,
-                    "origin": entry.origin,
-                    "position": entry.position,
-                    "reason": entry.reason,
-                    "raw_base64": base64.b64encode(entry.raw).decode(),
-                    "raw_size": entry.raw_size,
-                }
-                for entry in entries
-            ]
-        }
-    )
+    listed = [
+        QuarantineEntry(
+            id=entry.id,
+            at=format_timestamp(entry.at),
+            source=entry.source,
+            origin=entry.origin,
+            position=entry.position,
+            reason=entry.reason,
+            raw_base64=base64.b64encode(entry.raw).decode(),
+            raw_size=entry.raw_size,
+        )
+        for entry in entries
+    ]
+    return reply(Quarantine(entries=listed).body())

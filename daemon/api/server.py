@@ -26,10 +26,12 @@ from daemon.api import alerts, changes, events, guard, openapi, ops, people, qua
 from daemon.api import web as page
 from daemon.api.auth import CALLER, Caller, Handler, authenticator
 from daemon.api.intake import IntakeRouter
+from daemon.api.metrics import Metrics
 from daemon.api.readers import Readers
-from daemon.api.state import OUTPUTS, PIPELINE, READERS, SETTINGS, ZONE
+from daemon.api.state import METRICS, OUTPUTS, READERS, SETTINGS, STATUS, TRAIL, ZONE
+from daemon.audit_entry import Emitter
 from daemon.config import ApiSection
-from daemon.pipeline import Pipeline
+from daemon.status import DaemonStatus
 from daemon.store.base import Store
 
 log = structlog.get_logger()
@@ -50,22 +52,27 @@ ROUTES = (
 
 def build_app(
     settings: ApiSection,
-    pipeline: Pipeline,
+    status: DaemonStatus,
     intake: IntakeRouter,
     readers: Readers,
     zone: ZoneInfo,
     *,
+    trail: Emitter,
     outputs: Callable[[], Iterable[str]] = tuple,
 ) -> web.Application:
+    """``status``: the daemon as the API reads it; ``trail``: takes the timeline entries
+    of admins' reads (the running pipeline in both roles)."""
     identify = authenticator(settings.tokens)
     intake.timeout_secs = settings.query_timeout_secs
     names = guard.host_names(settings)
+    metrics = Metrics(status)
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
         caller: Caller | None = None
-        status = 500
+        code = 500
+        pushed = None
         try:
             guard.check_request(request, names)
             pushed = intake.find(request.method, request.path)
@@ -74,18 +81,21 @@ def build_app(
             else:
                 caller = request[CALLER] = identify(request)
                 response = await handler(request)
-            status = response.status
+            code = response.status
             return response
         except web.HTTPException as err:
-            status = err.status
+            code = err.status
             raise
         finally:
-            guard.log_request(request, status, caller, started)
+            guard.log_request(request, code, caller, started)
+            metrics.observe(request, time.monotonic() - started, pushed=pushed is not None)
 
     app = web.Application(middlewares=[gate], client_max_size=settings.max_body_bytes)
     app.on_response_prepare.append(guard.add_headers)
     app[SETTINGS] = settings
-    app[PIPELINE] = pipeline
+    app[STATUS] = status
+    app[TRAIL] = trail
+    app[METRICS] = metrics
     app[READERS] = readers
     app[ZONE] = zone
     app[OUTPUTS] = outputs
@@ -100,18 +110,21 @@ class ApiServer:
     def __init__(
         self,
         settings: ApiSection,
-        pipeline: Pipeline,
+        status: DaemonStatus,
         intake: IntakeRouter,
         open_reader: Callable[[], Store],
         zone: ZoneInfo,
         *,
+        trail: Emitter,
         readers: int = 2,
         outputs: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         """``readers``: query threads, each with a connection of its own (``[store].pool_size``)."""
         self.settings = settings
         self._readers = Readers(open_reader, threads=readers, timeout=settings.query_timeout_secs)
-        self._app = build_app(settings, pipeline, intake, self._readers, zone, outputs=outputs)
+        self._app = build_app(
+            settings, status, intake, self._readers, zone, trail=trail, outputs=outputs
+        )
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         self.url = ""
 

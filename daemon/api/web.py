@@ -9,6 +9,7 @@ from aiohttp import web
 from daemon import __version__
 from daemon.api.auth import needs
 from daemon.api.replies import reply
+from daemon.api.schemas import Info
 from daemon.api.state import ZONE
 
 STATIC = Path(__file__).with_name("static")
@@ -28,4 +29,4 @@ routes.static("/static", STATIC, append_version=False)
 @needs("reader")
 async def info(request: web.Request) -> web.Response:
     """What the page needs to know: the zone to show times in."""
-    return reply({"version": __version__, "timezone": request.app[ZONE].key})
+    return reply(Info(version=__version__, timezone=request.app[ZONE].key).body())

@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 import pytest
+from metricsupport import samples, scrape, value
 
 from connectors.base import Checkpoint, RawBatch
 from connectors.cloudtrail_files import CloudtrailFilesConfig
-from daemon.api.ops import exposition
 from daemon.api.sources import source_rows
 from daemon.cli import EXIT_OK, main
 from daemon.config import ConfigFileError, load_config
@@ -310,10 +310,12 @@ async def test_dropped_records_are_counted_and_their_checkpoints_committed(
         assert (first.stats.stored, first.stats.dropped) == (2, 2)
         per = first.stats.source("ct")
         assert per.dropped_by == {"event_categories": 1, "drop[0]": 1}
-        lines = list(exposition(first, {}))
-        assert 'auditcorr_events_dropped_total{source="ct",filter="drop[0]"} 1' in lines
+        dropped = value(
+            samples(scrape(first)), "auditcorr_events_dropped_total", source="ct", filter="drop[0]"
+        )
+        assert dropped == 1
         (row,) = source_rows(first)
-        assert (row["dropped"], row["dropped_by"]) == (2, {"drop[0]": 1, "event_categories": 1})
+        assert (row.dropped, row.dropped_by) == (2, {"drop[0]": 1, "event_categories": 1})
         actions = {doc["event"]["action"] for doc in store.search(EventQuery(source="ct"))}
         assert actions == {"ConsoleLogin", "PutBucketPolicy"}
 

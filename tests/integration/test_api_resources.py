@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from apisupport import TOKENS, ApiDaemon, hash_token
 from itsupport import Daemon, Workspace, wait_for, write_changes_demo
+from metricsupport import samples, value
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +186,8 @@ def test_a_person_has_identity_and_recent_events(api: ApiDaemon) -> None:
 
 def test_metrics_count_alerts_and_deliveries(api: ApiDaemon) -> None:
     """/metrics has the alerts counter and the outbox rows per output and state."""
-    text = api.get("/metrics", token=TOKENS["reader"]).body.decode()
-    assert "auditcorr_alerts_raised_total 0" in text  # raised by the backfill, not this run
-    assert f'auditcorr_outbox_deliveries{{output="soar",state="pending"}} {HIGH_OR_ABOVE}' in text
-    assert 'auditcorr_outbox_deliveries{output="soar",state="failed"} 0' in text
+    found = samples(api.get("/metrics", token=TOKENS["reader"]).body.decode())
+    assert value(found, "auditcorr_alerts_raised_total") == 0  # raised by the backfill
+    pending = value(found, "auditcorr_outbox_deliveries", output="soar", state="pending")
+    assert pending == HIGH_OR_ABOVE
+    assert value(found, "auditcorr_outbox_deliveries", output="soar", state="failed") == 0

@@ -5,7 +5,6 @@ open, the order of ``alerts`` and the ``timeline`` table."""
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from apisupport import ApiDaemon, served
 from itsupport import ALERT_SOURCE, bundled_demo, wait_for
+from metricsupport import samples
 
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store import schema
@@ -58,12 +58,10 @@ def test_each_source_is_credited_with_the_events_it_stored(demo: ApiDaemon) -> N
             f"api: {demo.get('/api/v1/sources').json()}"
         ),
     )
-    metrics = demo.get("/metrics").body.decode()
     exported = {
-        source: int(count)
-        for source, count in re.findall(
-            r'^auditcorr_events_stored_total\{source="([^"]+)"\} (\d+)$', metrics, re.MULTILINE
-        )
+        dict(labels)["source"]: int(count)
+        for (name, labels), count in samples(demo.get("/metrics").body.decode()).items()
+        if name == "auditcorr_events_stored_total"
     }
     assert exported == expected
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from apisupport import ApiDaemon
 from itsupport import Daemon, Workspace, wait_for
+from metricsupport import samples, value
 from syslogsupport import ports, write_config
 from testdata import need
 
@@ -130,15 +131,6 @@ def test_identical_lines_stay_distinct_and_bad_lines_are_kept(
     assert stats[-1]["peers"]["127.0.0.1"]["truncated"] == 1
 
 
-def _sample(text: str, series: str) -> float | None:
-    """The value of one series in a Prometheus text exposition, None if absent."""
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name == series:
-            return float(value)
-    return None
-
-
 def test_listener_counters_are_on_metrics(workspace: Workspace, daemons: StartDaemon) -> None:
     """/metrics of the running daemon counts logger's messages, bytes, truncations,
     connections and unparsed lines per listener and peer, and the kernel's UDP drops."""
@@ -164,24 +156,25 @@ def test_listener_counters_are_on_metrics(workspace: Workspace, daemons: StartDa
 
     def metrics() -> str | None:
         text = api.get("/metrics").body.decode()
-        unparsed = _sample(text, 'auditcorr_records_unparsed_total{source="tcp_in"}')
+        unparsed = value(samples(text), "auditcorr_records_unparsed_total", source="tcp_in")
         return text if unparsed == 1 else None
 
     text: str = wait_for("the counts on /metrics", metrics, timeout=20, context=daemon.tail)
-    udp = 'source="udp_in",peer="127.0.0.1"'
-    tcp = 'source="tcp_in",peer="127.0.0.1"'
-    assert _sample(text, f"auditcorr_syslog_messages_total{{{udp}}}") == 2
-    assert _sample(text, f"auditcorr_syslog_messages_total{{{tcp}}}") == 3
-    assert _sample(text, f"auditcorr_syslog_messages_truncated_total{{{tcp}}}") == 1
-    assert _sample(text, f"auditcorr_syslog_messages_truncated_total{{{udp}}}") == 0
-    assert _sample(text, f"auditcorr_syslog_messages_dropped_total{{{udp}}}") == 0
-    assert _sample(text, f"auditcorr_syslog_connections_total{{{tcp}}}") == 3
-    assert _sample(text, f"auditcorr_syslog_connections_total{{{udp}}}") is None
-    assert (_sample(text, f"auditcorr_syslog_received_bytes_total{{{tcp}}}") or 0) > 1000
-    assert _sample(text, 'auditcorr_syslog_udp_kernel_drops_total{source="udp_in"}') == 0
-    assert _sample(text, 'auditcorr_syslog_connections_open{source="tcp_in"}') == 0
-    assert _sample(text, f"auditcorr_syslog_connections_rejected_total{{{tcp}}}") == 0
-    assert _sample(text, f"auditcorr_syslog_connection_errors_total{{{tcp}}}") == 0
-    assert _sample(text, 'auditcorr_records_unparsed_total{source="udp_in"}') == 0
+    found = samples(text)
+    udp = {"source": "udp_in", "peer": "127.0.0.1"}
+    tcp = {"source": "tcp_in", "peer": "127.0.0.1"}
+    assert value(found, "auditcorr_syslog_messages_total", **udp) == 2
+    assert value(found, "auditcorr_syslog_messages_total", **tcp) == 3
+    assert value(found, "auditcorr_syslog_messages_truncated_total", **tcp) == 1
+    assert value(found, "auditcorr_syslog_messages_truncated_total", **udp) == 0
+    assert value(found, "auditcorr_syslog_messages_dropped_total", **udp) == 0
+    assert value(found, "auditcorr_syslog_connections_total", **tcp) == 3
+    assert value(found, "auditcorr_syslog_connections_total", **udp) is None
+    assert (value(found, "auditcorr_syslog_received_bytes_total", **tcp) or 0) > 1000
+    assert value(found, "auditcorr_syslog_udp_kernel_drops_total", source="udp_in") == 0
+    assert value(found, "auditcorr_syslog_connections_open", source="tcp_in") == 0
+    assert value(found, "auditcorr_syslog_connections_rejected_total", **tcp) == 0
+    assert value(found, "auditcorr_syslog_connection_errors_total", **tcp) == 0
+    assert value(found, "auditcorr_records_unparsed_total", source="udp_in") == 0
     assert text.count("# TYPE auditcorr_syslog_messages_total counter") == 1
     assert daemon.stop() == 0

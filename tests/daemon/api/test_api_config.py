@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from openapi_spec_validator import validate
 
 from daemon import cli
 from daemon.api.auth import hash_token
-from daemon.api.openapi import document
+from daemon.api.openapi import OPERATIONS, document
 from daemon.api.server import ROUTES
 from daemon.config import ApiSection, ConfigFileError, load_config
 
@@ -71,3 +72,22 @@ def test_openapi_document_lists_every_api_route() -> None:
         if isinstance(route, web.RouteDef) and route.path != "/"
     }
     assert mounted - {"/api/v1/openapi.json"} == set(paths)
+
+
+def test_openapi_document_is_valid_openapi_and_generated_from_the_models() -> None:
+    """The generated document passes the OpenAPI validator; each route's query parameters
+    are its model's fields, with ``[api] max_page_size`` bounding the page-sized limits."""
+    settings = ApiSection(max_page_size=321)
+    generated = document(settings)
+    validate(generated)
+    for path, operation in OPERATIONS.items():
+        listed = generated["paths"][path]["get"]["parameters"]
+        named = [p["name"] for p in listed if p["in"] == "query"]
+        assert named == (list(operation.query.model_fields) if operation.query else []), path
+    events = {p["name"]: p for p in generated["paths"]["/api/v1/events"]["get"]["parameters"]}
+    assert events["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 321}
+    assert events["outcome"]["schema"]["enum"] == ["success", "failure", "unknown"]
+    alerts = {p["name"]: p for p in generated["paths"]["/api/v1/alerts"]["get"]["parameters"]}
+    assert alerts["limit"]["schema"]["maximum"] == 1000
+    page = generated["components"]["schemas"]["Page"]
+    assert page["properties"]["events"]["items"] == {"$ref": "#/components/schemas/Event"}

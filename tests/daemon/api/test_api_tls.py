@@ -40,14 +40,16 @@ async def mutual(tmp_path: Path) -> AsyncIterator[tuple[str, trustme.CA, trustme
     )
     store_path = tmp_path / "timeline.db"
     store = SqliteStore(store_path, retention_days=0, normalize=normalize_record)
+    pipeline = Pipeline(store, {}, workers=1)
     server = ApiServer(
         settings,
-        Pipeline(store, {}, workers=1),
+        pipeline,
         IntakeRouter(),
         lambda: SqliteStore(
             store_path, retention_days=0, readonly=True, normalize=normalize_record
         ),
         ZoneInfo("UTC"),
+        trail=pipeline,
     )
     try:
         async with server:

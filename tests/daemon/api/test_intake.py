@@ -93,6 +93,7 @@ async def served(
         intake,
         lambda: SqliteStore(path, retention_days=0, readonly=True, normalize=normalize_record),
         ZoneInfo("UTC"),
+        trail=pipeline,
     )
     running = asyncio.create_task(pipeline.run())
     try:

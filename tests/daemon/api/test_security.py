@@ -78,6 +78,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         intake,
         lambda: SqliteStore(path, retention_days=0, readonly=True, normalize=normalize_record),
         ZoneInfo("UTC"),
+        trail=pipeline,
     )
     running = asyncio.create_task(pipeline.run())
     try:

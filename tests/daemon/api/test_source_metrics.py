@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import pytest
+from metricsupport import samples, scrape, value
 
 from connectors import registry
 from connectors.base import Emit, Metric, Source
 from connectors.config import ConnectorConfig
-from daemon.api.ops import exposition
 from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
@@ -66,17 +66,20 @@ async def test_running_sources_publish_their_metrics(counting: None, tmp_path: P
     try:
         await asyncio.wait_for(CountingSource.all_warm.wait(), 20)
         assert set(pipeline.running) == {"ct_a", "ct_b"}
-        lines = list(exposition(pipeline, {}))
+        text = scrape(pipeline)
+        lines = text.splitlines()
         assert "# HELP auditcorr_counting_polls_total Polls made." in lines
         assert "# TYPE auditcorr_counting_polls_total counter" in lines
         assert "# TYPE auditcorr_counting_ratio gauge" in lines
-        assert 'auditcorr_counting_ratio{source="ct_a"} 0.25' in lines
-        polls = [line for line in lines if line.startswith("auditcorr_counting_polls_total{")]
-        assert [line.split("} ")[0] for line in polls] == [
-            'auditcorr_counting_polls_total{source="ct_a",zone="a\\"b"',
-            'auditcorr_counting_polls_total{source="ct_b",zone="a\\"b"',
-        ]
-        assert all(int(line.split("} ")[1]) >= 2 for line in polls)
+        found = samples(text)
+        assert value(found, "auditcorr_counting_ratio", source="ct_a") == 0.25
+        polls = {
+            dict(labels)["source"]: (dict(labels)["zone"], count)
+            for (name, labels), count in found.items()
+            if name == "auditcorr_counting_polls_total"
+        }
+        assert set(polls) == {"ct_a", "ct_b"}
+        assert all(zone == 'a"b' and count >= 2 for zone, count in polls.values())
         with pytest.raises(TypeError):
             pipeline.running["x"] = pipeline.running["ct_a"]  # type: ignore[index]
     finally:
@@ -84,4 +87,4 @@ async def test_running_sources_publish_their_metrics(counting: None, tmp_path: P
         await asyncio.wait_for(task, 20)
         store.close()
     assert not pipeline.running
-    assert not any("counting" in line for line in exposition(pipeline, {}))
+    assert "counting" not in scrape(pipeline)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metricsupport import samples, scrape
+
 from connectors.log_file import SyslogFileConfig
-from daemon.api.ops import exposition
 from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
@@ -35,10 +36,11 @@ async def test_unrecognized_lines_are_counted_per_program(tmp_path: Path) -> Non
         store.close()
     assert stats.stored == 7
     assert stats.unrecognized == {"sshd": 3, "su": 1}
-    lines = list(exposition(pipeline, {}))
-    assert "# TYPE auditcorr_messages_unrecognized_total counter" in lines
-    counted = [line for line in lines if line.startswith("auditcorr_messages_unrecognized_total")]
-    assert counted == [
-        'auditcorr_messages_unrecognized_total{program="sshd"} 3',
-        'auditcorr_messages_unrecognized_total{program="su"} 1',
-    ]
+    text = scrape(pipeline)
+    assert "# TYPE auditcorr_messages_unrecognized_total counter" in text.splitlines()
+    counted = {
+        dict(labels)["program"]: count
+        for (name, labels), count in samples(text).items()
+        if name == "auditcorr_messages_unrecognized_total"
+    }
+    assert counted == {"sshd": 3, "su": 1}
