@@ -30,7 +30,7 @@ from daemon.rules.engine import RuleEngine
 from daemon.rules.loader import Loaded, load_rules
 from daemon.rules.unapproved import approvals_for
 from daemon.store.base import CorrelationLog
-from daemon.stores import open_store
+from daemon.store.open import open_store
 from daemon.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def correlator_of(
     if not paths:
         return None
     return CorrelatorStage(
-        partial(open_store, config),
+        partial(open_store, config.store_settings()),
         partial(rules_of, config, load_rules(paths)),
         lambda: routes(current().outputs),
         on_alerts,
@@ -125,14 +125,14 @@ async def run_daemon(config: Config) -> Stats:
 
     # In a cluster the member holding the leader lock runs the correlator.
     correlator = correlator_of(config, lambda: current, alerts_raised)
-    store = open_store(config)
+    store = open_store(config.store_settings())
     intake = None
     if config.api is not None:
         from daemon.api.intake import IntakeRouter
 
         intake = IntakeRouter()
     # Deliveries use a connection of their own: a long timeline write does not hold them up.
-    outbox = open_store(config)
+    outbox = open_store(config.store_settings())
     delivery = DeliveryService(outbox, config.outputs, timezone=config.daemon.timezone)
     pipeline = Pipeline(
         store,
@@ -254,7 +254,7 @@ async def _api(
         config.api,
         pipeline,
         intake,
-        partial(open_store, config, readonly=True),
+        partial(open_store, config.store_settings(), readonly=True),
         config.daemon.zone,
         trail=pipeline,
         readers=config.store.pool_size,
@@ -318,7 +318,7 @@ async def run_backfill(
         pipeline.stats.alerts += len(alerts)
 
     correlator = correlator_of(config, lambda: config, alerts_raised)
-    store = open_store(config)
+    store = open_store(config.store_settings())
     bar = _ProgressBar() if progress else None
     pipeline = Pipeline(
         store,
@@ -342,7 +342,7 @@ async def run_backfill(
 
 async def deliver_queued(config: Config, timeout_secs: float) -> int:
     """Send what the outbox holds for up to ``timeout_secs``; returns what is still pending."""
-    store = open_store(config)
+    store = open_store(config.store_settings())
     try:
         delivery = DeliveryService(store, config.outputs, timezone=config.daemon.timezone)
         return await delivery.drain(timeout_secs)

@@ -102,10 +102,10 @@ async def record_offline(config: Config, action: Action) -> None:
     """From the CLI: the entry through a one-batch pipeline into the config's store.
 
     Raises ``RuntimeError`` when it was not stored (the store refused it)."""
-    from daemon.stores import open_store
+    from daemon.store.open import open_store
 
     entry = batch(action)
-    store = open_store(config)
+    store = open_store(config.store_settings())
     pipeline = Pipeline(
         store,
         {SOURCE: TrailConfig()},

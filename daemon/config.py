@@ -43,8 +43,10 @@ from connectors.config import (
 from daemon import filters
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
+from daemon.normalize import normalize_record
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
+from daemon.store.open import StoreSettings
 from daemon.timeparse import parse_duration
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -311,6 +313,18 @@ class Config:
     def member(self) -> str:
         """This daemon's name in a cluster: stable across restarts, so it finds its own leases."""
         return self.cluster.member or f"{socket.gethostname()}:{self.daemon.state_dir}"
+
+    def store_settings(self) -> StoreSettings:
+        """What ``open_store`` needs of this config, as plain values: the store knows no
+        config."""
+        return StoreSettings(
+            path=self.store_path,
+            dsn=self.store.dsn.reveal() if self.store.dsn is not None else None,
+            retention_days=self.store.retention_days,
+            state_dir=self.daemon.state_dir,
+            member=self.member,
+            normalize=normalize_record,
+        )
 
 
 class ConfigFileError(Exception):

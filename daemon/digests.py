@@ -16,7 +16,7 @@ from connectors.cloudtrail_digests import FileResult
 from connectors.config import ConnectorConfig
 from daemon.config import Config
 from daemon.pipeline import Pipeline, Stats
-from daemon.stores import open_store
+from daemon.store.open import open_store
 
 
 async def verify_digests(
@@ -34,7 +34,7 @@ async def verify_digests(
         made.append(DigestCheckSource(settings, context))
         return made[-1]
 
-    store = open_store(config)
+    store = open_store(config.store_settings())
     pipeline = Pipeline(
         store,
         {name: source_config},

@@ -1,4 +1,5 @@
-"""``auditcorr migrate-store``: copy a whole timeline from one store to another.
+"""What ``auditcorr migrate-store`` does: copy a whole timeline from one store to another
+(``daemon/cli/migrate_store.py`` is the command).
 
 The case that matters is an SQLite file moving to PostgreSQL when one host is
 no longer enough, but the copy only speaks the store interface, so any engine
@@ -15,23 +16,17 @@ alone.  A final check compares row counts, pages of documents and searches.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, TextIO
 
-from daemon.config import load_config
 from daemon.normalize import normalize_record
 from daemon.store import codec as codecs
 from daemon.store import stored, transfer
 from daemon.store.base import EventQuery, Found, Store
 from daemon.store.units import Entry
 
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-DEFAULT_BATCH: Final = 2000
 PROGRESS_EVERY_SECS: Final = 5.0
 SAMPLE_EVENTS: Final = 50
 _FIRST_KEY: Final = -(1 << 63)
@@ -222,113 +217,3 @@ def _same(a: list[Found], b: list[Found]) -> bool:
     return [(f.key, f.source, f.log_type, f.document) for f in a] == [
         (f.key, f.source, f.log_type, f.document) for f in b
     ]
-
-
-# -- the command ---------------------------------------------------------------
-
-
-def add_migrate_command(commands: Any) -> None:
-    """Register ``migrate-store`` on the top-level parser (it reads two configs of its own)."""
-    text = "copy the whole timeline from one store to another (e.g. SQLite to PostgreSQL)"
-    sub = commands.add_parser("migrate-store", help=text, description=text)
-    sub.add_argument(
-        "--from",
-        dest="source",
-        required=True,
-        metavar="CONFIG",
-        help="config of the store to copy (only read; stop its daemon first)",
-    )
-    sub.add_argument(
-        "--to",
-        dest="target",
-        required=True,
-        metavar="CONFIG",
-        help="config of the store to copy into (must be empty)",
-    )
-    sub.add_argument(
-        "--batch",
-        type=int,
-        default=DEFAULT_BATCH,
-        metavar="N",
-        help=f"events per target transaction (default {DEFAULT_BATCH})",
-    )
-    sub.add_argument(
-        "--resume", action="store_true", help="continue an interrupted copy into the target"
-    )
-    sub.set_defaults(handler=_migrate, needs_config=False)
-
-
-def _migrate(args: argparse.Namespace, _config: None) -> int:
-    from daemon import audit
-    from daemon.stores import open_store
-
-    if args.batch < 1:
-        raise ValueError("--batch must be at least 1")
-    source_config = load_config(Path(args.source))
-    target_config = load_config(Path(args.target))
-    _warn_if_in_use(source_config.store_path if source_config.store.type == "sqlite" else None)
-    source = open_store(source_config, readonly=True)
-    try:
-        target = open_store(target_config)
-        if target.location == source.location:
-            target.close()
-            raise ValueError(f"--from and --to are the same store ({source.location})")
-        try:
-            status = _run(source, target, args)
-        finally:
-            target.close()
-    finally:
-        source.close()
-    if status == EXIT_OK:
-        migrated = audit.cli_action("store_migrated", source=source.location, resume=args.resume)
-        audit.record_from_cli(target_config, migrated)
-    return status
-
-
-def _run(source: Store, target: Store, args: argparse.Namespace) -> int:
-    progress = Progress(source.table_count(transfer.EVENTS))
-    print(f"migrate-store: {source.location} -> {target.location}", file=sys.stderr)
-    try:
-        copied = copy_store(source, target, batch=args.batch, resume=args.resume, progress=progress)
-    except MigrationRefusedError as err:
-        print(f"auditcorr: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    progress.print()
-    print(
-        f"copied {copied} events in {time.monotonic() - progress.started:.1f}s"
-        f" ({progress.rate():.0f} events/s)"
-    )
-    checks = verify(source, target)
-    failed = [check for check in checks if not check.ok]
-    samples = [check for check in checks if check.name.startswith("events of")]
-    for check in checks:
-        if check not in samples or not check.ok:
-            print(f"  {'ok  ' if check.ok else 'DIFF'} {check.name}: {check.detail}")
-    same = sum(check.ok for check in samples)
-    print(
-        f"  {'ok  ' if same == len(samples) else 'DIFF'} sampled pages and searches:"
-        f" {same} of {len(samples)} identical"
-    )
-    if failed:
-        print(
-            f"auditcorr: {len(failed)} check(s) differ; was a daemon writing to the source?"
-            " Stop it, empty the target and copy again",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    finish(target)
-    print("verified: the target holds the same timeline")
-    return EXIT_OK
-
-
-def _warn_if_in_use(path: Path | None) -> None:
-    """An SQLite store with a write-ahead log in use is likely open in a running daemon."""
-    if path is None:
-        return
-    wal = path.with_name(path.name + "-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        print(
-            f"auditcorr: warning: {path} looks in use (its write-ahead log is not empty);"
-            " stop the daemon first, or events it writes during the copy are missed",
-            file=sys.stderr,
-        )

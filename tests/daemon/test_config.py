@@ -16,7 +16,7 @@ from connectors import registry
 from connectors.base import ConfigError, Emit, Source
 from connectors.cloudtrail_files import CloudtrailFilesConfig
 from connectors.config import ConnectorConfig, Secret, SecretStr
-from daemon import cli
+from daemon.cli import main as cli_main
 from daemon.config import ConfigFileError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -585,9 +585,9 @@ def test_check_config_summary_hides_secrets(
     """check-config prints a secret as its reference, never its value."""
     register_secret_source(monkeypatch)
     monkeypatch.setenv("AUDITCORR_TEST_TOKEN", "hunter2-value")
-    monkeypatch.setattr(cli, "configure", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(cli_main, "configure", lambda *_args, **_kwargs: None)
     path = secret_config(write_config, "env:AUDITCORR_TEST_TOKEN")
-    assert cli.main(["check-config", "--config", str(path)]) == 0
+    assert cli_main.main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "vault: secret_probe" in out
     assert "env:AUDITCORR_TEST_TOKEN" in out
@@ -608,8 +608,8 @@ def test_postgresql_dsn_from_a_file_is_shown_without_its_password(
     assert config.store.dsn is not None
     assert config.store.dsn.reveal().endswith("@db.example.net/timeline")
     assert config.store.pool_size == 4
-    monkeypatch.setattr(cli, "configure", lambda *_args, **_kwargs: None)
-    assert cli.main(["check-config", "--config", str(path)]) == 0
+    monkeypatch.setattr(cli_main, "configure", lambda *_args, **_kwargs: None)
+    assert cli_main.main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "store: postgresql" in out
     assert "db.example.net" in out

@@ -17,7 +17,9 @@ from metricsupport import samples, scrape, value
 from connectors.base import Checkpoint, RawBatch
 from connectors.cloudtrail_files import CloudtrailFilesConfig
 from daemon.api.sources import source_rows
-from daemon.cli import EXIT_OK, main
+from daemon.cli.base import EXIT_OK
+from daemon.cli.main import main
+from daemon.cli.sources import _source
 from daemon.config import ConfigFileError, load_config
 from daemon.doctor import _filter_notices
 from daemon.filter_check import filter_warnings
@@ -27,7 +29,6 @@ from daemon.normalize import Limits, normalize_record
 from daemon.normalize.cloudtrail import RAW_FIELDS, decode, normalize, selector
 from daemon.pipeline import Pipeline
 from daemon.process import Job, init_worker, process
-from daemon.sources_cli import _source
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
 from daemon.store.text import tag_values

@@ -7,7 +7,7 @@ import socket
 import pytest
 from itsupport import Workspace
 
-from daemon.doctor_host import kernel_clock_synchronized
+from daemon.doctor.host import kernel_clock_synchronized
 
 pytestmark = pytest.mark.integration
 

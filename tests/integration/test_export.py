@@ -11,7 +11,8 @@ import pytest
 from apisupport import DEMO
 from itsupport import Workspace, alerts_as_they_stand, is_alert_entry
 
-from daemon import cli, export
+from daemon import export
+from daemon.cli.main import main
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run_export(demo: Workspace, *args: str) -> Path:
     out = demo.root / "out"
-    assert cli.main(["export", "--config", str(demo.config), *args, "-o", str(out)]) == 0
+    assert main(["export", "--config", str(demo.config), *args, "-o", str(out)]) == 0
     return out
 
 

@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 from openapi_spec_validator import validate
 
-from daemon import cli
 from daemon.api.auth import hash_token
 from daemon.api.openapi import OPERATIONS, document
 from daemon.api.server import ROUTES
+from daemon.cli.main import main
 from daemon.config import ApiSection, ConfigFileError, load_config
 
 
@@ -48,7 +48,7 @@ def test_hash_token_makes_a_token_whose_hash_the_config_accepts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The printed TOML snippet loads, and its hash is the hash of the printed token."""
-    assert cli.main(["api", "hash-token"]) == 0
+    assert main(["api", "hash-token"]) == 0
     out = capsys.readouterr().out
     token = out.splitlines()[0].removeprefix("token: ")
     snippet = out[out.index("[[api.tokens]]") :]
@@ -58,7 +58,7 @@ def test_hash_token_makes_a_token_whose_hash_the_config_accepts(
     assert config.api is not None
     assert config.api.tokens[0].hash == hash_token(token)
     monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
-    assert cli.main(["api", "hash-token", "--stdin"]) == 0
+    assert main(["api", "hash-token", "--stdin"]) == 0
     assert capsys.readouterr().out.strip() == hash_token(token)
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
 
 from storesupport import fresh_dsn
 
-from daemon.cli import main
+from daemon.cli.main import main
 from daemon.cluster import session
 from daemon.cluster.members import write_heartbeat
 from daemon.normalize import normalize_record

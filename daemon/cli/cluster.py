@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import Final
 
 import orjson
 
+from daemon.cli.base import EXIT_OK, Commands
 from daemon.config import Config
 
-EXIT_OK = 0
-EXIT_NO_CLUSTER = 1
+EXIT_NO_CLUSTER: Final = 1
 
 
-def add_cluster_command(command: Any) -> None:
-    """Register ``cluster`` with the CLI's ``command(name, handler, help)`` helper."""
-    cluster = command("cluster", _cluster, "the daemons sharing this PostgreSQL store")
+def register(commands: Commands) -> None:
+    cluster = commands.add("cluster", _cluster, "the daemons sharing this PostgreSQL store")
     cluster.add_argument("action", choices=["status"], help="status: members, leader, lag")
     cluster.add_argument("--json", action="store_true", help="JSON output")
 

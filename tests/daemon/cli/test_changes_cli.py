@@ -10,13 +10,14 @@ import orjson
 import pytest
 
 from connectors.base import RawBatch
-from daemon.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
+from daemon.cli.base import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from daemon.cli.main import main
 from daemon.config import load_config
 from daemon.normalize import Limits, normalize_record
 from daemon.process import Job, init_worker, process
 from daemon.store.sqlite import SqliteStore
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[1] / "changes" / "samples"
 RECORDS = [
     {
         "id": "CHG0041207",

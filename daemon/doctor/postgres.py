@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from connectors.base import Check
-from daemon.doctor_host import StoreFacts
+from daemon.doctor.host import StoreFacts
 from daemon.store import pgschema
 from daemon.store.base import StoreUnavailableError
 from daemon.store.postgres import connect, describe

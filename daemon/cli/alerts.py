@@ -1,8 +1,5 @@
-"""``auditcorr alerts --pending|--failed`` and ``alerts retry``: the outbox from the CLI.
-
-Kept apart from ``cli.py`` so the plain alert listing and these delivery
-views share the ``alerts`` command without sharing code.
-"""
+"""``auditcorr alerts``: the stored alerts, or with ``--pending``/``--failed`` the
+outbox's deliveries; ``alerts retry`` queues failed deliveries again."""
 
 from __future__ import annotations
 
@@ -13,40 +10,62 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from daemon.cli.base import EXIT_FAILED, EXIT_OK, Commands
+from daemon.cli.printing import print_alerts
 from daemon.config import Config
 from daemon.store.base import Delivery, DeliveryState
-
-EXIT_OK = 0
-EXIT_FAILED = 1
+from daemon.timeparse import parse_moment
 
 
-def add_delivery_arguments(alerts: argparse.ArgumentParser) -> None:
-    """``--pending``/``--failed`` on the ``alerts`` command, and its ``retry`` subcommand."""
+def register(commands: Commands) -> None:
+    alerts = commands.add(
+        "alerts", _alerts, "list stored alerts (oldest first), or their pending/failed deliveries"
+    )
+    alerts.add_argument("--since", help="ISO 8601 time or age like 2h, 7d (last seen at or after)")
+    alerts.add_argument("--rule", help="only alerts of this rule id")
+    alerts.add_argument("--limit", type=int, default=1000)
+    alerts.add_argument("--json", action="store_true", help="one alert per line, evidence included")
     state = alerts.add_mutually_exclusive_group()
     state.add_argument("--pending", action="store_true", help="deliveries not made yet")
     state.add_argument("--failed", action="store_true", help="deliveries given up on")
     alerts.add_argument("--output", help="only deliveries to this output id")
-    actions = alerts.add_subparsers(title="actions", metavar="ACTION")
-    retry = actions.add_parser(
+    retry = Commands(alerts, inherits_config=True).add(
         "retry",
-        help="queue failed deliveries again",
+        _retry_failed,
+        "queue failed deliveries again",
         description="Queue failed deliveries again, with a fresh retry budget; a running "
         "daemon sends them within a second.",
     )
-    # SUPPRESS: a value given before 'retry' is not overwritten by this default.
-    retry.add_argument("--config", "-c", default=argparse.SUPPRESS, help="config file")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", type=int, help="delivery id (the #N of the listing)")
     which.add_argument("--all-failed", action="store_true", help="every failed delivery")
-    retry.set_defaults(handler=retry_failed)
 
 
-def show_deliveries(args: argparse.Namespace, config: Config) -> int:
+def _alerts(args: argparse.Namespace, config: Config) -> int:
+    from daemon.store.open import open_store
+
+    if args.pending or args.failed:
+        return _show_deliveries(args, config)
+
+    zone = ZoneInfo(config.daemon.timezone)
+    since = parse_moment(args.since, zone=zone) if args.since else None
+    store = open_store(config.store_settings(), readonly=True)
+    try:
+        alerts = store.alerts(since=since, rule=args.rule, limit=args.limit)
+    finally:
+        store.close()
+    print_alerts(alerts, as_json=args.json, zone=zone)
+    if not args.json:
+        print(f"{len(alerts)} alerts")
+    return EXIT_OK
+
+
+def _show_deliveries(args: argparse.Namespace, config: Config) -> int:
     """List pending or failed deliveries with their last error."""
-    from daemon.stores import open_store
+    from daemon.store.open import open_store
 
     state: DeliveryState = "failed" if args.failed else "pending"
-    store = open_store(config, readonly=True)
+    store = open_store(config.store_settings(), readonly=True)
     try:
         rows = store.deliveries(state, output=args.output, limit=args.limit)
         counts = store.delivery_counts()
@@ -67,11 +86,11 @@ def show_deliveries(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def retry_failed(args: argparse.Namespace, config: Config) -> int:
+def _retry_failed(args: argparse.Namespace, config: Config) -> int:
     from daemon import audit
-    from daemon.stores import open_store
+    from daemon.store.open import open_store
 
-    store = open_store(config)
+    store = open_store(config.store_settings())
     try:
         ids = None if args.all_failed else [args.id]
         count = store.retry_deliveries(ids, datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""``auditcorr rules list|validate|test`` and ``auditcorr alerts``.
+"""``auditcorr rules list|validate|test``.
 
 The rules commands need no config file: an operator writes a rule and tries
 it on sample files before it goes anywhere near a daemon.
@@ -8,38 +8,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from daemon.alert import Alert
+from daemon.cli.base import EXIT_FAILED, EXIT_OK, Commands, ConfigFreeHandler
+from daemon.cli.printing import print_alerts
 from daemon.config import Config
-from daemon.deliveries_cli import show_deliveries
 from daemon.rules import BUILTIN
-from daemon.timeparse import parse_moment
 
 if TYPE_CHECKING:
     from daemon.rules.loader import Loaded
 
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
 
-Command = Callable[[str, Any, str], argparse.ArgumentParser]
-Handler = Callable[[argparse.Namespace, Config | None], int]
-"""A command's handler: its arguments, and the config file when one was given."""
+def register(commands: Commands) -> None:
+    rules = commands.group("rules", "list, validate and test detection and correlation rules")
 
-
-def add_rules_commands(commands: Any) -> None:
-    """Register ``rules`` (with its own subcommands) on the top-level parser."""
-    rules = commands.add_parser(
-        "rules", help="list, validate and test detection and correlation rules"
-    )
-    sub = rules.add_subparsers(title="rules commands", metavar="ACTION", required=True)
-
-    def action(name: str, handler: Handler, text: str) -> Any:
-        parser = sub.add_parser(name, help=text, description=text)
+    def action(name: str, handler: ConfigFreeHandler, text: str) -> argparse.ArgumentParser:
+        parser = rules.add_config_free(name, handler, text)
         parser.add_argument(
             "--rules",
             nargs="+",
@@ -47,7 +33,6 @@ def add_rules_commands(commands: Any) -> None:
             metavar="PATH",
             help=f"rule files or folders; '{BUILTIN}' is the built-in pack (default)",
         )
-        parser.set_defaults(handler=handler, needs_config=False)
         return parser
 
     listing = action(
@@ -84,17 +69,6 @@ def add_rules_commands(commands: Any) -> None:
         " (they raise nothing shown)",
     )
     test.add_argument("--json", action="store_true", help="one alert per line (JSON)")
-
-
-def add_alerts_command(command: Command) -> argparse.ArgumentParser:
-    alerts = command(
-        "alerts", _alerts, "list stored alerts (oldest first), or their pending/failed deliveries"
-    )
-    alerts.add_argument("--since", help="ISO 8601 time or age like 2h, 7d (last seen at or after)")
-    alerts.add_argument("--rule", help="only alerts of this rule id")
-    alerts.add_argument("--limit", type=int, default=1000)
-    alerts.add_argument("--json", action="store_true", help="one alert per line, evidence included")
-    return alerts
 
 
 def _load(args: argparse.Namespace) -> Loaded:
@@ -163,10 +137,10 @@ def _learning(config: Config | None, loaded: Loaded) -> dict[str, dict[str, Any]
             rule.info.id: {"state": "unknown", "note": f"learns {span_text(rule.history)} first"}
             for rule in loaded.behaviours
         }
-    from daemon.stores import open_store
+    from daemon.store.open import open_store
 
     try:
-        store = open_store(config, readonly=True)
+        store = open_store(config.store_settings(), readonly=True)
     except FileNotFoundError:
         state: dict[str, bytes] = {}  # no store yet: nothing learned
     else:
@@ -222,44 +196,8 @@ def _test(args: argparse.Namespace) -> int:
     for rule_id, state in sorted(run.learning.items()):
         if state["state"] != "learned":
             print(f"learning: {rule_id}: {state['note']}", file=sys.stderr)
-    _print_alerts(run.alerts, as_json=args.json, zone=None)
+    print_alerts(run.alerts, as_json=args.json, zone=None)
     print(
         f"{run.events} events, {run.hits} rule matches, {len(run.alerts)} alerts", file=sys.stderr
     )
     return EXIT_OK
-
-
-def _alerts(args: argparse.Namespace, config: Config) -> int:
-    from daemon.stores import open_store
-
-    if args.pending or args.failed:
-        return show_deliveries(args, config)
-
-    zone = ZoneInfo(config.daemon.timezone)
-    since = parse_moment(args.since, zone=zone) if args.since else None
-    store = open_store(config, readonly=True)
-    try:
-        alerts = store.alerts(since=since, rule=args.rule, limit=args.limit)
-    finally:
-        store.close()
-    _print_alerts(alerts, as_json=args.json, zone=zone)
-    if not args.json:
-        print(f"{len(alerts)} alerts")
-    return EXIT_OK
-
-
-def _print_alerts(alerts: list[Alert], *, as_json: bool, zone: ZoneInfo | None) -> None:
-    if as_json:
-        out = sys.stdout.buffer
-        for alert in alerts:
-            out.write(orjson.dumps(alert.to_json()) + b"\n")
-        out.flush()
-        return
-    for alert in alerts:
-        first = alert.first_seen.astimezone(zone) if zone else alert.first_seen
-        group = " ".join(f"{name}={value}" for name, value in alert.group.items() if value)
-        actors = ",".join(alert.actors) or "-"
-        print(
-            f"{first:%Y-%m-%d %H:%M:%S}  {alert.severity:13} {alert.rule_id:44}"
-            f" x{alert.count:<4} {alert.environment:8} actors={actors} {group}"
-        )

@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "store"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
 
 from storesupport import fresh_dsn
 
-from daemon import doctor_pg
+from daemon.doctor import postgres
 from daemon.normalize import normalize_record
 from daemon.store import pgschema
 from daemon.store.postgres import PostgresStore
@@ -28,7 +28,7 @@ def dsn() -> Iterator[str]:
 def test_empty_database_passes_and_is_left_empty(dsn: str) -> None:
     """A database without auditcorr's tables passes (they are made at first start) and
     the check makes none."""
-    check, facts = doctor_pg.store(dsn)
+    check, facts = postgres.store(dsn)
     assert check.ok, check.detail
     assert "made at first start" in check.detail
     assert facts is not None
@@ -40,7 +40,7 @@ def test_empty_database_passes_and_is_left_empty(dsn: str) -> None:
 def test_store_at_current_schema_passes(dsn: str) -> None:
     """A store the daemon made passes and reports its schema."""
     PostgresStore(dsn, retention_days=0, normalize=normalize_record).close()
-    check, facts = doctor_pg.store(dsn)
+    check, facts = postgres.store(dsn)
     assert check.ok, check.detail
     assert f"schema {len(pgschema.MIGRATIONS)}" in check.detail
     assert facts is not None
@@ -52,14 +52,14 @@ def test_store_of_a_newer_auditcorr_fails(dsn: str) -> None:
     PostgresStore(dsn, retention_days=0, normalize=normalize_record).close()
     with psycopg.connect(dsn, autocommit=True) as db:
         db.execute("UPDATE schema_version SET version = 99")
-    check, _ = doctor_pg.store(dsn)
+    check, _ = postgres.store(dsn)
     assert not check.ok
     assert "newer than this auditcorr" in check.detail
 
 
 def test_unreachable_server_fails_with_a_hint() -> None:
     """No server on the port: the check fails, names the address and says what to look at."""
-    check, facts = doctor_pg.store("host=127.0.0.1 port=1 user=postgres dbname=x")
+    check, facts = postgres.store("host=127.0.0.1 port=1 user=postgres dbname=x")
     assert not check.ok
     assert "port=1" in check.detail
     assert check.hint is not None

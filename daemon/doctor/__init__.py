@@ -1,26 +1,25 @@
-"""``auditcorr doctor``: check everything a config needs and print a checklist.
+"""What ``auditcorr doctor`` checks: everything a config needs.
 
-The host checks live in ``doctor_host``; each source adds its own through
-``Source.checks()`` (credentials, permissions, reachability) and each output
-through ``Output.checks()`` (resolve, connect, TLS, log in; never an alert),
-so a connector's knowledge stays in its module.
+The host checks live in ``host``, a PostgreSQL store's in ``postgres``, the
+security ones in ``security``; each source adds its own through ``Source.checks()``
+(credentials, permissions, reachability) and each output through
+``Output.checks()`` (resolve, connect, TLS, log in; never an alert), so a
+connector's knowledge stays in its module.  ``daemon/cli/doctor.py`` prints the
+checklist.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
 from connectors import registry
 from connectors.base import Check, Output, OutputContext, Source, SourceContext
 from connectors.config import ConnectorConfig, SourceConfig
-from daemon import doctor_host, doctor_security
 from daemon.config import Config, ConfigFileError, load_config
+from daemon.doctor import host, security
 
 CONNECTOR_CHECK_SECS = 30.0
 
@@ -49,27 +48,27 @@ async def diagnose(path: Path) -> list[Check]:
 def _host_checks(config: Config) -> list[Check]:
     state = config.daemon.state_dir
     if config.store.type == "postgresql" and config.store.dsn is not None:
-        from daemon import doctor_pg
+        from daemon.doctor import postgres
 
-        store, facts = doctor_pg.store(config.store.dsn.reveal())
-        checks = [doctor_host.state_dir(state), store]
+        store, facts = postgres.store(config.store.dsn.reveal())
+        checks = [host.state_dir(state), store]
     else:
-        store, facts = doctor_host.store(config.store_path)
+        store, facts = host.store(config.store_path)
         checks = [
-            doctor_host.state_dir(state),
+            host.state_dir(state),
             store,
-            doctor_host.disk_space(config.store_path.parent),
+            host.disk_space(config.store_path.parent),
         ]
     if config.api is not None:
-        checks.append(doctor_host.port_free("api", config.api.listen))
+        checks.append(host.port_free("api", config.api.listen))
     for name, source in config.sources.items():
         listen = source.model_dump().get("listen")
         if isinstance(listen, str):
-            checks.append(doctor_host.port_free(f"sources.{name}", listen))
-    checks += doctor_security.checks(config)
+            checks.append(host.port_free(f"sources.{name}", listen))
+    checks += security.checks(config)
     last_write = facts.last_write if facts else None
-    synchronized = doctor_host.kernel_clock_synchronized()
-    checks.append(doctor_host.clock(datetime.now(UTC), last_write, synchronized))
+    synchronized = host.kernel_clock_synchronized()
+    checks.append(host.clock(datetime.now(UTC), last_write, synchronized))
     return checks
 
 
@@ -128,27 +127,3 @@ async def _guarded(where: str, checks: Awaitable[list[Check]]) -> list[Check]:
     except Exception as err:  # noqa: BLE001 - one connector's fault must not hide the rest
         detail = f"checks failed: {type(err).__name__}: {err}"
         return [Check(where, False, detail, "a fault in the connector; please report it")]
-
-
-def report(path: Path, checks: list[Check], out: TextIO) -> int:
-    """Print the checklist; 0 when every check passed, 1 otherwise."""
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    print(f"auditcorr doctor: {path} (as {user})", file=out)
-    if os.geteuid() == 0:
-        print(
-            "  note: root can read and write everything; run as the service user"
-            " (sudo -u auditcorr) to check its access",
-            file=out,
-        )
-    for check in checks:
-        mark = "✓" if check.ok else "✗"
-        line = f"{mark} {check.name}"
-        print(f"{line}: {check.detail}" if check.detail else line, file=out)
-        if not check.ok and check.hint:
-            print(f"    hint: {check.hint}", file=out)
-    failed = sum(not check.ok for check in checks)
-    if failed:
-        print(f"{failed} of {len(checks)} checks failed", file=out)
-        return 1
-    print(f"all {len(checks)} checks passed", file=out)
-    return 0

@@ -16,25 +16,23 @@ from typing import Any
 import orjson
 
 from connectors.base import JSON
+from daemon.cli.base import EXIT_OK, Commands
 from daemon.config import Config
 from daemon.filters import DROPPED_KEY
 
-EXIT_OK = 0
 
-
-def add_sources_command(command: Any) -> None:
-    """Register ``sources`` with the CLI's ``command(name, handler, help)`` helper."""
-    sources = command(
+def register(commands: Commands) -> None:
+    sources = commands.add(
         "sources", _sources, "list the configured sources and how far each one's checkpoints got"
     )
     sources.add_argument("--json", action="store_true", help="JSON output, checkpoints in full")
 
 
 def _sources(args: argparse.Namespace, config: Config) -> int:
-    from daemon.stores import open_store
+    from daemon.store.open import open_store
 
     now = datetime.now(UTC)
-    store = open_store(config, readonly=True)
+    store = open_store(config.store_settings(), readonly=True)
     try:
         listing = [
             _source(name, source.type, store.checkpoints(name), store.checkpoint_times(name), now)
