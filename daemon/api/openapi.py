@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.changerecord import STATES
+from connectors.contracts.change_record import STATES
 from daemon import __version__
 from daemon.alert import SEVERITIES
 from daemon.api.alerts import MAX_ALERTS
@@ -387,7 +387,7 @@ def _alert_schemas() -> JSON:
     }
     record = {
         "type": "object",
-        "description": "A change record (daemon/changes/change-record.schema.json)",
+        "description": "A change record (connectors/contracts/change-record.schema.json)",
         "required": ["id", "state", "window"],
         "properties": {
             "id": {"type": "string"},

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from connectors.base import Checkpoint, RawBatch
-from connectors.cloudtrail_files import CloudtrailFilesConfig
+from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.api.ops import exposition
 from daemon.api.sources import source_rows
 from daemon.cli import EXIT_OK, main

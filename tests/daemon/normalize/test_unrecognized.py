@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.log_file import SyslogFileConfig
+from connectors.sources.syslog_file import SyslogFileConfig
 from daemon.api.ops import exposition
 from daemon.normalize import normalize_record
 from daemon.pipeline import Pipeline
