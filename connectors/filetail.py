@@ -160,7 +160,7 @@ class LogFileSource(Source):
             self._file = _Open(old[0], old[1], offset, mark)
             return
         if inode == saved.get("inode") and mark is not None and mark != current:
-            log.warning("file_replaced", source=self.context.source_id, path=str(path))
+            log.warning("file_replaced", path=str(path))
         self._file = _Open(handle, inode, 0, current)
 
     def _find_rotated(
@@ -242,7 +242,7 @@ class LogFileSource(Source):
             lambda stat, fp: fp == current.fingerprint and stat.st_size > current.offset
         )
         if found is None:
-            log.warning("file_truncated", source=self.context.source_id, path=str(self.config.path))
+            log.warning("file_truncated", path=str(self.config.path))
             return []
         # The copy's lines keep the positions they had in the original.
         copy = _Open(found[0], current.inode, current.offset, current.fingerprint)
@@ -273,9 +273,7 @@ class LogFileSource(Source):
             problem = "missing" if isinstance(err, FileNotFoundError) else err.strerror or str(err)
             if problem != self._problem:
                 self._problem = problem
-                log.warning(
-                    "file_unreadable", source=self.context.source_id, path=str(path), error=problem
-                )
+                log.warning("file_unreadable", path=str(path), error=problem)
             return None
         self._problem = None
         return handle
@@ -285,7 +283,7 @@ class LogFileSource(Source):
         if handle is None:
             return
         self._restart(handle, os.fstat(handle.fileno()).st_ino)
-        log.info("file_opened", source=self.context.source_id, path=str(self.config.path))
+        log.info("file_opened", path=str(self.config.path))
 
     def _read(self, current: _Open) -> tuple[RawBatch | None, bool]:
         """The complete lines after ``current.offset`` (at most READ_BYTES) as one

@@ -49,12 +49,12 @@ class SqsQueueConfig(BaseModel):
 class QueueReader:
     """Receives, hands messages to a handler, extends visibility, deletes after commit."""
 
-    def __init__(self, config: SqsQueueConfig, access: AwsAccess, call: Call, name: str) -> None:
+    def __init__(self, config: SqsQueueConfig, access: AwsAccess, call: Call) -> None:
         self._config = config
         self._access = access
         self.call = call
         self._sqs: Any = None
-        self.log = log.bind(source=name, queue=config.queue_url.rpartition("/")[2])
+        self.log = log.bind(queue=config.queue_url.rpartition("/")[2])
 
     async def run(self, handle: Handler, *, until_empty: bool) -> None:
         """Consume until cancelled, or (``until_empty``) until a receive finds nothing."""

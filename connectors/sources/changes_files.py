@@ -60,11 +60,10 @@ class ChangesFilesSource(Source):
 
     async def run(self, emit: Emit) -> None:
         seen = {key: str(value.get("sha256")) for key, value in self.context.checkpoints.items()}
-        bound = log.bind(source=self.context.source_id)
         while True:
             batches = await asyncio.to_thread(self._scan, seen)
             if batches:
-                bound.info("files_found", count=len(batches), path=str(self.config.path))
+                log.info("files_found", count=len(batches), path=str(self.config.path))
             for batch in batches:
                 await emit(batch)
                 for checkpoint in batch.checkpoints:

@@ -59,6 +59,7 @@ class ChangesHttpSource(Source):
     def __init__(self, config: Any, context: Any) -> None:
         super().__init__(config, context)
         self._emit: Emit | None = None
+        self._log_fields: dict[str, object] = {}
         self.refused = 0
         """Requests refused (400, 401, 413) since the source started."""
 
@@ -73,10 +74,11 @@ class ChangesHttpSource(Source):
                 hint="add an [api] section",
             )
         self._emit = emit
+        self._log_fields = structlog.contextvars.get_contextvars()
         remove = intake.route(
             "POST", self.config.path, self.handle, max_body_bytes=self.config.max_body_bytes
         )
-        log.info("intake_listening", source=self.context.source_id, path=self.config.path)
+        log.info("intake_listening", path=self.config.path)
         try:
             await asyncio.Event().wait()
         finally:
@@ -84,27 +86,28 @@ class ChangesHttpSource(Source):
 
     async def handle(self, request: IntakeRequest) -> IntakeResponse:
         """Validate, hand to the pipeline, answer once committed."""
-        emit = self._emit
-        if emit is None:
-            return _error(503, "not ready")
-        checked = self._check(request)
-        if isinstance(checked, IntakeResponse):
-            await self._refuse(request, checked, emit)
-            return checked
-        committed = await emit(
-            RawBatch(LOG_TYPE, self._origin(request), json.dumps(checked).encode())
-        )
-        await committed
-        ids = [record["id"] for record in checked]
-        log.info("records_received", source=self.context.source_id, count=len(ids))
-        return IntakeResponse(200, {"accepted": len(ids), "ids": ids})
+        # The API's tasks serve requests: the source's log fields (its component) come along.
+        with structlog.contextvars.bound_contextvars(**self._log_fields):
+            emit = self._emit
+            if emit is None:
+                return _error(503, "not ready")
+            checked = self._check(request)
+            if isinstance(checked, IntakeResponse):
+                await self._refuse(request, checked, emit)
+                return checked
+            committed = await emit(
+                RawBatch(LOG_TYPE, self._origin(request), json.dumps(checked).encode())
+            )
+            await committed
+            ids = [record["id"] for record in checked]
+            log.info("records_received", count=len(ids))
+            return IntakeResponse(200, {"accepted": len(ids), "ids": ids})
 
     async def _refuse(self, request: IntakeRequest, answer: IntakeResponse, emit: Emit) -> None:
         """Count and log a refused request; keep a 400's body in quarantine."""
         self.refused += 1
         log.warning(
             "request_refused",
-            source=self.context.source_id,
             peer=request.peer,
             status=answer.status,
             reason=answer.body["error"],

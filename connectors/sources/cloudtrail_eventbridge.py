@@ -36,7 +36,7 @@ class CloudtrailEventbridgeSource(AwsSource):
     config: CloudtrailEventbridgeConfig
 
     async def open(self) -> None:
-        self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
+        self._reader = QueueReader(self.config, self.aws, self.call)
 
     def probes(self, access: AwsAccess) -> list[Probe]:
         return [queue_probe(access, self.config)]

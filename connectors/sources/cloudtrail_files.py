@@ -56,11 +56,10 @@ class CloudtrailFilesSource(Source):
             key: (int(value.get("size", -1)), int(value.get("mtime_ns", -1)))
             for key, value in self.context.checkpoints.items()
         }
-        bound = log.bind(source=self.context.source_id)
         while True:
             found = await asyncio.to_thread(self._scan, done)
             if found:
-                bound.info("files_found", count=len(found), path=str(self.config.path))
+                log.info("files_found", count=len(found), path=str(self.config.path))
             for item in found:
                 await emit(await asyncio.to_thread(self._read, item))
                 done[item.relative] = (item.size, item.mtime_ns)

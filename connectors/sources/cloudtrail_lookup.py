@@ -146,7 +146,6 @@ class CloudtrailLookupSource(AwsSource):
         return 4
 
     async def open(self) -> None:
-        self._log = log.bind(source=self.context.source_id)
         rate = self.config.max_requests_per_sec
         clients = await self.call(self._clients, self.aws)
         self._scopes = [Scope(key, client, Pacer(rate)) for key, client in clients]
@@ -216,7 +215,7 @@ class CloudtrailLookupSource(AwsSource):
             if len(events) < MAX_HELD / 8:
                 span *= 2
             low = high + timedelta(seconds=1)
-        self._log.info("lookup_polled", scope=scope.key, count=emitted, until=end.isoformat())
+        log.info("lookup_polled", scope=scope.key, count=emitted, until=end.isoformat())
 
     async def _lookup(
         self, scope: Scope, low: datetime, high: datetime

@@ -161,7 +161,7 @@ class CloudtrailS3Source(AwsSource):
     async def open(self) -> None:
         self._s3: Any = await self.call(self.aws.client, "s3")
         self._streams: dict[str, Stream] = {}
-        self._log = log.bind(source=self.context.source_id, bucket=self.config.bucket)
+        self._log = log.bind(bucket=self.config.bucket)
         self._chains: dict[str, ChainState] = {}
         self.results: list[FileResult] = []
         """Every digest check result of this run (``auditcorr verify-digests`` prints them)."""

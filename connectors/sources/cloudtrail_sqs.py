@@ -39,7 +39,7 @@ class CloudtrailSqsSource(AwsSource):
         return 12
 
     async def open(self) -> None:
-        self._reader = QueueReader(self.config, self.aws, self.call, self.context.source_id)
+        self._reader = QueueReader(self.config, self.aws, self.call)
         self._s3: Any = await self.call(self.aws.client, "s3")
 
     def probes(self, access: AwsAccess) -> list[Probe]:

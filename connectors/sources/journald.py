@@ -82,7 +82,7 @@ class JournaldSource(Source):
             )
         except OSError as err:
             raise TransientError(f"cannot start {argv[0]}: {err}") from err
-        log.info("journalctl_started", source=self.context.source_id, argv=argv)
+        log.info("journalctl_started", argv=argv)
         stdout, stderr_stream = proc.stdout, proc.stderr
         if stdout is None or stderr_stream is None:  # pragma: no cover - PIPE was asked for
             raise TransientError("journalctl started without pipes")

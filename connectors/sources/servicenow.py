@@ -138,7 +138,6 @@ class ServicenowSource(Source):
         mark = self.context.checkpoints.get(WATERMARK, {})
         since = str(mark.get("sys_updated_on", "")) or None
         seen = set(mark.get("sys_ids", []))
-        bound = log.bind(source=self.context.source_id)
         while True:
             # One query per poll from the committed watermark, paged by offset;
             # the watermark advances with each page for the checkpoints.
@@ -160,7 +159,7 @@ class ServicenowSource(Source):
                 if len(rows) < self.config.page_size:
                     break
             if fetched:
-                bound.info("records_fetched", count=fetched, watermark=since)
+                log.info("records_fetched", count=fetched, watermark=since)
             if self.context.mode == "backfill":
                 return
             await asyncio.sleep(self.config.poll_interval_secs)

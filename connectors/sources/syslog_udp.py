@@ -62,7 +62,6 @@ class SyslogUdpSource(Listener):
         self._listening(sock.getsockname()[:2])
         log.info(
             "udp_receive_buffer",
-            source=self.context.source_id,
             requested=self.config.receive_buffer_bytes,
             granted=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
         )
@@ -150,4 +149,4 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.paused.set()
 
     def error_received(self, exc: Exception) -> None:
-        log.warning("udp_error", source=self.source.context.source_id, error=str(exc))
+        log.warning("udp_error", error=str(exc))

@@ -134,7 +134,6 @@ class Listener(Source):
     def _listening(self, address: tuple[str, int]) -> None:
         log.info(
             "listening",
-            source=self.context.source_id,
             protocol=self.config.scheme,
             host=address[0],
             port=address[1],
@@ -161,9 +160,9 @@ class Listener(Source):
         try:
             while True:
                 await asyncio.sleep(self.config.stats_interval_secs)
-                log.info("listener_stats", source=self.context.source_id, **self.stats())
+                log.info("listener_stats", **self.stats())
         except asyncio.CancelledError:
-            log.info("listener_stats", source=self.context.source_id, **self.stats())
+            log.info("listener_stats", **self.stats())
             raise
 
 

@@ -157,9 +157,7 @@ class StreamListener(Listener):
         held back since the last one rides along as ``suppressed``."""
         suppressed = self._throttle.allow(f"{event}:{peer}")
         if suppressed is not None:
-            log.warning(
-                event, source=self.context.source_id, peer=peer, suppressed=suppressed, **fields
-            )
+            log.warning(event, peer=peer, suppressed=suppressed, **fields)
 
 
 class StreamConnection(asyncio.Protocol):

@@ -1,6 +1,6 @@
 """The digest verifier against an independent one: the AWS CLI's validate-logs code.
 
-Digests are made by tests/aws/digests.py from AWS's documentation, put in moto,
+Digests are made by tests/connectors/aws/digests.py from AWS's documentation, put in moto,
 and tampered with in the ways an intruder (or an accident) would.  auditcorr's
 DigestChecker and awscli's DigestTraverser then judge the same bucket, both
 taking the public key from the ListPublicKeys stand-in; they must accept and

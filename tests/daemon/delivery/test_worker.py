@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Literal
+
+import pytest
+import structlog
 from deliverysupport import (
     Receiver,
     delivering,
@@ -12,7 +18,11 @@ from deliverysupport import (
     wait_until,
     webhook,
 )
+from structlog.testing import capture_logs
 
+from connectors import registry
+from connectors.base import Notification, Output
+from connectors.config import OutputConfig
 from connectors.outputs.webhook import WebhookConfig
 from daemon.store.sqlite import SqliteStore
 
@@ -116,3 +126,35 @@ async def test_pending_rows_are_delivered_after_a_restart(
         await wait_until(lambda: len(store.deliveries("sent")) == 8)
     keys = [r.headers["Idempotency-Key"] for r in receiver.accepted]
     assert sorted(keys) == sorted(alert.id for alert in alerts)
+
+
+class NotingConfig(OutputConfig):
+    type: Literal["noting"] = "noting"
+
+
+class NotingOutput(Output):
+    """Accepts every alert and logs a line, as a connector does, naming no output."""
+
+    config_model = NotingConfig
+
+    async def send(self, notification: Notification) -> None:
+        structlog.get_logger().info("alert_noted", key=notification.key)
+
+
+async def test_an_outputs_log_lines_carry_its_component_fields(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sends run with the supervisor's component fields, though the dispatcher starts them."""
+    module = types.ModuleType("auditcorr_test_noting_output")
+    module.NotingOutput = NotingOutput  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(registry.OUTPUTS, "noting", f"{module.__name__}:NotingOutput")
+    outputs = {"notes": NotingConfig(endpoint="notes:")}
+    queue(store, outputs, [make_alert()])
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with delivering(store, outputs):
+            await wait_until(lambda: store.deliveries("sent"))
+    (noted,) = [line for line in logs if line["event"] == "alert_noted"]
+    assert noted["component_kind"] == "output"
+    assert noted["component_type"] == "noting"
+    assert noted["component_id"] == "notes"
