@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--code", type=Path, default=HERE.parent, help="checkout to measure")
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
-    from connectors.syslog_batch import header
+    from connectors.syslog.batch import header
     from daemon.gcpause import cyclic_gc_paused
     from daemon.normalize import Limits, syslog
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mix import Mix, stamp_of
 
 from connectors.base import RawBatch
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.correlator.entries import alert_entries
 from daemon.correlator.stage import ROUND_HITS
 from daemon.gcpause import cyclic_gc_paused

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
 
-from connectors.changerecord import parse_record  # noqa: E402
+from connectors.contracts.change_record import parse_record  # noqa: E402
 from daemon.changes.book import ChangeBook  # noqa: E402
 from daemon.changes.coverage import coverage  # noqa: E402
 from daemon.identity import IdentityMap, build  # noqa: E402

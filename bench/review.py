@@ -46,7 +46,7 @@ import orjson
 from backfill import ROOT, backfill, ctgen
 
 from connectors.base import RawBatch
-from connectors.changerecord import parse_record
+from connectors.contracts.change_record import parse_record
 from daemon.changes.coverage import action_of
 from daemon.changes.review import book_for, review
 from daemon.identity import IdentityMap

@@ -42,7 +42,7 @@ from typing import Any
 import psycopg
 
 from connectors.base import RawBatch
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.normalize import Limits
 from daemon.process import Job, Processed, init_worker, process
 from daemon.store.base import Store

@@ -49,7 +49,7 @@ from postgres import Member, notification, stored, wait
 from s3 import REGION, bench_env, client, moto_ceiling, moto_server, upload
 
 from connectors.base import RawBatch, SourceContext
-from connectors.cloudtrail_sqs import CloudtrailSqsConfig, CloudtrailSqsSource
+from connectors.sources.cloudtrail_sqs import CloudtrailSqsConfig, CloudtrailSqsSource
 
 
 def sqlite_stored(db: Path) -> int:

@@ -1,1 +1,2 @@
-"""Sources and outputs: one module each, found through ``connectors.registry``."""
+"""Sources (``sources/``) and outputs (``outputs/``), one module per config type, found
+through ``connectors.registry``; the helpers they share beside them."""

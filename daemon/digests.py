@@ -11,8 +11,9 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from connectors import registry
 from connectors.base import SourceContext
-from connectors.cloudtrail_digests import FileResult
+from connectors.cloudtrail.digests import FileResult
 from connectors.config import ConnectorConfig
 from daemon.config import Config
 from daemon.pipeline import Pipeline, Stats
@@ -23,15 +24,17 @@ async def verify_digests(
     config: Config, name: str, *, since: datetime, until: datetime | None
 ) -> tuple[Stats, list[FileResult]]:
     """Verify source ``name``'s digests that end in ``[since, until]``."""
-    from connectors.cloudtrail_s3 import DigestCheckSource
-
     source_config = config.sources[name]
-    if source_config.type != "cloudtrail_s3":
-        raise ValueError(f"source {name!r} is a {source_config.type}, not a cloudtrail_s3 source")
-    made: list[DigestCheckSource] = []
+    if source_config.type not in registry.DIGEST_CHECKS:
+        able = ", ".join(sorted(registry.DIGEST_CHECKS))
+        raise ValueError(
+            f"source {name!r} is a {source_config.type}, which cannot check digests ({able} can)"
+        )
+    checker = registry.load(registry.DIGEST_CHECKS, source_config.type)
+    made: list[Any] = []
 
     def factory(settings: ConnectorConfig, context: SourceContext) -> Any:
-        made.append(DigestCheckSource(settings, context))
+        made.append(checker(settings, context))
         return made[-1]
 
     store = open_store(config.store_settings())

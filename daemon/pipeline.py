@@ -350,9 +350,17 @@ class Pipeline:
         self._source_tasks[name] = task
 
     async def _supervise(self, name: str) -> None:
-        """Run one source; restart it with jittered backoff when it fails."""
+        """Run one source; restart it with jittered backoff when it fails.
+
+        The component fields are bound as context variables, so every line the
+        source logs (and every task it starts) carries them too."""
         config = self._configs[name]
-        bound = log.bind(component_kind="source", component_type=config.type, component_id=name)
+        with structlog.contextvars.bound_contextvars(
+            component_kind="source", component_type=config.type, component_id=name
+        ):
+            await self._run_source(name, config)
+
+    async def _run_source(self, name: str, config: ConnectorConfig) -> None:
         delay = 1.0
         failures = 0
         while not self._stopping.is_set():
@@ -369,7 +377,7 @@ class Pipeline:
             per = self.stats.source(name)
             try:
                 async with source:
-                    bound.info("source_started", checkpoints=len(checkpoints))
+                    log.info("source_started", checkpoints=len(checkpoints))
                     per.state = "running"
                     self._running[name] = source
                     try:
@@ -385,9 +393,9 @@ class Pipeline:
             except Exception as err:  # noqa: BLE001 - one failing source must not stop the others
                 failures += 1
                 per.state, per.errors, per.last_error = "retrying", per.errors + 1, str(err)
-                bound.error("source_failed", error=str(err), error_type=type(err).__name__)
+                log.error("source_failed", error=str(err), error_type=type(err).__name__)
                 if self.mode == "backfill" and failures >= BACKFILL_ATTEMPTS:
-                    bound.error("source_given_up", attempts=failures)
+                    log.error("source_given_up", attempts=failures)
                     self.stats.failed_sources.append(name)
                     per.state = "failed"
                     return

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from connectors import jsonlimits
 from connectors.base import IntakeRequest, IntakeResponse, NormalizationError, SourceContext
-from connectors.changerecord import InvalidChangeRecordError, parse_record
-from connectors.changes_http import ChangesHttpConfig, ChangesHttpSource
 from connectors.config import Secret
+from connectors.contracts.change_record import InvalidChangeRecordError, parse_record
+from connectors.sources.changes_http import ChangesHttpConfig, ChangesHttpSource
 from daemon.api import guard, params
 from daemon.api.events import _interval_within
 from daemon.config import ConfigFileError, load_config

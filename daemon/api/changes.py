@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from connectors.changerecord import parse_record
+from connectors.contracts.change_record import parse_record
 from daemon.api import params
 from daemon.api.auth import needs
 from daemon.api.events import event_key

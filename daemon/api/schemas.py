@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 
-from connectors.changerecord import STATES
+from connectors.contracts.change_record import STATES
 from daemon.alert import SEVERITIES, Environment, Severity
 from daemon.api import params
 from daemon.api.lanes import LANES
@@ -321,7 +321,7 @@ class AlertDetail(Alert):
 
 
 class ChangeRecord(Model):
-    """A change record (daemon/changes/change-record.schema.json)."""
+    """A change record (connectors/contracts/change-record.schema.json)."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.changerecord import ChangeRecord, parse_record
+from connectors.contracts.change_record import ChangeRecord, parse_record
 from daemon.identity import IdentityMap
 
 

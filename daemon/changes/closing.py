@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from connectors.changerecord import ChangeRecord
+from connectors.contracts.change_record import ChangeRecord
 from daemon.alert import Alert, Environment, Evidence, Severity, alert_id
 from daemon.changes.review import Review, Seen, Verdict
 

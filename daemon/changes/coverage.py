@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from connectors.changerecord import ChangeRecord
+from connectors.contracts.change_record import ChangeRecord
 from daemon.changes.book import ChangeBook
 from daemon.model import parse_timestamp
 

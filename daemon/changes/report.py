@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from connectors.changerecord import ChangeRecord
+from connectors.contracts.change_record import ChangeRecord
 from daemon.changes.coverage import Verdict
 from daemon.changes.review import MARGIN, MAX_EVENTS, VERDICTS, Review, Seen
 from daemon.identity import Person

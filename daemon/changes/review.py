@@ -25,7 +25,7 @@ from itertools import product
 from math import prod
 from typing import Any, Literal, Protocol
 
-from connectors.changerecord import SCOPE_AXES, ChangeRecord
+from connectors.contracts.change_record import SCOPE_AXES, ChangeRecord
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import (
     NEAREST_HORIZON,

@@ -47,7 +47,7 @@ def register(commands: Commands) -> None:
 
 
 def _changes(args: argparse.Namespace, config: Config) -> int:
-    from connectors.changerecord import parse_record
+    from connectors.contracts.change_record import parse_record
     from daemon.changes.book import ChangeBook
     from daemon.changes.coverage import NEAREST_HORIZON, coverage
     from daemon.changes.report import record_lines, scope_lines, verdict_lines
@@ -104,7 +104,7 @@ def _review(
     since: datetime | None,
     until: datetime | None,
 ) -> int:
-    from connectors.changerecord import parse_record
+    from connectors.contracts.change_record import parse_record
     from daemon.changes.report import PERIOD_COLUMNS, period_lines, period_rows, review_lines
     from daemon.changes.review import book_for, review, reviews
 

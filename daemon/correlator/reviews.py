@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 import structlog
 
-from connectors.changerecord import ChangeRecord, parse_record
+from connectors.contracts.change_record import ChangeRecord, parse_record
 from daemon.alert import Alert
 from daemon.changes.closing import just_closed, review_alert
 from daemon.changes.review import SETTLE, book_for, review

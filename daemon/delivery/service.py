@@ -190,12 +190,20 @@ class DeliveryService:
         self._tasks[name] = task
 
     async def _supervise(self, name: str, after: asyncio.Task[None] | None) -> None:
-        """Run one output's worker; restart it with jittered backoff when it fails."""
+        """Run one output's worker; restart it with jittered backoff when it fails.
+
+        The component fields are bound as context variables, so every line the
+        output logs (and every send its worker starts) carries them too."""
         if after is not None:
             # The old worker's leases are lifted only once it stopped sending.
             await asyncio.wait([after])
         config = self.outputs[name]
-        bound = log.bind(component_kind="output", component_type=config.type, component_id=name)
+        with structlog.contextvars.bound_contextvars(
+            component_kind="output", component_type=config.type, component_id=name
+        ):
+            await self._run_output(name, config)
+
+    async def _run_output(self, name: str, config: OutputConfig) -> None:
         delay = 1.0
         while True:
             context = OutputContext(name, self.timezone)
@@ -203,7 +211,7 @@ class DeliveryService:
             try:
                 released = await self.call(self.store.release_deliveries, name)
                 if released:
-                    bound.info("deliveries_resumed", count=released)
+                    log.info("deliveries_resumed", count=released)
                 async with output:
                     worker = OutputWorker(
                         name,
@@ -215,7 +223,7 @@ class DeliveryService:
                         clock=self.clock,
                     )
                     self.workers[name] = worker
-                    bound.info("output_started")
+                    log.info("output_started")
                     self._changed.set()
                     try:
                         await worker.run()
@@ -223,7 +231,7 @@ class DeliveryService:
                         if self.workers.get(name) is worker:
                             del self.workers[name]
             except Exception as err:  # noqa: BLE001 - one failing output must not stop the others
-                bound.error("output_failed", error=str(err), error_type=type(err).__name__)
+                log.error("output_failed", error=str(err), error_type=type(err).__name__)
                 await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, RESTART_CAP_SECS)
 

@@ -12,6 +12,7 @@ digest; over the rate limit, waiting rows go out as one summary.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import random
 from collections.abc import Callable, Sequence
@@ -118,6 +119,9 @@ class OutputWorker:
         self._busy = 0
         self._group: asyncio.TaskGroup | None = None
         self._log = log.bind(component_kind="output", component_type=config.type, component_id=name)
+        self._context = contextvars.copy_context()
+        """The supervisor's context (its component fields): ``take`` is called by the
+        dispatcher, so the sends it starts get a copy of this one, not the dispatcher's."""
 
     @property
     def free(self) -> int:
@@ -153,7 +157,9 @@ class OutputWorker:
         for message in messages:
             self._busy += 1
             self._rate.take()
-            group.create_task(self._deliver(message), name=f"deliver:{self.name}")
+            group.create_task(
+                self._deliver(message), name=f"deliver:{self.name}", context=self._context.copy()
+            )
 
     def _expire(self, rows: list[Delivery], now: datetime) -> list[Delivery]:
         budget = timedelta(seconds=self.config.max_age_secs)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from connectors.base import NormalizationError
-from connectors.changerecord import ChangeRecord, InvalidChangeRecordError, parse_record
+from connectors.contracts.change_record import ChangeRecord, InvalidChangeRecordError, parse_record
 from daemon.model import AuditEvent
 from daemon.normalize import Limits, json_records
 from daemon.store.units import BookEntry

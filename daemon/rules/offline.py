@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import NormalizationError
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.alert import Alert
 from daemon.normalize import Limits, module_for
 from daemon.rules.correlate import Correlator

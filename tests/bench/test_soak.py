@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.rules.loader import builtin_path, load_rules
 from daemon.rules.offline import run_files
 

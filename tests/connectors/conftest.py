@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "aws"))
+sys.path.insert(0, str(Path(__file__).parent / "aws"))
 
 from lookupserver import lookup_server
 from motoserver import client, fake_aws_credentials, moto_endpoint

@@ -14,8 +14,8 @@ import pytest
 
 from connectors import registry
 from connectors.base import ConfigError, Emit, Source
-from connectors.cloudtrail_files import CloudtrailFilesConfig
 from connectors.config import ConnectorConfig, Secret, SecretStr
+from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.cli import main as cli_main
 from daemon.config import ConfigFileError, load_config
 

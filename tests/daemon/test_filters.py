@@ -15,7 +15,7 @@ import pytest
 from metricsupport import samples, scrape, value
 
 from connectors.base import Checkpoint, RawBatch
-from connectors.cloudtrail_files import CloudtrailFilesConfig
+from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.api.sources import source_rows
 from daemon.cli.base import EXIT_OK
 from daemon.cli.main import main

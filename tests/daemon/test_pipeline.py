@@ -19,10 +19,14 @@ from typing import Any, Literal
 
 import orjson
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from connectors import registry
 from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
+from connectors.sources import cloudtrail_files
+from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.app import outcome_of_backfill
 from daemon.correlator.stage import CorrelatorStage
 from daemon.normalize import normalize_record
@@ -224,3 +228,29 @@ def test_a_worker_killed_while_writing_its_result_makes_the_pool_give_up() -> No
         assert isinstance(future.exception(timeout=10), BrokenProcessPool)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_a_sources_log_lines_carry_its_component_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connector logs no source name itself: its supervisor binds the component fields."""
+    # A fresh logger: an in-process CLI test configures structlog to cache loggers on first
+    # use, and a cached one would log past capture_logs.
+    monkeypatch.setattr(cloudtrail_files, "log", structlog.get_logger())
+    trail = tmp_path / "trail"
+    trail.mkdir()
+    (trail / "one.json").write_bytes(orjson.dumps({"Records": [RECORD]}))
+    store = SqliteStore(tmp_path / "t.db", retention_days=0, normalize=normalize_record)
+    config = CloudtrailFilesConfig(path=trail)
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await asyncio.wait_for(
+                Pipeline(store, {"ct_local": config}, mode="backfill").run(), timeout=60
+            )
+    finally:
+        store.close()
+    (found,) = [line for line in logs if line["event"] == "files_found"]
+    assert found["component_kind"] == "source"
+    assert found["component_type"] == "cloudtrail_files"
+    assert found["component_id"] == "ct_local"
+    assert "source" not in found

@@ -41,7 +41,7 @@ def ports(daemon: Daemon, count: int) -> dict[str, int]:
     """The ports the daemon's listeners got (they listen on port 0), by source id."""
 
     def found() -> dict[str, int] | None:
-        got = {e["source"]: int(e["port"]) for e in daemon.events("listening")}
+        got = {e["component_id"]: int(e["port"]) for e in daemon.events("listening")}
         return got if len(got) >= count else None
 
     result: dict[str, int] = wait_for(

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from itsupport import Daemon, Workspace
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "delivery"))
 
 from deliverysupport import Receiver, hang, make_alert, wait_until
 

@@ -26,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from syslogsupport import ports
 from tcpproxy import TcpProxy
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "aws"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "connectors" / "aws"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 
 from motoserver import client, fake_aws_credentials, moto_endpoint

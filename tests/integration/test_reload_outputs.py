@@ -15,7 +15,7 @@ import pytest
 from itsupport import REPO, Daemon, Workspace, toml_value
 from syslogsupport import ports
 
-sys.path.insert(0, str(REPO / "tests" / "delivery"))
+sys.path.insert(0, str(REPO / "tests" / "daemon" / "delivery"))
 
 from deliverysupport import Receiver, free_port
 

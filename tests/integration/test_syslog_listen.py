@@ -92,7 +92,7 @@ def test_logger_rfc5424_and_rfc3164_over_udp_and_tcp(
     assert created["log"]["syslog"]["structured_data"]["meta@1"] == {"k": "v"}
     assert by_action["session_started"]["user"]["name"] == "alice"
     assert daemon.stop() == 0
-    [udp_stats] = [e for e in daemon.events("listener_stats") if e["source"] == "udp_in"]
+    [udp_stats] = [e for e in daemon.events("listener_stats") if e["component_id"] == "udp_in"]
     assert udp_stats["peers"]["127.0.0.1"]["messages"] == 2
     assert udp_stats["kernel_drops"] == 0
     [granted] = daemon.events("udp_receive_buffer")
@@ -126,7 +126,7 @@ def test_identical_lines_stay_distinct_and_bad_lines_are_kept(
     assert daemon.stop() == 0
     assert idle.recv(1) == b""  # the daemon closed the idle connection
     idle.close()
-    stats = [e for e in daemon.events("listener_stats") if e["source"] == "tcp_in"]
+    stats = [e for e in daemon.events("listener_stats") if e["component_id"] == "tcp_in"]
     assert stats[-1]["peers"]["127.0.0.1"]["messages"] == 5
     assert stats[-1]["peers"]["127.0.0.1"]["truncated"] == 1
 

@@ -15,7 +15,7 @@ from metricsupport import Samples, samples, value
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.changes_http import ChangesHttpConfig
+from connectors.sources.changes_http import ChangesHttpConfig
 from connectors.config import Secret
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from connectors.changes_http import ChangesHttpConfig
 from connectors.config import Secret
+from connectors.sources.changes_http import ChangesHttpConfig
 from daemon.api.auth import hash_token
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from test_review import MAINTENANCE
 
-from connectors.changerecord import ChangeRecord, parse_record
-from connectors.webhook import WebhookConfig
+from connectors.contracts.change_record import ChangeRecord, parse_record
+from connectors.outputs.webhook import WebhookConfig
 from daemon.alert import Alert
 from daemon.changes.book import ChangeBook
 from daemon.changes.closing import REVIEW_RULE, just_closed, review_alert

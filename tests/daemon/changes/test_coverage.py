@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.changerecord import parse_record
+from connectors.contracts.change_record import parse_record
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import action_of, coverage, facts_of
 from daemon.identity import build

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from connectors.base import RawBatch
-from connectors.changerecord import parse_record
+from connectors.contracts.change_record import parse_record
 from daemon.changes.review import MARGIN, Review, book_for, review, scope_probes
 from daemon.identity import build
 from daemon.normalize import Limits

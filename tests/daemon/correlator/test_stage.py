@@ -12,7 +12,7 @@ import pytest
 from storesupport import Engine
 
 from connectors.base import RawBatch
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.changes.closing import REVIEW_RULE
 from daemon.correlator.stage import CorrelatorStage
 from daemon.identity import build

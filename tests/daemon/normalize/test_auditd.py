@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from normsupport import flat
 from testdata import CORPORA, SAMPLES, corpus, corpus_files, input_file
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.model import AuditEvent, parse_timestamp
 from daemon.normalize import Limits, auditd, normalize_record
 from daemon.store import stored

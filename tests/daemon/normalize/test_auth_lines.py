@@ -17,7 +17,7 @@ import orjson
 import pytest
 from normsupport import flat
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.normalize import Limits, syslog
 from daemon.rules.change import is_change_class
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from normsupport import flat
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.normalize import Limits, syslog
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import NormalizationError
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.normalize import Limits, journald, normalize_record, syslog
 from daemon.normalize.syslog_parse import parse, zone
 from daemon.store import stored

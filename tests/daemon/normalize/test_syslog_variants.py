@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from normsupport import flat
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.normalize import Limits, syslog
 from daemon.normalize.syslog_parse import parse
 

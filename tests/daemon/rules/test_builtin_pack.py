@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.syslog_batch import header
+from connectors.syslog.batch import header
 from daemon.alert import Alert
 from daemon.model import format_timestamp
 from daemon.normalize import Limits, cloudtrail, syslog

@@ -12,9 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors import registry
-from connectors.changerecord import parse_record
-from connectors.changes_files import ChangesFilesConfig
-from connectors.cloudtrail_files import CloudtrailFilesConfig
+from connectors.contracts.change_record import parse_record
+from connectors.sources.changes_files import ChangesFilesConfig
+from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.identity import build
 from daemon.normalize import cloudtrail
 from daemon.rules.engine import RuleEngine

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 
 from deliverysupport import make_alert
 from storesupport import crafted

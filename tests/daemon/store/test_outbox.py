@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 
 from deliverysupport import make_alert
 from schemasupport import rewind_before

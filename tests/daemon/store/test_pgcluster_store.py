@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from storesupport import PostgresEngine, engine_for
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "delivery"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 
 from deliverysupport import make_alert
 from test_feed import fed

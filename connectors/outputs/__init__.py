@@ -1,0 +1,1 @@
+"""Outputs: one module per config ``type``, found through ``connectors.registry``."""

@@ -1,0 +1,1 @@
+"""What the syslog sources share: batching, stream framing and the network listeners."""
