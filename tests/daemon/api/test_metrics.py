@@ -15,8 +15,8 @@ from metricsupport import Samples, samples, value
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.sources.changes_http import ChangesHttpConfig
 from connectors.config import Secret
+from connectors.sources.changes_http import ChangesHttpConfig
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection
