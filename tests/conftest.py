@@ -3,3 +3,26 @@
 pytest puts the folder of a root conftest on ``sys.path``, so every test folder can
 import the tests-wide support modules beside this file (``testdata``).
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loggers_never_cached() -> Iterator[None]:
+    """The daemon caches each logger on first use; a test that runs the CLI in-process
+    would leave loggers bound to its own, later closed, stream, and every later
+    ``capture_logs`` would miss their lines. Tests keep loggers uncached."""
+    configure = structlog.configure
+
+    def uncached(*args: Any, **kwargs: Any) -> None:
+        configure(*args, **{**kwargs, "cache_logger_on_first_use": False})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(structlog, "configure", uncached)
+        yield

@@ -25,7 +25,6 @@ from structlog.testing import capture_logs
 from connectors import registry
 from connectors.base import Emit, RawBatch, Source
 from connectors.config import ConnectorConfig
-from connectors.sources import cloudtrail_files
 from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.app import outcome_of_backfill
 from daemon.correlator.stage import CorrelatorStage
@@ -230,13 +229,8 @@ def test_a_worker_killed_while_writing_its_result_makes_the_pool_give_up() -> No
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def test_a_sources_log_lines_carry_its_component_fields(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_sources_log_lines_carry_its_component_fields(tmp_path: Path) -> None:
     """A connector logs no source name itself: its supervisor binds the component fields."""
-    # A fresh logger: an in-process CLI test configures structlog to cache loggers on first
-    # use, and a cached one would log past capture_logs.
-    monkeypatch.setattr(cloudtrail_files, "log", structlog.get_logger())
     trail = tmp_path / "trail"
     trail.mkdir()
     (trail / "one.json").write_bytes(orjson.dumps({"Records": [RECORD]}))
