@@ -23,7 +23,10 @@ JSON = dict[str, Any]
 STATES = ("draft", "requested", "approved", "implementing", "completed", "cancelled", "rejected")
 AUTHORIZING = frozenset({"approved", "implementing", "completed"})
 """Only records in these states authorize anything."""
-SCOPE_AXES = ("hosts", "aws_accounts", "aws_regions", "resources", "actions")
+CLOUD_AXES = ("aws_accounts", "aws_regions")
+"""Scope axes of cloud accounts, projects and regions; the log type whose events
+they restrict says which event field each one is (``daemon/logtypes/``)."""
+SCOPE_AXES = ("hosts", *CLOUD_AXES, "resources", "actions")
 
 CSV_COLUMNS = ("id", "state", "window_start", "window_end")
 """Columns every CSV file of change records must have."""

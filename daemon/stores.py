@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from daemon import filemodes
 from daemon.config import Config
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.base import Store
 from daemon.store.sqlite import SqliteStore
 

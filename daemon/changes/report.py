@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from connectors.changerecord import ChangeRecord
+from connectors.changerecord import SCOPE_AXES, ChangeRecord
 from daemon.changes.coverage import Verdict
 from daemon.changes.review import MARGIN, MAX_EVENTS, VERDICTS, Review, Seen
 from daemon.identity import Person
@@ -33,9 +33,10 @@ def record_lines(records: Iterable[ChangeRecord], zone: tzinfo) -> list[str]:
 
 def scope_lines(record: ChangeRecord) -> list[str]:
     scope = record.scope
-    axes = ("hosts", "aws_accounts", "aws_regions", "resources", "actions")
     return [
-        f"    {axis}: {', '.join(getattr(scope, axis))}" for axis in axes if getattr(scope, axis)
+        f"    {axis}: {', '.join(getattr(scope, axis))}"
+        for axis in SCOPE_AXES
+        if getattr(scope, axis)
     ]
 
 

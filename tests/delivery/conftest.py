@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from deliverysupport import Mosquitto, Receiver, TrustedCa
 from testdata import need
 
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.sqlite import SqliteStore
 
 

@@ -12,7 +12,8 @@ import pytest
 from connectors.base import RawBatch
 from daemon.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from daemon.config import load_config
-from daemon.normalize import Limits, normalize_record
+from daemon.logtypes import normalize_record
+from daemon.normalize import Limits
 from daemon.process import Job, init_worker, process
 from daemon.store.sqlite import SqliteStore
 

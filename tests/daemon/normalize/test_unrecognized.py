@@ -6,7 +6,7 @@ from pathlib import Path
 
 from connectors.log_file import SyslogFileConfig
 from daemon.api.ops import exposition
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
