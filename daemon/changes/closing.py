@@ -84,7 +84,7 @@ def _evidence(seen: Seen) -> Evidence:
 
 def _environment(record: ChangeRecord) -> Environment:
     scope = record.scope
-    cloud = any(getattr(scope, axis) for axis in (*CLOUD_AXES, "resources"))
+    cloud = any(scope.axis(axis) for axis in (*CLOUD_AXES, "resources"))
     if scope.hosts and not cloud:
         return "on-prem"
     if cloud and not scope.hosts:

@@ -166,7 +166,7 @@ def touches(record: ChangeRecord, facts: Facts) -> bool:
     scope = record.scope
     told = (
         (scope.hosts and facts.host)
-        or any(getattr(scope, axis) and value for axis, value in facts.cloud)
+        or any(scope.axis(axis) and value for axis, value in facts.cloud)
         or (scope.resources and facts.resources)
         or (scope.actions and facts.action)
     )
@@ -181,7 +181,7 @@ def _cloud_reasons(record: ChangeRecord, facts: Facts) -> list[str]:
     told = dict(facts.cloud)
     found = []
     for axis in CLOUD_AXES:
-        patterns = getattr(record.scope, axis)
+        patterns = record.scope.axis(axis)
         if not patterns:
             continue
         noun = axis.partition("_")[2].removesuffix("s")

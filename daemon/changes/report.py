@@ -33,11 +33,7 @@ def record_lines(records: Iterable[ChangeRecord], zone: tzinfo) -> list[str]:
 
 def scope_lines(record: ChangeRecord) -> list[str]:
     scope = record.scope
-    return [
-        f"    {axis}: {', '.join(getattr(scope, axis))}"
-        for axis in SCOPE_AXES
-        if getattr(scope, axis)
-    ]
+    return [f"    {axis}: {', '.join(scope.axis(axis))}" for axis in SCOPE_AXES if scope.axis(axis)]
 
 
 def verdict_lines(event_doc: dict[str, Any], verdict: Verdict, zone: tzinfo) -> list[str]:

@@ -306,7 +306,7 @@ def scope_probes(record: ChangeRecord) -> list[EventQuery] | None:
     for an empty scope.
     """
     scope = record.scope
-    if not any(getattr(scope, axis) for axis in SCOPE_AXES):
+    if not any(scope.axis(axis) for axis in SCOPE_AXES):
         return []
     axes = [
         ("action", _event_actions(scope.actions)),
@@ -335,7 +335,7 @@ def _cloud_probes(scope: Scope) -> list[tuple[str, list[str] | None]]:
     paths = logtypes.scope_axes()
     found: dict[str, list[str]] = {}
     for axis in CLOUD_AXES:
-        values = getattr(scope, axis)
+        values = scope.axis(axis)
         if not values:
             continue
         name = _INDEXED.get(paths.get(axis, ""))

@@ -90,7 +90,7 @@ def normalize(record: Any) -> AuditEvent:
         "url.original": change.url,
     }
     for axis in ("hosts", "aws_accounts", "aws_regions", "resources", "actions"):
-        fields[f"change.scope.{axis}"] = list(getattr(change.scope, axis))
+        fields[f"change.scope.{axis}"] = list(change.scope.axis(axis))
     title = f": {change.title}" if change.title else ""
     if kind == VERSION:
         moment = change.updated or change.start
