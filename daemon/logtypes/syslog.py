@@ -1,9 +1,10 @@
 """Syslog: RFC 3164 and 5424 lines from files and listeners, with the auth lines of
 sshd, sudo, su, login and PAM read as ``system.auth`` events (``daemon/normalize/``:
-``syslog.py``, ``auth.py``, ``programs.py``).  ``rules test`` reads every file no
-other log type claims as syslog: plain lines as a host writes them get the header
-a syslog source adds (their year, where the stamp has none, as if read when the
-file was last written, times without a zone in UTC).
+``syslog.py``, ``auth.py``, ``programs.py``).
+
+``rules test`` reads every file no other log type claims as syslog, JSON files
+(``*.json``, ``*.json.gz``) excepted: plain lines as a host writes them get the
+header a syslog source adds (``host.batch_payload``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ _SYSLOG = ("system.syslog",)
 
 
 def claims_file(name: str, head: bytes) -> bool:
-    """Any file: the last resort of ``rules test``."""
-    return True
+    """Any file but JSON ones: the last resort of ``rules test``."""
+    return not name.endswith((".json", ".json.gz"))
 
 
 LOG_TYPE = LogType(

@@ -4,7 +4,8 @@ Events are read with the daemon's own normalizers, matched, then correlated
 in event-time order, so a rule behaves here as it does live.  History files
 come first: new_terms and baseline rules learn from them what is usual.  The log type
 of a file is the first that claims it by its name and first bytes
-(``LogType.claims_file``; the syslog log type takes what no other claims).
+(``LogType.claims_file``; the syslog log type takes what no other claims, JSON files
+excepted).
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def _hits(maker: HitMaker, paths: Sequence[str | Path], run: OfflineRun) -> list
     limits = Limits()
     for path in event_files(paths):
         payload = path.read_bytes()
-        module = log_type_of(path, payload)
+        try:
+            module = log_type_of(path, payload)
+        except ValueError as err:
+            run.rejected.append(str(err))
+            continue
         payload = module.file_payload(str(path), path.stat().st_mtime_ns, payload)
         try:
             records = module.decode(payload, limits)
