@@ -92,7 +92,10 @@ def test_rules_test_reads_the_sample_as_declared(name: str) -> None:
     """``rules test`` recognizes the sample file as this log type, where it claims files."""
     _, expected = events(name)
     path = FIXTURES / name / expected["input"]
-    claimed = logtypes.of_file(path.name, path.read_bytes()[:65536]).name == name
+    try:
+        claimed = logtypes.of_file(path.name, path.read_bytes()[:65536]).name == name
+    except ValueError:
+        claimed = False  # a JSON file no log type reads
     assert claimed is expected["claims_file"]
 
 
