@@ -7,7 +7,7 @@ through its ordinary read methods (``page``, ``change_records``) and judges each
 event with the coverage query's own reasons, so a review and an
 ``unapproved_change`` alert never disagree about one event.
 
-Only change-class events count (``is_change_class``): reads change nothing a
+Only change-class events count (``logtypes.is_change``): reads change nothing a
 review is about.
 
 Usage::
@@ -39,7 +39,6 @@ from daemon.changes.coverage import (
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap, Person
 from daemon.model import format_timestamp
-from daemon.rules.change import is_change_class
 from daemon.store.base import EventQuery, Found
 
 JSON = dict[str, Any]
@@ -391,7 +390,7 @@ def _collect(
     cut = False
     for probe, (since, until) in product(probes, spans):
         for item in _pages(reader, replace(probe, since=since, until=until)):
-            if is_change_class(item.document):
+            if logtypes.is_change(item.document):
                 found[item.key] = item
                 if len(found) > MAX_EVENTS:
                     cut = True

@@ -155,6 +155,10 @@ def _no_resources(doc: Document) -> list[Resource]:
     return []
 
 
+def _account_on_host(identities: IdentityMap, event: AuditEvent) -> Person | None:
+    return identities.unix(event.user_name, event.host_name)
+
+
 def _no_words(event: AuditEvent) -> list[Any]:
     return []
 
@@ -177,10 +181,11 @@ class LogType:
     when the payload as a whole is unusable."""
     normalize: Callable[[Any], AuditEvent]
     """One record to ECS; ``NormalizationError`` for one bad record."""
-    actor: Callable[[IdentityMap, AuditEvent], Person | None]
-    """The person behind an event through the identity map."""
     datasets: tuple[str, ...] = ()
     """The ``event.dataset`` values of its events: document questions find it by these."""
+    actor: Callable[[IdentityMap, AuditEvent], Person | None] = _account_on_host
+    """The person behind an event through the identity map; by default the owner of
+    its account (``user.name``) on its host."""
     lane: str = "onprem"
     """Its lane on the timeline page (one of ``daemon.api.lanes.LANES``)."""
     label: str | None = None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from daemon.logtypes import LogType, host
+from daemon.logtypes import LogType
 from daemon.normalize import alert
 
 LOG_TYPE = LogType(
     name="alert",
     decode=alert.decode,
     normalize=alert.normalize,
-    actor=host.actor,
     datasets=(alert.DATASET,),
     lane="alert",
 )

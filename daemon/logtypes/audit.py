@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from daemon.logtypes import LogType, host
+from daemon.logtypes import LogType
 from daemon.normalize import audit
 
 LOG_TYPE = LogType(
     name="audit",
     decode=audit.decode,
     normalize=audit.normalize,
-    actor=host.actor,
     datasets=(audit.DATASET,),
 )

@@ -21,7 +21,6 @@ LOG_TYPE = LogType(
     name="auditd",
     decode=auditd.decode,
     normalize=auditd.normalize,
-    actor=host.actor,
     datasets=(auditd.DATASET,),
     logsources={
         ("linux", "auditd", None): Logsource(

@@ -3,14 +3,13 @@ approved window (``daemon/normalize/change.py``); kept in the store's change boo
 
 from __future__ import annotations
 
-from daemon.logtypes import LogType, host
+from daemon.logtypes import LogType
 from daemon.normalize import change
 
 LOG_TYPE = LogType(
     name="change",
     decode=change.decode,
     normalize=change.normalize,
-    actor=host.actor,
     datasets=(change.DATASET,),
     lane="change",
     book_entry=change.book_entry,

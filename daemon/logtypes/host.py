@@ -1,19 +1,16 @@
 """What the host log types share: the on-prem ECS contract of syslog, the journal and auditd.
 
 A login read from the journal is the same event as one read from auth.log, so
-the three host log types answer change and identity questions alike.
+the three host log types answer change questions alike (and, by the registry's
+default, identity ones: the owner of an account on a host).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from connectors.syslog_batch import header
-from daemon.model import AuditEvent
-
-if TYPE_CHECKING:
-    from daemon.identity import IdentityMap, Person
 
 HOST_CHANGES: Final = frozenset(
     {
@@ -87,11 +84,6 @@ def batch_payload(name: str, mtime_ns: int, payload: bytes) -> bytes:
     a stamp has none, as if read when the file was last written, times without a
     zone in UTC); a payload a source made has one."""
     return payload if payload.startswith(b"{") else header(mtime_ns, "UTC", file=name) + payload
-
-
-def actor(identities: IdentityMap, event: AuditEvent) -> Person | None:
-    """The owner of the event's account on its host."""
-    return identities.unix(event.user_name, event.host_name)
 
 
 def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -10,7 +10,6 @@ LOG_TYPE = LogType(
     name="journald",
     decode=journald.decode,
     normalize=journald.normalize,
-    actor=host.actor,
     datasets=("system.auth", "system.syslog"),
     is_change=host.is_change,
     change_action=host.change_action,

@@ -25,7 +25,6 @@ LOG_TYPE = LogType(
     name="syslog",
     decode=syslog.decode,
     normalize=syslog.normalize,
-    actor=host.actor,
     datasets=_AUTH + _SYSLOG,
     logsources={
         # ``linux`` alone is the builtin syslog rules: auth and syslog.

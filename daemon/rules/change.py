@@ -7,8 +7,8 @@ write that is not a sign-in or session credential, a successful ``sudo``, a
 user, group, password, package or service change on a host); the coverage
 query of the change records answers the second.  The rule
 (``builtin/changes.yml``) selects the events of logsource
-``{product: auditcorr, category: change}``, for which ``is_change_class``
-holds; detection (``hits.HitMaker.hits``) gives each hit of ``CHANGE_RULE``
+``{product: auditcorr, category: change}``, the events for which
+``logtypes.is_change`` holds; detection (``hits.HitMaker.hits``) gives each hit of ``CHANGE_RULE``
 the event's coverage facts, and ``unapproved.Approvals`` drops the covered
 ones where alerts are made, so an uncovered one's alert names the nearest
 records in ``Alert.context``.
@@ -16,13 +16,6 @@ records in ``Alert.context``.
 
 from __future__ import annotations
 
-from typing import Any, Final
-
-from daemon import logtypes
+from typing import Final
 
 CHANGE_RULE: Final = "unapproved_change"
-
-
-def is_change_class(doc: dict[str, Any]) -> bool:
-    """True when the event (an ECS document) changes something an approval should cover."""
-    return logtypes.is_change(doc)

@@ -16,7 +16,6 @@ from functools import cache
 
 from daemon import logtypes
 from daemon.logtypes import Logsource, LogsourceKey
-from daemon.rules.change import is_change_class
 
 CHANGES: LogsourceKey = ("auditcorr", None, "change")
 
@@ -25,7 +24,7 @@ CHANGES: LogsourceKey = ("auditcorr", None, "change")
 def sources() -> dict[LogsourceKey, Logsource]:
     """(product, service, category) -> logsource, of every log type and the change category."""
     found = logtypes.logsources()
-    found[CHANGES] = Logsource(logtypes.change_datasets(), native=is_change_class)
+    found[CHANGES] = Logsource(logtypes.change_datasets(), native=logtypes.is_change)
     return found
 
 
