@@ -26,6 +26,7 @@ AUTHORIZING = frozenset({"approved", "implementing", "completed"})
 CLOUD_AXES = (
     "aws_accounts",
     "aws_regions",
+    "gcp_projects",
 )
 """Scope axes of cloud accounts, projects and regions, one line each; the log type
 whose events an axis restricts says which event field it is (``daemon/logtypes/``)."""

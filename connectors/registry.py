@@ -26,6 +26,7 @@ SOURCES: dict[str, str] = {
     "cloudtrail_eventbridge": "connectors.cloudtrail_eventbridge:CloudtrailEventbridgeSource",
     "cloudtrail_cloudwatch": "connectors.cloudtrail_cloudwatch:CloudtrailCloudwatchSource",
     "cloudtrail_lookup": "connectors.cloudtrail_lookup:CloudtrailLookupSource",
+    "gcp_audit_files": "connectors.sources.gcp_audit_files:GcpAuditFilesSource",
 }
 
 OUTPUTS: dict[str, str] = {

@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "change": "daemon.logtypes.change",
     "cloudtrail": "daemon.logtypes.cloudtrail",
     "ecs": "daemon.logtypes.ecs",
+    "gcp_audit": "daemon.logtypes.gcp_audit",
     "journald": "daemon.logtypes.journald",
     "syslog": "daemon.logtypes.syslog",
 }

@@ -1,0 +1,1 @@
+"""Sources: one module per config ``type``, found through ``connectors/registry.py``."""
