@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import ctgen  # noqa: E402
 from harness import tree_rss  # noqa: E402
 
-from daemon.normalize import normalize_record  # noqa: E402
+from daemon.logtypes import normalize_record  # noqa: E402
 from daemon.store.base import EventQuery, Store  # noqa: E402
 from daemon.store.postgres import PostgresStore  # noqa: E402
 from daemon.store.sqlite import SqliteStore  # noqa: E402

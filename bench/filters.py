@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 import ctgen  # noqa: E402
 
 from connectors.base import RawBatch  # noqa: E402
-from daemon.normalize import Limits, normalize_record  # noqa: E402
+from daemon.logtypes import normalize_record  # noqa: E402
+from daemon.normalize import Limits  # noqa: E402
 from daemon.process import Job, Processed, init_worker, process  # noqa: E402
 from daemon.store.sqlite import SqliteStore  # noqa: E402
 

@@ -38,7 +38,7 @@ import aiohttp
 from backfill import ROOT, START, backfill, dataset
 
 from daemon.export import documents
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
 

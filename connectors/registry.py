@@ -28,6 +28,7 @@ SOURCES: dict[str, str] = {
     "cloudtrail_eventbridge": "connectors.sources.cloudtrail_eventbridge:CloudtrailEventbridgeSource",  # noqa: E501 - one line per type
     "cloudtrail_cloudwatch": "connectors.sources.cloudtrail_cloudwatch:CloudtrailCloudwatchSource",
     "cloudtrail_lookup": "connectors.sources.cloudtrail_lookup:CloudtrailLookupSource",
+    "gcp_audit_files": "connectors.sources.gcp_audit_files:GcpAuditFilesSource",
 }
 
 OUTPUTS: dict[str, str] = {

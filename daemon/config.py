@@ -43,7 +43,7 @@ from connectors.config import (
 from daemon import filters
 from daemon.identity import IdentityMap
 from daemon.identity import build as build_identity_map
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE
 from daemon.store.alert_events import SOURCE as ALERT_SOURCE
 from daemon.store.open import StoreSettings

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from daemon import logtypes
 from daemon.model import AuditEvent
 from daemon.store.text import TAG_FIELDS, query_words, search_text, tag_values, tokens
 
@@ -126,7 +127,10 @@ class _Seen:
     @property
     def words(self) -> list[str]:
         if self._words is None:
-            self._words = tokens(search_text(self._event)) if self._event is not None else []
+            event = self._event
+            self._words = (
+                [] if event is None else tokens(search_text(event, logtypes.index_words(event)))
+            )
         return self._words
 
     def holds(self, expression: Expression) -> bool:

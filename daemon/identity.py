@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from daemon import logtypes
 from daemon.model import AuditEvent
-
-_UI = "aws.cloudtrail.user_identity."
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +91,13 @@ class IdentityMap:
     # -- resolution ------------------------------------------------------------
 
     def actor_of(self, event: AuditEvent) -> str | None:
-        """The person id behind an event, or None when nobody in the map matches."""
-        if event.cloud_provider == "aws":
-            arn = event.fields.get(_UI + "arn")
-            person = self.cloud(arn if isinstance(arn, str) else None, event.user_name)
-        else:
+        """The person id behind an event, or None when nobody in the map matches:
+        the event's log type says which of its principals the map knows."""
+        log_type = logtypes.of_dataset(event.dataset)
+        if log_type is None:
             person = self.unix(event.user_name, event.host_name)
+        else:
+            person = log_type.actor(self, event)
         return person.id if person else None
 
     def actor_of_document(self, doc: Mapping[str, Any]) -> str | None:
@@ -105,14 +105,9 @@ class IdentityMap:
         actor = doc.get("actor")
         if isinstance(actor, str):
             return actor
-        user = doc.get("user") or {}
-        name = user.get("name") if isinstance(user, Mapping) else None
-        if (doc.get("cloud") or {}).get("provider") == "aws":
-            identity = ((doc.get("aws") or {}).get("cloudtrail") or {}).get("user_identity") or {}
-            person = self.cloud(identity.get("arn"), name)
-        else:
-            person = self.unix(name, (doc.get("host") or {}).get("name"))
-        return person.id if person else None
+        rebuilt = dict(doc)
+        rebuilt["event"] = {"id": "", "dataset": "", **(doc.get("event") or {})}
+        return self.actor_of(AuditEvent.from_document(rebuilt))
 
     def unix(self, account: str | None, host: str | None) -> Person | None:
         """The person an on-prem account on ``host`` belongs to."""
@@ -124,7 +119,8 @@ class IdentityMap:
         return None
 
     def cloud(self, arn: str | None, user_name: str | None) -> Person | None:
-        """The person behind a CloudTrail principal (its ARN and ``user.name``)."""
+        """The person behind a cloud principal: its ARN (or other full name) and its
+        user name or e-mail address."""
         index = self._index
         if arn:
             found = index.arns.get(arn)

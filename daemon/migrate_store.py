@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
-from daemon.normalize import normalize_record
+from daemon.logtypes import index_words, normalize_record
 from daemon.store import codec as codecs
 from daemon.store import stored, transfer
 from daemon.store.base import EventQuery, Found, Store
@@ -130,7 +130,9 @@ def _start(source: Store, target: Store, *, resume: bool) -> tuple[int, int]:
 
 def _entry(decoder: codecs.Codecs, row: tuple[Any, ...]) -> Entry:
     key, eid, source, codec, doc = row
-    log_type, text = stored.index_of(decoder.decompress(codec, doc), source, normalize_record)
+    log_type, text = stored.index_of(
+        decoder.decompress(codec, doc), source, normalize_record, index_words
+    )
     return (source, (key, eid, codec, bytes(doc)), text, log_type)
 
 

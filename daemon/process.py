@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from connectors.base import NormalizationError, RawBatch
+from daemon import logtypes
 from daemon.filters import SourceFilters, compiled
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap
+from daemon.logtypes import LogType
 from daemon.model import format_timestamp
-from daemon.normalize import UNRECOGNIZED, Limits, module_for
+from daemon.normalize import UNRECOGNIZED, Limits
 from daemon.store import codec as codecs
 from daemon.store import stored
 from daemon.store.keys import event_hash, row_key
@@ -153,12 +155,12 @@ def failed(job: Job, reason: str) -> Processed:
 
 
 def _raw_fields(
-    normalizer: Any, filters: SourceFilters | None
+    normalizer: LogType, filters: SourceFilters | None
 ) -> Mapping[str, Callable[[Any], str | None]] | None:
-    """The log type's readers of fields on the raw record (``RAW_FIELDS``), when they
+    """The log type's readers of fields on the raw record (``raw_fields``), when they
     decide every filter expression: a dropped record then is never normalized."""
-    raw: Mapping[str, Callable[[Any], str | None]] | None = getattr(normalizer, "RAW_FIELDS", None)
-    if filters is None or raw is None or not filters.decided_by([*raw, "source"]):
+    raw = normalizer.raw_fields
+    if filters is None or not raw or not filters.decided_by([*raw, "source"]):
         return None
     return raw
 
@@ -192,7 +194,7 @@ def _process(job: Job) -> Processed:
             )
         )
         return out
-    normalizer = module_for(batch.log_type)
+    normalizer = logtypes.get(batch.log_type)
     try:
         records = normalizer.decode(batch.payload, job.limits)
     except NormalizationError as err:
@@ -211,17 +213,17 @@ def _process(job: Job) -> Processed:
     rows = out.rows
     texts = out.texts
     source = job.source
-    book = getattr(normalizer, "book_entry", None)
+    book = normalizer.book_entry
     samples = max(SAMPLES_PER_BATCH, len(records) // SAMPLES_SHARE)
-    selector = getattr(normalizer, "selector", None)
+    selector = normalizer.selector
     pick = selector(job.selection) if selector is not None and job.selection else None
     filters = compiled(job.keep, job.drop)
     early = _raw_fields(normalizer, filters)
     dropped = out.dropped
     for position, record in enumerate(records):
         out.records += 1
-        if pick is not None and (reason := pick(record)) is not None:
-            dropped[reason] = dropped.get(reason, 0) + 1
+        if pick is not None and (setting := pick(record)) is not None:
+            dropped[setting] = dropped.get(setting, 0) + 1
             continue
         if early is not None and filters is not None:
             values = {name: read(record) for name, read in early.items()}
@@ -277,5 +279,5 @@ def _process(job: Job) -> Processed:
         if job.want_samples and len(out.samples) < samples:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))
-        texts.append((search_text(event), event_tags(event, source)))
+        texts.append((search_text(event, logtypes.index_words(event)), event_tags(event, source)))
     return out

@@ -25,11 +25,12 @@ from connectors.base import IntakeRequest, IntakeResponse, NormalizationError, S
 from connectors.config import Secret
 from connectors.contracts.change_record import InvalidChangeRecordError, parse_record
 from connectors.sources.changes_http import ChangesHttpConfig, ChangesHttpSource
+from daemon import logtypes
 from daemon.api import guard, params
 from daemon.api.events import _interval_within
 from daemon.config import ConfigFileError, load_config
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, module_for
+from daemon.normalize import Limits
 
 FUZZ = settings(
     max_examples=100,
@@ -77,7 +78,7 @@ def mutated(seed: bytes) -> st.SearchStrategy[bytes]:
 
 def read(log_type: str, payload: bytes) -> list[AuditEvent]:
     """Decode and normalize as a worker does; only ``NormalizationError`` may escape each step."""
-    normalizer = module_for(log_type)
+    normalizer = logtypes.get(log_type)
     try:
         records = normalizer.decode(payload, LIMITS)
     except NormalizationError:
@@ -89,7 +90,7 @@ def read(log_type: str, payload: bytes) -> list[AuditEvent]:
         except NormalizationError:
             continue
         event.to_document()
-        book = getattr(normalizer, "book_entry", None)
+        book = normalizer.book_entry
         if book is not None:
             book(record)
         events.append(event)

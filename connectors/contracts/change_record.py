@@ -26,7 +26,14 @@ JSON = dict[str, Any]
 STATES = ("draft", "requested", "approved", "implementing", "completed", "cancelled", "rejected")
 AUTHORIZING = frozenset({"approved", "implementing", "completed"})
 """Only records in these states authorize anything."""
-SCOPE_AXES = ("hosts", "aws_accounts", "aws_regions", "resources", "actions")
+CLOUD_AXES = (
+    "aws_accounts",
+    "aws_regions",
+    "gcp_projects",
+)
+"""Scope axes of cloud accounts, projects and regions, one line each; the log type
+whose events an axis restricts says which event field it is (``daemon/logtypes/``)."""
+SCOPE_AXES = ("hosts", *CLOUD_AXES, "resources", "actions")
 
 CSV_COLUMNS = ("id", "state", "window_start", "window_end")
 """Columns every CSV file of change records must have."""
@@ -64,10 +71,17 @@ class Scope:
     """What a record covers; an empty axis means no restriction on that axis."""
 
     hosts: tuple[str, ...] = ()
-    aws_accounts: tuple[str, ...] = ()
-    aws_regions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
+    cloud: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The cloud axes (``CLOUD_AXES``) the record restricts, with their patterns."""
+
+    def axis(self, name: str) -> tuple[str, ...]:
+        """The patterns of one axis of ``SCOPE_AXES``; empty: no restriction."""
+        if name in CLOUD_AXES:
+            return next((patterns for axis, patterns in self.cloud if axis == name), ())
+        found: tuple[str, ...] = getattr(self, name)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +126,7 @@ class ChangeRecord:
             out["approved_by"] = self.approved_by
         out["window"] = {"start": _iso(self.start), "end": _iso(self.end)}
         out["scope"] = {
-            axis: list(getattr(self.scope, axis))
-            for axis in SCOPE_AXES
-            if getattr(self.scope, axis)
+            axis: list(self.scope.axis(axis)) for axis in SCOPE_AXES if self.scope.axis(axis)
         }
         if self.url:
             out["url"] = self.url
@@ -240,8 +252,12 @@ def _scope(value: Any, problems: list[str]) -> Scope:
         problems.append(
             f"unknown scope field(s) {', '.join(unknown)} (known: {', '.join(SCOPE_AXES)})"
         )
+    names = {axis: _names(value.get(axis), f"scope.{axis}", problems) for axis in SCOPE_AXES}
     return Scope(
-        **{axis: _names(value.get(axis), f"scope.{axis}", problems) for axis in SCOPE_AXES}
+        hosts=names["hosts"],
+        resources=names["resources"],
+        actions=names["actions"],
+        cloud=tuple((axis, names[axis]) for axis in CLOUD_AXES if names[axis]),
     )
 
 

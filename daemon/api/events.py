@@ -13,7 +13,7 @@ from aiohttp import web
 from daemon.alert import Alert
 from daemon.api import params
 from daemon.api.auth import needs
-from daemon.api.lanes import LANES, lane_of
+from daemon.api.lanes import LANES, label_of, lane_of
 from daemon.api.replies import problem, reply
 from daemon.api.schemas import MAX_BUCKETS, EventFilters, EventsQuery, HistogramQuery
 from daemon.api.state import READERS
@@ -43,6 +43,7 @@ def item(found: Found, *, full: bool = False) -> dict[str, Any]:
         "source": found.source,
         "log_type": found.log_type,
         "lane": lane_of(found.log_type),
+        "label": label_of(found.log_type),
         "document": document,
     }
 

@@ -198,6 +198,9 @@ class Event(Reply):
     source: str
     log_type: str
     lane: Lane
+    label: str | None = Field(
+        description="the badge the page shows for the event's log type (AWS, GCP), if any"
+    )
     document: dict[str, Any] = Field(description="ECS document")
 
 

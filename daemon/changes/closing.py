@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from connectors.contracts.change_record import ChangeRecord
+from connectors.contracts.change_record import CLOUD_AXES, ChangeRecord
 from daemon.alert import Alert, Environment, Evidence, Severity, alert_id
 from daemon.changes.review import Review, Seen, Verdict
 
@@ -84,7 +84,7 @@ def _evidence(seen: Seen) -> Evidence:
 
 def _environment(record: ChangeRecord) -> Environment:
     scope = record.scope
-    cloud = bool(scope.aws_accounts or scope.aws_regions or scope.resources)
+    cloud = any(scope.axis(axis) for axis in (*CLOUD_AXES, "resources"))
     if scope.hosts and not cloud:
         return "on-prem"
     if cloud and not scope.hosts:

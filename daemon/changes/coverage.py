@@ -23,8 +23,10 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from connectors.contracts.change_record import ChangeRecord
+from connectors.contracts.change_record import CLOUD_AXES, ChangeRecord
+from daemon import logtypes
 from daemon.changes.book import ChangeBook
+from daemon.logtypes import Resource
 from daemon.model import parse_timestamp
 
 JSON = dict[str, Any]
@@ -33,17 +35,6 @@ NEAREST_HORIZON = timedelta(days=7)
 """Records whose window is further from the event than this are not "near"."""
 NEAREST_CANDIDATES = 20
 """Records nearest in time that are weighed for the nearest-records answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    id: str
-    arn: str | None = None
-
-    def matches(self, pattern: str) -> bool:
-        return any(
-            fnmatchcase(name.lower(), pattern.lower()) for name in (self.id, self.arn) if name
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +49,9 @@ class Facts:
     region: str | None = None
     resources: tuple[Resource, ...] = ()
     action: str | None = None
+    cloud: tuple[tuple[str, str | None], ...] = ()
+    """The cloud scope axes of the event's log type with the event's value on each
+    (``("aws_accounts", "111122223333")``); empty for a host event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +146,7 @@ def scope_reasons(record: ChangeRecord, facts: Facts) -> list[str]:
     scope = record.scope
     if scope.hosts and facts.host and not _any(facts.host, scope.hosts):
         found.append(f"host {facts.host} not in scope")
-    if scope.aws_accounts and facts.account and not _any(facts.account, scope.aws_accounts):
-        found.append(f"account {facts.account} not in scope")
-    if scope.aws_regions and facts.region and not _any(facts.region, scope.aws_regions):
-        found.append(f"region {facts.region} not in scope")
+    found.extend(_cloud_reasons(record, facts))
     if scope.resources:
         outside = [r for r in facts.resources if not any(r.matches(p) for p in scope.resources)]
         if outside:
@@ -175,12 +166,30 @@ def touches(record: ChangeRecord, facts: Facts) -> bool:
     scope = record.scope
     told = (
         (scope.hosts and facts.host)
-        or (scope.aws_accounts and facts.account)
-        or (scope.aws_regions and facts.region)
+        or any(scope.axis(axis) and value for axis, value in facts.cloud)
         or (scope.resources and facts.resources)
         or (scope.actions and facts.action)
     )
     return bool(told) and not scope_reasons(record, facts)
+
+
+def _cloud_reasons(record: ChangeRecord, facts: Facts) -> list[str]:
+    """A cloud event lies outside a cloud axis of another cloud (an AWS account scope
+    covers no GCP project); a value the event does not tell does not count."""
+    if not facts.cloud:
+        return []
+    told = dict(facts.cloud)
+    found = []
+    for axis in CLOUD_AXES:
+        patterns = record.scope.axis(axis)
+        if not patterns:
+            continue
+        noun = axis.partition("_")[2].removesuffix("s")
+        if axis not in told:
+            found.append(f"{noun}s of another cloud")
+        elif (value := told[axis]) and not _any(value, patterns):
+            found.append(f"{noun} {value} not in scope")
+    return found
 
 
 def _any(value: str, patterns: tuple[str, ...]) -> bool:
@@ -228,100 +237,43 @@ def _span(delta: timedelta) -> str:
 
 
 def facts_of(doc: Mapping[str, Any], book: ChangeBook | None = None) -> Facts:
-    """The coverage axes of an ECS document (CloudTrail or on-prem)."""
+    """The coverage axes of an ECS document, as its log type tells them."""
     user = _obj(doc, "user")
-    cloud = _obj(doc, "cloud")
     actor = doc.get("actor")
     if not isinstance(actor, str) and book is not None:
         actor = book.identities.actor_of_document(doc)
     people = [p for p in (actor, user.get("name")) if isinstance(p, str) and p]
-    account = _obj(cloud, "account").get("id")
-    region = cloud.get("region")
+    log_type = logtypes.of_document(doc)
+    if log_type is None:
+        action = _obj(doc, "event").get("action")
+        return Facts(
+            time=parse_timestamp(str(doc["@timestamp"])),
+            people=tuple(dict.fromkeys(people)),
+            host=_obj(doc, "host").get("name"),
+            action=action if isinstance(action, str) else None,
+        )
     return Facts(
         time=parse_timestamp(str(doc["@timestamp"])),
         people=tuple(dict.fromkeys(people)),
         host=_obj(doc, "host").get("name"),
-        account=account,
-        region=region,
-        resources=tuple(_resources(doc, account, region)),
-        action=action_of(doc),
+        account=_value(doc, log_type.account),
+        region=_value(doc, "cloud.region"),
+        resources=tuple(log_type.resources(doc)),
+        action=log_type.change_action(doc),
+        cloud=tuple((axis, _value(doc, path)) for axis, path in log_type.scope.items()),
     )
+
+
+def _value(doc: Mapping[str, Any], path: str | None) -> str | None:
+    """The string at a dotted ECS path of a document."""
+    if path is None:
+        return None
+    node: Any = doc
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node if isinstance(node, str) else None
 
 
 def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     found = node.get(key)
     return found if isinstance(found, Mapping) else {}
-
-
-def action_of(doc: Mapping[str, Any]) -> str | None:
-    """The event as a scope action: ``ec2:StopInstances``, ``sudo:COMMAND``,
-    ``ssh:login``, ``package:NAME``, ``service:UNIT``."""
-    event = _obj(doc, "event")
-    action = event.get("action")
-    if not isinstance(action, str):
-        return None
-    if event.get("dataset") == "aws.cloudtrail":
-        service = _obj(_obj(doc, "cloud"), "service").get("name")
-        return f"{service}:{action}" if service else None
-    if action == "sudo":
-        sudo = _obj(_obj(_obj(doc, "system"), "auth"), "sudo")
-        command = sudo.get("command") or _obj(doc, "process").get("command_line")
-        return f"sudo:{command}" if command else None
-    if action == "ssh_login":
-        return "ssh:login"
-    if action.startswith("package_"):
-        name = _obj(doc, "package").get("name")
-        return f"package:{name}" if name else None
-    if action.startswith("service_"):
-        name = _obj(doc, "service").get("name")
-        return f"service:{name}" if name else None
-    return action
-
-
-# requestParameters that name what an EC2 / S3 / IAM call acts on, when the
-# record has no ``resources`` list: (key, ARN template).
-_PARAMETERS = (
-    ("instanceId", "arn:aws:ec2:{region}:{account}:instance/{id}"),
-    ("bucketName", "arn:aws:s3:::{id}"),
-    ("userName", "arn:aws:iam::{account}:user/{id}"),
-    ("roleName", "arn:aws:iam::{account}:role/{id}"),
-    ("groupName", "arn:aws:iam::{account}:group/{id}"),
-    ("groupId", "arn:aws:ec2:{region}:{account}:security-group/{id}"),
-)
-
-
-def _resources(doc: Mapping[str, Any], account: Any, region: Any) -> list[Resource]:
-    original = doc.get("original")
-    if not isinstance(original, Mapping) or _obj(doc, "event").get("dataset") != "aws.cloudtrail":
-        return []
-    listed = original.get("resources")
-    if isinstance(listed, list) and listed:
-        found = []
-        for item in listed:
-            if isinstance(item, Mapping) and isinstance(item.get("ARN"), str):
-                arn = item["ARN"]
-                found.append(Resource(arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1], arn))
-        return found
-    params = original.get("requestParameters")
-    if not isinstance(params, Mapping):
-        return []
-    ids: list[tuple[str, str]] = []
-    for key, template in _PARAMETERS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
-            ids.append((value, template))
-    instances = _obj(params, "instancesSet").get("items")
-    if isinstance(instances, list):
-        ids.extend(
-            (item["instanceId"], _PARAMETERS[0][1])
-            for item in instances
-            if isinstance(item, Mapping) and isinstance(item.get("instanceId"), str)
-        )
-    for key in ("groupIds", "securityGroupIds"):
-        values = params.get(key)
-        if isinstance(values, list):
-            ids.extend((v, _PARAMETERS[-1][1]) for v in values if isinstance(v, str))
-    return [
-        Resource(value, template.format(region=region or "*", account=account or "*", id=value))
-        for value, template in ids
-    ]

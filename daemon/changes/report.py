@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from connectors.contracts.change_record import ChangeRecord
+from connectors.contracts.change_record import SCOPE_AXES, ChangeRecord
 from daemon.changes.coverage import Verdict
 from daemon.changes.review import MARGIN, MAX_EVENTS, VERDICTS, Review, Seen
 from daemon.identity import Person
@@ -33,10 +33,7 @@ def record_lines(records: Iterable[ChangeRecord], zone: tzinfo) -> list[str]:
 
 def scope_lines(record: ChangeRecord) -> list[str]:
     scope = record.scope
-    axes = ("hosts", "aws_accounts", "aws_regions", "resources", "actions")
-    return [
-        f"    {axis}: {', '.join(getattr(scope, axis))}" for axis in axes if getattr(scope, axis)
-    ]
+    return [f"    {axis}: {', '.join(scope.axis(axis))}" for axis in SCOPE_AXES if scope.axis(axis)]
 
 
 def verdict_lines(event_doc: dict[str, Any], verdict: Verdict, zone: tzinfo) -> list[str]:

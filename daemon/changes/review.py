@@ -7,7 +7,7 @@ through its ordinary read methods (``page``, ``change_records``) and judges each
 event with the coverage query's own reasons, so a review and an
 ``unapproved_change`` alert never disagree about one event.
 
-Only change-class events count (``is_change_class``): reads change nothing a
+Only change-class events count (``logtypes.is_change``): reads change nothing a
 review is about.
 
 Usage::
@@ -25,7 +25,8 @@ from itertools import product
 from math import prod
 from typing import Any, Literal, Protocol
 
-from connectors.contracts.change_record import SCOPE_AXES, ChangeRecord
+from connectors.contracts.change_record import CLOUD_AXES, SCOPE_AXES, ChangeRecord, Scope
+from daemon import logtypes
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import (
     NEAREST_HORIZON,
@@ -38,7 +39,6 @@ from daemon.changes.coverage import (
 from daemon.gcpause import cyclic_gc_paused
 from daemon.identity import IdentityMap, Person
 from daemon.model import format_timestamp
-from daemon.rules.change import HOST_CHANGES, is_change_class
 from daemon.store.base import EventQuery, Found
 
 JSON = dict[str, Any]
@@ -293,12 +293,6 @@ def _outside(
 
 
 _GLOB = frozenset("*?[")
-_HOST_ACTIONS = {
-    "sudo": ("sudo",),
-    "ssh": ("ssh_login",),
-    "package": tuple(sorted(a for a in HOST_CHANGES if a.startswith("package_"))),
-    "service": tuple(sorted(a for a in HOST_CHANGES if a.startswith("service_"))),
-}
 
 
 def scope_probes(record: ChangeRecord) -> list[EventQuery] | None:
@@ -311,13 +305,12 @@ def scope_probes(record: ChangeRecord) -> list[EventQuery] | None:
     for an empty scope.
     """
     scope = record.scope
-    if not any(getattr(scope, axis) for axis in SCOPE_AXES):
+    if not any(scope.axis(axis) for axis in SCOPE_AXES):
         return []
     axes = [
         ("action", _event_actions(scope.actions)),
         ("host", _exact(scope.hosts)),
-        ("account", _exact(scope.aws_accounts)),
-        ("region", _exact(scope.aws_regions)),
+        *_cloud_probes(scope),
     ]
     known = [(name, values) for name, values in axes if values]
     while known and prod(len(values) for _, values in known) > MAX_PROBES:
@@ -329,6 +322,27 @@ def scope_probes(record: ChangeRecord) -> list[EventQuery] | None:
         _probe(dict(zip(names, combination, strict=True)))
         for combination in product(*(values for _, values in known))
     ]
+
+
+_INDEXED = {"cloud.account.id": "account", "cloud.region": "region"}
+"""ECS paths of cloud scope axes that the index holds as a filter."""
+
+
+def _cloud_probes(scope: Scope) -> list[tuple[str, list[str] | None]]:
+    """The index filters of the record's cloud axes: none unless every one it sets is
+    indexed, since a probe on one cloud's accounts would miss another cloud's events."""
+    paths = logtypes.scope_axes()
+    found: dict[str, list[str]] = {}
+    for axis in CLOUD_AXES:
+        values = scope.axis(axis)
+        if not values:
+            continue
+        name = _INDEXED.get(paths.get(axis, ""))
+        exact = _exact(values)
+        if name is None or exact is None:
+            return []
+        found.setdefault(name, []).extend(exact)
+    return [(name, found.get(name)) for name in ("account", "region")]
 
 
 def _probe(values: dict[str, str]) -> EventQuery:
@@ -350,12 +364,13 @@ def _event_actions(patterns: tuple[str, ...]) -> list[str] | None:
     """The ``event.action`` values scope actions mean, or None when one is a glob the
     index cannot list (``ec2:*``)."""
     found: list[str] = []
+    kinds = logtypes.action_kinds()
     for pattern in patterns:
         kind, colon, name = pattern.partition(":")
-        if colon and kind.lower() in _HOST_ACTIONS:
-            found += _HOST_ACTIONS[kind.lower()]
+        if colon and kind.lower() in kinds:
+            found += kinds[kind.lower()]
         elif colon and not _GLOB & set(name):
-            found.append(name)  # a CloudTrail eventName
+            found.append(name)  # a cloud call: the service, then the action
         elif not colon and not _GLOB & set(pattern):
             found.append(pattern)
         else:
@@ -375,7 +390,7 @@ def _collect(
     cut = False
     for probe, (since, until) in product(probes, spans):
         for item in _pages(reader, replace(probe, since=since, until=until)):
-            if is_change_class(item.document):
+            if logtypes.is_change(item.document):
                 found[item.key] = item
                 if len(found) > MAX_EVENTS:
                     cut = True

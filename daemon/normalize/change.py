@@ -23,7 +23,12 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from connectors.base import NormalizationError
-from connectors.contracts.change_record import ChangeRecord, InvalidChangeRecordError, parse_record
+from connectors.contracts.change_record import (
+    SCOPE_AXES,
+    ChangeRecord,
+    InvalidChangeRecordError,
+    parse_record,
+)
 from daemon.model import AuditEvent
 from daemon.normalize import Limits, json_records
 from daemon.store.units import BookEntry
@@ -89,8 +94,8 @@ def normalize(record: Any) -> AuditEvent:
         "change.window.end": _iso(change.end),
         "url.original": change.url,
     }
-    for axis in ("hosts", "aws_accounts", "aws_regions", "resources", "actions"):
-        fields[f"change.scope.{axis}"] = list(getattr(change.scope, axis))
+    for axis in SCOPE_AXES:
+        fields[f"change.scope.{axis}"] = list(change.scope.axis(axis))
     title = f": {change.title}" if change.title else ""
     if kind == VERSION:
         moment = change.updated or change.start

@@ -64,29 +64,16 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, cast
-
-import orjson
-from isal import isal_zlib
+from typing import Any, Final
 
 from connectors.base import NormalizationError
-from daemon.gcpause import cyclic_gc_paused
 from daemon.model import AuditEvent
-from daemon.normalize import Limits
+from daemon.normalize import Limits, jsonfile
 
 __all__ = ["RAW_FIELDS", "decode", "normalize", "selector"]
 
 DATASET: Final = "aws.cloudtrail"
-
-_GZIP_MAGIC: Final = b"\x1f\x8b"
-_GZIP_WBITS: Final = 31  # zlib: expect a gzip header and trailer
-_MIN_MEMBER_FEED: Final = 4096
-"""Smallest input slice handed to the decompressor for a second or later member."""
-
-# isal's stub declares ``error: Exception`` (an instance); at run time it is the class.
-_GzipError: Final = cast("type[Exception]", isal_zlib.error)
 
 _EVENTBRIDGE_SUFFIX: Final = "via CloudTrail"
 """``detail-type`` of every EventBridge event that carries a CloudTrail record."""
@@ -152,137 +139,19 @@ def decode(payload: bytes, limits: Limits) -> list[Any]:
     too deeply nested to be stored comes back as a stand-in that ``normalize``
     rejects, so only that record is quarantined.
     """
-    limit = limits.max_payload_bytes
-    if payload[:2] == _GZIP_MAGIC:
-        text = _gunzip(payload, limit)
-    elif len(payload) > limit:
-        raise NormalizationError(f"payload size exceeds {limit} bytes", position=limit)
-    else:
-        text = payload
-    if not text:
-        raise NormalizationError("empty payload", position=0)
-    records = _records(_loads(text))
-    try:
-        # orjson reads 1024 levels but writes only about 254, so a record
-        # between the two would be accepted here and fail later when its
-        # event is stored.  One pass over the whole list (about 1 GB/s) finds
-        # out; the slow per-record search runs only when it failed.
-        orjson.dumps(records)
-    except orjson.JSONEncodeError:
-        records = [_storable(record) for record in records]
-    return records
-
-
-def _gunzip(payload: bytes, limit: int) -> bytes:
-    """Decompress every gzip member, never holding more than ``limit + 1`` bytes of output.
-
-    The first member gets the whole payload in one call: CloudTrail writes one
-    member per file, and that is the fastest path.  Concatenated members are
-    legal gzip (``cat a.gz b.gz``); for those the input is handed over in
-    slices about twice the size of the previous member, because the
-    decompressor copies all input left after a member into ``unused_data`` and
-    a file of many tiny members would otherwise cost quadratic time.
-    """
-    view = memoryview(payload)
-    total = len(view)
-    parts: list[bytes] = []
-    size = 0
-    start = 0
-    feed = total
-    while True:
-        member = isal_zlib.decompressobj(wbits=_GZIP_WBITS)
-        offset = start
-        while True:
-            data = view[offset : offset + feed]
-            offset += len(data)
-            try:
-                chunk = member.decompress(data, limit - size + 1)
-            except _GzipError as err:
-                raise NormalizationError(f"corrupt gzip stream: {err}", position=start) from err
-            size += len(chunk)
-            if size > limit:
-                raise NormalizationError(
-                    f"decompressed size exceeds {limit} bytes", position=offset
-                )
-            parts.append(chunk)
-            if member.eof:
-                break
-            if offset >= total:
-                raise NormalizationError("truncated gzip stream", position=total)
-        end = offset - len(member.unused_data)
-        if end >= total:
-            break
-        if payload[end : end + 2] != _GZIP_MAGIC:
-            # gzip(1) and Python's gzip module accept zero padding after the
-            # last member (tape blocks, pre-allocated files); anything else is
-            # damage that would otherwise be dropped without a word.
-            if payload.count(b"\0", end) == total - end:
-                break
-            raise NormalizationError("trailing data after gzip stream", position=end)
-        feed = max(_MIN_MEMBER_FEED, 2 * (end - start))
-        start = end
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _loads(text: bytes) -> Any:
-    """Parse with orjson, the cyclic GC paused (2.5x faster on a 32 MB file)."""
-    with cyclic_gc_paused():
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError as err:
-            raise _json_error(text, err) from err
-
-
-def _json_error(text: bytes, err: orjson.JSONDecodeError) -> NormalizationError:
-    position = err.pos
-    snippet = text[max(0, position - 32) : position + 32]
-    if err.msg.startswith(("depth limit", "recursion limit")):
-        reason = f"JSON nested deeper than orjson's limit (1024 levels): {err}"
-    elif text[:64].lstrip()[:1] not in (b"{", b"["):
-        reason = f"not gzip or JSON: {err}"
-    else:
-        reason = f"invalid JSON: {err}"
-    return NormalizationError(reason, position=position, raw=snippet)
-
-
-@dataclass(frozen=True, slots=True)
-class _Unstorable:
-    """Stand-in for a record that cannot be stored.
-
-    ``normalize`` raises for it, so that one record is quarantined at its
-    position and the rest of the file is kept.
-    """
-
-    reason: str
-    raw: bytes
-    """The record's top-level scalars (eventID, eventName, ...) for the quarantine."""
-
-
-def _storable(record: Any) -> Any:
-    try:
-        orjson.dumps([record])  # the depth ``original`` has in the stored document
-    except orjson.JSONEncodeError as err:
-        scalars: dict[str, Any] = {}
-        if isinstance(record, dict):
-            scalars = {
-                key: value
-                for key, value in record.items()
-                if value is None or isinstance(value, str | int | float)
-            }
-        return _Unstorable(f"record nested too deeply to store: {err}", orjson.dumps(scalars))
-    return record
+    return jsonfile.storable(_records(jsonfile.loads(jsonfile.unpack(payload, limits))))
 
 
 def _records(document: Any) -> list[Any]:
     if not isinstance(document, dict):
         raise NormalizationError(
-            f"JSON {_kind(document)} at top level, expected an object with 'Records'"
+            f"JSON {jsonfile.kind(document)} at top level, expected an object with 'Records'"
         )
     records = document.get("Records")
     if records is not None:
         if isinstance(records, list):
             return records
-        raise NormalizationError(f"'Records' is a JSON {_kind(records)}, not an array")
+        raise NormalizationError(f"'Records' is a JSON {jsonfile.kind(records)}, not an array")
     if "eventID" in document or "eventName" in document:
         return [document]
     detail_type = document.get("detail-type")
@@ -421,9 +290,9 @@ def normalize(record: Any) -> AuditEvent:
     wrong type is left out, so one odd record still reaches the timeline.
     """
     if not isinstance(record, dict):
-        if isinstance(record, _Unstorable):
+        if isinstance(record, jsonfile.Unstorable):
             raise NormalizationError(record.reason, raw=record.raw)
-        raise NormalizationError(f"record is a JSON {_kind(record)}, not an object")
+        raise NormalizationError(f"record is a JSON {jsonfile.kind(record)}, not an object")
     get = record.get
     event_id = get("eventID")
     if not event_id or not isinstance(event_id, str):
@@ -692,7 +561,7 @@ def _event_time(record: dict[str, Any], value: Any) -> datetime:
     if not isinstance(value, str):
         if value is None:
             raise NormalizationError(_missing(record, "eventTime", value))
-        raise NormalizationError(f"'eventTime' is a JSON {_kind(value)}, not a string")
+        raise NormalizationError(f"'eventTime' is a JSON {jsonfile.kind(value)}, not a string")
     try:
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
@@ -714,7 +583,7 @@ def _missing(record: dict[str, Any], key: str, value: Any) -> str:
             # Some exports (Athena, data lakes) lower-case every key; AWS never does.
             reason += f" (found '{lower}': keys must keep CloudTrail's camelCase)"
         return reason
-    return f"'{key}' is a JSON {_kind(value)}, not a string"
+    return f"'{key}' is a JSON {jsonfile.kind(value)}, not a string"
 
 
 def _tls(tls: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -771,19 +640,3 @@ def _canonical_ip(text: str) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__

@@ -45,7 +45,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from daemon.rules.logsource import Source
+from daemon.logtypes import Logsource
 
 Doc = dict[str, Any]
 Predicate = Callable[[Doc], bool]
@@ -314,7 +314,7 @@ def _any(get: Callable[[Doc], Any], test: ValueTest) -> Predicate:
     return match
 
 
-def _field_expression(node: ConditionFieldEqualsValueExpression, source: Source) -> Predicate:
+def _field_expression(node: ConditionFieldEqualsValueExpression, source: Logsource) -> Predicate:
     get = getter(source.paths(node.field))
     value = node.value
     if isinstance(value, SigmaNull):
@@ -359,7 +359,7 @@ def _combine(preds: list[Predicate], *, every: bool) -> Predicate:
     return lambda doc: any(pred(doc) for pred in preds)
 
 
-def compile_condition(node: ConditionItem | Any, source: Source) -> Predicate:
+def compile_condition(node: ConditionItem | Any, source: Logsource) -> Predicate:
     """A predicate for one parsed and resolved Sigma condition tree."""
     if isinstance(node, ConditionAND):
         return _combine([compile_condition(arg, source) for arg in node.args], every=True)
@@ -400,7 +400,7 @@ def _string_alternative(node: Any) -> tuple[str | None, str] | None:
     return None
 
 
-def _merge_strings(args: list[Any], source: Source) -> tuple[list[Predicate], list[Any]]:
+def _merge_strings(args: list[Any], source: Logsource) -> tuple[list[Predicate], list[Any]]:
     """One regular expression for the string alternatives of one field in an ``or``.
 
     SigmaHQ's rules list dozens of values for one field (``Image|endswith``, shell

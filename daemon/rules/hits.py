@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from daemon.alert import Evidence
-from daemon.changes.coverage import Facts, Resource, facts_of
+from daemon.changes.coverage import Facts, facts_of
+from daemon.logtypes import Resource
 from daemon.model import parse_timestamp
 from daemon.rules.behaviour import needed
 from daemon.rules.change import CHANGE_RULE
@@ -69,6 +70,7 @@ class Hit:
                 "region": facts.region,
                 "resources": [[item.id, item.arn] for item in facts.resources],
                 "action": facts.action,
+                "cloud": [list(pair) for pair in facts.cloud],
             },
         }
 
@@ -92,6 +94,7 @@ class Hit:
                 region=facts["region"],
                 resources=tuple(Resource(rid, arn) for rid, arn in facts["resources"]),
                 action=facts["action"],
+                cloud=tuple((axis, value) for axis, value in facts.get("cloud", ())),
             ),
         )
 

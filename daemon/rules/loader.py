@@ -29,6 +29,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaRuleLocation, SigmaString  # type: ignore[attr-defined]
 
 from daemon.alert import SEVERITIES, Severity
+from daemon.logtypes import Logsource
 from daemon.rules import BUILTIN
 from daemon.rules.behaviour import (
     BehaviourError,
@@ -43,7 +44,7 @@ from daemon.rules.compile import (
     compile_condition,
     literal_values,
 )
-from daemon.rules.logsource import Source, UnsupportedLogsourceError, source_for
+from daemon.rules.logsource import UnsupportedLogsourceError, source_for
 from daemon.rules.prefilter import Needle, needles
 
 DEFAULT_GROUP_BY: Final = ("user.name",)
@@ -82,7 +83,7 @@ class RuleInfo:
 @dataclass(frozen=True, slots=True)
 class DetectionRule:
     info: RuleInfo
-    source: Source
+    source: Logsource
     match: Predicate
     index_values: frozenset[str] | None
     """Literal values of the source's index field the rule needs, None: any."""
@@ -321,7 +322,7 @@ def _detection(rule: SigmaRule, *, alerts: bool) -> DetectionRule:
 
 def _with_field(match: Predicate, name: str, wanted: str) -> Predicate:
     expected = compile_condition(
-        ConditionFieldEqualsValueExpression(name, SigmaString(wanted)), Source(())
+        ConditionFieldEqualsValueExpression(name, SigmaString(wanted)), Logsource(())
     )
     return lambda doc: expected(doc) and match(doc)
 

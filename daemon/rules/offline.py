@@ -3,40 +3,44 @@
 Events are read with the daemon's own normalizers, matched, then correlated
 in event-time order, so a rule behaves here as it does live.  History files
 come first: new_terms and baseline rules learn from them what is usual.  The log type
-of a file comes from its name: ``*.json``/``*.json.gz`` are CloudTrail files,
-``*.jsonl``/``*.ndjson`` are timeline (ECS) JSON lines, anything else is a
-syslog file: plain lines as a host writes them (their year, where the stamp has none,
-as if read when the file was last written, times without a zone in UTC) or a
-payload a syslog source made.
+of a file is the first that claims it by its name and first bytes
+(``LogType.claims_file``; the syslog log type takes what no other claims, JSON files
+excepted).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from connectors.base import NormalizationError
-from connectors.syslog.batch import header
+from daemon import logtypes
 from daemon.alert import Alert
-from daemon.normalize import Limits, module_for
+from daemon.logtypes import LogType
+from daemon.normalize import Limits
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.learned import learning_state
 from daemon.rules.loader import Loaded
 
 OFFLINE_SOURCE = "files"
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_GZIP_WBITS: Final = 31  # zlib: expect a gzip header
 
 
-def log_type_of(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".json", ".json.gz")):
-        return "cloudtrail"
-    if name.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
-        return "ecs"
-    return "syslog"
+_HEAD_BYTES = 64 * 1024
+"""How much of a file (decompressed) its log type is recognized by."""
+
+
+def log_type_of(path: Path, payload: bytes) -> LogType:
+    head = payload[:_HEAD_BYTES]
+    if head.startswith(_GZIP_MAGIC):
+        head = zlib.decompressobj(wbits=_GZIP_WBITS).decompress(head, _HEAD_BYTES)
+    return logtypes.of_file(path.name, head)
 
 
 def event_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -96,11 +100,13 @@ def _hits(maker: HitMaker, paths: Sequence[str | Path], run: OfflineRun) -> list
     hits: list[Hit] = []
     limits = Limits()
     for path in event_files(paths):
-        log_type = log_type_of(path)
-        module = module_for(log_type)
         payload = path.read_bytes()
-        if log_type == "syslog" and not payload.startswith(b"{"):
-            payload = header(path.stat().st_mtime_ns, "UTC", file=str(path)) + payload
+        try:
+            module = log_type_of(path, payload)
+        except ValueError as err:
+            run.rejected.append(str(err))
+            continue
+        payload = module.file_payload(str(path), path.stat().st_mtime_ns, payload)
         try:
             records = module.decode(payload, limits)
         except NormalizationError as err:

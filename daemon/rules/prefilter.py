@@ -27,8 +27,8 @@ from sigma.conditions import (
 )
 from sigma.types import SigmaExpansion, SigmaString
 
+from daemon.logtypes import Logsource
 from daemon.rules.compile import KEYWORD_FIELD, Doc, as_text, getter
-from daemon.rules.logsource import Source
 
 Paths = tuple[tuple[str, ...], ...]
 """Where a rule's field lives in the document (the getter's paths)."""
@@ -50,7 +50,7 @@ def fold(text: str) -> str:
     return lowered if lowered.isascii() else lowered.translate(_ASCII_FOLDS)
 
 
-def needles(node: ConditionItem | Any, source: Source) -> frozenset[Needle] | None:
+def needles(node: ConditionItem | Any, source: Logsource) -> frozenset[Needle] | None:
     """Needles one of which an event must hold for the condition tree to match, or None.
 
     ``and``: the needles of its most selective part (longest shortest needle);

@@ -25,10 +25,10 @@ import structlog
 
 from connectors import registry
 from connectors.config import ConnectorConfig
+from daemon import logtypes
 from daemon.changes.book import ChangeBook
 from daemon.changes.coverage import NEAREST_HORIZON, judge
 from daemon.identity import IdentityMap
-from daemon.normalize import module_for
 from daemon.rules.change import CHANGE_RULE
 from daemon.rules.hits import Hit
 from daemon.rules.loader import Loaded
@@ -111,8 +111,8 @@ def off_reason(sources: Mapping[str, ConnectorConfig]) -> str | None:
 @functools.cache
 def brings_change_records(source_type: str) -> bool:
     """Whether a source type's records are change records: its module names the log type
-    it emits as ``LOG_TYPE``, and that log type's normalizer keeps a change book
-    (``book_entry``).  No connector type is named here, so a new change source counts."""
+    it emits as ``LOG_TYPE``, and that log type keeps a change book (``book_entry``).
+    No connector type is named here, so a new change source counts."""
     module = sys.modules[registry.load(registry.SOURCES, source_type).__module__]
     log_type = getattr(module, "LOG_TYPE", None)
-    return isinstance(log_type, str) and hasattr(module_for(log_type), "book_entry")
+    return isinstance(log_type, str) and logtypes.get(log_type).book_entry is not None

@@ -21,7 +21,7 @@ import orjson
 from connectors.base import NormalizationError
 from daemon.model import AuditEvent, format_timestamp, parse_timestamp
 from daemon.store.text import event_tags, search_text, tag
-from daemon.store.units import Normalize
+from daemon.store.units import IndexWords, Normalize
 
 JSON = dict[str, Any]
 
@@ -55,7 +55,9 @@ def read(data: bytes, event_time: datetime, normalize: Normalize | None) -> tupl
     return stored["log_type"], _document(stored, event_time, normalize)
 
 
-def index_of(data: bytes, source: str, normalize: Normalize) -> tuple[str, tuple[str, str]]:
+def index_of(
+    data: bytes, source: str, normalize: Normalize, words: IndexWords
+) -> tuple[str, tuple[str, str]]:
     """The log type and index text (text, tags) of a stored record, as ingest made them.
 
     A store copied to another engine rebuilds its index from these.  A record
@@ -68,7 +70,7 @@ def index_of(data: bytes, source: str, normalize: Normalize) -> tuple[str, tuple
         event = _event(stored, normalize)
     except NormalizationError:
         return log_type, ("", tag("source", source))
-    return log_type, (search_text(event), event_tags(event, source))
+    return log_type, (search_text(event, words(event)), event_tags(event, source))
 
 
 def _event(stored: JSON, normalize: Normalize | None) -> AuditEvent:

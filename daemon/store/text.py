@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from hashlib import blake2b
 from typing import Any
 
 from daemon.model import AuditEvent
 
-_MAX_PARAM_VALUES = 12
 _MAX_VALUE_CHARS = 200
-_TEXT_FIELDS = ("aws.cloudtrail.error_code", "user.email", "process.name")
+_TEXT_FIELDS = ("user.email", "process.name")
 _TOKEN = re.compile(r"[\w.\-@]+")
 _MAX_TOKEN_CHARS = 500
 """PostgreSQL refuses lexemes over 2047 bytes; longer words are indexed by their start."""
@@ -101,7 +101,9 @@ def event_tags(event: AuditEvent, source: str) -> str:
     return " ".join([tag(name, value) for name, value in tag_values(event, source) if value])
 
 
-def search_text(event: AuditEvent) -> str:
+def search_text(event: AuditEvent, words: Iterable[Any] = ()) -> str:
+    """The index text of an event: its message, the identifiers of its common fields
+    and ``words``, the ones its log type adds (the store names no log type)."""
     candidates = [
         event.action,
         event.actor,
@@ -115,16 +117,7 @@ def search_text(event: AuditEvent) -> str:
     ]
     fields = event.fields
     candidates.extend(fields.get(name) for name in _TEXT_FIELDS)
-    original = event.original
-    if isinstance(original, dict):
-        # Resource names people search for (instance ids, buckets, role names)
-        # sit in the request, often nested: instancesSet.items[].instanceId.
-        params = original.get("requestParameters")
-        if params:
-            _strings(params, candidates, len(candidates) + _MAX_PARAM_VALUES)
-        resources = original.get("resources")
-        if isinstance(resources, list):
-            candidates.extend(r.get("ARN") for r in resources[:4] if isinstance(r, dict))
+    candidates.extend(words)
     message = event.message or ""
     parts = [message] if message else []
     # Values the message already spells out would only add positions.
@@ -134,22 +127,3 @@ def search_text(event: AuditEvent) -> str:
         if value and isinstance(value, str) and value not in message
     )
     return " ".join(parts)
-
-
-def _strings(node: Any, out: list[Any], limit: int) -> None:
-    """Append string leaves of ``node`` to ``out``, breadth first, until it holds ``limit``."""
-    queue = [node]
-    depth = 0
-    while queue and depth < 5:
-        nested = []
-        for item in queue:
-            values = item.values() if isinstance(item, dict) else item
-            for value in values:
-                if isinstance(value, str):
-                    out.append(value)
-                    if len(out) >= limit:
-                        return
-                elif isinstance(value, dict | list):
-                    nested.append(value)
-        queue = nested
-        depth += 1

@@ -28,6 +28,10 @@ Normalize = Callable[[str, Any], AuditEvent]
 ``NormalizationError`` for a record it rejects.  Handed to a store that reads
 documents: the store keeps originals and makes ECS documents on read."""
 
+IndexWords = Callable[[AuditEvent], list[Any]]
+"""The words an event's log type adds to its index text (``text.search_text``),
+handed in where a store's index is rebuilt from stored records."""
+
 
 @dataclass(slots=True)
 class Quarantined:

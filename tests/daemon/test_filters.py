@@ -24,8 +24,9 @@ from daemon.config import ConfigFileError, load_config
 from daemon.doctor import _filter_notices
 from daemon.filter_check import filter_warnings
 from daemon.filters import DROPPED_KEY, FilterSyntaxError, compiled, matches, parse
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, normalize_record
+from daemon.normalize import Limits
 from daemon.normalize.cloudtrail import RAW_FIELDS, decode, normalize, selector
 from daemon.pipeline import Pipeline
 from daemon.process import Job, init_worker, process

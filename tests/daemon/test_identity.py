@@ -14,8 +14,9 @@ import pytest
 from connectors.base import RawBatch
 from daemon.config import ConfigFileError, load_config
 from daemon.identity import IdentityMap
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, cloudtrail, normalize_record
+from daemon.normalize import Limits, cloudtrail
 from daemon.process import Job, init_worker, process
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore

@@ -28,7 +28,7 @@ from connectors.config import ConnectorConfig
 from connectors.sources.cloudtrail_files import CloudtrailFilesConfig
 from daemon.app import outcome_of_backfill
 from daemon.correlator.stage import CorrelatorStage
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import BACKFILL_ATTEMPTS, Pipeline, Stats, _break_if_a_worker_died
 from daemon.process import Processed
 from daemon.rules.engine import RuleEngine

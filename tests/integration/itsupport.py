@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 import pytest
 
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.normalize.alert import DATASET as ALERT_DATASET
 from daemon.normalize.audit import DATASET as AUDIT_DATASET
 from daemon.normalize.audit import SOURCE as AUDIT_SOURCE

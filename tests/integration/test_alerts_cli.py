@@ -23,7 +23,7 @@ from deliverysupport import Receiver, hang, make_alert, wait_until
 
 from daemon.alert import Alert
 from daemon.delivery.routing import routed
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.base import Outcome
 from daemon.store.sqlite import SqliteStore
 

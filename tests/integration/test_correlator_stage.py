@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "store"))
 
 from storesupport import crafted
 
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
-from daemon.normalize import normalize_record
 from daemon.process import init_worker
 from daemon.store.sqlite import SqliteStore
 from daemon.store.units import Batch

@@ -111,9 +111,11 @@ function renderChips() {
 
 function badgeText(item) {
   const doc = item.document;
-  if (item.lane === "cloud") {
+  if (item.label) {
+    // The log type's badge (AWS, ...), then the account or project and the region.
     const cloud = doc.cloud || {};
-    return ["AWS", cloud.account && cloud.account.id, cloud.region].filter(Boolean).join(" ");
+    const account = (cloud.account && cloud.account.id) || (cloud.project && cloud.project.id);
+    return [item.label, account, cloud.region].filter(Boolean).join(" ");
   }
   if (item.lane === "change") return "change";
   if (item.lane === "alert") return `alert ${(doc.labels && doc.labels.severity) || ""}`.trim();

@@ -15,7 +15,7 @@ from intakeserver import AiohttpIntake, serve_intake
 from connectors.base import RawBatch, SourceContext
 from connectors.config import Secret
 from connectors.sources.changes_http import ChangesHttpConfig, ChangesHttpSource
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore

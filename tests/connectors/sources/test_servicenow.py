@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from connectors.base import AuthError, RawBatch, SourceContext
 from connectors.config import Secret
 from connectors.sources.servicenow import ServicenowConfig, ServicenowSource
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 

@@ -20,7 +20,7 @@ from daemon.api.auth import hash_token
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection, ApiToken
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore

@@ -14,7 +14,7 @@ from metricsupport import samples, scrape, value
 from connectors import registry
 from connectors.base import Emit, Metric, Source
 from connectors.config import ConnectorConfig
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 

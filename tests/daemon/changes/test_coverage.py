@@ -12,7 +12,7 @@ import pytest
 
 from connectors.contracts.change_record import parse_record
 from daemon.changes.book import ChangeBook
-from daemon.changes.coverage import action_of, coverage, facts_of
+from daemon.changes.coverage import coverage, facts_of
 from daemon.identity import build
 from daemon.normalize import cloudtrail
 
@@ -166,7 +166,7 @@ def test_records_far_away_are_not_near() -> None:
 def test_on_prem_sudo_in_scope_through_a_group() -> None:
     """asmith is alice, alice is in ops, ops implements the nginx restart on web hosts."""
     doc = sudo_doc("asmith", "web01", "/usr/bin/systemctl restart nginx", "2026-11-19T17:30:00Z")
-    assert action_of(doc) == "sudo:/usr/bin/systemctl restart nginx"
+    assert facts_of(doc).action == "sudo:/usr/bin/systemctl restart nginx"
     assert coverage(doc, book(NGINX)).covered
 
 

@@ -13,7 +13,8 @@ from connectors.base import RawBatch
 from daemon.cli.base import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from daemon.cli.main import main
 from daemon.config import load_config
-from daemon.normalize import Limits, normalize_record
+from daemon.logtypes import normalize_record
+from daemon.normalize import Limits
 from daemon.process import Job, init_worker, process
 from daemon.store.sqlite import SqliteStore
 

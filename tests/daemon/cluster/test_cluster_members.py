@@ -20,7 +20,7 @@ from storesupport import fresh_dsn
 from daemon.cli.main import main
 from daemon.cluster import session
 from daemon.cluster.members import write_heartbeat
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.postgres import PostgresStore
 
 

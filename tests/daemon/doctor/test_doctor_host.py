@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon.doctor import host
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store import schema
 from daemon.store.sqlite import SqliteStore
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
 from storesupport import fresh_dsn
 
 from daemon.doctor import postgres
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store import pgschema
 from daemon.store.postgres import PostgresStore
 

@@ -15,8 +15,9 @@ from normsupport import flat
 from testdata import CORPORA, SAMPLES, corpus, corpus_files, input_file
 
 from connectors.syslog.batch import header
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent, parse_timestamp
-from daemon.normalize import Limits, auditd, normalize_record
+from daemon.normalize import Limits, auditd
 from daemon.store import stored
 
 COMMANDS = SAMPLES / "auditd" / "commands.log"

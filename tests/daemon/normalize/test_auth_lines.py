@@ -18,8 +18,8 @@ import pytest
 from normsupport import flat
 
 from connectors.syslog.batch import header
+from daemon import logtypes
 from daemon.normalize import Limits, syslog
-from daemon.rules.change import is_change_class
 
 CORPUS = Path(__file__).parent / "auth_lines"
 RECEIVED_NS = 1_764_244_800 * 10**9
@@ -66,4 +66,4 @@ def test_account_changes_are_changes() -> None:
     lines = (CORPUS / "accounts.jsonl").read_text().splitlines()
     for case in map(orjson.loads, lines):
         succeeded = case["expect"].get("event.outcome") != "failure"
-        assert is_change_class(nested(case["line"])) is succeeded, case["line"]
+        assert logtypes.is_change(nested(case["line"])) is succeeded, case["line"]

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from connectors.base import NormalizationError
-from daemon.normalize import Limits, ecs, normalize_record
+from daemon.logtypes import normalize_record
+from daemon.normalize import Limits, ecs
 from daemon.store import stored
 from daemon.store.keys import key_time, row_key
 

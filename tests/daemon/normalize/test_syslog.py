@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from connectors.base import NormalizationError
 from connectors.syslog.batch import header
-from daemon.normalize import Limits, journald, normalize_record, syslog
+from daemon.logtypes import normalize_record
+from daemon.normalize import Limits, journald, syslog
 from daemon.normalize.syslog_parse import parse, zone
 from daemon.store import stored
 

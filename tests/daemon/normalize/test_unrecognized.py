@@ -7,7 +7,7 @@ from pathlib import Path
 from metricsupport import samples, scrape
 
 from connectors.sources.syslog_file import SyslogFileConfig
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 

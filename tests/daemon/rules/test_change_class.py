@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from daemon import logtypes
 from daemon.normalize import cloudtrail
-from daemon.rules.change import is_change_class
 
 
 def ct(name: str, read_only: Any = False, **extra: Any) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def host(dataset: str, action: str, outcome: str | None = None) -> dict[str, Any
     ids=lambda doc: str(doc["event"].get("action") or doc["original"]["eventName"]),
 )
 def test_changes(doc: dict[str, Any]) -> None:
-    assert is_change_class(doc)
+    assert logtypes.is_change(doc)
 
 
 @pytest.mark.parametrize(
@@ -67,4 +67,4 @@ def test_changes(doc: dict[str, Any]) -> None:
     ids=lambda doc: str(doc["event"].get("action") or doc["original"]["eventName"]),
 )
 def test_not_changes(doc: dict[str, Any]) -> None:
-    assert not is_change_class(doc)
+    assert not logtypes.is_change(doc)

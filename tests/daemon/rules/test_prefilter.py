@@ -12,11 +12,12 @@ from sigma.rule import SigmaDetection, SigmaRule
 from sigma.types import SigmaString
 from testdata import RULE_PACKS, rule_pack
 
+from daemon.logtypes import Logsource
 from daemon.rules.behaviour import kind_of
 from daemon.rules.compile import KEYWORD_FIELD, Doc
 from daemon.rules.detect import Detector
 from daemon.rules.loader import DetectionRule, load_rules, rule_files
-from daemon.rules.logsource import Source, UnsupportedLogsourceError, source_for
+from daemon.rules.logsource import UnsupportedLogsourceError, source_for
 
 
 def load_one(tmp_path: Path, logsource: str, detection: str) -> DetectionRule:
@@ -113,7 +114,7 @@ def sigma_probes(path: Path) -> list[Doc]:
     return found
 
 
-def fill(doc: Doc, detection: SigmaDetection, source: Source) -> None:
+def fill(doc: Doc, detection: SigmaDetection, source: Logsource) -> None:
     for item in detection.detection_items:
         if isinstance(item, SigmaDetection):
             fill(doc, item, source)

@@ -24,8 +24,8 @@ from testdata import unavailable
 
 from daemon.alert import Alert
 from daemon.correlator.entries import alert_entries
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
-from daemon.normalize import normalize_record
 from daemon.process import Processed, init_worker
 from daemon.store import codec as codecs
 from daemon.store import pgschema, stored

@@ -16,7 +16,7 @@ from schemasupport import rewind_before
 
 from daemon.alert import Alert
 from daemon.delivery.routing import Routes, routed
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.base import Delivery, Outcome, Store
 from daemon.store.sqlite import SqliteStore
 

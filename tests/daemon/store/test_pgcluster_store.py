@@ -19,7 +19,7 @@ from deliverysupport import make_alert
 from test_feed import fed
 
 from daemon.delivery.routing import routed
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.store.pgoutbox import LEASE_SECS
 from daemon.store.postgres import PostgresStore
 

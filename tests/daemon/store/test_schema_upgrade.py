@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from connectors.base import RawBatch
-from daemon.normalize import Limits, normalize_record
+from daemon.logtypes import normalize_record
+from daemon.normalize import Limits
 from daemon.process import Job, init_worker, process
 from daemon.store import schema
 from daemon.store.base import EventQuery

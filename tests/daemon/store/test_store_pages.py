@@ -13,7 +13,7 @@ from schemasupport import rewind_before
 from storesupport import Engine, open_for_workers
 from test_timeline_store import ALL, NEWEST_FIRST, _pair, at, crafted, fill, run_job, sample_records
 
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.process import init_worker
 from daemon.store.base import EventQuery, Store
 from daemon.store.keys import key_minute

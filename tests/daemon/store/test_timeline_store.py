@@ -23,8 +23,9 @@ import pytest
 from storesupport import Engine, crafted, open_for_workers
 
 from connectors.base import Checkpoint, RawBatch
+from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
-from daemon.normalize import Limits, cloudtrail, normalize_record
+from daemon.normalize import Limits, cloudtrail
 from daemon.process import (
     SAMPLES_PER_BATCH,
     SAMPLES_SHARE,
