@@ -20,7 +20,7 @@ from connectors.sources.changes_http import ChangesHttpConfig
 from daemon.api.intake import IntakeRouter
 from daemon.api.server import ApiServer
 from daemon.config import ApiSection
-from daemon.normalize import normalize_record
+from daemon.logtypes import normalize_record
 from daemon.pipeline import Pipeline
 from daemon.store.sqlite import SqliteStore
 
