@@ -47,12 +47,11 @@ from backfill import ROOT, backfill, ctgen
 
 from connectors.base import RawBatch
 from connectors.contracts.change_record import parse_record
-from daemon.changes.coverage import action_of
+from daemon import logtypes
 from daemon.changes.review import book_for, review
 from daemon.identity import IdentityMap
 from daemon.normalize import Limits, cloudtrail
 from daemon.process import Job, init_worker, process
-from daemon.rules.change import is_change_class
 from daemon.store.base import EventQuery
 from daemon.store.sqlite import SqliteStore
 
@@ -94,7 +93,7 @@ def change_records(writes: Path, changes: int, seed: int) -> list[dict[str, Any]
     """One record per sampled change-class write: its principal, account, region and
     action, a window of an hour around it; one in ten cancelled."""
     docs = [cloudtrail.normalize(r).to_document() for r in orjson.loads(writes.read_bytes())]
-    docs = [d for d in docs if is_change_class(d) and d.get("user", {}).get("name")]
+    docs = [d for d in docs if logtypes.is_change(d) and d.get("user", {}).get("name")]
     chosen = sorted(random.Random(seed).sample(docs, min(changes, len(docs))), key=_time)
     records = []
     for number, doc in enumerate(chosen):
@@ -113,7 +112,7 @@ def change_records(writes: Path, changes: int, seed: int) -> list[dict[str, Any]
                 "scope": {
                     "aws_accounts": [cloud["account"]["id"]],
                     "aws_regions": [cloud["region"]],
-                    "actions": [action_of(doc)],
+                    "actions": [logtypes.get("cloudtrail").change_action(doc)],
                 },
                 "updated": _iso(moment - timedelta(days=1)),
             }
