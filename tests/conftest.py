@@ -6,6 +6,7 @@ import the tests-wide support modules beside this file (``testdata``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,3 +27,15 @@ def _loggers_never_cached() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(structlog, "configure", uncached)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers_restored() -> Iterator[None]:
+    """A test that configures the daemon's logging points the root logger at its own
+    captured stderr, which pytest closes after it; the next tests get the handlers
+    from before."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
