@@ -227,8 +227,10 @@ class LogType:
     """The change record a decoded record carries, for the store's change book."""
 
 
+@cache
 def get(name: str) -> LogType:
-    """The log type a source tags its records with."""
+    """The log type a source tags its records with (asked once per record on the read
+    path, so its module is looked up once)."""
     try:
         path = REGISTRY[name]
     except KeyError:
