@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -94,9 +95,20 @@ class Hit:
                 region=facts["region"],
                 resources=tuple(Resource(rid, arn) for rid, arn in facts["resources"]),
                 action=facts["action"],
-                cloud=tuple((axis, value) for axis, value in facts.get("cloud", ())),
+                cloud=_shared(tuple((axis, value) for axis, value in facts.get("cloud", ()))),
             ),
         )
+
+
+Cloud = tuple[tuple[str, str | None], ...]
+
+
+@lru_cache(maxsize=4096)
+def _shared(cloud: Cloud) -> Cloud:
+    """One tuple for each cloud scope seen: a backfill holds up to 100,000 hits for
+    ordering, nearly all of them in one of a few accounts and regions, and a tuple of
+    its own per hit took 14 MB there."""
+    return cloud
 
 
 def needed_fields(loaded: Loaded) -> dict[str, tuple[str, ...]]:
