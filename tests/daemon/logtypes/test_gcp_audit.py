@@ -109,7 +109,9 @@ def record(**scope: list[str]) -> dict[str, Any]:
 
 def test_the_record_schema_and_parser_know_gcp_projects() -> None:
     """``scope.gcp_projects`` is valid for the JSON Schema integrators use and the parser."""
-    schema = json.loads((REPO / "connectors" / "contracts" / "change-record.schema.json").read_text())
+    schema = json.loads(
+        (REPO / "connectors" / "contracts" / "change-record.schema.json").read_text()
+    )
     data = record(gcp_projects=["prod-*"])
     jsonschema.validators.validator_for(schema)(schema).validate(data)
     assert parse_record(data).to_json()["scope"] == {"gcp_projects": ["prod-*"]}
