@@ -12,6 +12,12 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
+
+# Property tests check what parsers do, not how fast: on a shared two-core machine an
+# example can take longer than hypothesis' default deadline of 200 ms.
+settings.register_profile("auditcorr", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("auditcorr")
 
 
 @pytest.fixture(autouse=True, scope="session")

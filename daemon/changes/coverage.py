@@ -238,24 +238,24 @@ def _span(delta: timedelta) -> str:
 
 def facts_of(doc: Mapping[str, Any], book: ChangeBook | None = None) -> Facts:
     """The coverage axes of an ECS document, as its log type tells them."""
-    user = _obj(doc, "user")
+    user = logtypes.child(doc, "user")
     actor = doc.get("actor")
     if not isinstance(actor, str) and book is not None:
         actor = book.identities.actor_of_document(doc)
     people = [p for p in (actor, user.get("name")) if isinstance(p, str) and p]
     log_type = logtypes.of_document(doc)
     if log_type is None:
-        action = _obj(doc, "event").get("action")
+        action = logtypes.child(doc, "event").get("action")
         return Facts(
             time=parse_timestamp(str(doc["@timestamp"])),
             people=tuple(dict.fromkeys(people)),
-            host=_obj(doc, "host").get("name"),
+            host=logtypes.child(doc, "host").get("name"),
             action=action if isinstance(action, str) else None,
         )
     return Facts(
         time=parse_timestamp(str(doc["@timestamp"])),
         people=tuple(dict.fromkeys(people)),
-        host=_obj(doc, "host").get("name"),
+        host=logtypes.child(doc, "host").get("name"),
         account=_value(doc, log_type.account),
         region=_value(doc, "cloud.region"),
         resources=tuple(log_type.resources(doc)),
@@ -272,8 +272,3 @@ def _value(doc: Mapping[str, Any], path: str | None) -> str | None:
     for part in path.split("."):
         node = node.get(part) if isinstance(node, Mapping) else None
     return node if isinstance(node, str) else None
-
-
-def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    found = node.get(key)
-    return found if isinstance(found, Mapping) else {}

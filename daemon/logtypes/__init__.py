@@ -143,6 +143,13 @@ Document = Mapping[str, Any]
 """An ECS document as the store and the rules read it."""
 
 
+def child(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The object under ``key`` of a document or of one of its objects; empty when the
+    event does not have it (or has something else there)."""
+    found = node.get(key)
+    return found if isinstance(found, Mapping) else {}
+
+
 def _no_change(doc: Document) -> bool:
     return False
 

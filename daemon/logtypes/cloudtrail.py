@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from daemon.logtypes import Logsource, LogType, Resource
+from daemon.logtypes import Logsource, LogType, Resource, child
 from daemon.model import AuditEvent
 from daemon.normalize import cloudtrail
 
@@ -67,19 +67,19 @@ _MAX_PARAM_VALUES: Final = 12
 def is_change(doc: Mapping[str, Any]) -> bool:
     """A successful write (``readOnly`` false, no ``errorCode``) that is not benign:
     a failed write changed nothing."""
-    original = _obj(doc, "original")
+    original = child(doc, "original")
     read_only = original.get("readOnly")
     if read_only is True or str(read_only).lower() == "true":
         return False
-    if original.get("errorCode") or _obj(doc, "event").get("outcome") == "failure":
+    if original.get("errorCode") or child(doc, "event").get("outcome") == "failure":
         return False
     return original.get("eventName") not in BENIGN_WRITES
 
 
 def change_action(doc: Mapping[str, Any]) -> str | None:
     """``ec2:StopInstances``: the service's short name and the call."""
-    action = _obj(doc, "event").get("action")
-    service = _obj(_obj(doc, "cloud"), "service").get("name")
+    action = child(doc, "event").get("action")
+    service = child(child(doc, "cloud"), "service").get("name")
     return f"{service}:{action}" if isinstance(action, str) and service else None
 
 
@@ -96,7 +96,7 @@ _PARAMETERS: Final = (
 
 
 def resources(doc: Mapping[str, Any]) -> list[Resource]:
-    original = _obj(doc, "original")
+    original = child(doc, "original")
     listed = original.get("resources")
     if isinstance(listed, list) and listed:
         found = []
@@ -113,7 +113,7 @@ def resources(doc: Mapping[str, Any]) -> list[Resource]:
         value = params.get(key)
         if isinstance(value, str) and value:
             ids.append((value, template))
-    instances = _obj(params, "instancesSet").get("items")
+    instances = child(params, "instancesSet").get("items")
     if isinstance(instances, list):
         ids.extend(
             (item["instanceId"], _PARAMETERS[0][1])
@@ -124,8 +124,8 @@ def resources(doc: Mapping[str, Any]) -> list[Resource]:
         values = params.get(key)
         if isinstance(values, list):
             ids.extend((v, _PARAMETERS[-1][1]) for v in values if isinstance(v, str))
-    cloud = _obj(doc, "cloud")
-    account = _obj(cloud, "account").get("id") or "*"
+    cloud = child(doc, "cloud")
+    account = child(cloud, "account").get("id") or "*"
     region = cloud.get("region") or "*"
     return [
         Resource(value, template.format(region=region, account=account, id=value))
@@ -179,11 +179,6 @@ def _strings(node: Any, out: list[Any], limit: int) -> None:
                     nested.append(value)
         queue = nested
         depth += 1
-
-
-def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    found = node.get(key)
-    return found if isinstance(found, Mapping) else {}
 
 
 LOG_TYPE = LogType(

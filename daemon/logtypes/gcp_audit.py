@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from daemon.logtypes import Logsource, LogType, Resource
+from daemon.logtypes import Logsource, LogType, Resource, child
 from daemon.model import AuditEvent
 from daemon.normalize import gcp_audit
 
@@ -27,20 +27,22 @@ if TYPE_CHECKING:
 
 def is_change(doc: Mapping[str, Any]) -> bool:
     """A successful Admin Activity entry."""
-    audit = _obj(_obj(doc, "gcp"), "audit")
-    return audit.get("log") == gcp_audit.ACTIVITY and _obj(doc, "event").get("outcome") == "success"
+    audit = child(child(doc, "gcp"), "audit")
+    return (
+        audit.get("log") == gcp_audit.ACTIVITY and child(doc, "event").get("outcome") == "success"
+    )
 
 
 def change_action(doc: Mapping[str, Any]) -> str | None:
     """``compute:v1.compute.instances.stop``: the service's short name and the method."""
-    action = _obj(doc, "event").get("action")
-    service = _obj(_obj(doc, "cloud"), "service").get("name")
+    action = child(doc, "event").get("action")
+    service = child(child(doc, "cloud"), "service").get("name")
     return f"{service}:{action}" if isinstance(action, str) and service else None
 
 
 def resources(doc: Mapping[str, Any]) -> list[Resource]:
     """The entry's ``resourceName``: its last part as the id, the whole as the full name."""
-    name = _obj(_obj(doc, "gcp"), "audit").get("resource_name")
+    name = child(child(doc, "gcp"), "audit").get("resource_name")
     if not isinstance(name, str) or not name:
         return []
     return [Resource(name.rstrip("/").rsplit("/", 1)[-1], name)]
@@ -64,11 +66,6 @@ def index_words(event: AuditEvent) -> list[Any]:
 def claims_file(name: str, head: bytes) -> bool:
     """Files of LogEntry JSON: they name their log (``logName``) and hold a ``protoPayload``."""
     return name.endswith((".json", ".json.gz")) and b'"protoPayload"' in head
-
-
-def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    found = node.get(key)
-    return found if isinstance(found, Mapping) else {}
 
 
 LOG_TYPE = LogType(

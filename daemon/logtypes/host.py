@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from connectors.syslog.batch import header
+from daemon.logtypes import child
 
 HOST_CHANGES: Final = frozenset(
     {
@@ -61,20 +62,20 @@ def is_change(doc: Mapping[str, Any]) -> bool:
 
 def change_action(doc: Mapping[str, Any]) -> str | None:
     """``sudo:COMMAND``, ``ssh:login``, ``package:NAME``, ``service:UNIT``."""
-    action = _obj(doc, "event").get("action")
+    action = child(doc, "event").get("action")
     if not isinstance(action, str):
         return None
     if action == "sudo":
-        sudo = _obj(_obj(_obj(doc, "system"), "auth"), "sudo")
-        command = sudo.get("command") or _obj(doc, "process").get("command_line")
+        sudo = child(child(child(doc, "system"), "auth"), "sudo")
+        command = sudo.get("command") or child(doc, "process").get("command_line")
         return f"sudo:{command}" if command else None
     if action == "ssh_login":
         return "ssh:login"
     if action.startswith("package_"):
-        name = _obj(doc, "package").get("name")
+        name = child(doc, "package").get("name")
         return f"package:{name}" if name else None
     if action.startswith("service_"):
-        name = _obj(doc, "service").get("name")
+        name = child(doc, "service").get("name")
         return f"service:{name}" if name else None
     return action
 
@@ -84,8 +85,3 @@ def batch_payload(name: str, mtime_ns: int, payload: bytes) -> bytes:
     a stamp has none, as if read when the file was last written, times without a
     zone in UTC); a payload a source made has one."""
     return payload if payload.startswith(b"{") else header(mtime_ns, "UTC", file=name) + payload
-
-
-def _obj(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    found = node.get(key)
-    return found if isinstance(found, Mapping) else {}
