@@ -22,10 +22,10 @@ from daemon import audit, deadline
 from daemon.alert import Alert
 from daemon.config import Config, ConfigFileError, load_config
 from daemon.correlator.stage import CorrelatorStage
-from daemon.delivery.routing import routes
 from daemon.delivery.service import DeliveryService
 from daemon.normalize import Limits
 from daemon.pipeline import Pipeline, Stats
+from daemon.routing import routes
 from daemon.rules.engine import RuleEngine
 from daemon.rules.loader import Loaded, load_rules
 from daemon.rules.unapproved import approvals_for

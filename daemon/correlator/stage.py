@@ -39,8 +39,8 @@ import structlog
 from daemon.alert import Alert
 from daemon.correlator.entries import alert_entries
 from daemon.correlator.reviews import ClosingReviews
-from daemon.delivery.routing import Routes, routed
 from daemon.gcpause import cyclic_gc_paused
+from daemon.routing import Routes, routed
 from daemon.rules.engine import MAX_BACKFILL_HITS, RuleEngine
 from daemon.rules.hits import Hit
 from daemon.store.base import CorrelationLog

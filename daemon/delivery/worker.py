@@ -25,7 +25,7 @@ import structlog
 
 from connectors.base import AuthError, Notification, Output, PermanentError, ThrottledError
 from connectors.config import OutputConfig
-from daemon.delivery.routing import RateLimit, holds_in_quiet_hours, quiet_until
+from daemon.routing import RateLimit, holds_in_quiet_hours, quiet_until
 from daemon.store.base import Delivery, Outcome
 
 log = structlog.get_logger()

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "daemon" / "delivery"))
 from deliverysupport import Receiver, hang, make_alert, wait_until
 
 from daemon.alert import Alert
-from daemon.delivery.routing import routed
 from daemon.logtypes import normalize_record
+from daemon.routing import routed
 from daemon.store.base import Outcome
 from daemon.store.sqlite import SqliteStore
 

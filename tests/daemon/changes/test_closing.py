@@ -13,7 +13,7 @@ from daemon.changes.book import ChangeBook
 from daemon.changes.closing import REVIEW_RULE, just_closed, review_alert
 from daemon.changes.coverage import facts_of
 from daemon.changes.review import Review, Seen, Verdict
-from daemon.delivery.routing import route
+from daemon.routing import route
 from daemon.store.base import Found
 
 RECORD = parse_record(MAINTENANCE)

@@ -26,10 +26,10 @@ from testdata import need
 from connectors.config import ConnectorConfig
 from connectors.outputs.webhook import WebhookConfig
 from daemon.alert import Alert, Evidence, Severity, alert_id
-from daemon.delivery.routing import routed, routes
 from daemon.delivery.service import DeliveryService
 from daemon.delivery.worker import Backoff
 from daemon.logtypes import normalize_record
+from daemon.routing import routed, routes
 from daemon.store.sqlite import SqliteStore
 
 FAST = Backoff(base_secs=0.05, cap_secs=0.2)

@@ -9,7 +9,7 @@ import pytest
 from deliverysupport import Receiver, delivering, make_alert, queue, wait_until
 
 from connectors.outputs.webhook import WebhookConfig
-from daemon.delivery.routing import quiet_until, route
+from daemon.routing import quiet_until, route
 from daemon.store.base import Delivery
 from daemon.store.sqlite import SqliteStore
 

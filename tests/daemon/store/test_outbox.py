@@ -15,8 +15,8 @@ from deliverysupport import make_alert
 from schemasupport import rewind_before
 
 from daemon.alert import Alert
-from daemon.delivery.routing import Routes, routed
 from daemon.logtypes import normalize_record
+from daemon.routing import Routes, routed
 from daemon.store.base import Delivery, Outcome, Store
 from daemon.store.sqlite import SqliteStore
 

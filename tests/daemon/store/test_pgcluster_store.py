@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 from deliverysupport import make_alert
 from test_feed import fed
 
-from daemon.delivery.routing import routed
 from daemon.logtypes import normalize_record
+from daemon.routing import routed
 from daemon.store.pgoutbox import LEASE_SECS
 from daemon.store.postgres import PostgresStore
 
