@@ -91,6 +91,7 @@ class _Correlating:
         store = open_log()
         try:
             engine = engine_for(store)
+            engine.correlator.windows.durable(store.held_hits)
             position, state = store.correlation_state()
             engine.correlator.restore(state)
             reviews = ClosingReviews(engine.approvals.identities)
@@ -132,11 +133,16 @@ class _Correlating:
         alerts += self.reviews.due(self.log, datetime.now(UTC))
         if position == self.position and not alerts:
             return [], False
+        correlator = self.engine.correlator
+        held, expired, correlations = correlator.windows.changes()
         self.log.commit_round(
             Round(
                 after=self.position,
                 position=position,
-                state=self.engine.correlator.changes() | self.reviews.changes(),
+                state=correlator.changes() | self.reviews.changes(),
+                held=held,
+                expired=expired,
+                correlations=correlations,
                 alerts=alerts,
                 entries=alert_entries(alerts),
                 deliveries=routed(alerts, routes),

@@ -13,9 +13,12 @@ event-time order make the same windows, alerts and ids however they were
 batched and whatever order equal times came in.
 
 The state is durable: ``changes`` gives the state rows changed since it was
-last asked (as JSON, the hits as the feed carried them), which the correlator
-stage commits with the alerts and its feed position; ``restore`` loads them
-after a restart, so windows continue exactly where they stopped.  Each event
+last asked (open alerts, watermarks, what the learning rules learned) and
+``windows.changes`` the hits the groups hold or let go (as the feed carried
+them), which the correlator stage commits with the alerts and its feed
+position; ``restore`` loads the rows after a restart and the held hits are
+read back group by group when a hit needs them, so windows continue exactly
+where they stopped.  Each event
 reaches the correlator once (the store feeds only events it stored for the
 first time), so nothing here deduplicates events.
 
@@ -39,13 +42,12 @@ from daemon.alert import Alert, Environment, Evidence, alert_id
 from daemon.rules.hits import Hit
 from daemon.rules.learned import Learner, Verdict
 from daemon.rules.loader import CorrelationRule, DetectionRule, Loaded, RuleInfo
+from daemon.rules.windows import Group, Windows
 
 MAX_EVIDENCE: Final = 50
 """Events listed in one alert; ``count`` keeps counting past it."""
 MAX_ACTORS: Final = 20
 """Actors listed in one alert: a brute force tries thousands of user names."""
-MAX_GROUP_HITS: Final = 10_000
-"""Hits kept per correlation group: a flood is bounded, the oldest go first."""
 HOT_ALERTS: Final = 4_096
 """Open alerts kept decoded between rounds: a flood updates the same few thousand
 alerts round after round, and decoding one with its evidence costs about 100 µs.
@@ -59,45 +61,6 @@ HOT_ROUNDS: Final = 16
 PRUNE_STEP: Final = timedelta(minutes=1)
 """How far the watermark moves between two sweeps of expired state: a sweep visits
 every group, so it runs per minute of event time, not per so many hits."""
-
-
-@dataclass(slots=True)
-class _Group:
-    """The hits of one correlation group, sorted by ``Hit.order``."""
-
-    times: list[datetime] = field(default_factory=list)
-    hits: list[Hit] = field(default_factory=list)
-    rules: Counter[str] = field(default_factory=Counter)
-    """Hits per rule: a temporal correlation missing a rule needs no window search."""
-
-    def add(self, hit: Hit) -> list[Hit]:
-        """Hold ``hit``; returns the hit the size cap evicted, if any."""
-        at = bisect.bisect_right(self.hits, hit.order(), key=Hit.order)
-        self.times.insert(at, hit.timestamp)
-        self.hits.insert(at, hit)
-        self.rules[hit.rule] += 1
-        if len(self.hits) <= MAX_GROUP_HITS:
-            return []
-        evicted = self.hits[:1]
-        self._forget(evicted)
-        del self.times[0], self.hits[0]
-        return evicted
-
-    def drop_before(self, moment: datetime) -> list[Hit]:
-        """Forget the hits before ``moment``; returns them."""
-        cut = bisect.bisect_left(self.times, moment)
-        dropped = self.hits[:cut]
-        if cut:
-            self._forget(dropped)
-            del self.times[:cut], self.hits[:cut]
-        return dropped
-
-    def _forget(self, hits: list[Hit]) -> None:
-        rules = self.rules
-        for hit in hits:
-            rules[hit.rule] -= 1
-            if not rules[hit.rule]:
-                del rules[hit.rule]
 
 
 @dataclass(slots=True)
@@ -143,7 +106,6 @@ class Correlator:
     """Hits that arrived too late to correlate."""
     _detections: dict[str, DetectionRule] = field(default_factory=dict)
     _uses: dict[str, list[CorrelationRule]] = field(default_factory=dict)
-    _groups: dict[tuple[str, str], _Group] = field(default_factory=dict)
     _open: dict[tuple[str, str], _Held] = field(default_factory=dict)
     """Alerts repeats may still update, by (rule, group)."""
     _newest: dict[str, datetime] = field(default_factory=dict)
@@ -151,8 +113,6 @@ class Correlator:
     """The watermark of the last sweep."""
     _changed: set[tuple[str, ...]] = field(default_factory=set)
     """Open alerts and watermarks changed since ``changes`` was last called."""
-    _window_rows: dict[str, bytes | None] = field(default_factory=dict)
-    """Window state rows written (one per hit held) or deleted since then."""
     _spans: dict[str, timedelta] = field(default_factory=dict)
     _decoded: set[tuple[str, str]] = field(default_factory=set)
     """Open alerts updated by the hits being fed, encoded again when they are done."""
@@ -161,6 +121,9 @@ class Correlator:
     _rounds: int = 0
     learner: Learner = field(init=False)
     """The history of the new_terms and baseline rules (``learned.py``)."""
+    windows: Windows = field(init=False)
+    """The hits correlation groups hold (``windows.py``): committed apart from the
+    state rows, as held-hit rows."""
 
     def __post_init__(self) -> None:
         self.learner = Learner(self.rules.behaviours)
@@ -168,6 +131,7 @@ class Correlator:
         self._spans = {
             corr.info.id: timedelta(seconds=corr.timespan) for corr in self.rules.correlations
         }
+        self.windows = Windows(self._spans)
         for corr in self.rules.correlations:
             for rule_id in set(corr.rules):
                 self._uses.setdefault(rule_id, []).append(corr)
@@ -177,13 +141,10 @@ class Correlator:
         return min(self._newest.values()) if self._newest else None
 
     def changes(self) -> dict[str, bytes | None]:
-        """The state rows changed since the last call (None: deleted), to commit.
-
-        A window is one row per hit held, so a round writes what it changed, not
-        every window it touched; an open alert and a watermark are one row each."""
+        """The state rows changed since the last call (None: deleted), to commit: an
+        open alert and a watermark are one row each (held hits: ``windows.changes``)."""
         self._settle()
-        out = self._window_rows
-        self._window_rows = {}
+        out: dict[str, bytes | None] = {}
         for name in self._changed:
             if name[0] == _WATERMARK:
                 newest = self._newest.get(name[1])
@@ -196,9 +157,9 @@ class Correlator:
         return out
 
     def restore(self, state: Mapping[str, bytes]) -> None:
-        """Load the state rows ``changes`` gave, as committed (after a restart)."""
+        """Load the state rows ``changes`` gave, as committed (after a restart); the
+        held hits are read from the store when a hit needs them (``windows.durable``)."""
         self.learner.restore(state)
-        held: dict[tuple[str, str], list[Hit]] = {}
         for row, value in state.items():
             name = _name_of(row)
             if name is None:
@@ -208,20 +169,12 @@ class Correlator:
             elif name[0] == _OPEN:
                 alert = Alert.from_json(orjson.loads(value))
                 self._open[name[1], name[2]] = _Held(alert.first_seen, alert.last_seen, value)
-            elif name[0] == _WINDOW and name[1] not in self._spans:
-                self._window_rows[row] = None  # a correlation no longer loaded: its rows go
-            elif name[0] == _WINDOW:
-                held.setdefault((name[1], name[2]), []).append(Hit.from_json(orjson.loads(value)))
-        for key, hits in held.items():
-            hits.sort(key=Hit.order)
-            group = self._groups[key] = _Group()
-            group.times = [hit.timestamp for hit in hits]
-            group.hits = hits
-            group.rules.update(hit.rule for hit in hits)
 
     def feed(self, hits: Iterable[Hit]) -> list[Alert]:
         """Alerts raised or updated by these hits, each once, in the order first touched."""
         touched: dict[str, Alert] = {}
+        hits = list(hits)
+        self.windows.prefetch(self._groups_of(hits))
         for hit in hits:
             newest = self._newest.get(hit.source)
             if newest is None or hit.timestamp > newest:
@@ -249,6 +202,18 @@ class Correlator:
                 self.prune()
         self._settle()
         return list(touched.values())
+
+    def _groups_of(self, hits: list[Hit]) -> Iterable[tuple[str, str]]:
+        """The groups ``hits`` will be held in (except hits an open alert absorbs)."""
+        for hit in hits:
+            for corr in self._uses.get(hit.rule, ()):
+                group = _group_of(corr, hit)
+                if group is None:
+                    continue
+                key = (corr.info.id, _key(group))
+                known = self._open.get(key)
+                if known is None or not self._within_suppression(known, hit.timestamp):
+                    yield key
 
     def _route(self, hit: Hit, touched: dict[str, Alert]) -> None:
         """Correlate a hit; a correlation that fires passes a hit of its own on."""
@@ -282,11 +247,7 @@ class Correlator:
             return
         horizon = watermark - self.allowed_lateness
         self.learner.prune(horizon)
-        for key in list(self._groups):
-            group = self._groups[key]
-            self._unhold(key, group.drop_before(horizon - self._spans[key[0]]))
-            if not group.hits:
-                del self._groups[key]
+        self.windows.prune(horizon)
         for key in list(self._open):
             if self._open[key].bounds()[1] < horizon - self.suppress_for:
                 del self._open[key]
@@ -294,12 +255,9 @@ class Correlator:
                 self._changed.add((_OPEN, *key))
 
     def _correlate(self, corr: CorrelationRule, hit: Hit, raw: bytes) -> Alert | None:
-        group: dict[str, str] = {}
-        for name in corr.group_by:
-            value = hit.values.get(corr.field_of(name, hit.rule))
-            if value is None:
-                return None  # Sigma: events without a group-by value do not correlate
-            group[name] = value
+        group = _group_of(corr, hit)
+        if group is None:
+            return None
         key = (corr.info.id, _key(group))
         known = self._open.get(key)
         if (
@@ -311,19 +269,13 @@ class Correlator:
             # hit past the suppression, over a timespan that ends after this alert's last
             # event.  Not holding it keeps a flood into an open alert O(1) per hit.
             return self._update(key, known, [hit])
-        bucket = self._groups.setdefault(key, _Group())
-        self._window_rows[_hit_row(key, hit)] = raw
-        self._unhold(key, bucket.add(hit))
+        bucket = self.windows.hold(key, hit, raw)
         if known is not None and self._within_suppression(known, hit.timestamp):
             return self._update(key, known, [hit])
         window = _satisfied(corr, bucket, hit.timestamp)
         if window is None:
             return None
         return self._raise(corr.info, group, window)
-
-    def _unhold(self, key: tuple[str, str], hits: list[Hit]) -> None:
-        for hit in hits:
-            self._window_rows[_hit_row(key, hit)] = None
 
     def _within_suppression(self, held: _Held, moment: datetime) -> bool:
         first, last = held.bounds()
@@ -404,15 +356,23 @@ def _evidence_order(item: Evidence) -> tuple[datetime, str]:
     return (item.timestamp, item.id)
 
 
+def _group_of(corr: CorrelationRule, hit: Hit) -> dict[str, str] | None:
+    group: dict[str, str] = {}
+    for name in corr.group_by:
+        value = hit.values.get(corr.field_of(name, hit.rule))
+        if value is None:
+            return None  # Sigma: events without a group-by value do not correlate
+        group[name] = value
+    return group
+
+
 def _key(group: dict[str, str]) -> str:
     return "\x1e".join(f"{name}={value}" for name, value in sorted(group.items()))
 
 
-_WINDOW: Final = "window"
 _OPEN: Final = "open"
 _WATERMARK: Final = "watermark"
-"""Kinds of state row, named by a JSON array: a hit a correlation group holds
-``["window", correlation, group, rule, event id]``, an alert repeats may update
+"""Kinds of state row, named by a JSON array: an alert repeats may update
 ``["open", rule, group]``, a source's watermark ``["watermark", source]``."""
 
 
@@ -420,16 +380,12 @@ def _row(name: tuple[str, ...]) -> str:
     return orjson.dumps(name).decode()
 
 
-def _hit_row(key: tuple[str, str], hit: Hit) -> str:
-    return _row((_WINDOW, key[0], key[1], hit.rule, hit.evidence.id))
-
-
 def _name_of(row: str) -> tuple[str, ...] | None:
     """The name of a state row of this correlator; None for another part's row."""
     if not row.startswith('["'):
         return None
     name = orjson.loads(row)
-    return tuple(name) if name and name[0] in (_WINDOW, _OPEN, _WATERMARK) else None
+    return tuple(name) if name and name[0] in (_OPEN, _WATERMARK) else None
 
 
 def _environment(evidence: Iterable[Evidence]) -> Environment:
@@ -439,7 +395,7 @@ def _environment(evidence: Iterable[Evidence]) -> Environment:
     return "cloud" if kinds == {"cloud"} else "on-prem"
 
 
-def _satisfied(corr: CorrelationRule, group: _Group, moment: datetime) -> list[Hit] | None:
+def _satisfied(corr: CorrelationRule, group: Group, moment: datetime) -> list[Hit] | None:
     """The earliest window of ``corr.timespan`` holding ``moment`` that meets the condition.
 
     One sweep over the window starts, with the window's tally kept as it

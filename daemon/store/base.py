@@ -11,7 +11,7 @@ worker threads, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -309,6 +309,10 @@ class CorrelationLog(Protocol):
 
     def correlation_state(self) -> tuple[int, dict[str, bytes]]:
         """The correlator's stored feed position and state rows."""
+
+    def held_hits(self, groups: Collection[tuple[str, str]]) -> dict[tuple[str, str], list[bytes]]:
+        """The committed hits of (correlation, group) keys, as ``Round.held`` wrote them;
+        a group holding none is left out."""
 
     def commit_round(self, done: Round) -> None:
         """Commit a correlator round in one transaction: its position and state, its

@@ -4,19 +4,19 @@ Every write that stored events with detection hits appends its rows at the
 end of its transaction, under one transaction-scoped advisory lock, so rows
 get their sequence numbers in commit order across all cluster members: a
 reader that has seen row N has seen every write committed before it.  The
-correlator keeps its place in ``cluster_state`` and its window state in
-``correlator_state``, both written in the transaction that stores the alerts
-the rows raised.
+correlator keeps its place in ``cluster_state``, its state in
+``correlator_state`` and the hits its windows hold in ``held_hits``, all
+written in the transaction that stores the alerts the rows raised.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import psycopg
 
-from daemon.store.units import FeedMovedError
+from daemon.store.units import FeedMovedError, Round
 
 FEED_LOCK = 0x61756466  # "audf": held from a row's insert to its commit
 CHANNEL = "auditcorr_feed"
@@ -81,6 +81,51 @@ def move(
             )
         if gone:
             cursor.execute("DELETE FROM correlator_state WHERE key = ANY(%s)", (gone,))
+
+
+def held(
+    db: psycopg.Connection, groups: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[bytes]]:
+    """The hits the groups hold, in one query."""
+    found: dict[tuple[str, str], list[bytes]] = {}
+    rows = db.execute(
+        "SELECT h.correlation, h.grp, h.value FROM held_hits AS h"
+        " JOIN unnest(%s::text[], %s::text[]) AS k (correlation, grp) USING (correlation, grp)",
+        ([key[0] for key in groups], [key[1] for key in groups]),
+    )
+    for correlation, group, value in rows:
+        found.setdefault((correlation, group), []).append(bytes(value))
+    return found
+
+
+def hold(db: psycopg.Connection, done: Round) -> None:
+    """Write what the round's groups hold or let go, inside the caller's transaction."""
+    written = [row for row in done.held if row[4] is not None]
+    gone = [row for row in done.held if row[4] is None]
+    if written:
+        db.execute(
+            "INSERT INTO held_hits (correlation, grp, hit, at, value)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bytea[])"
+            " ON CONFLICT (correlation, grp, hit) DO UPDATE"
+            " SET at = excluded.at, value = excluded.value",
+            tuple(list(column) for column in zip(*written, strict=True)),
+        )
+    if gone:
+        db.execute(
+            "DELETE FROM held_hits WHERE (correlation, grp, hit) IN"
+            " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
+            tuple(list(column) for column in list(zip(*gone, strict=True))[:3]),
+        )
+    with db.cursor() as cursor:
+        if done.expired:
+            cursor.executemany(
+                "DELETE FROM held_hits WHERE correlation = %s AND at < %s",
+                list(done.expired.items()),
+            )
+    if done.correlations is not None:
+        db.execute(
+            "DELETE FROM held_hits WHERE NOT (correlation = ANY(%s))", (list(done.correlations),)
+        )
 
 
 def prune(db: psycopg.Connection) -> int:

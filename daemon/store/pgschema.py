@@ -165,6 +165,28 @@ MIGRATIONS: list[str] = [
         FROM (SELECT id, eid, (id & ~1048575::bigint) | (eid & 1048575) AS own FROM events
               WHERE (id & 1048575) != (eid & 1048575)) AS moved;
     """,
+    # 5: SQLite's migration 8: the hits correlation groups hold, apart from the
+    # other state rows, read by group and swept by event time.
+    """
+    CREATE TABLE held_hits (
+        correlation text NOT NULL,
+        grp text NOT NULL,
+        hit text NOT NULL,
+        at bigint NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (correlation, grp, hit)
+    );
+    CREATE INDEX held_hits_at ON held_hits (correlation, at);
+    INSERT INTO held_hits (correlation, grp, hit, at, value)
+        SELECT name ->> 1, name ->> 2, (name ->> 3) || chr(31) || (name ->> 4),
+               (extract(epoch FROM (convert_from(value, 'UTF8')::jsonb
+                                    -> 'evidence' ->> '@timestamp')::timestamptz)
+                * 1000000)::bigint,
+               value
+        FROM (SELECT key::jsonb AS name, value FROM correlator_state
+              WHERE key LIKE '["window",%') AS windows;
+    DELETE FROM correlator_state WHERE key LIKE '["window",%';
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time

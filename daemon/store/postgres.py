@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -231,10 +231,14 @@ class PostgresStore(PostgresOutbox, StoreReads):
     def correlation_state(self) -> tuple[int, dict[str, bytes]]:
         return pgfeed.state(self._db)
 
+    def held_hits(self, groups: Collection[tuple[str, str]]) -> dict[tuple[str, str], list[bytes]]:
+        return pgfeed.held(self._db, groups)
+
     def commit_round(self, done: Round) -> None:
         now = _now_us()
         with self._writing() as db:
             pgfeed.move(db, done.after, done.position, done.state)
+            pgfeed.hold(db, done)
             pgalerts.upsert(db, done.alerts, now)
             compress = self._codecs.compressor(self._codec).compress
             self._count_minutes(

@@ -155,6 +155,31 @@ MIGRATIONS: list[str] = [
         FROM (SELECT id, eid, (id & ~1048575) | (eid & 1048575) AS own FROM events
               WHERE (id & 1048575) != (eid & 1048575));
     """,
+    # 8: the hits correlation groups hold, apart from the other state rows, so the
+    # correlator reads a group when a hit needs it and sweeps them by event time.
+    """
+    CREATE TABLE held_hits (
+        correlation TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        hit TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (correlation, grp, hit)
+    ) WITHOUT ROWID;
+    CREATE INDEX held_hits_at ON held_hits (correlation, at);
+    INSERT INTO held_hits (correlation, grp, hit, at, value)
+        SELECT correlation, grp, hit,
+               CAST(strftime('%s', ts) AS INTEGER) * 1000000 + CASE WHEN instr(ts, '.') > 0
+                   THEN CAST(substr(rtrim(substr(ts, instr(ts, '.') + 1), 'Z') || '000000', 1, 6)
+                             AS INTEGER)
+                   ELSE 0 END,
+               value
+        FROM (SELECT json_extract(key, '$[1]') AS correlation, json_extract(key, '$[2]') AS grp,
+                     json_extract(key, '$[3]') || char(31) || json_extract(key, '$[4]') AS hit,
+                     json_extract(value, '$.evidence."@timestamp"') AS ts, value
+              FROM correlator_state WHERE key LIKE '["window",%');
+    DELETE FROM correlator_state WHERE key LIKE '["window",%';
+    """,
 ]
 
 

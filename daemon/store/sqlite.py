@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -37,6 +37,7 @@ from daemon.store.units import Batch, Entry, FeedMovedError, Normalize, Round, T
 
 _INSERT_EVENT = "INSERT INTO events (id, eid, source, codec, doc) VALUES (?,?,?,?,?)"
 _STATE = "SELECT key, value FROM correlator_state"
+_HELD = "SELECT value FROM held_hits WHERE correlation = ? AND grp = ?"
 _CORRELATOR = "correlator"
 """The name of the correlator's place in ``feed_position``."""
 _LOOKUP_CHUNK = 500
@@ -231,6 +232,15 @@ class SqliteStore(SqliteOutbox, StoreReads):
             db.execute("COMMIT")
         return (int(found[0]) if found else 0), state
 
+    def held_hits(self, groups: Collection[tuple[str, str]]) -> dict[tuple[str, str], list[bytes]]:
+        found: dict[tuple[str, str], list[bytes]] = {}
+        db = self._db
+        for key in groups:
+            rows = db.execute(_HELD, key).fetchall()
+            if rows:
+                found[key] = [bytes(value) for (value,) in rows]
+        return found
+
     def commit_round(self, done: Round) -> None:
         now = _now_us()
         with self._writing() as db:
@@ -253,7 +263,31 @@ class SqliteStore(SqliteOutbox, StoreReads):
                 "DELETE FROM correlator_state WHERE key = ?",
                 [(key,) for key, value in done.state.items() if value is None],
             )
+            self._hold(done)
             self._store_alerts(done, now)
+
+    def _hold(self, done: Round) -> None:
+        """What the round's groups hold or let go (in its transaction)."""
+        db = self._db
+        db.executemany(
+            "INSERT INTO held_hits (correlation, grp, hit, at, value) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (correlation, grp, hit) DO UPDATE"
+            " SET at = excluded.at, value = excluded.value",
+            [row for row in done.held if row[4] is not None],
+        )
+        db.executemany(
+            "DELETE FROM held_hits WHERE correlation = ? AND grp = ? AND hit = ?",
+            [row[:3] for row in done.held if row[4] is None],
+        )
+        db.executemany(
+            "DELETE FROM held_hits WHERE correlation = ? AND at < ?", done.expired.items()
+        )
+        if done.correlations is not None:
+            kept = ",".join("?" * len(done.correlations))
+            db.execute(
+                f"DELETE FROM held_hits WHERE correlation NOT IN ({kept})",
+                tuple(done.correlations),
+            )
 
     def _store_alerts(self, done: Round, now: int) -> None:
         """The round's alerts, their timeline entries and outbox rows (in its transaction)."""

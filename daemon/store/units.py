@@ -8,7 +8,7 @@ cheaply between processes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,11 @@ class Batch:
     time, so a re-read event reaches the correlator once."""
 
 
+Held = tuple[str, str, str, int, bytes | None]
+"""A hit a correlation group holds: correlation, group, hit name (unique in the
+group), event time in µs since the epoch, the hit's JSON (None: no longer held)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     """One round of the correlator, committed in one transaction: its feed position,
@@ -91,6 +96,11 @@ class Round:
     position: int
     state: Mapping[str, bytes | None] = field(default_factory=dict)
     """State rows written (None: deleted)."""
+    held: Sequence[Held] = ()
+    expired: Mapping[str, int] = field(default_factory=dict)
+    """Per correlation, the event time (µs) before which the hits it holds go."""
+    correlations: Collection[str] | None = None
+    """When set, the correlations whose held hits stay: the others' go (rules removed)."""
     alerts: Sequence[Alert] = ()
     entries: Sequence[Entry] = ()
     """The alerts' timeline entries; one already stored is left alone."""

@@ -7,11 +7,13 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from committed import Committed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.alert import Evidence, alert_id
 from daemon.model import format_timestamp
+from daemon.rules import windows
 from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import BUILTIN
@@ -77,23 +79,24 @@ MAKER = HitMaker(RuleEngine.load([BUILTIN]).loaded)
 HITS = [hit for doc in DOCS for hit in MAKER.hits(doc, "s")]
 
 
-def rounds(batches: list[list[Hit]], *, restart: bool = False) -> dict[str, dict[str, Any]]:
+def rounds(
+    batches: list[list[Hit]], *, restart: bool = False, durable: bool = False
+) -> dict[str, dict[str, Any]]:
     """The alerts stored (the last version of each) when each batch is one correlator
     round; with ``restart``, every round runs in a new engine that loads the state the
-    previous rounds committed, as after a restart."""
+    previous rounds committed, as after a restart; with ``durable``, the windows' held
+    hits live in what is committed, as in the daemon."""
+    committed = Committed()
     engine = RuleEngine.load([BUILTIN])
-    state: dict[str, bytes] = {}
+    if durable:
+        committed.attach(engine.correlator)
     raised = []
     for batch in batches:
         if restart:
             engine = RuleEngine.of(engine.paths, engine.loaded)
-            engine.correlator.restore(state)
+            committed.attach(engine.correlator)
         raised += engine.correlate(batch)
-        for name, value in engine.correlator.changes().items():
-            if value is None:
-                state.pop(name, None)
-            else:
-                state[name] = value
+        committed.commit(engine.correlator)
     return {alert.id: alert.to_json() for alert in raised}
 
 
@@ -148,3 +151,19 @@ def test_rounds_cut_anywhere_in_event_time_make_the_same_alerts(
     bounds = [0, *sorted(cuts), len(ordered)]
     batches = [ordered[start:end] for start, end in itertools.pairwise(bounds)]
     assert rounds(batches, restart=restart) == REFERENCE
+
+
+@settings(max_examples=20, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(HITS))))
+def test_windows_read_back_from_the_store_make_the_same_alerts(cuts: list[int]) -> None:
+    """With room for one group in memory, every round reads the groups it touches back
+    from what was committed: the alerts are those of one round in memory."""
+    ordered = sorted(HITS, key=Hit.order)
+    bounds = [0, *sorted(cuts), len(ordered)]
+    batches = [ordered[start:end] for start, end in itertools.pairwise(bounds)]
+    held_in_memory = windows.HELD_IN_MEMORY
+    windows.HELD_IN_MEMORY = 1
+    try:
+        assert rounds(batches, durable=True) == REFERENCE
+    finally:
+        windows.HELD_IN_MEMORY = held_in_memory

@@ -8,10 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+from committed import Committed
 
 from daemon.alert import Alert
 from daemon.model import format_timestamp
-from daemon.rules import correlate
+from daemon.rules import correlate, windows
 from daemon.rules.correlate import Correlator
 from daemon.rules.hits import Hit, HitMaker
 from daemon.rules.loader import load_rules
@@ -150,31 +151,21 @@ def test_repeats_within_suppression_update_the_alert(tmp_path: Path) -> None:
     assert later.id != first.id
 
 
-def commit(state: dict[str, bytes], correlator: Correlator) -> dict[str, bytes]:
-    """``state`` with the rows ``correlator`` changed, as the correlator stage commits them."""
-    for name, value in correlator.changes().items():
-        if value is None:
-            state.pop(name, None)
-        else:
-            state[name] = value
-    return state
-
-
 def test_restarts_inside_a_window_continue_from_the_committed_state(tmp_path: Path) -> None:
     """The committed state rows, loaded into a new correlator (a restart), continue the
     window and the open alert exactly as without the restart: same id, same count."""
     maker = rules(tmp_path, BRUTE)
     docs = [ssh(minutes(m), "failure") for m in range(8)]
     (whole,) = feed(Correlator(maker_rules(tmp_path)), maker, docs)
-    state: dict[str, bytes] = {}
-    before = Correlator(maker_rules(tmp_path))
+    committed = Committed()
+    before = committed.attach(Correlator(maker_rules(tmp_path)))
     assert feed(before, maker, docs[:3]) == []
-    after = Correlator(maker_rules(tmp_path))
-    after.restore(commit(state, before))
+    committed.commit(before)
+    after = committed.attach(Correlator(maker_rules(tmp_path)))
     (raised,) = feed(after, maker, docs[3:5])
     assert (raised.id, raised.count) == (whole.id, 5)
-    last = Correlator(maker_rules(tmp_path))
-    last.restore(commit(state, after))
+    committed.commit(after)
+    last = committed.attach(Correlator(maker_rules(tmp_path)))
     (updated,) = feed(last, maker, docs[5:])
     assert updated.to_json() == whole.to_json()
 
@@ -184,16 +175,42 @@ def test_state_rows_follow_the_windows_and_go_when_pruned(tmp_path: Path) -> Non
     the committed state stays as bounded as the memory."""
     maker = rules(tmp_path, BRUTE)
     correlator = Correlator(maker_rules(tmp_path), allowed_lateness=timedelta(minutes=1))
+    committed = Committed()
+    committed.attach(correlator)
     feed(correlator, maker, [ssh(minutes(m), "failure") for m in range(5)])
-    first = correlator.changes()
-    assert {orjson.loads(name)[0] for name in first} == {"window", "open", "watermark"}
+    first = committed.commit(correlator)
+    assert {orjson.loads(name)[0] for name in first} == {"open", "watermark"}
     assert all(value is not None for value in first.values())
+    assert committed.hits_of("brute") == 5
     assert correlator.changes() == {}
+    assert correlator.windows.changes() == ([], {}, None)
     feed(correlator, maker, [ssh(minutes(600), "failure", ip="198.51.100.9")])
     correlator.prune()
-    changed = correlator.changes()
+    changed = committed.commit(correlator)
     gone = {name for name, value in changed.items() if value is None}
     assert {name for name in first if orjson.loads(name)[0] != "watermark"} <= gone
+    assert committed.hits_of("brute") == 1  # the new address's; the old window swept
+
+
+def test_groups_leave_memory_and_come_back_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable correlator keeps at most ``HELD_IN_MEMORY`` hits and groups between
+    rounds; a group that left memory is read back when a hit arrives for it, and its
+    window goes on as if it had stayed."""
+    monkeypatch.setattr(windows, "HELD_IN_MEMORY", 4)
+    maker = rules(tmp_path, BRUTE)
+    addresses = [f"198.51.100.{n}" for n in range(10)]
+    committed = Committed()
+    correlator = committed.attach(Correlator(maker_rules(tmp_path)))
+    for m in range(4):
+        feed(correlator, maker, [ssh(minutes(m), "failure", ip=ip) for ip in addresses])
+        committed.commit(correlator)
+        assert correlator.windows.held() + len(correlator.windows) <= 4
+    assert committed.hits_of("brute") == 40
+    raised = feed(correlator, maker, [ssh(minutes(4), "failure", ip=ip) for ip in addresses])
+    assert sorted(alert.group["source.ip"] for alert in raised) == sorted(addresses)
+    assert all(alert.count == 5 for alert in raised)
 
 
 def test_value_count(tmp_path: Path) -> None:
@@ -264,7 +281,7 @@ def test_a_flood_into_an_open_alert_holds_no_more_hits(tmp_path: Path) -> None:
     correlator = Correlator(maker_rules(tmp_path))
     (alert,) = feed(correlator, maker, [ssh(timedelta(seconds=s), "failure") for s in range(2000)])
     assert alert.count == 2000
-    assert sum(len(group.hits) for group in correlator._groups.values()) <= 5
+    assert correlator.windows.held() <= 5
 
 
 @pytest.mark.parametrize("hot", [0, 1, 3])
@@ -282,20 +299,14 @@ def test_open_alerts_kept_decoded_or_not_give_the_same_alerts_and_state(
     ]
 
     def run() -> list[tuple[list[Any], dict[str, bytes | None]]]:
-        state: dict[str, bytes] = {}
-        correlator = Correlator(maker_rules(tmp_path))
+        committed = Committed()
+        correlator = committed.attach(Correlator(maker_rules(tmp_path)))
         out = []
         for number, docs in enumerate(rounds):
             if number == 20:  # a restart from the committed rows
-                correlator = Correlator(maker_rules(tmp_path))
-                correlator.restore(state)
+                correlator = committed.attach(Correlator(maker_rules(tmp_path)))
             alerts = feed(correlator, maker, docs)
-            changes = correlator.changes()
-            for name, value in changes.items():
-                if value is None:
-                    state.pop(name, None)
-                else:
-                    state[name] = value
+            changes = committed.commit(correlator)
             out.append(([alert.to_json() for alert in alerts], changes))
         return out
 
@@ -306,17 +317,17 @@ def test_open_alerts_kept_decoded_or_not_give_the_same_alerts_and_state(
     assert any(alert["count"] > 5 for alerts, _ in all_decoded for alert in alerts)
 
 
-def test_windows_of_a_correlation_no_longer_loaded_are_deleted_not_loaded(tmp_path: Path) -> None:
-    """A restart with a correlation taken out of the rules: its held hits are not
-    loaded (pruning them would need its timespan) and its rows go at the next commit."""
+def test_held_hits_of_a_correlation_no_longer_loaded_go(tmp_path: Path) -> None:
+    """A restart with a correlation taken out of the rules: its held hits go at the
+    first commit."""
     maker = rules(tmp_path, BRUTE)
-    before = Correlator(maker_rules(tmp_path))
+    committed = Committed()
+    before = committed.attach(Correlator(maker_rules(tmp_path)))
     feed(before, maker, [ssh(minutes(m), "failure") for m in range(3)])
-    state = commit({}, before)
-    assert any(orjson.loads(name)[:2] == ["window", "brute"] for name in state)
+    committed.commit(before)
+    assert committed.hits_of("brute") == 3
     (tmp_path / "r.yml").write_text(BASE)
-    after = Correlator(maker_rules(tmp_path))
-    after.restore(state)
+    after = committed.attach(Correlator(maker_rules(tmp_path)))
     feed(after, HitMaker(maker_rules(tmp_path)), [ssh(minutes(90), "failure")])
-    after.prune()
-    assert not any(orjson.loads(name)[:2] == ["window", "brute"] for name in commit(state, after))
+    committed.commit(after)
+    assert committed.hits_of("brute") == 0

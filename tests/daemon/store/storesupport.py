@@ -9,14 +9,15 @@ database made for the test module (``auditcorr_test_<random>`` on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -28,10 +29,11 @@ from daemon.logtypes import normalize_record
 from daemon.model import AuditEvent
 from daemon.process import Processed, init_worker
 from daemon.store import codec as codecs
-from daemon.store import pgschema, stored
+from daemon.store import pgschema, schema, stored
 from daemon.store.base import Store
 from daemon.store.keys import event_hash, row_key
 from daemon.store.postgres import PostgresStore
+from daemon.store.reads import as_format
 from daemon.store.sqlite import SqliteStore
 from daemon.store.text import event_tags, search_text
 from daemon.store.units import Round
@@ -209,3 +211,32 @@ def commit_alerts(store: Store, alerts: list[Alert]) -> None:
     store.commit_round(
         Round(after=position, position=position, alerts=alerts, entries=alert_entries(alerts))
     )
+
+
+@contextlib.contextmanager
+def behind(engine: Engine, place: str) -> Iterator[Any]:
+    """A connection of its own to the store's tables, in autocommit."""
+    if engine.name == "sqlite":
+        with contextlib.closing(sqlite3.connect(place, isolation_level=None)) as db:
+            yield db
+    else:
+        with psycopg.connect(place, autocommit=True) as db:
+            yield db
+
+
+def run(engine: Engine, place: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """One statement (``?`` placeholders on both engines) on a connection of its own."""
+    with behind(engine, place) as db:
+        cursor = db.execute(sql if engine.name == "sqlite" else as_format(sql), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def open_before(engine: Engine, place: str, table: str) -> None:
+    """Make the store at ``place`` as the release before the migration that creates
+    ``table`` left it: every migration before that one applied."""
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (schema, pgschema):
+            scripts = module.MIGRATIONS
+            made = next(n for n, text in enumerate(scripts) if f"CREATE TABLE {table} (" in text)
+            patch.setattr(module, "MIGRATIONS", scripts[:made])
+        engine.open(place).close()

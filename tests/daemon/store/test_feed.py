@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "delivery"))
 
 from deliverysupport import make_alert
-from storesupport import crafted
+from storesupport import Engine, crafted, open_before, run
 
 from connectors.base import RawBatch
 from daemon.correlator.entries import alert_entries
@@ -87,6 +87,70 @@ def test_a_round_commits_place_state_alerts_entries_and_outbox_together(store: S
     assert store.correlation_state() == (seq, {})
     assert store.prune_feed() == 1
     assert store.feed_after(0, 10) == []
+
+
+def test_held_hits_are_read_by_group_and_go_by_name_by_time_and_by_correlation(
+    store: Store,
+) -> None:
+    """What correlation groups hold commits with the round, is read back per group,
+    and goes when a round lets a hit go, when its correlation's hits expire, and when
+    its correlation is no longer loaded."""
+    held = [
+        ("brute", "ip=1", "r\x1fev-1", 1_000, b"h1"),
+        ("brute", "ip=1", "r\x1fev-2", 2_000, b"h2"),
+        ("brute", "ip=2", "r\x1fev-3", 3_000, b"h3"),
+        ("chain", "ip=1", "r\x1fev-1", 1_000, b"c1"),
+        ("gone", "ip=1", "r\x1fev-1", 9_000, b"g1"),
+    ]
+    store.commit_round(Round(after=0, position=0, held=held))
+    groups = [("brute", "ip=1"), ("brute", "ip=2"), ("chain", "ip=1"), ("brute", "ip=9")]
+    assert {key: sorted(hits) for key, hits in store.held_hits(groups).items()} == {
+        ("brute", "ip=1"): [b"h1", b"h2"],
+        ("brute", "ip=2"): [b"h3"],
+        ("chain", "ip=1"): [b"c1"],
+    }
+    store.commit_round(
+        Round(
+            after=0,
+            position=0,
+            held=[("brute", "ip=1", "r\x1fev-2", 2_000, None)],
+            expired={"brute": 3_000, "chain": 1_000},
+            correlations=["brute", "chain"],
+        )
+    )
+    assert store.held_hits([*groups, ("gone", "ip=1")]) == {
+        ("brute", "ip=2"): [b"h3"],  # ip=1: one let go, one expired (before 3,000 µs)
+        ("chain", "ip=1"): [b"c1"],  # held from 1,000 µs: not before it
+    }
+
+
+def test_an_upgraded_store_holds_the_window_rows_an_older_version_kept(
+    engine: Engine, place: str
+) -> None:
+    """Window state rows of the release before ``held_hits`` become held hits of their
+    group, with their event time; the other state rows stay."""
+    open_before(engine, place, "held_hits")
+    hit = {"rule": "ssh_fail", "evidence": {"id": "ev-1", "@timestamp": "2026-11-20T09:00:01.5Z"}}
+    rows = {
+        orjson.dumps(["window", "brute", "source.ip=192.0.2.1", "ssh_fail", "ev-1"]).decode(): (
+            orjson.dumps(hit)
+        ),
+        '["watermark","s"]': b"2026-11-20T09:00:01.500000+00:00",
+    }
+    for key, value in rows.items():
+        run(engine, place, "INSERT INTO correlator_state (key, value) VALUES (?, ?)", (key, value))
+    store = engine.open(place)
+    try:
+        assert store.correlation_state() == (0, {'["watermark","s"]': rows['["watermark","s"]']})
+        group = ("brute", "source.ip=192.0.2.1")
+        assert store.held_hits([group]) == {group: [orjson.dumps(hit)]}
+        at = int((T0 + timedelta(seconds=1.5)).timestamp() * 1_000_000)
+        store.commit_round(Round(after=0, position=0, expired={"brute": at}))
+        assert store.held_hits([group]) == {group: [orjson.dumps(hit)]}
+        store.commit_round(Round(after=0, position=0, expired={"brute": at + 1}))
+        assert store.held_hits([group]) == {}
+    finally:
+        store.close()
 
 
 def test_a_round_from_a_place_another_correlator_left_commits_nothing(store: Store) -> None:

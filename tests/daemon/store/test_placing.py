@@ -9,19 +9,16 @@ worst case a flood of syslog lines with one time stamp makes.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
-from storesupport import Engine, crafted, open_for_workers
+from storesupport import Engine, behind, crafted, open_before, open_for_workers, run
 
 from daemon.model import AuditEvent
 from daemon.process import Processed
-from daemon.store import pgschema, schema
+from daemon.store import pgschema
 from daemon.store.base import EventQuery, Store, StoreUnavailableError
 from daemon.store.keys import HASH_BITS, event_hash, key_ceiling, key_floor, key_time, row_key
 from daemon.store.reads import as_format
@@ -54,23 +51,6 @@ def lines(prefix: str, count: int, moment: datetime = MOMENT) -> list[AuditEvent
 
 def one(event_id: str, moment: datetime = MOMENT) -> AuditEvent:
     return AuditEvent(timestamp=moment, id=event_id, dataset="system.syslog", message=event_id)
-
-
-@contextlib.contextmanager
-def behind(engine: Engine, place: str) -> Iterator[Any]:
-    """A connection of its own to the store's tables, in autocommit."""
-    if engine.name == "sqlite":
-        with contextlib.closing(sqlite3.connect(place, isolation_level=None)) as db:
-            yield db
-    else:
-        with psycopg.connect(place, autocommit=True) as db:
-            yield db
-
-
-def run(engine: Engine, place: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    with behind(engine, place) as db:
-        cursor = db.execute(sql if engine.name == "sqlite" else as_format(sql), params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def stored_keys(engine: Engine, place: str) -> list[int]:
@@ -361,12 +341,9 @@ def processed_of(parts: list[Processed]) -> Processed:
 
 
 @pytest.fixture
-def older_store(engine: Engine, place: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def older_store(engine: Engine, place: str) -> str:
     """A store as the release before the displaced table left it, without events."""
-    with monkeypatch.context() as patch:
-        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
-        patch.setattr(pgschema, "MIGRATIONS", pgschema.MIGRATIONS[:-1])
-        engine.open(place).close()
+    open_before(engine, place, "displaced")
     return place
 
 
