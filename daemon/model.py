@@ -270,7 +270,8 @@ def _merge_fields(doc: JSON, fields: JSON) -> None:
         nodes.append(child)
     skipped = False
     for (index, leaf), value in zip(slots, fields.values(), strict=True):
-        if value is None or value in ("", [], {}):
+        # None, "", [] and {}; ``value in ("", [], {})`` built a list and a dict per field.
+        if not value and (value is None or isinstance(value, str | list | dict)):
             skipped = True
             continue
         nodes[index][leaf] = value
