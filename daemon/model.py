@@ -28,9 +28,11 @@ def format_timestamp(moment: datetime) -> str:
     """
     text = _FORMATTED.get(moment)
     if text is None:
-        utc = moment.astimezone(UTC) if moment.utcoffset() else moment
-        # isoformat leaves out zero microseconds, as ECS readers expect.
-        text = utc.replace(tzinfo=None).isoformat() + "Z"
+        offset = moment.utcoffset()
+        # isoformat leaves out zero microseconds, as ECS readers expect; its "+00:00"
+        # is cut off rather than made absent by a copy without the zone (a third slower).
+        iso = (moment.astimezone(UTC) if offset else moment).isoformat()
+        text = (iso if offset is None else iso[:-6]) + "Z"
         if len(_FORMATTED) >= 4096:
             _FORMATTED.clear()
         _FORMATTED[moment] = text

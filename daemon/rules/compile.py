@@ -220,6 +220,8 @@ def _unsupported_part(part: object) -> str:
 
 def _on_text(test: Callable[[str], bool]) -> ValueTest:
     def check(value: Any) -> bool:
+        if type(value) is str:  # nearly every value: no call to as_text
+            return test(value)
         text = as_text(value)
         return text is not None and test(text)
 
@@ -355,8 +357,22 @@ def _combine(preds: list[Predicate], *, every: bool) -> Predicate:
             return lambda doc: first(doc) and second(doc)
         return lambda doc: first(doc) or second(doc)
     if every:
-        return lambda doc: all(pred(doc) for pred in preds)
-    return lambda doc: any(pred(doc) for pred in preds)
+
+        def all_of(doc: Doc) -> bool:
+            for pred in preds:  # noqa: SIM110 - all() would make a generator per call
+                if not pred(doc):
+                    return False
+            return True
+
+        return all_of
+
+    def any_of(doc: Doc) -> bool:
+        for pred in preds:  # noqa: SIM110 - any() would make a generator per call
+            if pred(doc):
+                return True
+        return False
+
+    return any_of
 
 
 def compile_condition(node: ConditionItem | Any, source: Logsource) -> Predicate:
