@@ -10,8 +10,8 @@ two corpora built once, untimed:
 * cloudtrail: examples/ctgen.py records (seed 7, over one day, as
   bench/backfill.py makes them) in payloads of 380 records, the size of the
   backfill's files;
-* syslog: the bench/mix.py fleet mix in payloads of 5,000 lines, a
-  listener's batch.
+* syslog: the bench/mix.py fleet mix at 5,000 lines a second in payloads of
+  5,000 lines, a listener's batch.
 
 Each run is one pass over a corpus timed with ``time.process_time``, so other
 load on the machine changes it less than wall time.  Prints one JSON object:
@@ -55,6 +55,8 @@ from daemon.store import codec as codecs  # noqa: E402
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CLOUDTRAIL_PER_PAYLOAD = 380
 SYSLOG_PER_PAYLOAD = 5000
+SYSLOG_PER_SECOND = 5000
+"""Lines per time stamp: a fleet's listener at the soak benchmark's rate."""
 DICTIONARY = 1
 
 
@@ -73,7 +75,7 @@ def cloudtrail(events: int) -> list[RawBatch]:
 def syslog(lines: int) -> list[RawBatch]:
     mix = Mix()
     texts = [
-        mix.line(stamp_of(START + timedelta(seconds=number * 86_400 / lines)))[0]
+        mix.line(stamp_of(START + timedelta(seconds=number // SYSLOG_PER_SECOND)))[0]
         for number in range(lines)
     ]
     head = header(int(START.timestamp() * 1e9), "UTC", peer="10.0.0.1")
