@@ -8,8 +8,8 @@ bench/out/), then, in the same run:
 * floor: decompress and parse every file with isal + orjson, nothing else,
   in one process: the speed limit of a single core;
 * backfill: ``auditcorr backfill`` into a fresh SQLite store with the full-text
-  index, timed from start to exit, with the peak RSS of the whole process
-  tree (daemon plus worker processes) sampled from /proc;
+  index, timed from start to exit, with the peak RSS and the CPU time of the
+  whole process tree (daemon plus worker processes) sampled from /proc;
 * store size per event, and the median latency of full-text and field queries
   over the stored events;
 * with ``--store-dsn``, the same backfill and queries into PostgreSQL, each run
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
 import ctgen  # noqa: E402
-from harness import tree_rss  # noqa: E402
+from harness import tree_cpu_secs, tree_rss  # noqa: E402
 
 from daemon.logtypes import normalize_record  # noqa: E402
 from daemon.store.base import EventQuery, Store  # noqa: E402
@@ -134,6 +134,8 @@ def backfill(
         env={**os.environ, "AUDITCORR_BENCH_DSN": dsn or ""},
     )
     peak = peak_main = 0
+    cpu: dict[int, float] = {}
+    """Each process's CPU seconds when last seen: its last 0.2 s may be missed."""
     done = threading.Event()
 
     def sample() -> None:
@@ -141,6 +143,7 @@ def backfill(
         while not done.is_set():
             own, total = tree_rss(proc.pid)
             peak, peak_main = max(peak, total), max(peak_main, own)
+            cpu.update(tree_cpu_secs(proc.pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -159,11 +162,17 @@ def backfill(
         size = sum(p.stat().st_size for p in db.parent.glob("timeline.db*"))
     return {
         "seconds": seconds,
+        "cpu_seconds": sum(cpu.values()),
+        "cpu_main_seconds": cpu.get(proc.pid, 0.0),
         "stored": float(summary["stored"]),
         "peak_rss_mb": peak / 2**20,
         "peak_rss_main_mb": peak_main / 2**20,
         "db_bytes": float(size),
     }
+
+
+def _median_per_event(runs: list[dict[str, float]], seconds: str) -> float:
+    return round(statistics.median(r[seconds] / r["stored"] * 1e6 for r in runs), 1)
 
 
 def queries(store: Store, samples: int = 9) -> dict[str, float]:
@@ -220,6 +229,8 @@ def main() -> int:
         line = (
             f"run {run + 1}: floor {floors[-1]:.0f} ev/s, backfill "
             f"{result['stored'] / result['seconds']:.0f} ev/s,"
+            f" {result['cpu_seconds'] / result['stored'] * 1e6:.0f} µs CPU/event"
+            f" ({result['cpu_main_seconds'] / result['stored'] * 1e6:.0f} in the daemon process),"
             f" rss {result['peak_rss_mb']:.0f} MB"
         )
         if args.store_dsn:
@@ -247,6 +258,8 @@ def main() -> int:
         "floor_events_per_sec": round(statistics.median(floors)),
         "backfill_events_per_sec": round(statistics.median(rates)),
         "ratio_to_floor": round(statistics.median(rates) / statistics.median(floors), 3),
+        "cpu_us_per_event": _median_per_event(runs, "cpu_seconds"),
+        "cpu_main_us_per_event": _median_per_event(runs, "cpu_main_seconds"),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
         "peak_rss_main_process_mb": round(max(r["peak_rss_main_mb"] for r in runs)),
         "db_bytes_per_event": round(statistics.median(r["db_bytes"] for r in runs) / args.events),

@@ -141,6 +141,23 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return own, total
 
 
+def tree_cpu_secs(pid: int) -> dict[int, float]:
+    """CPU seconds (user and system) used so far by a process and each live descendant."""
+    found: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            found[current] = (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 def group_cpu_secs(group: int) -> float:
     """CPU time used so far by the live processes of a process group: a cost per
     message that, unlike the rate, hardly depends on what else the machine runs."""

@@ -28,9 +28,11 @@ def format_timestamp(moment: datetime) -> str:
     """
     text = _FORMATTED.get(moment)
     if text is None:
-        utc = moment.astimezone(UTC) if moment.utcoffset() else moment
-        # isoformat leaves out zero microseconds, as ECS readers expect.
-        text = utc.replace(tzinfo=None).isoformat() + "Z"
+        offset = moment.utcoffset()
+        # isoformat leaves out zero microseconds, as ECS readers expect; its "+00:00"
+        # is cut off rather than made absent by a copy without the zone (a third slower).
+        iso = (moment.astimezone(UTC) if offset else moment).isoformat()
+        text = (iso if offset is None else iso[:-6]) + "Z"
         if len(_FORMATTED) >= 4096:
             _FORMATTED.clear()
         _FORMATTED[moment] = text
@@ -270,7 +272,8 @@ def _merge_fields(doc: JSON, fields: JSON) -> None:
         nodes.append(child)
     skipped = False
     for (index, leaf), value in zip(slots, fields.values(), strict=True):
-        if value is None or value in ("", [], {}):
+        # None, "", [] and {}; ``value in ("", [], {})`` built a list and a dict per field.
+        if not value and (value is None or isinstance(value, str | list | dict)):
             skipped = True
             continue
         nodes[index][leaf] = value

@@ -220,8 +220,12 @@ def _process(job: Job) -> Processed:
     filters = compiled(job.keep, job.drop)
     early = _raw_fields(normalizer, filters)
     dropped = out.dropped
+    normalize = normalizer.normalize
+    key_min, key_max = job.key_min, job.key_max
+    maker = _hit_maker
+    feed = out.feed
+    out.records = len(records)
     for position, record in enumerate(records):
-        out.records += 1
         if pick is not None and (setting := pick(record)) is not None:
             dropped[setting] = dropped.get(setting, 0) + 1
             continue
@@ -232,7 +236,7 @@ def _process(job: Job) -> Processed:
                 dropped[kept_out] = dropped.get(kept_out, 0) + 1
                 continue
         try:
-            event = normalizer.normalize(record)
+            event = normalize(record)
             if _identities is not None and event.actor is None:
                 event.actor = _identities.actor_of(event)
             if (
@@ -269,13 +273,12 @@ def _process(job: Job) -> Processed:
         if entry is not None:
             # The record is kept whatever the time range; only its event is ranged.
             out.changes.append((key, entry))
-        if (job.key_min is not None and key < job.key_min) or (
-            job.key_max is not None and key > job.key_max
-        ):
+        if (key_min is not None and key < key_min) or (key_max is not None and key > key_max):
             out.out_of_range += 1
             continue
-        if _hit_maker is not None and _hit_maker.covers(event.dataset):
-            out.feed.extend((eid, hit) for hit in _hit_maker.encoded(event.to_document(), source))
+        if maker is not None and maker.covers(event.dataset):
+            for hit in maker.encoded(event.to_document(), source):
+                feed.append((eid, hit))
         if job.want_samples and len(out.samples) < samples:
             out.samples.append(doc)
         rows.append((key, eid, codec, compress(doc)))

@@ -268,7 +268,9 @@ def _value(doc: Mapping[str, Any], path: str | None) -> str | None:
     """The string at a dotted ECS path of a document."""
     if path is None:
         return None
-    node: Any = doc
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node if isinstance(node, str) else None
+    *parents, leaf = path.split(".")
+    node = doc
+    for part in parents:
+        node = logtypes.child(node, part)
+    found = node.get(leaf)
+    return found if isinstance(found, str) else None

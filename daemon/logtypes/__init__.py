@@ -147,7 +147,8 @@ def child(node: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     """The object under ``key`` of a document or of one of its objects; empty when the
     event does not have it (or has something else there)."""
     found = node.get(key)
-    return found if isinstance(found, Mapping) else {}
+    # ``type(...) is dict`` first: an ABC check costs ten times as much, on every event.
+    return found if type(found) is dict or isinstance(found, Mapping) else {}
 
 
 def _no_change(doc: Document) -> bool:
@@ -266,8 +267,8 @@ def of_dataset(dataset: Any) -> LogType | None:
 
 
 def of_document(doc: Document) -> LogType | None:
-    event = doc.get("event")
-    return of_dataset(event.get("dataset")) if isinstance(event, Mapping) else None
+    event = child(doc, "event")
+    return of_dataset(event.get("dataset")) if event else None
 
 
 def normalize_record(log_type: str, record: Any) -> AuditEvent:

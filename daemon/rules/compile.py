@@ -220,6 +220,8 @@ def _unsupported_part(part: object) -> str:
 
 def _on_text(test: Callable[[str], bool]) -> ValueTest:
     def check(value: Any) -> bool:
+        if type(value) is str:  # nearly every value: no call to as_text
+            return test(value)
         text = as_text(value)
         return text is not None and test(text)
 
@@ -308,7 +310,12 @@ def _any(get: Callable[[Doc], Any], test: ValueTest) -> Predicate:
         if found is _MISSING or found is None:
             return False
         if isinstance(found, list):
-            return any(item is not None and test(item) for item in found)
+            # A loop: any() over a generator cost more than testing the one or two
+            # items of an event.category or event.type.
+            for item in found:  # noqa: SIM110 - see above
+                if item is not None and test(item):
+                    return True
+            return False
         return test(found)
 
     return match
@@ -355,8 +362,22 @@ def _combine(preds: list[Predicate], *, every: bool) -> Predicate:
             return lambda doc: first(doc) and second(doc)
         return lambda doc: first(doc) or second(doc)
     if every:
-        return lambda doc: all(pred(doc) for pred in preds)
-    return lambda doc: any(pred(doc) for pred in preds)
+
+        def all_of(doc: Doc) -> bool:
+            for pred in preds:  # noqa: SIM110 - all() would make a generator per call
+                if not pred(doc):
+                    return False
+            return True
+
+        return all_of
+
+    def any_of(doc: Doc) -> bool:
+        for pred in preds:  # noqa: SIM110 - any() would make a generator per call
+            if pred(doc):
+                return True
+        return False
+
+    return any_of
 
 
 def compile_condition(node: ConditionItem | Any, source: Logsource) -> Predicate:

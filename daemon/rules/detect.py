@@ -34,6 +34,7 @@ class Detector:
 
     def __init__(self, rules: list[DetectionRule]) -> None:
         self.rules = rules
+        self._matchers = [rule.match for rule in rules]
         self._buckets: dict[str, _Bucket] = {}
         for position, rule in enumerate(rules):
             for dataset in rule.source.datasets:
@@ -60,19 +61,16 @@ class Detector:
         bucket = self._buckets.get(dataset) if isinstance(dataset, str) else None
         if bucket is None:
             return []
-        rules = self.rules
-        found = [position for position in bucket.always if rules[position].match(doc)]
-        found.extend(
-            position for position in bucket.filtered.candidates(doc) if rules[position].match(doc)
-        )
+        # One list of candidates and one loop: most events try one or two rules, and
+        # a generator per kind of candidate cost more than the rules it tried.
+        candidates = [*bucket.always, *bucket.filtered.candidates(doc)]
         if bucket.key is not None:
             key = as_text(bucket.key(doc))
             if key is not None:
-                found.extend(
-                    position
-                    for position in bucket.keyed.get(key.lower(), ())
-                    if rules[position].match(doc)
-                )
+                candidates += bucket.keyed.get(key.lower(), ())
+        matchers = self._matchers
+        found = [position for position in candidates if matchers[position](doc)]
         if len(found) > 1:
             found.sort()
+        rules = self.rules
         return [rules[position] for position in found]

@@ -41,7 +41,7 @@ Needle = tuple[Paths, str]
 _ASCII_FOLDS: Final = str.maketrans({"\u0131": "i", "\u017f": "s"})
 _DATASET: Final[Paths] = (("event", "dataset"),)
 _SEEN_MAX: Final = 65536
-"""Field texts whose outcome is remembered at most (then forgotten all at once)."""
+"""Texts of one field whose outcome is remembered at most (then forgotten all at once)."""
 
 
 def fold(text: str) -> str:
@@ -104,6 +104,10 @@ def _texts(value: Any) -> Iterable[str]:
     return () if text is None else (text,)
 
 
+_Field = tuple[Callable[[Doc], Any], dict[str, list[int]], dict[str, tuple[int, ...]]]
+"""A field's getter, its needles' rules by text, and what each text seen let through."""
+
+
 class Prefilter:
     """Rules (by position) behind their needles, grouped by field.
 
@@ -113,23 +117,22 @@ class Prefilter:
     """
 
     def __init__(self) -> None:
-        self._fields: dict[Paths, tuple[Callable[[Doc], Any], dict[str, list[int]]]] = {}
-        self._seen: dict[tuple[int, str], tuple[int, ...]] = {}
-        """(field number, text) -> the positions that text lets through."""
+        self._fields: dict[Paths, _Field] = {}
 
     def add(self, position: int, found: frozenset[Needle]) -> None:
-        self._seen.clear()
         for paths, text in found:
-            _, by_text = self._fields.setdefault(paths, (getter(list(paths)), {}))
+            _, by_text, _ = self._fields.setdefault(paths, (getter(list(paths)), {}, {}))
             by_text.setdefault(text, []).append(position)
+        for _, _, seen in self._fields.values():
+            seen.clear()
 
     def candidates(self, doc: Doc) -> set[int]:
         """The positions of the rules one of whose needles the document holds."""
         found: set[int] = set()
-        seen = self._seen
-        for number, (get, by_text) in enumerate(self._fields.values()):
-            for text in _texts(get(doc)):
-                passed = seen.get((number, text))
+        for get, by_text, seen in self._fields.values():
+            value = get(doc)
+            for text in (value,) if type(value) is str else _texts(value):
+                passed = seen.get(text)
                 if passed is None:
                     folded = fold(text)
                     passed = tuple(
@@ -140,6 +143,7 @@ class Prefilter:
                     )
                     if len(seen) >= _SEEN_MAX:
                         seen.clear()
-                    seen[number, text] = passed
-                found.update(passed)
+                    seen[text] = passed
+                if passed:
+                    found.update(passed)
         return found
