@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -203,17 +203,30 @@ class Correlator:
         self._settle()
         return list(touched.values())
 
-    def _groups_of(self, hits: list[Hit]) -> Iterable[tuple[str, str]]:
-        """The groups ``hits`` will be held in (except hits an open alert absorbs)."""
+    def _groups_of(self, hits: list[Hit]) -> Iterator[tuple[str, str]]:
+        """The groups ``hits`` will be held in (not those whose open alert absorbs them);
+        hits of a correlation that fires (chained) read theirs when they come."""
         for hit in hits:
             for corr in self._uses.get(hit.rule, ()):
                 group = _group_of(corr, hit)
                 if group is None:
                     continue
                 key = (corr.info.id, _key(group))
-                known = self._open.get(key)
-                if known is None or not self._within_suppression(known, hit.timestamp):
+                if not self._absorbed(corr, key, hit):
                     yield key
+
+    def _absorbed(self, corr: CorrelationRule, key: tuple[str, str], hit: Hit) -> bool:
+        """Whether the open alert of ``key`` takes ``hit`` without its group.
+
+        A hit an open alert absorbs can be in no later window: a new alert needs a hit
+        past the suppression, over a timespan that ends after this alert's last event.
+        Not holding it keeps a flood into an open alert O(1) per hit."""
+        known = self._open.get(key)
+        return (
+            known is not None
+            and self._within_suppression(known, hit.timestamp)
+            and self.suppress_for >= self._spans[corr.info.id]
+        )
 
     def _route(self, hit: Hit, touched: dict[str, Alert]) -> None:
         """Correlate a hit; a correlation that fires passes a hit of its own on."""
@@ -260,14 +273,7 @@ class Correlator:
             return None
         key = (corr.info.id, _key(group))
         known = self._open.get(key)
-        if (
-            known is not None
-            and self._within_suppression(known, hit.timestamp)
-            and self.suppress_for >= self._spans[corr.info.id]
-        ):
-            # A hit an open alert absorbs can be in no later window: a new alert needs a
-            # hit past the suppression, over a timespan that ends after this alert's last
-            # event.  Not holding it keeps a flood into an open alert O(1) per hit.
+        if known is not None and self._absorbed(corr, key, hit):
             return self._update(key, known, [hit])
         bucket = self.windows.hold(key, hit, raw)
         if known is not None and self._within_suppression(known, hit.timestamp):
