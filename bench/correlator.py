@@ -2,15 +2,17 @@
 
 Makes N sshd failures (hits of ``auth_failure``, which four built-in correlations
 use) as the decoding workers do, then correlates them as the stage does: rounds of
-``ROUND_HITS`` hits decoded from their feed JSON, each followed by what
-``commit_round`` is handed (the state rows the round changed, the alerts' rows,
-their timeline entries and one outbox row each), short of the SQL.  Three shapes:
+``ROUND_HITS`` hits decoded from their feed JSON, each committed into a SQLite store
+(``commit_round``: the state rows and held hits the round changed, the alerts' rows,
+their timeline entries and one outbox row each), the windows held in that store with
+only recently touched groups in memory.  Three shapes:
 every failure from one address (a brute force: one alert absorbs the flood), each
 from its own address (a scan: a window per address), and the hits of ``--mix-secs``
 seconds of the soak's syslog mix (``bench/mix.py``, 5,000 lines a second, made
 into hits by the workers' own code: thousands of open alerts updated round after
 round).  Prints CPU microseconds per hit and the bytes handed to the commit per hit,
-medians of ``--runs``, for rounds of ``--round-hits``.
+medians of ``--runs``, for rounds of ``--round-hits``, and the RSS the run added to the
+process (highest of the runs).
 
     .venv/bin/python bench/correlator.py --hits 60000 --mix-secs 60 --runs 3
 """
@@ -18,6 +20,7 @@ medians of ``--runs``, for rounds of ``--round-hits``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -43,6 +46,7 @@ from daemon.rules.change import CHANGE_RULE
 from daemon.rules.engine import RuleEngine
 from daemon.rules.hits import Hit, HitMaker
 from daemon.store.sqlite import SqliteStore
+from daemon.store.units import Round
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
@@ -92,20 +96,48 @@ def mix_feed(secs: int) -> list[bytes]:
     return feed
 
 
-def run(feed: list[bytes], round_hits: int = ROUND_HITS) -> tuple[float, float]:
-    """CPU µs and bytes to commit per hit of correlating ``feed`` in rounds of ``round_hits``."""
-    engine = RuleEngine.load(["builtin"])
-    written = 0
-    started = time.process_time()
-    with cyclic_gc_paused():
-        for start in range(0, len(feed), round_hits):
-            hits = [Hit.from_json(orjson.loads(item)) for item in feed[start : start + round_hits]]
-            alerts = engine.correlate(hits)
-            written += sum(len(value or b"") for value in engine.correlator.changes().values())
-            alert_entries(alerts)
-            for _ in ("alert row", "outbox row"):
-                written += sum(len(orjson.dumps(alert.to_json())) for alert in alerts)
-    return (time.process_time() - started) / len(feed) * 1e6, written / len(feed)
+def run(feed: list[bytes], round_hits: int = ROUND_HITS) -> tuple[float, float, int]:
+    """CPU µs and bytes to commit per hit of correlating ``feed`` in rounds of ``round_hits``
+    into a fresh store, and the MB of RSS it added."""
+    before = _rss_mb()
+    with tempfile.TemporaryDirectory() as work:
+        store = SqliteStore(Path(work) / "timeline.db", retention_days=0)
+        engine = RuleEngine.load(["builtin"])
+        correlator = engine.correlator
+        correlator.windows.durable(store.held_hits)
+        written = 0
+        started = time.process_time()
+        with cyclic_gc_paused():
+            for start in range(0, len(feed), round_hits):
+                part = feed[start : start + round_hits]
+                alerts = engine.correlate([Hit.from_json(orjson.loads(item)) for item in part])
+                state = correlator.changes()
+                held, expired, correlations = correlator.windows.changes()
+                written += sum(len(value or b"") for value in state.values())
+                written += sum(len(row[4] or b"") for row in held)
+                for _ in ("alert row", "outbox row"):
+                    written += sum(len(alert.document()) for alert in alerts)
+                store.commit_round(
+                    Round(
+                        after=0,
+                        position=0,
+                        state=state,
+                        held=held,
+                        expired=expired,
+                        correlations=correlations,
+                        alerts=alerts,
+                        entries=alert_entries(alerts),
+                    )
+                )
+        cpu = time.process_time() - started
+        grown = _rss_mb() - before
+        store.close()
+    return cpu / len(feed) * 1e6, written / len(feed), grown
+
+
+def _rss_mb() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
 
 
 def main() -> None:
@@ -132,12 +164,13 @@ def main() -> None:
             ]
         )
         runs = [run(feed, args.round_hits) for _ in range(args.runs)]
-        cpu = statistics.median(cpu for cpu, _ in runs)
-        state = statistics.median(size for _, size in runs)
+        cpu = statistics.median(cpu for cpu, _, _ in runs)
+        state = statistics.median(size for _, size, _ in runs)
         print(
             f"{shape:4}: {len(feed):,} hits, {cpu:.0f} µs CPU per hit"
-            f" (runs: {', '.join(f'{c:.0f}' for c, _ in runs)}),"
-            f" {state:.0f} bytes to commit per hit"
+            f" (runs: {', '.join(f'{c:.0f}' for c, _, _ in runs)}),"
+            f" {state:.0f} bytes to commit per hit,"
+            f" RSS added {max(grown for _, _, grown in runs)} MB"
         )
 
 

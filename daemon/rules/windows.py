@@ -180,6 +180,8 @@ class Windows:
         return loaded
 
     def _row(self, key: GroupKey, hit: Hit, raw: bytes | None) -> None:
+        if self._reader is None:
+            return  # nothing to commit: memory is the only home
         name = f"{hit.rule}\x1f{hit.evidence.id}"
         self._rows[key[0], key[1], name] = (_micros(hit.timestamp), raw)
 
