@@ -18,9 +18,8 @@ last asked (open alerts, watermarks, what the learning rules learned) and
 them), which the correlator stage commits with the alerts and its feed
 position; ``restore`` loads the rows after a restart and the held hits are
 read back group by group when a hit needs them, so windows continue exactly
-where they stopped.  Each event
-reaches the correlator once (the store feeds only events it stored for the
-first time), so nothing here deduplicates events.
+where they stopped.  Each event reaches the correlator once (the store feeds
+only events it stored for the first time), so nothing here deduplicates events.
 
 Repeats of an alert (same rule and group) within ``suppress_for`` of its
 last event update that alert — count, last seen, evidence — instead of
