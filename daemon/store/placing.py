@@ -10,16 +10,24 @@ keeps, per millisecond, the lowest key handed out so far (every key from there
 up is held), so the next write goes on from there instead of scanning again.
 Lookups and inserts run in batches, once per write, not once per event.
 
-A millisecond with a mark is *crowded*.  Where one writer at a time stores
-events (``Access.crowd``: one SQLite file), every new event of a crowded
-millisecond goes on a handed-out key, its natural one free or not, and is
-remembered in ``displaced``.  The natural keys of a crowded millisecond come in
-hash order, so storing them dirtied pages all over its part of the events
-table in each write; handed-out keys are dense, and only the small
-``displaced`` index takes the scattered inserts.  With several writers
-(PostgreSQL), a writer that has not seen the mark yet could store an event on
-its natural key while another displaces the same event; PostgreSQL appends
-rows to its heap whatever their key, so it keeps natural keys.
+Where one writer at a time stores events (``Access.crowd``: one SQLite file),
+a millisecond is *crowded* from the write that first hands out keys of it:
+that write records every event the millisecond holds in ``displaced`` as
+held on its own key (``crowds`` lists the milliseconds recorded so), and
+from then on every new event of it goes on a handed-out key, its natural
+one free or not, and is looked up in ``displaced`` alone, not on its
+natural key too.  The natural keys of a crowded millisecond come in hash
+order, so storing them dirtied pages all over its part of the events table
+in each write; handed-out keys are dense.  New rows of ``displaced`` go to
+the small ``displaced_recent`` first and move into ``displaced`` once it
+holds ``RECENT_ROWS``: inserted in hash order straight into the big index,
+they dirtied most of its pages in every write.  ``displaced_all`` reads
+both.  A store copied from elsewhere has marks but no crowds: its
+milliseconds are crowded at their next collision.  With several writers
+(PostgreSQL), a writer that has not seen the mark yet could store an event
+on its natural key while another displaces the same event; PostgreSQL
+appends rows to its heap whatever their key, so it keeps natural keys and
+one ``displaced`` table.
 
 A millisecond holds 2**20 events.  Once it is full, its displaced events go to
 the next millisecond that has room (the one before, at the very end of the key
@@ -47,6 +55,8 @@ _CHUNK = 500
 """Keys per ``IN (...)`` lookup (SQLite allows 32766 parameters; small is plenty)."""
 _SCAN = 4096
 """Keys of a millisecond read per step while looking for free ones."""
+RECENT_ROWS = 100_000
+"""Rows ``displaced_recent`` holds at most before they move into ``displaced``."""
 
 _MARK = (
     "INSERT INTO fill_marks (ms, low) VALUES (?, ?)"
@@ -54,8 +64,14 @@ _MARK = (
 )
 _SAVE_MARK = "UPDATE fill_marks SET low = ? WHERE ms = ?"
 _TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
-_REMEMBER = "INSERT INTO displaced (home, eid, id) VALUES (?, ?, ?)"
-_MARKED = "SELECT ms FROM fill_marks WHERE ms IN ({})"
+_CROWDS = "SELECT ms FROM crowds WHERE ms IN ({})"
+_CROWD = "INSERT INTO crowds (ms) VALUES (?)"
+_HOLDS = "SELECT id, eid FROM events WHERE id >= ? AND id < ?"
+_RECENT = "SELECT count(*) FROM displaced_recent"
+_MERGE = (
+    "INSERT INTO displaced (home, eid, id) SELECT home, eid, id FROM displaced_recent WHERE true"
+    " ON CONFLICT DO NOTHING"
+)
 
 _T = TypeVar("_T")
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -75,7 +91,18 @@ class Access:
     """Store entries under their row keys; the keys stored (a key another writer took
     meanwhile is left out)."""
     crowd: bool = False
-    """No other writer stores events meanwhile: crowded milliseconds take no natural keys."""
+    """No other writer stores events meanwhile: crowded milliseconds take no natural keys
+    (and the store has ``crowds`` and ``displaced_recent``)."""
+
+    @property
+    def displaced(self) -> str:
+        """Where new displaced rows go."""
+        return "displaced_recent" if self.crowd else "displaced"
+
+    @property
+    def lookup(self) -> str:
+        """Where displaced rows are looked up."""
+        return "displaced_all" if self.crowd else "displaced"
 
 
 def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
@@ -91,6 +118,9 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     # In key order, so that writers of several daemons lock millisecond marks in one order.
     pending = sorted(first.values(), key=lambda i: entries[i][1][0])
     keys = _Keys(access.rows)
+    remember = _remember(access.displaced)
+    handed: set[int] = set()
+    """Keys this write stored events on away from their natural keys."""
     while pending:
         chosen = _choose([entries[i] for i in pending], access, keys)
         # In key order, as the write's other rows (see writing.sort_rows).
@@ -106,11 +136,34 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
             found[i] = key
             if key != home:
                 remembered.append((home, eid, key))
-        _run(access, _REMEMBER, sorted(remembered))
+        _run(access, remember, sorted(remembered))
+        handed.update(key for _, _, key in remembered)
         # Keys another daemon's writer took since they were looked at: choose again.
         pending = sorted(retried, key=lambda i: entries[i][1][0])
-    _run(access, _SAVE_MARK, keys.marks())
+    marks = keys.marks()
+    _run(access, _SAVE_MARK, marks)
+    if access.crowd:
+        _crowd(access, [ms for _, ms in marks], handed)
     return found
+
+
+def _crowd(access: Access, marked: list[int], handed: set[int]) -> None:
+    """Crowd the milliseconds this write handed out keys of, recording the events they
+    held before it or it stored on their natural keys (those it ``handed`` out keys to
+    are recorded already); move ``displaced_recent`` into ``displaced`` once it is full."""
+    new = sorted(set(marked) - crowded(access, marked))
+    for ms in new:
+        rows = access.rows(_HOLDS, (ms << HASH_BITS, (ms + 1) << HASH_BITS))
+        held = [(int(key), int(eid), int(key)) for key, eid in rows if key not in handed]
+        _run(access, _remember("displaced_recent"), held)
+    _run(access, _CROWD, [(ms,) for ms in new])
+    if int(access.rows(_RECENT, ())[0][0]) >= RECENT_ROWS:
+        access.rows(_MERGE, ())
+        access.rows("DELETE FROM displaced_recent", ())
+
+
+def _remember(table: str) -> str:
+    return f"INSERT INTO {table} (home, eid, id) VALUES (?, ?, ?)"
 
 
 def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
@@ -127,12 +180,13 @@ def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | Non
     """The key for each entry: its natural one when free (and its millisecond not
     crowded), None when stored already, else a free key of its millisecond."""
     homes = sorted({entry[1][0] for entry in entries})
-    held = dict(_chunked(access.holders, homes))
-    marked = crowded(access, (home >> HASH_BITS for home in homes if home not in held))
-    natural = {home for home in homes if home not in held and home >> HASH_BITS not in marked}
+    marked = crowded(access, {home >> HASH_BITS for home in homes})
+    probed = [home for home in homes if home >> HASH_BITS not in marked]
+    held = dict(_chunked(access.holders, probed))
+    natural = {home for home in probed if home not in held}
     keys.claim(natural)
     looked = [home for home in homes if home not in natural]
-    known = set(_chunked(lambda part: _known(access.rows, part), looked))
+    known = set(_chunked(lambda part: _known(access, part), looked))
     chosen: list[int | None] = []
     wanting: dict[int, list[int]] = defaultdict(list)
     """Positions in ``chosen`` by the millisecond they need a free key of."""
@@ -159,14 +213,14 @@ def crowded(access: Access, milliseconds: Iterable[int]) -> set[int]:
     return {
         int(ms)
         for (ms,) in _chunked(
-            lambda part: access.rows(_MARKED.format(",".join("?" * len(part))), part), wanted
+            lambda part: access.rows(_CROWDS.format(",".join("?" * len(part))), part), wanted
         )
     }
 
 
-def _known(rows: Rows, homes: list[int]) -> list[tuple[int, int]]:
+def _known(access: Access, homes: list[int]) -> list[tuple[int, int]]:
     marks = ",".join("?" * len(homes))
-    found = rows(f"SELECT home, eid FROM displaced WHERE home IN ({marks})", homes)
+    found = access.rows(f"SELECT home, eid FROM {access.lookup} WHERE home IN ({marks})", homes)
     return [(int(home), int(eid)) for home, eid in found]
 
 
@@ -230,7 +284,12 @@ def _spill_order(ms: int) -> Iterator[int]:
     yield from range(ms - 1, -1, -1)
 
 
-def prune(execute: Callable[[str, Sequence[Any]], int], floor: int) -> None:
-    """Forget the displaced events and marks of milliseconds below the retention ``floor``."""
-    execute("DELETE FROM displaced WHERE home < ?", (floor,))
-    execute("DELETE FROM fill_marks WHERE ms < ?", (floor >> HASH_BITS,))
+def prune(execute: Callable[[str, Sequence[Any]], int], floor: int, *, crowd: bool) -> None:
+    """Forget the displaced events, marks and crowds of milliseconds below the retention
+    ``floor`` (``crowd`` as ``Access.crowd``)."""
+    ms = floor >> HASH_BITS
+    for table in ("displaced", "displaced_recent") if crowd else ("displaced",):
+        execute(f"DELETE FROM {table} WHERE home < ?", (floor,))
+    execute("DELETE FROM fill_marks WHERE ms < ?", (ms,))
+    if crowd:
+        execute("DELETE FROM crowds WHERE ms < ?", (ms,))

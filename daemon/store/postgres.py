@@ -381,7 +381,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                     deleted += pgschema.drop_partition(self._db, month)
             deleted += self._db.execute("DELETE FROM events WHERE id < %s", (floor,)).rowcount
             self._db.execute("DELETE FROM minute_counts WHERE minute < %s", (key_minute(floor),))
-            placing.prune(self._count_rows, floor)
+            placing.prune(self._count_rows, floor, crowd=False)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             self._db.execute("DELETE FROM quarantine WHERE at < %s", (cutoff_us,))
             for ahead in (now, now + timedelta(days=32)):

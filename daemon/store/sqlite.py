@@ -419,7 +419,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         with self._writing() as db:
             deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
             db.execute("DELETE FROM minute_counts WHERE minute < ?", (key_minute(floor),))
-            placing.prune(self._count_rows, floor)
+            placing.prune(self._count_rows, floor, crowd=True)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             db.execute("DELETE FROM quarantine WHERE at < ?", (cutoff_us,))
             # A month's text table goes once the whole month is past the floor;
