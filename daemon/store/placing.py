@@ -87,9 +87,9 @@ class Access:
     """Run one statement for each parameter row."""
     holders: Callable[[list[int]], list[tuple[int, int]]]
     """(key, eid) of the keys the store holds among those given."""
-    insert: Callable[[list[Entry]], set[int]]
-    """Store entries under their row keys; the keys stored (a key another writer took
-    meanwhile is left out)."""
+    insert: Callable[[list[tuple[int, Entry]]], set[int]]
+    """Store entries under the keys paired with them; the keys stored (a key another
+    writer took meanwhile is left out)."""
     crowd: bool = False
     """No other writer stores events meanwhile: crowded milliseconds take no natural keys
     (and the store has ``crowds`` and ``displaced_recent``)."""
@@ -113,33 +113,34 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     if not entries:
         return found
     first: dict[tuple[int, int], int] = {}
+    """The first entry of each event (home, eid)."""
     for index, (_, row, _, _) in enumerate(entries):
         first.setdefault((row[0], row[1]), index)
     # In key order, so that writers of several daemons lock millisecond marks in one order.
-    pending = sorted(first.values(), key=lambda i: entries[i][1][0])
+    pending = sorted(first)
     keys = _Keys(access.rows)
     remember = _remember(access.displaced)
-    handed: set[int] = set()
+    handed: list[int] = []
     """Keys this write stored events on away from their natural keys."""
     while pending:
-        chosen = _choose([entries[i] for i in pending], access, keys)
+        chosen = list(zip(_choose(pending, access, keys), pending, strict=True))
         # In key order, as the write's other rows (see writing.sort_rows).
-        placed = sorted((key, i) for i, key in zip(pending, chosen, strict=True) if key is not None)
-        stored = access.insert([_moved(entries[i], key) for key, i in placed])
-        remembered = []
-        retried = []
+        placed = [(key, first[pair]) for key, pair in chosen if key is not None]
+        placed.sort()
+        stored = access.insert([(key, entries[i]) for key, i in placed])
         for key, i in placed:
-            home, eid = entries[i][1][:2]
-            if key not in stored:
-                retried.append(i)
-                continue
-            found[i] = key
-            if key != home:
-                remembered.append((home, eid, key))
-        _run(access, remember, sorted(remembered))
-        handed.update(key for _, _, key in remembered)
+            if key in stored:
+                found[i] = key
+        # In (home, eid) order, as ``pending``.
+        remembered = [
+            (pair[0], pair[1], key)
+            for key, pair in chosen
+            if key is not None and key != pair[0] and key in stored
+        ]
+        _run(access, remember, remembered)
+        handed.extend(key for _, _, key in remembered)
         # Keys another daemon's writer took since they were looked at: choose again.
-        pending = sorted(retried, key=lambda i: entries[i][1][0])
+        pending = [pair for key, pair in chosen if key is not None and key not in stored]
     marks = keys.marks()
     _run(access, _SAVE_MARK, marks)
     if access.crowd:
@@ -147,14 +148,15 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     return found
 
 
-def _crowd(access: Access, marked: list[int], handed: set[int]) -> None:
+def _crowd(access: Access, marked: list[int], handed: list[int]) -> None:
     """Crowd the milliseconds this write handed out keys of, recording the events they
     held before it or it stored on their natural keys (those it ``handed`` out keys to
     are recorded already); move ``displaced_recent`` into ``displaced`` once it is full."""
     new = sorted(set(marked) - crowded(access, marked))
+    away = set(handed) if new else set()
     for ms in new:
         rows = access.rows(_HOLDS, (ms << HASH_BITS, (ms + 1) << HASH_BITS))
-        held = [(int(key), int(eid), int(key)) for key, eid in rows if key not in handed]
+        held = [(int(key), int(eid), int(key)) for key, eid in rows if key not in away]
         _run(access, _remember("displaced_recent"), held)
     _run(access, _CROWD, [(ms,) for ms in new])
     if int(access.rows(_RECENT, ())[0][0]) >= RECENT_ROWS:
@@ -171,33 +173,30 @@ def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
         access.many(sql, rows)
 
 
-def _moved(entry: Entry, key: int) -> Entry:
-    source, (_, eid, codec, doc), text, log_type = entry
-    return (source, (key, eid, codec, doc), text, log_type)
-
-
-def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | None]:
-    """The key for each entry: its natural one when free (and its millisecond not
-    crowded), None when stored already, else a free key of its millisecond."""
-    homes = sorted({entry[1][0] for entry in entries})
+def _choose(pending: list[tuple[int, int]], access: Access, keys: _Keys) -> list[int | None]:
+    """The key for each (home, eid) of ``pending`` (in key order): its natural one when
+    free (and its millisecond not crowded), None when stored already, else a free key of
+    its millisecond."""
+    homes = list(dict.fromkeys(home for home, _ in pending))
     marked = crowded(access, {home >> HASH_BITS for home in homes})
-    probed = [home for home in homes if home >> HASH_BITS not in marked]
+    probed = [home for home in homes if home >> HASH_BITS not in marked] if marked else homes
     held = dict(_chunked(access.holders, probed))
     natural = {home for home in probed if home not in held}
     keys.claim(natural)
     looked = [home for home in homes if home not in natural]
     known = set(_chunked(lambda part: _known(access, part), looked))
-    chosen: list[int | None] = []
+    chosen: list[int | None] = [None] * len(pending)
     wanting: dict[int, list[int]] = defaultdict(list)
     """Positions in ``chosen`` by the millisecond they need a free key of."""
-    for position, (_, (home, eid, _, _), _, _) in enumerate(entries):
-        chosen.append(None)
-        if held.get(home) == eid or (home, eid) in known:
+    for position, pair in enumerate(pending):
+        if known and pair in known:
             continue
-        if home in natural and home not in held:
+        home, eid = pair
+        holder = held.get(home)
+        if holder is None and home in natural:
             held[home] = eid
             chosen[position] = home
-        else:
+        elif holder != eid:
             wanting[home >> HASH_BITS].append(position)
     for ms, positions in wanting.items():
         for position, key in zip(positions, keys.take(ms, len(positions)), strict=True):

@@ -281,8 +281,12 @@ class PostgresStore(PostgresOutbox, StoreReads):
         with self._db.cursor() as cursor:
             cursor.executemany(as_format(sql), rows)
 
-    def _insert_placed(self, entries: list[Entry]) -> set[int]:
+    def _insert_placed(self, placed: list[tuple[int, Entry]]) -> set[int]:
         """Store events on the keys ``placing`` chose, in the partitions they fall in."""
+        entries = [
+            (source, (key, eid, codec, doc), text, log_type)
+            for key, (source, (_, eid, codec, doc), text, log_type) in placed
+        ]
         self._partitions({entry[1][0]: entry for entry in entries})
         return self._insert(entries)
 

@@ -287,14 +287,18 @@ class SqliteStore(SqliteOutbox, StoreReads):
             self._rows, self._db.executemany, self._existing, self._insert, crowd=True
         )
 
-    def _insert(self, entries: list[Entry]) -> set[int]:
-        """Store events on their keys (free: one writer, inside its transaction)."""
+    def _insert(self, placed: list[tuple[int, Entry]]) -> set[int]:
+        """Store events on the keys paired with them (free: one writer, inside its
+        transaction)."""
         self._db.executemany(
             _INSERT_EVENT,
-            ((key, eid, source, codec, doc) for source, (key, eid, codec, doc), _, _ in entries),
+            (
+                (key, eid, source, codec, doc)
+                for key, (source, (_, eid, codec, doc), _, _) in placed
+            ),
         )
-        self._index((entry[1][0], entry[2]) for entry in entries)
-        return {entry[1][0] for entry in entries}
+        self._index((key, entry[2]) for key, entry in placed)
+        return {key for key, _ in placed}
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
