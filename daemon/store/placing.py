@@ -67,11 +67,9 @@ _TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
 _CROWDS = "SELECT ms FROM crowds WHERE ms IN ({})"
 _CROWD = "INSERT INTO crowds (ms) VALUES (?)"
 _HOLDS = "SELECT id, eid FROM events WHERE id >= ? AND id < ?"
+_RECORDED = "SELECT home, eid, id FROM displaced_all WHERE home >= ? AND home < ?"
 _RECENT = "SELECT count(*) FROM displaced_recent"
-_MERGE = (
-    "INSERT INTO displaced (home, eid, id) SELECT home, eid, id FROM displaced_recent WHERE true"
-    " ON CONFLICT DO NOTHING"
-)
+_MERGE = "INSERT INTO displaced (home, eid, id) SELECT home, eid, id FROM displaced_recent"
 
 _T = TypeVar("_T")
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -150,13 +148,21 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
 
 def _crowd(access: Access, marked: list[int], handed: list[int]) -> None:
     """Crowd the milliseconds this write handed out keys of, recording the events they
-    held before it or it stored on their natural keys (those it ``handed`` out keys to
-    are recorded already); move ``displaced_recent`` into ``displaced`` once it is full."""
+    hold that are not recorded yet: not displaced there (by this write, ``handed``, or
+    before) nor recorded by the store a copy was made from; move ``displaced_recent``
+    into ``displaced`` once it is full."""
     new = sorted(set(marked) - crowded(access, marked))
     away = set(handed) if new else set()
     for ms in new:
-        rows = access.rows(_HOLDS, (ms << HASH_BITS, (ms + 1) << HASH_BITS))
-        held = [(int(key), int(eid), int(key)) for key, eid in rows if key not in away]
+        span = (ms << HASH_BITS, (ms + 1) << HASH_BITS)
+        recorded = access.rows(_RECORDED, span)
+        away.update(int(key) for _, _, key in recorded)
+        pairs = {(int(home), int(eid)) for home, eid, _ in recorded}
+        held = [
+            (key, eid, key)
+            for key, eid in ((int(key), int(eid)) for key, eid in access.rows(_HOLDS, span))
+            if key not in away and (key, eid) not in pairs
+        ]
         _run(access, _remember("displaced_recent"), held)
     _run(access, _CROWD, [(ms,) for ms in new])
     if int(access.rows(_RECENT, ())[0][0]) >= RECENT_ROWS:
