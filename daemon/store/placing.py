@@ -12,8 +12,9 @@ Lookups and inserts run in batches, once per write, not once per event.
 
 Where one writer at a time stores events (``Access.crowd``: one SQLite file),
 a millisecond is *crowded* from the write that first hands out keys of it:
-that write records every event the millisecond holds in ``displaced`` as
-held on its own key (``crowds`` lists the milliseconds recorded so), and
+that write records every event the millisecond holds and ``displaced`` does
+not know yet as held on its own key (``crowds`` lists the milliseconds
+recorded so), and
 from then on every new event of it goes on a handed-out key, its natural
 one free or not, and is looked up in ``displaced`` alone, not on its
 natural key too.  The natural keys of a crowded millisecond come in hash
