@@ -187,6 +187,12 @@ MIGRATIONS: list[str] = [
               WHERE key LIKE '["window",%') AS windows;
     DELETE FROM correlator_state WHERE key LIKE '["window",%';
     """,
+    # 6: SQLite's migration 9: the displaced rows as store copies read them
+    # (SQLite keeps its newest ones in a second table, placing.py); PostgreSQL
+    # has one table.
+    """
+    CREATE VIEW displaced_all AS SELECT home, eid, id FROM displaced;
+    """,
 ]
 
 _MIGRATION_LOCK = 0x61756469  # "audi": one daemon migrates at a time

@@ -10,16 +10,25 @@ keeps, per millisecond, the lowest key handed out so far (every key from there
 up is held), so the next write goes on from there instead of scanning again.
 Lookups and inserts run in batches, once per write, not once per event.
 
-A millisecond with a mark is *crowded*.  Where one writer at a time stores
-events (``Access.crowd``: one SQLite file), every new event of a crowded
-millisecond goes on a handed-out key, its natural one free or not, and is
-remembered in ``displaced``.  The natural keys of a crowded millisecond come in
-hash order, so storing them dirtied pages all over its part of the events
-table in each write; handed-out keys are dense, and only the small
-``displaced`` index takes the scattered inserts.  With several writers
-(PostgreSQL), a writer that has not seen the mark yet could store an event on
-its natural key while another displaces the same event; PostgreSQL appends
-rows to its heap whatever their key, so it keeps natural keys.
+Where one writer at a time stores events (``Access.crowd``: one SQLite file),
+a millisecond is *crowded* from the write that first hands out keys of it:
+that write records every event the millisecond holds and ``displaced`` does
+not know yet as held on its own key (``crowds`` lists the milliseconds
+recorded so), and
+from then on every new event of it goes on a handed-out key, its natural
+one free or not, and is looked up in ``displaced`` alone, not on its
+natural key too.  The natural keys of a crowded millisecond come in hash
+order, so storing them dirtied pages all over its part of the events table
+in each write; handed-out keys are dense.  New rows of ``displaced`` go to
+the small ``displaced_recent`` first and move into ``displaced`` once it
+holds ``RECENT_ROWS``: inserted in hash order straight into the big index,
+they dirtied most of its pages in every write.  ``displaced_all`` reads
+both.  A store copied from elsewhere has marks but no crowds: its
+milliseconds are crowded at their next collision.  With several writers
+(PostgreSQL), a writer that has not seen the mark yet could store an event
+on its natural key while another displaces the same event; PostgreSQL
+appends rows to its heap whatever their key, so it keeps natural keys and
+one ``displaced`` table.
 
 A millisecond holds 2**20 events.  Once it is full, its displaced events go to
 the next millisecond that has room (the one before, at the very end of the key
@@ -47,6 +56,8 @@ _CHUNK = 500
 """Keys per ``IN (...)`` lookup (SQLite allows 32766 parameters; small is plenty)."""
 _SCAN = 4096
 """Keys of a millisecond read per step while looking for free ones."""
+RECENT_ROWS = 100_000
+"""Rows ``displaced_recent`` holds at most before they move into ``displaced``."""
 
 _MARK = (
     "INSERT INTO fill_marks (ms, low) VALUES (?, ?)"
@@ -54,8 +65,12 @@ _MARK = (
 )
 _SAVE_MARK = "UPDATE fill_marks SET low = ? WHERE ms = ?"
 _TAKEN = "SELECT id FROM events WHERE id >= ? AND id < ?"
-_REMEMBER = "INSERT INTO displaced (home, eid, id) VALUES (?, ?, ?)"
-_MARKED = "SELECT ms FROM fill_marks WHERE ms IN ({})"
+_CROWDS = "SELECT ms FROM crowds WHERE ms IN ({})"
+_CROWD = "INSERT INTO crowds (ms) VALUES (?)"
+_HOLDS = "SELECT id, eid FROM events WHERE id >= ? AND id < ?"
+_RECORDED = "SELECT home, eid, id FROM displaced_all WHERE home >= ? AND home < ?"
+_RECENT = "SELECT count(*) FROM displaced_recent"
+_MERGE = "INSERT INTO displaced (home, eid, id) SELECT home, eid, id FROM displaced_recent"
 
 _T = TypeVar("_T")
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -71,11 +86,22 @@ class Access:
     """Run one statement for each parameter row."""
     holders: Callable[[list[int]], list[tuple[int, int]]]
     """(key, eid) of the keys the store holds among those given."""
-    insert: Callable[[list[Entry]], set[int]]
-    """Store entries under their row keys; the keys stored (a key another writer took
-    meanwhile is left out)."""
+    insert: Callable[[list[tuple[int, Entry]]], set[int]]
+    """Store entries under the keys paired with them; the keys stored (a key another
+    writer took meanwhile is left out)."""
     crowd: bool = False
-    """No other writer stores events meanwhile: crowded milliseconds take no natural keys."""
+    """No other writer stores events meanwhile: crowded milliseconds take no natural keys
+    (and the store has ``crowds`` and ``displaced_recent``)."""
+
+    @property
+    def displaced(self) -> str:
+        """Where new displaced rows go."""
+        return "displaced_recent" if self.crowd else "displaced"
+
+    @property
+    def lookup(self) -> str:
+        """Where displaced rows are looked up."""
+        return "displaced_all" if self.crowd else "displaced"
 
 
 def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
@@ -86,31 +112,67 @@ def place(entries: Sequence[Entry], access: Access) -> list[int | None]:
     if not entries:
         return found
     first: dict[tuple[int, int], int] = {}
+    """The first entry of each event (home, eid)."""
     for index, (_, row, _, _) in enumerate(entries):
         first.setdefault((row[0], row[1]), index)
     # In key order, so that writers of several daemons lock millisecond marks in one order.
-    pending = sorted(first.values(), key=lambda i: entries[i][1][0])
+    pending = sorted(first)
     keys = _Keys(access.rows)
+    remember = _remember(access.displaced)
+    handed: list[int] = []
+    """Keys this write stored events on away from their natural keys."""
     while pending:
-        chosen = _choose([entries[i] for i in pending], access, keys)
+        chosen = list(zip(_choose(pending, access, keys), pending, strict=True))
         # In key order, as the write's other rows (see writing.sort_rows).
-        placed = sorted((key, i) for i, key in zip(pending, chosen, strict=True) if key is not None)
-        stored = access.insert([_moved(entries[i], key) for key, i in placed])
-        remembered = []
-        retried = []
+        placed = [(key, first[pair]) for key, pair in chosen if key is not None]
+        placed.sort()
+        stored = access.insert([(key, entries[i]) for key, i in placed])
         for key, i in placed:
-            home, eid = entries[i][1][:2]
-            if key not in stored:
-                retried.append(i)
-                continue
-            found[i] = key
-            if key != home:
-                remembered.append((home, eid, key))
-        _run(access, _REMEMBER, sorted(remembered))
+            if key in stored:
+                found[i] = key
+        # In (home, eid) order, as ``pending``.
+        remembered = [
+            (pair[0], pair[1], key)
+            for key, pair in chosen
+            if key is not None and key != pair[0] and key in stored
+        ]
+        _run(access, remember, remembered)
+        handed.extend(key for _, _, key in remembered)
         # Keys another daemon's writer took since they were looked at: choose again.
-        pending = sorted(retried, key=lambda i: entries[i][1][0])
-    _run(access, _SAVE_MARK, keys.marks())
+        pending = [pair for key, pair in chosen if key is not None and key not in stored]
+    marks = keys.marks()
+    _run(access, _SAVE_MARK, marks)
+    if access.crowd:
+        _crowd(access, [ms for _, ms in marks], handed)
     return found
+
+
+def _crowd(access: Access, marked: list[int], handed: list[int]) -> None:
+    """Crowd the milliseconds this write handed out keys of, recording the events they
+    hold that are not recorded yet: not displaced there (by this write, ``handed``, or
+    before) nor recorded by the store a copy was made from; move ``displaced_recent``
+    into ``displaced`` once it is full."""
+    new = sorted(set(marked) - crowded(access, marked))
+    away = set(handed) if new else set()
+    for ms in new:
+        span = (ms << HASH_BITS, (ms + 1) << HASH_BITS)
+        recorded = access.rows(_RECORDED, span)
+        away.update(int(key) for _, _, key in recorded)
+        pairs = {(int(home), int(eid)) for home, eid, _ in recorded}
+        held = [
+            (key, eid, key)
+            for key, eid in ((int(key), int(eid)) for key, eid in access.rows(_HOLDS, span))
+            if key not in away and (key, eid) not in pairs
+        ]
+        _run(access, _remember("displaced_recent"), held)
+    _run(access, _CROWD, [(ms,) for ms in new])
+    if int(access.rows(_RECENT, ())[0][0]) >= RECENT_ROWS:
+        access.rows(_MERGE, ())
+        access.rows("DELETE FROM displaced_recent", ())
+
+
+def _remember(table: str) -> str:
+    return f"INSERT INTO {table} (home, eid, id) VALUES (?, ?, ?)"
 
 
 def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
@@ -118,32 +180,30 @@ def _run(access: Access, sql: str, rows: Sequence[Sequence[int]]) -> None:
         access.many(sql, rows)
 
 
-def _moved(entry: Entry, key: int) -> Entry:
-    source, (_, eid, codec, doc), text, log_type = entry
-    return (source, (key, eid, codec, doc), text, log_type)
-
-
-def _choose(entries: list[Entry], access: Access, keys: _Keys) -> list[int | None]:
-    """The key for each entry: its natural one when free (and its millisecond not
-    crowded), None when stored already, else a free key of its millisecond."""
-    homes = sorted({entry[1][0] for entry in entries})
-    held = dict(_chunked(access.holders, homes))
-    marked = crowded(access, (home >> HASH_BITS for home in homes if home not in held))
-    natural = {home for home in homes if home not in held and home >> HASH_BITS not in marked}
+def _choose(pending: list[tuple[int, int]], access: Access, keys: _Keys) -> list[int | None]:
+    """The key for each (home, eid) of ``pending`` (in key order): its natural one when
+    free (and its millisecond not crowded), None when stored already, else a free key of
+    its millisecond."""
+    homes = list(dict.fromkeys(home for home, _ in pending))
+    marked = crowded(access, {home >> HASH_BITS for home in homes})
+    probed = [home for home in homes if home >> HASH_BITS not in marked] if marked else homes
+    held = dict(_chunked(access.holders, probed))
+    natural = {home for home in probed if home not in held}
     keys.claim(natural)
     looked = [home for home in homes if home not in natural]
-    known = set(_chunked(lambda part: _known(access.rows, part), looked))
-    chosen: list[int | None] = []
+    known = set(_chunked(lambda part: _known(access, part), looked))
+    chosen: list[int | None] = [None] * len(pending)
     wanting: dict[int, list[int]] = defaultdict(list)
     """Positions in ``chosen`` by the millisecond they need a free key of."""
-    for position, (_, (home, eid, _, _), _, _) in enumerate(entries):
-        chosen.append(None)
-        if held.get(home) == eid or (home, eid) in known:
+    for position, pair in enumerate(pending):
+        if known and pair in known:
             continue
-        if home in natural and home not in held:
+        home, eid = pair
+        holder = held.get(home)
+        if holder is None and home in natural:
             held[home] = eid
             chosen[position] = home
-        else:
+        elif holder != eid:
             wanting[home >> HASH_BITS].append(position)
     for ms, positions in wanting.items():
         for position, key in zip(positions, keys.take(ms, len(positions)), strict=True):
@@ -159,14 +219,14 @@ def crowded(access: Access, milliseconds: Iterable[int]) -> set[int]:
     return {
         int(ms)
         for (ms,) in _chunked(
-            lambda part: access.rows(_MARKED.format(",".join("?" * len(part))), part), wanted
+            lambda part: access.rows(_CROWDS.format(",".join("?" * len(part))), part), wanted
         )
     }
 
 
-def _known(rows: Rows, homes: list[int]) -> list[tuple[int, int]]:
+def _known(access: Access, homes: list[int]) -> list[tuple[int, int]]:
     marks = ",".join("?" * len(homes))
-    found = rows(f"SELECT home, eid FROM displaced WHERE home IN ({marks})", homes)
+    found = access.rows(f"SELECT home, eid FROM {access.lookup} WHERE home IN ({marks})", homes)
     return [(int(home), int(eid)) for home, eid in found]
 
 
@@ -230,7 +290,12 @@ def _spill_order(ms: int) -> Iterator[int]:
     yield from range(ms - 1, -1, -1)
 
 
-def prune(execute: Callable[[str, Sequence[Any]], int], floor: int) -> None:
-    """Forget the displaced events and marks of milliseconds below the retention ``floor``."""
-    execute("DELETE FROM displaced WHERE home < ?", (floor,))
-    execute("DELETE FROM fill_marks WHERE ms < ?", (floor >> HASH_BITS,))
+def prune(execute: Callable[[str, Sequence[Any]], int], floor: int, *, crowd: bool) -> None:
+    """Forget the displaced events, marks and crowds of milliseconds below the retention
+    ``floor`` (``crowd`` as ``Access.crowd``)."""
+    ms = floor >> HASH_BITS
+    for table in ("displaced", "displaced_recent") if crowd else ("displaced",):
+        execute(f"DELETE FROM {table} WHERE home < ?", (floor,))
+    execute("DELETE FROM fill_marks WHERE ms < ?", (ms,))
+    if crowd:
+        execute("DELETE FROM crowds WHERE ms < ?", (ms,))

@@ -285,8 +285,12 @@ class PostgresStore(PostgresOutbox, StoreReads):
         with self._db.cursor() as cursor:
             cursor.executemany(as_format(sql), rows)
 
-    def _insert_placed(self, entries: list[Entry]) -> set[int]:
+    def _insert_placed(self, placed: list[tuple[int, Entry]]) -> set[int]:
         """Store events on the keys ``placing`` chose, in the partitions they fall in."""
+        entries = [
+            (source, (key, eid, codec, doc), text, log_type)
+            for key, (source, (_, eid, codec, doc), text, log_type) in placed
+        ]
         self._partitions({entry[1][0]: entry for entry in entries})
         return self._insert(entries)
 
@@ -385,7 +389,7 @@ class PostgresStore(PostgresOutbox, StoreReads):
                     deleted += pgschema.drop_partition(self._db, month)
             deleted += self._db.execute("DELETE FROM events WHERE id < %s", (floor,)).rowcount
             self._db.execute("DELETE FROM minute_counts WHERE minute < %s", (key_minute(floor),))
-            placing.prune(self._count_rows, floor)
+            placing.prune(self._count_rows, floor, crowd=False)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             self._db.execute("DELETE FROM quarantine WHERE at < %s", (cutoff_us,))
             for ahead in (now, now + timedelta(days=32)):

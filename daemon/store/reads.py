@@ -213,5 +213,5 @@ class StoreReads:
 
     def table_count(self, table: Table) -> int:
         """Rows in ``table``."""
-        row = self._first(f"SELECT count(*) FROM {table.name}")
+        row = self._first(f"SELECT count(*) FROM {table.read_from}")
         return int(row[0]) if row else 0

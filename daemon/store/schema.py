@@ -180,6 +180,21 @@ MIGRATIONS: list[str] = [
               FROM correlator_state WHERE key LIKE '["window",%');
     DELETE FROM correlator_state WHERE key LIKE '["window",%';
     """,
+    # 9: crowded milliseconds looked up in displaced rows alone (placing.py): the
+    # milliseconds crowded, and the small table new displaced rows go to before
+    # they move into displaced; displaced_all reads both (and store copies read
+    # it).  Milliseconds marked before are crowded at their next collision.
+    """
+    CREATE TABLE crowds (ms INTEGER PRIMARY KEY);
+    CREATE TABLE displaced_recent (
+        home INTEGER NOT NULL,
+        eid INTEGER NOT NULL,
+        id INTEGER NOT NULL,
+        PRIMARY KEY (home, eid)
+    ) WITHOUT ROWID;
+    CREATE VIEW displaced_all AS
+        SELECT home, eid, id FROM displaced UNION ALL SELECT home, eid, id FROM displaced_recent;
+    """,
 ]
 
 

@@ -321,14 +321,18 @@ class SqliteStore(SqliteOutbox, StoreReads):
             self._rows, self._db.executemany, self._existing, self._insert, crowd=True
         )
 
-    def _insert(self, entries: list[Entry]) -> set[int]:
-        """Store events on their keys (free: one writer, inside its transaction)."""
+    def _insert(self, placed: list[tuple[int, Entry]]) -> set[int]:
+        """Store events on the keys paired with them (free: one writer, inside its
+        transaction)."""
         self._db.executemany(
             _INSERT_EVENT,
-            ((key, eid, source, codec, doc) for source, (key, eid, codec, doc), _, _ in entries),
+            (
+                (key, eid, source, codec, doc)
+                for key, (source, (_, eid, codec, doc), _, _) in placed
+            ),
         )
-        self._index((entry[1][0], entry[2]) for entry in entries)
-        return {entry[1][0] for entry in entries}
+        self._index((key, entry[2]) for key, entry in placed)
+        return {key for key, _ in placed}
 
     def _index(self, entries: Iterable[tuple[int, Text]]) -> None:
         by_month: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
@@ -453,7 +457,7 @@ class SqliteStore(SqliteOutbox, StoreReads):
         with self._writing() as db:
             deleted = db.execute("DELETE FROM events WHERE id < ?", (floor,)).rowcount
             db.execute("DELETE FROM minute_counts WHERE minute < ?", (key_minute(floor),))
-            placing.prune(self._count_rows, floor)
+            placing.prune(self._count_rows, floor, crowd=True)
             cutoff_us = int((now - timedelta(days=self.retention_days)).timestamp() * 1e6)
             db.execute("DELETE FROM quarantine WHERE at < ?", (cutoff_us,))
             # A month's text table goes once the whole month is past the floor;

@@ -27,10 +27,17 @@ class Table:
     key: tuple[str, ...]
     numbered: bool = False
     """Keyed by one integer ``id``: read in pages after the last id, not by offset."""
+    view: str = ""
+    """Read and counted from this view of the table's rows instead (if any)."""
+
+    @property
+    def read_from(self) -> str:
+        """The table or view its rows are read and counted from."""
+        return self.view or self.name
 
     def select(self) -> str:
         """Rows in key order: after an id (numbered) or from an offset, up to a limit."""
-        head = f"SELECT {', '.join(self.columns)} FROM {self.name}"
+        head = f"SELECT {', '.join(self.columns)} FROM {self.read_from}"
         order = ", ".join(self.key)
         if self.numbered:
             return f"{head} WHERE id > ? ORDER BY id LIMIT ?"
@@ -90,7 +97,7 @@ TABLES = (
         numbered=True,
     ),
     Table("minute_counts", ("minute", "log_type", "count"), ("minute", "log_type")),
-    Table("displaced", ("home", "eid", "id"), ("home", "eid")),
+    Table("displaced", ("home", "eid", "id"), ("home", "eid"), view="displaced_all"),
     Table("fill_marks", ("ms", "low"), ("ms",)),
 )
 """Every table but events and codecs, in the order they are copied (after the events)."""

@@ -17,6 +17,6 @@ def rewind_before(path: Path, table: str) -> None:
     )
     with sqlite3.connect(path) as db:
         for script in MIGRATIONS[version - 1 :]:
-            for made in re.findall(r"CREATE TABLE (\w+)", script):
-                db.execute(f"DROP TABLE {made}")
+            for kind, made in re.findall(r"CREATE (TABLE|VIEW) (\w+)", script):
+                db.execute(f"DROP {kind} {made}")
         db.execute("UPDATE schema_version SET version = ?", (version - 1,))

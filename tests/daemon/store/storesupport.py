@@ -233,10 +233,14 @@ def run(engine: Engine, place: str, sql: str, params: Sequence[Any] = ()) -> lis
 
 def open_before(engine: Engine, place: str, table: str) -> None:
     """Make the store at ``place`` as the release before the migration that creates
-    ``table`` left it: every migration before that one applied."""
+    ``table`` left it: every migration before that one applied (all of an engine's
+    when it has no such table)."""
     with pytest.MonkeyPatch.context() as patch:
         for module in (schema, pgschema):
             scripts = module.MIGRATIONS
-            made = next(n for n, text in enumerate(scripts) if f"CREATE TABLE {table} (" in text)
+            made = next(
+                (n for n, text in enumerate(scripts) if f"CREATE TABLE {table} (" in text),
+                len(scripts),
+            )
             patch.setattr(module, "MIGRATIONS", scripts[:made])
         engine.open(place).close()

@@ -18,13 +18,15 @@ from storesupport import Engine, behind, crafted, open_before, open_for_workers,
 
 from daemon.model import AuditEvent
 from daemon.process import Processed
-from daemon.store import pgschema
+from daemon.store import pgschema, placing
 from daemon.store.base import EventQuery, Store, StoreUnavailableError
 from daemon.store.keys import HASH_BITS, event_hash, key_ceiling, key_floor, key_time, row_key
 from daemon.store.reads import as_format
 
 MOMENT = datetime(2026, 11, 20, 5, 0, 0, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
+MOMENT_MS = key_floor(MOMENT) >> HASH_BITS
+TABLES = ("displaced", "displaced_recent")
 # Ids whose hashes share their 20 low bits (found once by trying): the first pair
 # has one natural key, the second pair's natural key is the last of its millisecond.
 PAIR = ("old-pair-1882", "old-pair-2035")
@@ -33,6 +35,8 @@ EDGE = ("old-edge-716983", "old-edge-844371")
 
 ONE_FILE_ONE_WRITER = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 """Several writers at once: PostgreSQL only (one SQLite file has one writer)."""
+ONE_WRITER = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+"""Crowded milliseconds and the table of recent displaced rows: SQLite only."""
 
 
 def lines(prefix: str, count: int, moment: datetime = MOMENT) -> list[AuditEvent]:
@@ -162,19 +166,23 @@ def test_displaced_events_keep_their_minute_in_the_histogram(store: Store) -> No
 
 
 def test_prune_forgets_the_displaced_events_it_deletes(engine: Engine, place: str) -> None:
-    """Retention takes the displaced events' records and marks with the events."""
+    """Retention takes the displaced events' records, marks and crowds with the events."""
     # A century of retention: the write keeps MOMENT whatever day the suite runs.
     store = engine.open(place, retention_days=36500)
     try:
         events = lines("pruned", 20)
         written = store.write([crafted("syslog", events, key=row_key(MOMENT, 0))])
         assert written.stored == 20
-        assert run(engine, place, "SELECT count(*) FROM displaced") == [(19,)]
+        # SQLite crowds the millisecond and records its one event on its natural key too.
+        recorded = 20 if engine.name == "sqlite" else 19
+        assert run(engine, place, "SELECT count(*) FROM displaced_all") == [(recorded,)]
         assert store.prune(MOMENT + timedelta(days=36510)) == 20
     finally:
         store.close()
-    assert run(engine, place, "SELECT count(*) FROM displaced") == [(0,)]
+    assert run(engine, place, "SELECT count(*) FROM displaced_all") == [(0,)]
     assert run(engine, place, "SELECT count(*) FROM fill_marks") == [(0,)]
+    if engine.name == "sqlite":
+        assert run(engine, place, "SELECT count(*) FROM crowds") == [(0,)]
 
 
 def test_full_millisecond_spills_into_the_next(store: Store, engine: Engine, place: str) -> None:
@@ -380,3 +388,76 @@ def test_upgraded_store_finds_the_events_older_versions_moved(
     assert keys[-1] == edge_key + 1
     assert sum(in_millisecond(key, MOMENT) for key in keys) == 4
     assert all(key >> HASH_BITS == pair_key >> HASH_BITS for key in keys[:4])
+
+
+@ONE_WRITER
+def test_millisecond_marked_before_the_upgrade_keeps_its_events_once(
+    engine: Engine, place: str
+) -> None:
+    """A millisecond the release before crowds marked (events on natural keys, one
+    displaced) is crowded at its next collision; its events, read again before and
+    after that, are repeats, and its new events are stored once."""
+    open_before(engine, place, "crowds")
+    early = crafted("syslog", lines("early", 30)).rows
+    forced = crafted("syslog", lines("forced", 2), key=key_floor(MOMENT)).rows
+    top = key_ceiling(MOMENT)
+    insert_rows(engine, place, [(k, eid, doc) for k, eid, _, doc in early + forced[:1]])
+    insert_rows(engine, place, [(top, forced[1][1], forced[1][3])])
+    run(engine, place, "INSERT INTO displaced VALUES (?, ?, ?)", (forced[1][0], forced[1][1], top))
+    run(engine, place, "INSERT INTO fill_marks VALUES (?, ?)", (MOMENT_MS, top))
+    store = open_for_workers(engine, place)
+    try:
+        again = store.write([crafted("syslog", lines("early", 30))])
+        assert (again.stored, again.duplicates) == (0, 30)
+        burst = lines("burst", 40)
+        crowding = store.write([crafted("syslog", burst[:20], key=key_floor(MOMENT))])
+        assert (crowding.stored, crowding.duplicates) == (20, 0)
+        assert run(engine, place, "SELECT ms FROM crowds") == [(MOMENT_MS,)]
+        everything = [
+            crafted("syslog", lines("early", 30)),
+            crafted("syslog", lines("forced", 2), key=key_floor(MOMENT)),
+            crafted("syslog", burst, key=key_floor(MOMENT)),
+        ]
+        last = store.write(everything)
+        assert (last.stored, last.duplicates) == (20, 52)
+        assert store.count() == 72
+    finally:
+        store.close()
+    keys = stored_keys(engine, place)
+    assert len(keys) == len(set(keys)) == 72
+
+
+@ONE_WRITER
+def test_recent_displaced_rows_move_into_the_big_table_and_are_still_found(
+    engine: Engine, place: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once ``displaced_recent`` is full its rows move into ``displaced`` in the write's
+    transaction; events recorded in either are repeats, also after a restart."""
+    monkeypatch.setattr(placing, "RECENT_ROWS", 50)
+    events = lines("moved", 240)
+    key = row_key(MOMENT, 0)
+    store = open_for_workers(engine, place)
+    try:
+        for start in range(0, 240, 40):
+            assert (
+                store.write([crafted("syslog", events[start : start + 40], key=key)]).stored == 40
+            )
+    finally:
+        store.close()
+    big, recent = (run(engine, place, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES)
+    # One event on its natural key, recorded when the millisecond was crowded, and 239
+    # displaced: moved whenever the recent table reached 50 (after writes 2 and 4 and 6).
+    assert (big, recent) == (240, 0)
+    reopened = open_for_workers(engine, place)
+    try:
+        tail = reopened.write([crafted("syslog", lines("tail", 10), key=key)])
+        assert (tail.stored, run(engine, place, f"SELECT count(*) FROM {TABLES[1]}")) == (
+            10,
+            [(10,)],
+        )
+        again = reopened.write([crafted("syslog", events[::-1] + lines("tail", 10), key=key)])
+        assert (again.stored, again.duplicates) == (0, 250)
+    finally:
+        reopened.close()
+    keys = stored_keys(engine, place)
+    assert len(keys) == len(set(keys)) == 250

@@ -7,13 +7,17 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from storesupport import Engine, open_for_workers
+from storesupport import Engine, crafted, open_for_workers
+from test_placing import MOMENT, lines
 from test_timeline_store import ALL, fill, run_job
 
 from daemon.migrate_store import MigrationRefusedError, Progress, copy_store, finish, verify
 from daemon.store import transfer
 from daemon.store.base import EventQuery, Store
+from daemon.store.keys import row_key
 from daemon.store.writing import Entry
+
+DISPLACED = next(table for table in transfer.TABLES if table.name == "displaced")
 
 
 @pytest.fixture
@@ -92,3 +96,24 @@ def test_copy_refuses_a_target_holding_a_timeline(source: Store, engine: Engine)
         assert other.table_count(transfer.EVENTS) == len(ALL)
     finally:
         other.close()
+
+
+def test_copy_carries_the_displaced_events_of_a_crowded_millisecond(
+    store: Store, target: Store
+) -> None:
+    """Events stored away from their natural keys (on SQLite, in its table of recent ones)
+    are repeats in the copy, and the copy's counts match; new events crowding the copy's
+    millisecond again record none of them twice."""
+    burst = lines("burst", 40)
+    key = row_key(MOMENT, 0)
+    for start in range(0, 30, 10):
+        assert store.write([crafted("syslog", burst[start : start + 10], key=key)]).stored == 10
+    assert store.table_count(DISPLACED) >= 29
+    copy(store, target)
+    assert [c for c in verify(store, target) if not c.ok] == []
+    again = target.write([crafted("syslog", burst, key=key)])
+    assert (again.stored, again.duplicates) == (10, 30)
+    recorded = [eid for _, eid, _ in target.export_rows(DISPLACED, 0, 1000)]
+    assert len(recorded) == len(set(recorded))
+    last = target.write([crafted("syslog", burst, key=key)])
+    assert (last.stored, last.duplicates) == (0, 40)
