@@ -23,6 +23,7 @@ from typing import Final
 import orjson
 
 from daemon.rules.hits import Hit
+from daemon.store.units import Held
 
 MAX_GROUP_HITS: Final = 10_000
 """Hits kept per correlation group: a flood is bounded, the oldest go first."""
@@ -32,9 +33,6 @@ weighs about a kilobyte): the groups touched longest ago go first."""
 
 GroupKey = tuple[str, str]
 """(correlation id, group values)"""
-HeldRow = tuple[str, str, str, int, bytes | None]
-"""A change to what a group holds: correlation, group, hit name (its rule and event
-id), event time in microseconds, the hit's JSON (None: no longer held)."""
 HeldReader = Callable[[Collection[GroupKey]], Mapping[GroupKey, list[bytes]]]
 """Reads the committed hits of groups; a group holding none is left out."""
 
@@ -148,7 +146,7 @@ class Windows:
             for correlation, span in self._spans.items():
                 self._expired[correlation] = _micros(horizon - span)
 
-    def changes(self) -> tuple[list[HeldRow], dict[str, int], Collection[str] | None]:
+    def changes(self) -> tuple[list[Held], dict[str, int], Collection[str] | None]:
         """What changed since the last call, to commit: held-hit rows, per correlation
         the event time (µs) before which its held hits go, and — the first time — the
         correlations whose held hits stay (the others' go).  Then, the changes being

@@ -101,7 +101,7 @@ def held(
 def hold(db: psycopg.Connection, done: Round) -> None:
     """Write what the round's groups hold or let go, inside the caller's transaction."""
     written = [row for row in done.held if row[4] is not None]
-    gone = [row for row in done.held if row[4] is None]
+    gone = [row[:3] for row in done.held if row[4] is None]
     if written:
         db.execute(
             "INSERT INTO held_hits (correlation, grp, hit, at, value)"
@@ -114,7 +114,7 @@ def hold(db: psycopg.Connection, done: Round) -> None:
         db.execute(
             "DELETE FROM held_hits WHERE (correlation, grp, hit) IN"
             " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
-            tuple(list(column) for column in list(zip(*gone, strict=True))[:3]),
+            tuple(list(column) for column in zip(*gone, strict=True)),
         )
     with db.cursor() as cursor:
         if done.expired:
